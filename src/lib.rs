@@ -1,0 +1,2 @@
+//! converge: declarative configuration convergence over SSH.
+pub mod sandbox;
