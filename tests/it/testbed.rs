@@ -1,0 +1,199 @@
+//! The container testbed itself, against real systemd-nspawn containers: boot, offline apt,
+//! parallel slots, NAT rule bookkeeping, and teardown on stop and on panic.
+
+use std::path::Path;
+use std::time::Instant;
+
+use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_config};
+
+fn boot(hostname: &str) -> Container {
+    boot_with(ContainerOptions::new(hostname))
+}
+
+fn boot_with(opts: ContainerOptions) -> Container {
+    match Container::boot(testbed_rootfs(), opts) {
+        Ok(container) => container,
+        Err(e) => panic!("booting a container failed: {e}"),
+    }
+}
+
+fn is_mounted(path: &Path) -> bool {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let wanted = path.to_string_lossy();
+    table
+        .lines()
+        .any(|line| line.split(' ').nth(4) == Some(&*wanted))
+}
+
+fn interface_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Everything a stopped container held must be gone.
+struct Leftovers {
+    veth: String,
+    root: std::path::PathBuf,
+    state_dir: std::path::PathBuf,
+    pid: Option<u32>,
+}
+
+impl Leftovers {
+    fn of(c: &Container) -> Self {
+        Leftovers {
+            veth: c.veth().to_string(),
+            root: c.root_dir().to_path_buf(),
+            state_dir: c.state_dir().to_path_buf(),
+            pid: c.nspawn_pid(),
+        }
+    }
+
+    fn assert_gone(&self) {
+        assert!(!interface_exists(&self.veth), "{} still exists", self.veth);
+        assert!(
+            !is_mounted(&self.root),
+            "{} is still mounted",
+            self.root.display()
+        );
+        assert!(!self.root.exists(), "{} still exists", self.root.display());
+        assert!(
+            !self.state_dir.exists(),
+            "{} still exists",
+            self.state_dir.display()
+        );
+        if let Some(pid) = self.pid {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|stat| !stat.contains(") Z"))
+                .unwrap_or(false);
+            assert!(!alive, "systemd-nspawn pid {pid} is still running");
+        }
+    }
+}
+
+#[test]
+fn one_container_boots_installs_offline_and_stops_cleanly() {
+    let started = Instant::now();
+    let web = boot("web1");
+    eprintln!(
+        "boot to ready: {:?} ({} at {})",
+        web.boot_time(),
+        web.name(),
+        web.address()
+    );
+
+    let state = web.sh_ok("systemctl is-system-running").trim().to_string();
+    assert!(state == "running" || state == "degraded", "state {state}");
+    assert_eq!(web.sh_ok("hostname").trim(), "web1");
+    assert_eq!(web.sh_ok("cat /etc/hostname").trim(), "web1");
+    assert!(web.sh_ok("getent hosts web1").starts_with("127.0.1.1"));
+
+    // No NAT: the pre-downloaded packages install without any network.
+    let no_route = web.sh("ip route get 192.0.2.1");
+    assert!(
+        !no_route.status.success(),
+        "container without NAT has a route out"
+    );
+    web.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y tree");
+    assert!(web.sh_ok("tree /etc/ssh").contains("sshd_config"));
+
+    // The container sits in its own cgroup, not in the launching process's.
+    let pid = web.nspawn_pid().expect("nspawn pid");
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    assert!(
+        cgroups.contains(&format!("/converge-testbed/{}", web.name())),
+        "{cgroups}"
+    );
+
+    let leftovers = Leftovers::of(&web);
+    let stopping = Instant::now();
+    web.stop().expect("stop");
+    eprintln!(
+        "stop: {:?}; whole test {:?}",
+        stopping.elapsed(),
+        started.elapsed()
+    );
+    leftovers.assert_gone();
+}
+
+#[test]
+fn two_containers_at_once_get_their_own_addresses() {
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| boot("alpha"));
+        let b = s.spawn(|| {
+            boot_with(ContainerOptions {
+                hostname: "beta.example.test".to_string(),
+                nat: true,
+            })
+        });
+        (a.join().expect("alpha"), b.join().expect("beta"))
+    });
+    assert_ne!(a.address(), b.address());
+    assert_ne!(a.name(), b.name());
+    assert_eq!(a.sh_ok("hostname").trim(), "alpha");
+    assert_eq!(b.sh_ok("hostname").trim(), "beta.example.test");
+
+    // Through the generated ssh_config, as converge will reach them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_ssh_config(dir.path(), &[("alpha", &a), ("beta", &b)]);
+    for (alias, expected) in [("alpha", "alpha"), ("beta", "beta.example.test")] {
+        let out = std::process::Command::new("ssh")
+            .args(["-F"])
+            .arg(&config)
+            .args([alias, "hostname"])
+            .output()
+            .expect("ssh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected);
+    }
+
+    // NAT: beta's rule exists exactly while beta runs, and it got the host's resolver.
+    let comment = format!("converge-testbed-{}", b.name());
+    assert!(
+        nat_rules().contains(&comment),
+        "no NAT rule for {}",
+        b.name()
+    );
+    assert!(!nat_rules().contains(&format!("converge-testbed-{} ", a.name())));
+    b.sh_ok("test -s /etc/resolv.conf");
+    assert!(
+        b.sh_ok("ip route")
+            .contains(&format!("default via 10.231.{}.1", b.slot()))
+    );
+    a.sh_ok("test ! -e /etc/resolv.conf");
+
+    let (la, lb) = (Leftovers::of(&a), Leftovers::of(&b));
+    std::thread::scope(|s| {
+        s.spawn(|| a.stop().expect("stop alpha"));
+        s.spawn(|| b.stop().expect("stop beta"));
+    });
+    la.assert_gone();
+    lb.assert_gone();
+    assert!(
+        !nat_rules().contains(&comment),
+        "NAT rule of {comment} survived stop"
+    );
+}
+
+fn nat_rules() -> String {
+    let out = std::process::Command::new("iptables")
+        .args(["-w", "5", "-t", "nat", "-S", "POSTROUTING"])
+        .output()
+        .expect("iptables");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_panicking_test_still_tears_its_container_down() {
+    let leftovers = std::sync::Mutex::new(None);
+    let result = std::panic::catch_unwind(|| {
+        let c = boot("doomed");
+        *leftovers.lock().unwrap() = Some(Leftovers::of(&c));
+        c.sh_ok("exit 3");
+    });
+    assert!(result.is_err(), "sh_ok should have panicked");
+    let leftovers = leftovers.lock().unwrap().take().expect("container booted");
+    leftovers.assert_gone();
+}
