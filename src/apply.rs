@@ -1,0 +1,163 @@
+//! The apply exchange: one script with a block per resource that needs changing, in
+//! topological order (declaration order breaking ties).
+//!
+//! Each block runs its steps in a `set -e` subshell with output captured; a failure
+//! prints the captured tail and sets the block's failure flag. A block runs only if none
+//! of the blocks it depends on (through any chain of unchanged resources) failed or was
+//! skipped, so a failed step skips exactly its transitive dependents while independent
+//! steps go on. A resource that could not be probed counts as failed from the start.
+//!
+//! Before a block that notifies a service runs, the refresh it will owe is recorded under
+//! `$CV_STATE/owed/`; the service's own block clears it once it has restarted. A run that
+//! dies in between leaves the record for the next run's probe.
+
+use std::collections::HashMap;
+
+use crate::frames::{self, Frames, Nonce};
+use crate::graph::HostGraph;
+use crate::plan::Outcome;
+use crate::probe::{owed_key, NodePlan};
+use crate::resources::Action;
+use crate::script::Sh;
+
+/// The last bytes of a failed step's output sent back.
+const FAILURE_TAIL: u64 = 8192;
+
+/// Nodes that have a block (something to change).
+pub fn blocks(plans: &[Option<NodePlan>]) -> Vec<usize> {
+    plans.iter().enumerate().filter(|(_, p)| matches!(p, Some(Ok(p)) if !p.diff.is_ok())).map(|(i, _)| i).collect()
+}
+
+/// Nodes that count as failed before anything runs (their probe failed).
+fn failed_up_front(plans: &[Option<NodePlan>]) -> Vec<usize> {
+    plans.iter().enumerate().filter(|(_, p)| matches!(p, Some(Err(_)))).map(|(i, _)| i).collect()
+}
+
+/// For each node, the nearest nodes with a block or an up-front failure among its
+/// dependencies, looking through unchanged resources.
+fn gate_deps(graph: &HostGraph, gated: &[bool]) -> Vec<Vec<usize>> {
+    let mut memo: HashMap<usize, Vec<usize>> = HashMap::new();
+    fn go(i: usize, graph: &HostGraph, gated: &[bool], memo: &mut HashMap<usize, Vec<usize>>) -> Vec<usize> {
+        if let Some(v) = memo.get(&i) {
+            return v.clone();
+        }
+        let mut out = Vec::new();
+        for &d in &graph.deps[i] {
+            if gated[d] {
+                out.push(d);
+            } else {
+                out.extend(go(d, graph, gated, memo));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        memo.insert(i, out.clone());
+        out
+    }
+    (0..graph.nodes.len()).map(|i| go(i, graph, gated, &mut memo)).collect()
+}
+
+/// The apply script, or `None` when nothing needs changing.
+pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> Option<String> {
+    let blocks = blocks(plans);
+    if blocks.is_empty() {
+        return None;
+    }
+    let failed = failed_up_front(plans);
+    let mut gated = vec![false; graph.nodes.len()];
+    for &i in blocks.iter().chain(failed.iter()) {
+        gated[i] = true;
+    }
+    let gates = gate_deps(graph, &gated);
+    let mut sh = Sh::new();
+    frames::header(&mut sh);
+    sh.raw("umask 022\n");
+    for i in &failed {
+        sh.raw("CV_F_").num(*i as u64).raw("=1\n");
+    }
+    for &i in graph.order.iter().filter(|i| blocks.contains(i)) {
+        let Some(Ok(planned)) = &plans[i] else { continue };
+        block(graph, plans, i, planned, &gates[i], nonce, &mut sh);
+    }
+    Some(sh.into_text())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn block(graph: &HostGraph, plans: &[Option<NodePlan>], i: usize, planned: &crate::resources::Planned, gates: &[usize], nonce: &Nonce, sh: &mut Sh) {
+    let node = &graph.nodes[i];
+    sh.raw("\n# ").raw("block ").num(i as u64).nl();
+    sh.raw("if [ -z \"");
+    for g in gates {
+        sh.raw("${CV_F_").num(*g as u64).raw(":-}");
+    }
+    sh.raw("\" ]; then\n");
+    for &t in &graph.notifies[i] {
+        let refreshes = matches!(&plans[t], Some(Ok(p)) if p.diff.action == Action::Refresh || p.diff.changes.iter().any(|c| c.field == "restart" || c.field == "reload"));
+        if refreshes {
+            sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&owed_key(&graph.nodes[t].id)).nl();
+        }
+    }
+    frames::marker(sh, nonce, "b", i);
+    sh.raw("(\nset -e\n").append(&planned.steps).raw(") >\"$CV_E\" 2>&1 </dev/null\ncv_rc=$?\n");
+    sh.raw("if [ $cv_rc -ne 0 ]; then CV_F_").num(i as u64).raw("=1; ");
+    frames::marker(sh, nonce, "x", i);
+    sh.raw("tail -c ").num(FAILURE_TAIL).raw(" -- \"$CV_E\"; echo\n");
+    if node.res.notifiable() {
+        sh.raw("else rm -f -- \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).nl();
+    }
+    sh.raw("fi\n");
+    frames::end_marker(sh, nonce, i);
+    sh.raw("else CV_F_").num(i as u64).raw("=1; ");
+    frames::marker(sh, nonce, "s", i);
+    sh.raw("fi\n");
+}
+
+/// What happened to each block, from the apply output.
+pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) -> Vec<(Outcome, Option<String>)> {
+    let blocks = blocks(plans);
+    let mut out: Vec<(Outcome, Option<String>)> = vec![(Outcome::Ok, None); graph.nodes.len()];
+    for &i in &graph.order {
+        if !blocks.contains(&i) {
+            continue;
+        }
+        out[i] = match frames.frames.get(&i) {
+            None => (Outcome::Failed, Some("did not run: the apply script stopped before this step (connection lost?)".into())),
+            Some(f) if f.skipped => (Outcome::Skipped, None),
+            Some(f) => match f.status {
+                Some(0) => (Outcome::Changed, None),
+                Some(code) => {
+                    let text = f.stderr.trim();
+                    let msg = if text.is_empty() { format!("step failed with exit status {code}") } else { text.to_string() };
+                    (Outcome::Failed, Some(msg))
+                }
+                None => (Outcome::Failed, Some("the step was cut short (connection lost?)".into())),
+            },
+        };
+    }
+    // name the failure each skip comes from
+    for &i in &graph.order {
+        if out[i].0 == Outcome::Skipped {
+            let cause = root_cause(graph, plans, &out, i);
+            out[i].1 = Some(match cause {
+                Some(c) => format!("skipped: needs {}, which failed", graph.nodes[c].id),
+                None => "skipped: a dependency failed".into(),
+            });
+        }
+    }
+    out
+}
+
+fn root_cause(graph: &HostGraph, plans: &[Option<NodePlan>], out: &[(Outcome, Option<String>)], i: usize) -> Option<usize> {
+    let mut stack = graph.deps[i].clone();
+    let mut seen = vec![false; graph.nodes.len()];
+    while let Some(d) = stack.pop() {
+        if std::mem::replace(&mut seen[d], true) {
+            continue;
+        }
+        if out[d].0 == Outcome::Failed || matches!(plans[d], Some(Err(_))) {
+            return Some(d);
+        }
+        stack.extend(graph.deps[d].iter().copied());
+    }
+    None
+}

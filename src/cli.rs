@@ -1,0 +1,110 @@
+//! The command line (clap derive): one enum of commands, shared options in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  check   0 = the playbook is valid, 1 = it is not
+  diff    0 = nothing to change, 2 = changes pending, 1 = an error (invalid playbook,
+          unreachable host, unreadable probe)
+  apply   0 = every host converged, 1 = anything failed (invalid playbook, unreachable
+          host, failed or skipped step, a change that did not converge)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "converge",
+    version,
+    about = "Declarative configuration convergence: KDL playbooks, one probe, one apply and one verify per host over SSH.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a playbook offline: no host is contacted
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+    /// Probe the hosts and print the plan; changes nothing
+    #[command(after_help = EXIT_CODES)]
+    Diff(RunArgs),
+    /// Probe, plan, apply and verify every host
+    #[command(after_help = EXIT_CODES)]
+    Apply(RunArgs),
+    /// Boot a local systemd container per host of the playbook and apply it there
+    #[command(after_help = "Needs root, systemd-nspawn and debootstrap (installed with apt-get when missing).\nThe container's root filesystem is built once and cached under /var/cache/converge.")]
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The playbook (KDL)
+    pub playbook: PathBuf,
+    /// An inventory file that replaces the playbook's hosts and groups
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook (KDL)
+    pub playbook: PathBuf,
+    /// Only print the plan (for `apply`, the same as `diff`); never changes anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// An inventory file that replaces the playbook's hosts and groups
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Only these hosts or groups (comma-separated; `*` globs)
+    #[arg(long, short = 'l', value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// How many hosts to work on at once
+    #[arg(long, short = 'f', default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Read this ssh config file instead of ~/.ssh/config (as `ssh -F`)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Refuse hosts whose key is not already in known_hosts (default: accept and record new keys; a changed key is always refused)
+    #[arg(long)]
+    pub strict_host_keys: bool,
+    /// Seconds to wait for a host to answer before reporting it unreachable
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: u64,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// The playbook (KDL); its hosts are replaced by local containers of the same names
+    pub playbook: PathBuf,
+    /// Only these hosts or groups (comma-separated; `*` globs)
+    #[arg(long, short = 'l', value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Keep the containers running after the run and print how to reach them
+    #[arg(long)]
+    pub keep: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
+}

@@ -1,0 +1,73 @@
+//! One file per subcommand, and what they share: loading a playbook into per-host jobs
+//! (every problem reported before any connection) and writing to the terminal.
+
+pub mod check;
+pub mod run;
+pub mod sandbox;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anstream::ColorChoice;
+
+use crate::diag::{self, Diags};
+use crate::engine::Job;
+use crate::graph;
+use crate::playbook::{self, expand, Playbook};
+use crate::template::Templates;
+
+/// A loaded playbook and one job per selected host.
+pub struct Prepared {
+    pub playbook: Playbook,
+    pub jobs: Vec<Job>,
+}
+
+/// Loads, expands and graphs the playbook for the hosts `limit` selects. Every problem of
+/// every host is collected; nothing touches the network.
+pub fn prepare(path: &Path, inventory: Option<&Path>, limit: Option<&str>) -> Result<Prepared, Diags> {
+    let pb = playbook::load(path, inventory)?;
+    let templates = Templates::new(&pb.dir);
+    let hosts = match pb.inventory.limit(limit) {
+        Ok(h) => h,
+        Err(msg) => return Err(diag::Diag::bare("converge::limit", msg).into()),
+    };
+    if hosts.is_empty() {
+        return Err(diag::Diag::bare("converge::no-hosts", format!("{} has no hosts", path.display()))
+            .help("declare `host \"name\" address=...` in the playbook, or give --inventory FILE")
+            .into());
+    }
+    let mut diags = Diags::default();
+    let mut jobs = Vec::new();
+    for host in hosts {
+        match expand::expand(&pb, Some(host), &templates).and_then(graph::build) {
+            Ok(graph) => jobs.push(Job { host: host.clone(), graph }),
+            Err(d) => diags.extend(d),
+        }
+    }
+    diags.into_result(Prepared { playbook: pb, jobs })
+}
+
+fn choice(no_color: bool) -> ColorChoice {
+    if no_color { ColorChoice::Never } else { ColorChoice::Auto }
+}
+
+/// Writes text (with ANSI styles) to stdout, stripped when colour is off.
+pub fn print_out(text: &str, no_color: bool) {
+    let mut out = anstream::AutoStream::new(std::io::stdout(), choice(no_color));
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Writes a message to stderr, stripped when colour is off.
+pub fn print_err(text: &str, no_color: bool) {
+    let mut out = anstream::AutoStream::new(std::io::stderr(), choice(no_color));
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Renders diagnostics to stderr.
+pub fn print_diags(diags: &Diags, no_color: bool) {
+    let color = !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let width = if color { 120 } else { 100 };
+    print_err(&diag::render(diags, color, width), no_color);
+}

@@ -1,0 +1,59 @@
+//! `converge diff` and `converge apply`: prepare every host, run the engine, print the
+//! report, exit with the code DESIGN.md §5 gives.
+
+use std::time::Duration;
+
+use crate::cli::{Format, RunArgs};
+use crate::engine::{self, Mode, Options};
+use crate::error;
+use crate::plan::Report;
+use crate::report;
+use crate::transport::ssh::SshOptions;
+
+pub fn run(args: &RunArgs, apply: bool) -> i32 {
+    let mode = if apply && !args.dry_run { Mode::Apply } else { Mode::Diff };
+    let prepared = match super::prepare(&args.playbook, args.inventory.as_deref(), args.limit.as_deref()) {
+        Ok(p) => p,
+        Err(diags) => {
+            super::print_diags(&diags, args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let opts = Options {
+        mode,
+        ssh: SshOptions {
+            config_file: args.ssh_config.clone(),
+            strict_host_keys: args.strict_host_keys,
+            connect_timeout: Duration::from_secs(args.connect_timeout),
+        },
+        forks: usize::from(args.forks),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            super::print_err(&format!("error: cannot start the runtime: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let hosts = runtime.block_on(engine::run(prepared.jobs, &opts));
+    let report = Report::new(if mode == Mode::Apply { "apply" } else { "diff" }, hosts);
+    emit(&report, args.format, args.no_color);
+    exit_code(&report, mode)
+}
+
+pub fn emit(report: &Report, format: Format, no_color: bool) {
+    match format {
+        Format::Human => super::print_out(&report::human(report), no_color),
+        Format::Json => super::print_out(&report::json(report), true),
+    }
+}
+
+pub fn exit_code(report: &Report, mode: Mode) -> i32 {
+    if report.any_failure() {
+        error::FAILURE
+    } else if mode == Mode::Diff && report.summary.pending() > 0 {
+        error::CHANGES
+    } else {
+        error::OK
+    }
+}

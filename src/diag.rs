@@ -1,0 +1,240 @@
+//! Playbook diagnostics: every problem found before a host is contacted.
+//!
+//! A [`Diag`] is data: a stable code, a message, the file it is about and labelled spans
+//! on the exact tokens, an optional help line and related diagnostics that may point into
+//! other files (a template error points into the template *and* at the `file` node that
+//! uses it). [`Diags`] collects them so that every problem is reported at once; rendering
+//! is done by miette's graphical handler, in one place ([`render`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
+    SourceSpan,
+};
+
+/// One source file (a playbook, an inventory, a module or a template), shared by every
+/// diagnostic that points into it.
+pub type Source = Arc<NamedSource<String>>;
+
+/// Makes a [`Source`] from a display name (the path as the user gave it) and its text.
+pub fn source(name: impl AsRef<str>, text: String) -> Source {
+    Arc::new(NamedSource::new(name, text))
+}
+
+/// A span in one source: what every label and every spanned value carries.
+#[derive(Debug, Clone)]
+pub struct At {
+    pub src: Source,
+    pub span: SourceSpan,
+}
+
+impl At {
+    pub fn new(src: &Source, span: SourceSpan) -> At {
+        At { src: src.clone(), span }
+    }
+}
+
+/// A value with the place it was written, for errors found after parsing.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub at: At,
+}
+
+/// A diagnostic about a playbook, labelled at the tokens it is about.
+#[derive(Debug, Clone)]
+pub struct Diag {
+    pub code: &'static str,
+    pub message: String,
+    pub src: Option<Source>,
+    pub labels: Vec<LabeledSpan>,
+    pub help: Option<String>,
+    pub related: Vec<Diag>,
+}
+
+impl Diag {
+    /// A diagnostic whose primary label is at `at`.
+    pub fn new(code: &'static str, message: impl Into<String>, at: &At, label: impl Into<String>) -> Diag {
+        Diag {
+            code,
+            message: message.into(),
+            src: Some(at.src.clone()),
+            labels: vec![LabeledSpan::new_primary_with_span(Some(label.into()), at.span)],
+            help: None,
+            related: Vec::new(),
+        }
+    }
+
+    /// A diagnostic that points at no file (a missing playbook, an unreadable inventory).
+    pub fn bare(code: &'static str, message: impl Into<String>) -> Diag {
+        Diag { code, message: message.into(), src: None, labels: Vec::new(), help: None, related: Vec::new() }
+    }
+
+    /// Adds a secondary label; a label in another file becomes a related diagnostic.
+    pub fn label(mut self, at: &At, label: impl Into<String>) -> Diag {
+        match &self.src {
+            Some(src) if Arc::ptr_eq(src, &at.src) => {
+                self.labels.push(LabeledSpan::new_with_span(Some(label.into()), at.span));
+            }
+            _ => {
+                let note = Diag::new(self.code, "", at, label);
+                self.related.push(note);
+            }
+        }
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diag {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn related(mut self, diag: Diag) -> Diag {
+        self.related.push(diag);
+        self
+    }
+
+    fn primary(&self) -> Option<(usize, usize)> {
+        self.labels.first().map(|l| (l.offset(), l.len()))
+    }
+
+    fn same_as(&self, other: &Diag) -> bool {
+        let same_src = match (&self.src, &other.src) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_src && self.message == other.message && self.primary() == other.primary()
+    }
+}
+
+impl fmt::Display for Diag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diag {}
+
+impl Diagnostic for Diag {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if self.message.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.code))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.src.as_ref().map(|s| s.as_ref() as &dyn SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.related.iter().map(|d| d as &dyn Diagnostic)))
+    }
+}
+
+/// Every diagnostic of one run, in the order found, without repeats (a playbook expanded
+/// for ten hosts reports a bad property once, not ten times).
+#[derive(Debug, Default)]
+pub struct Diags {
+    list: Vec<Diag>,
+}
+
+impl Diags {
+    pub fn push(&mut self, diag: Diag) {
+        if !self.list.iter().any(|d| d.same_as(&diag)) {
+            self.list.push(diag);
+        }
+    }
+    pub fn extend(&mut self, other: Diags) {
+        for d in other.list {
+            self.push(d);
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Diag> {
+        self.list.iter()
+    }
+    /// True when a diagnostic was already recorded at this place (used to avoid
+    /// piling a second error on a token that already has one).
+    pub fn has_at(&self, at: &At) -> bool {
+        self.list.iter().any(|d| {
+            d.src.as_ref().is_some_and(|s| Arc::ptr_eq(s, &at.src))
+                && d.labels.iter().any(|l| l.offset() == at.span.offset())
+        })
+    }
+    /// Returns `Err(self)` when anything was recorded.
+    pub fn into_result<T>(self, value: T) -> Result<T, Diags> {
+        if self.list.is_empty() { Ok(value) } else { Err(self) }
+    }
+}
+
+impl From<Diag> for Diags {
+    fn from(d: Diag) -> Diags {
+        Diags { list: vec![d] }
+    }
+}
+
+/// Renders diagnostics the way the user sees them; `color` off gives plain text with the
+/// same layout (what snapshots pin).
+pub fn render(diags: &Diags, color: bool, width: usize) -> String {
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
+    let mut out = String::new();
+    for d in diags.iter() {
+        // rendering into a String cannot fail
+        let _ = handler.render_report(&mut out, d);
+    }
+    let n = diags.len();
+    out.push_str(&format!("error: {n} problem{} found; no host was contacted\n", if n == 1 { "" } else { "s" }));
+    out
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_pick_the_nearest_likely_typo() {
+        assert_eq!(did_you_mean("ownr", ["owner", "group", "mode"]), Some("owner"));
+        assert_eq!(did_you_mean("zzz", ["owner", "group", "mode"]), None);
+    }
+
+    #[test]
+    fn the_same_problem_is_reported_once() {
+        let src = source("p.kdl", "file \"/x\" bad=1".into());
+        let at = At::new(&src, (10, 5).into());
+        let mut diags = Diags::default();
+        diags.push(Diag::new("converge::x", "unknown property", &at, "here"));
+        diags.push(Diag::new("converge::x", "unknown property", &at, "here"));
+        assert_eq!(diags.len(), 1);
+        assert!(diags.has_at(&at));
+    }
+}

@@ -1,0 +1,134 @@
+//! Expansion: a playbook's resource declarations, built for one host.
+//!
+//! The host's variables (playbook, then its groups, then its own) are rendered into a
+//! context; every declaration that targets the host is built by its kind with that
+//! context, and the engine's own properties (`require`, `notify`) are read. The result is
+//! a list of [`Instance`]s in declaration order, ready for the graph.
+
+use std::collections::BTreeMap;
+
+use minijinja::Value;
+
+use super::inventory::Host;
+use super::reader::NodeReader;
+use super::vars::resolve;
+use super::{Playbook, ResourceDecl};
+use crate::diag::{Diag, Diags, Spanned};
+use crate::resources::{kind_def, Resource, ResourceId, KINDS};
+use crate::template::Templates;
+
+/// One resource of one host.
+#[derive(Debug)]
+pub struct Instance {
+    pub res: Box<dyn Resource>,
+    pub id: ResourceId,
+    /// Further ids this resource answers to.
+    pub aliases: Vec<ResourceId>,
+    pub decl: ResourceDecl,
+    /// Explicit `require` references, as written (`kind:name`).
+    pub requires: Vec<Reference>,
+    pub notifies: Vec<Reference>,
+}
+
+/// A `kind:name` reference with its token.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub id: ResourceId,
+    pub text: Spanned<String>,
+}
+
+/// The variables a host's strings are rendered with.
+pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Value, Diags> {
+    let mut base = BTreeMap::new();
+    let mut layers = vec![pb.vars.as_slice()];
+    if let Some(h) = host {
+        let info = BTreeMap::from([
+            ("name", Value::from(h.name.clone())),
+            ("address", Value::from(h.address.clone().unwrap_or_else(|| h.name.clone()))),
+            ("groups", Value::from(h.groups.clone())),
+        ]);
+        base.insert("host".to_string(), Value::from(info));
+        for g in &h.groups {
+            if let Some(group) = pb.inventory.group(g) {
+                layers.push(group.vars.as_slice());
+            }
+        }
+        layers.push(h.vars.as_slice());
+    }
+    resolve(&layers, base, templates).map(Value::from)
+}
+
+/// Builds every resource that applies to `host` (`None`: check the playbook without an
+/// inventory, against the playbook's own variables).
+pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Vec<Instance>, Diags> {
+    let ctx = host_context(pb, host, templates)?;
+    let mut diags = Diags::default();
+    let mut out: Vec<Instance> = Vec::new();
+    for decl in &pb.resources {
+        let applies = match (&decl.targets, host) {
+            (None, _) | (Some(_), None) => true,
+            (Some(targets), Some(h)) => targets.iter().any(|t| pb.inventory.covers(&t.value, h)),
+        };
+        if !applies {
+            continue;
+        }
+        if let Some(inst) = build(decl, &ctx, templates, &mut diags) {
+            check_duplicate(&out, &inst, &mut diags);
+            out.push(inst);
+        }
+    }
+    diags.into_result(out)
+}
+
+fn build(decl: &ResourceDecl, ctx: &Value, templates: &Templates, diags: &mut Diags) -> Option<Instance> {
+    let def = kind_def(decl.node.name().value())?;
+    let mut r = NodeReader::new(&decl.node, &decl.src, &decl.dir, templates, ctx, diags);
+    let requires = r.list("require");
+    let notifies = r.list("notify");
+    let res = (def.build)(&mut r);
+    let ok = r.finish();
+    let res = res.filter(|_| ok)?;
+    let requires = references(requires, "require", diags);
+    let notifies = references(notifies, "notify", diags);
+    let id = res.id();
+    let aliases = res.aliases().into_iter().map(|a| ResourceId::new(id.kind, a)).collect();
+    Some(Instance { res, id, aliases, decl: decl.clone(), requires, notifies })
+}
+
+/// Parses `kind:name` references; a bad one is labelled at its token.
+fn references(texts: Vec<Spanned<String>>, what: &str, diags: &mut Diags) -> Vec<Reference> {
+    let mut out = Vec::new();
+    for text in texts {
+        let Some((kind, name)) = text.value.split_once(':') else {
+            diags.push(
+                Diag::new("converge::reference", format!("`{what}` needs `kind:name`"), &text.at, "no kind given")
+                    .help(format!("e.g. {what}=\"file:/etc/nginx/nginx.conf\"")),
+            );
+            continue;
+        };
+        let Some(def) = kind_def(kind) else {
+            let mut d = Diag::new("converge::reference", format!("unknown kind `{kind}` in `{what}`"), &text.at, "unknown kind");
+            if let Some(s) = crate::diag::did_you_mean(kind, KINDS.iter().map(|k| k.name)) {
+                d = d.help(format!("did you mean `{s}:{name}`?"));
+            }
+            diags.push(d);
+            continue;
+        };
+        out.push(Reference { id: ResourceId::new(def.name, name), text });
+    }
+    out
+}
+
+fn check_duplicate(existing: &[Instance], inst: &Instance, diags: &mut Diags) {
+    let ids: Vec<&ResourceId> = std::iter::once(&inst.id).chain(inst.aliases.iter()).collect();
+    for other in existing {
+        let clash = ids.iter().find(|id| **id == &other.id || other.aliases.contains(id));
+        if let Some(id) = clash {
+            diags.push(
+                Diag::new("converge::duplicate", format!("`{id}` is declared twice"), &inst.decl.at(), "declared again here")
+                    .label(&other.decl.at(), "first declared here")
+                    .help("a resource may be declared once per host; merge the two declarations"),
+            );
+        }
+    }
+}

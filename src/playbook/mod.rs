@@ -1,0 +1,206 @@
+//! The playbook: a KDL file read into hosts, groups, variables and resource declarations,
+//! every value with its span.
+//!
+//! ```kdl
+//! host "ranch-869" address="203.0.113.10" user="ranch" become=#true
+//! vars { app "viewbovis" }
+//! package "nginx-light"
+//! user "{{ app }}" system=#true home="/srv/{{ app }}"
+//! on "ranch-869" {
+//!     directory "/var/log/{{ app }}" owner="{{ app }}" mode="0755"
+//! }
+//! ```
+//!
+//! Loading checks the playbook's shape (known node names, well-formed inventory and vars,
+//! `on` targets that exist); resources are built per host by [`expand`], because their
+//! strings are rendered with each host's variables. All problems are collected and
+//! returned together.
+
+pub mod expand;
+pub mod inventory;
+pub mod kdl;
+pub mod reader;
+pub mod vars;
+
+use std::path::{Path, PathBuf};
+
+use ::kdl::KdlNode;
+
+use self::inventory::Inventory;
+use self::kdl::{entry_at, expect_string, name_at};
+use self::vars::{read_vars, VarDecl};
+use crate::diag::{did_you_mean, At, Diag, Diags, Source, Spanned};
+use crate::resources::{kind_def, KINDS};
+
+/// Top-level node names that are not resource kinds.
+const KEYWORDS: &[&str] = &["host", "inventory", "vars", "on"];
+
+#[derive(Debug)]
+pub struct Playbook {
+    pub src: Source,
+    /// Directory templates and sources are relative to.
+    pub dir: PathBuf,
+    pub inventory: Inventory,
+    pub vars: Vec<VarDecl>,
+    pub resources: Vec<ResourceDecl>,
+}
+
+/// One resource node as written, with where it applies.
+#[derive(Debug, Clone)]
+pub struct ResourceDecl {
+    pub node: KdlNode,
+    pub src: Source,
+    pub dir: PathBuf,
+    /// `on "web" { ... }`: the host or group names it is limited to; `None` = every host.
+    pub targets: Option<Vec<Spanned<String>>>,
+    /// Declaration order, which breaks ties in the apply order.
+    pub index: usize,
+}
+
+impl ResourceDecl {
+    pub fn at(&self) -> At {
+        name_at(&self.src, &self.node)
+    }
+}
+
+/// Reads a file into a [`Source`] named by the path as the user gave it.
+pub fn read_source(path: &Path, what: &str) -> Result<Source, Diags> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(crate::diag::source(path.display().to_string(), text)),
+        Err(e) => Err(Diag::bare("converge::io", format!("cannot read {what} {}: {e}", path.display())).into()),
+    }
+}
+
+/// Loads a playbook, and with `inventory`, replaces its hosts and groups by that file's.
+pub fn load(path: &Path, inventory: Option<&Path>) -> Result<Playbook, Diags> {
+    let src = read_source(path, "playbook")?;
+    let doc = kdl::parse(&src)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut diags = Diags::default();
+    let mut pb = Playbook { src: src.clone(), dir: dir.clone(), inventory: Inventory::default(), vars: Vec::new(), resources: Vec::new() };
+    for node in doc.nodes() {
+        pb.read_top(&src, node, &dir, &mut diags);
+    }
+    if let Some(inv_path) = inventory {
+        pb.inventory = load_inventory(inv_path, &mut diags);
+    }
+    pb.check_targets(&mut diags);
+    diags.into_result(pb)
+}
+
+fn load_inventory(path: &Path, diags: &mut Diags) -> Inventory {
+    let mut inv = Inventory::default();
+    let src = match read_source(path, "inventory") {
+        Ok(s) => s,
+        Err(d) => {
+            diags.extend(d);
+            return inv;
+        }
+    };
+    match kdl::parse(&src) {
+        Ok(doc) => {
+            for node in doc.nodes() {
+                let inner: Vec<&KdlNode> = if node.name().value() == "inventory" {
+                    node.children().map(|c| c.nodes().iter().collect()).unwrap_or_default()
+                } else {
+                    vec![node]
+                };
+                for n in inner {
+                    inv.read_node(&src, n, diags);
+                }
+            }
+        }
+        Err(d) => diags.extend(d),
+    }
+    inv
+}
+
+impl Playbook {
+    fn read_top(&mut self, src: &Source, node: &KdlNode, dir: &Path, diags: &mut Diags) {
+        match node.name().value() {
+            "host" => self.inventory.read_node(src, node, diags),
+            "inventory" => {
+                reject_entries(src, node, "`inventory` takes a block", diags);
+                for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
+                    self.inventory.read_node(src, n, diags);
+                }
+            }
+            "vars" => self.vars.extend(read_vars(src, node, diags)),
+            "on" => self.read_on(src, node, dir, diags),
+            kind => {
+                if kind_def(kind).is_some() {
+                    self.push_resource(src, node, dir, None);
+                } else {
+                    diags.push(unknown_kind(src, node));
+                }
+            }
+        }
+    }
+
+    fn read_on(&mut self, src: &Source, node: &KdlNode, dir: &Path, diags: &mut Diags) {
+        let mut targets = Vec::new();
+        for e in node.entries() {
+            match (e.name(), expect_string(src, e, "a host or group name")) {
+                (None, Ok(name)) => targets.push(Spanned { value: name, at: entry_at(src, e) }),
+                (Some(_), _) => diags.push(Diag::new("converge::on", "`on` takes host or group names", &entry_at(src, e), "property here")),
+                (None, Err(d)) => diags.push(d),
+            }
+        }
+        if targets.is_empty() {
+            diags.push(
+                Diag::new("converge::on", "`on` needs at least one host or group", &name_at(src, node), "no target")
+                    .help("write `on \"web\" { ... }`"),
+            );
+        }
+        for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
+            if kind_def(n.name().value()).is_some() {
+                self.push_resource(src, n, dir, Some(targets.clone()));
+            } else {
+                diags.push(unknown_kind(src, n));
+            }
+        }
+    }
+
+    fn push_resource(&mut self, src: &Source, node: &KdlNode, dir: &Path, targets: Option<Vec<Spanned<String>>>) {
+        let index = self.resources.len();
+        self.resources.push(ResourceDecl { node: node.clone(), src: src.clone(), dir: dir.to_path_buf(), targets, index });
+    }
+
+    /// Every `on` target names a host or group of the (possibly replaced) inventory.
+    fn check_targets(&self, diags: &mut Diags) {
+        for decl in &self.resources {
+            for t in decl.targets.iter().flatten() {
+                let known = t.value == "all" || self.inventory.host(&t.value).is_some() || self.inventory.group(&t.value).is_some();
+                if !known {
+                    let mut d = Diag::new(
+                        "converge::unknown-target",
+                        format!("no host or group named `{}`", t.value),
+                        &t.at,
+                        "not in the inventory",
+                    );
+                    if let Some(s) = did_you_mean(&t.value, self.inventory.names()) {
+                        d = d.help(format!("did you mean `{s}`?"));
+                    }
+                    diags.push(d);
+                }
+            }
+        }
+    }
+}
+
+fn reject_entries(src: &Source, node: &KdlNode, message: &str, diags: &mut Diags) {
+    if let Some(e) = node.entries().first() {
+        diags.push(Diag::new("converge::syntax", message, &entry_at(src, e), "unexpected"));
+    }
+}
+
+fn unknown_kind(src: &Source, node: &KdlNode) -> Diag {
+    let name = node.name().value();
+    let names = KINDS.iter().map(|k| k.name).chain(KEYWORDS.iter().copied());
+    let mut d = Diag::new("converge::unknown-kind", format!("unknown resource kind `{name}`"), &name_at(src, node), "unknown kind");
+    d = match did_you_mean(name, names) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help(format!("known kinds: {}", KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))),
+    };
+    d
+}

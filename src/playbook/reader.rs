@@ -1,0 +1,328 @@
+//! [`NodeReader`]: how a kind reads its KDL node.
+//!
+//! Every read is typed and labelled: a wrong type, a bad mode, a value outside a set of
+//! choices or a property given twice is a diagnostic on the exact token. String values are
+//! rendered with the host's variables. The reader remembers which properties and children
+//! the kind asked for; [`NodeReader::finish`] reports everything else as unknown, with
+//! "did you mean" among the names the kind knows, so a kind never lists its properties
+//! twice.
+
+use std::path::Path;
+
+use kdl::{KdlEntry, KdlNode, KdlValue};
+use minijinja::Value;
+
+use super::kdl::{entry_at, expect_bool, expect_int, expect_mode, expect_string, name_at, string_inner_offset};
+use crate::diag::{did_you_mean, At, Diag, Diags, Source, Spanned};
+use crate::template::{StringToken, Templates};
+
+/// Properties and children every resource accepts; the engine reads them.
+pub const COMMON: &[&str] = &["require", "notify"];
+
+pub struct NodeReader<'a> {
+    node: &'a KdlNode,
+    src: &'a Source,
+    dir: &'a Path,
+    templates: &'a Templates,
+    ctx: &'a Value,
+    diags: &'a mut Diags,
+    props: Vec<&'static str>,
+    children: Vec<&'static str>,
+    args_read: usize,
+    failed: bool,
+}
+
+impl<'a> NodeReader<'a> {
+    pub fn new(
+        node: &'a KdlNode,
+        src: &'a Source,
+        dir: &'a Path,
+        templates: &'a Templates,
+        ctx: &'a Value,
+        diags: &'a mut Diags,
+    ) -> NodeReader<'a> {
+        NodeReader { node, src, dir, templates, ctx, diags, props: Vec::new(), children: Vec::new(), args_read: 0, failed: false }
+    }
+
+    /// The node's name token.
+    pub fn at(&self) -> At {
+        name_at(self.src, self.node)
+    }
+
+    pub fn kind(&self) -> &str {
+        self.node.name().value()
+    }
+
+    /// Records a diagnostic; the resource will not be built.
+    pub fn error(&mut self, diag: Diag) {
+        self.failed = true;
+        self.diags.push(diag);
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    fn positional(&self) -> Vec<&'a KdlEntry> {
+        self.node.entries().iter().filter(|e| e.name().is_none()).collect()
+    }
+
+    /// The next positional argument, a string (the resource's name comes first).
+    pub fn arg(&mut self, what: &str) -> Option<Spanned<String>> {
+        let args = self.positional();
+        let Some(entry) = args.get(self.args_read).copied() else {
+            let kind = self.kind().to_string();
+            let at = self.at();
+            self.error(
+                Diag::new("converge::missing", format!("`{kind}` needs {what}"), &at, format!("{what} missing"))
+                    .help(format!("write `{kind} \"...\"`")),
+            );
+            return None;
+        };
+        self.args_read += 1;
+        self.render_entry(entry, what)
+    }
+
+    /// Every remaining positional argument, as strings.
+    pub fn rest_args(&mut self, what: &str) -> Vec<Spanned<String>> {
+        let args = self.positional();
+        let rest: Vec<&KdlEntry> = args[self.args_read.min(args.len())..].to_vec();
+        self.args_read = args.len();
+        rest.into_iter().filter_map(|e| self.render_entry(e, what)).collect()
+    }
+
+    fn entry(&mut self, key: &'static str) -> Option<&'a KdlEntry> {
+        if !self.props.contains(&key) {
+            self.props.push(key);
+        }
+        let found: Vec<&'a KdlEntry> =
+            self.node.entries().iter().filter(|e| e.name().is_some_and(|n| n.value() == key)).collect();
+        if found.len() > 1 {
+            let first = entry_at(self.src, found[0]);
+            let again = entry_at(self.src, found[found.len() - 1]);
+            self.error(
+                Diag::new("converge::duplicate-property", format!("`{key}` is given twice"), &again, "given again here")
+                    .label(&first, "first given here"),
+            );
+            return None;
+        }
+        found.first().copied()
+    }
+
+    fn render_entry(&mut self, entry: &KdlEntry, what: &str) -> Option<Spanned<String>> {
+        let raw = match expect_string(self.src, entry, what) {
+            Ok(s) => s,
+            Err(d) => {
+                self.error(d);
+                return None;
+            }
+        };
+        let at = entry_at(self.src, entry);
+        let token = StringToken { at: at.clone(), inner: string_inner_offset(entry) };
+        match self.templates.render_str(&raw, &token, self.ctx) {
+            Ok(value) => Some(Spanned { value, at }),
+            Err(d) => {
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    /// A string property, rendered with the host's variables.
+    pub fn string(&mut self, key: &'static str) -> Option<Spanned<String>> {
+        let e = self.entry(key)?;
+        self.render_entry(e, &format!("`{key}`"))
+    }
+
+    /// A string property that must not be empty.
+    pub fn nonempty(&mut self, key: &'static str) -> Option<Spanned<String>> {
+        let v = self.string(key)?;
+        if v.value.is_empty() {
+            self.error(Diag::new("converge::empty", format!("`{key}` cannot be empty"), &v.at, "empty"));
+            return None;
+        }
+        Some(v)
+    }
+
+    pub fn bool(&mut self, key: &'static str) -> Option<bool> {
+        let e = self.entry(key)?;
+        match expect_bool(self.src, e, &format!("`{key}`")) {
+            Ok(b) => Some(b),
+            Err(d) => {
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    /// An integer property that must fit `T` (uid, port...).
+    pub fn int<T: TryFrom<i128>>(&mut self, key: &'static str) -> Option<Spanned<T>> {
+        let e = self.entry(key)?;
+        let at = entry_at(self.src, e);
+        let i = match expect_int(self.src, e, &format!("`{key}`")) {
+            Ok(i) => i,
+            Err(d) => {
+                self.error(d);
+                return None;
+            }
+        };
+        match T::try_from(i) {
+            Ok(v) => Some(Spanned { value: v, at }),
+            Err(_) => {
+                self.error(Diag::new("converge::range", format!("`{key}` is out of range"), &at, "out of range"));
+                None
+            }
+        }
+    }
+
+    /// A file mode (`"0644"` or `0o644`; a bare integer is refused with a reason).
+    pub fn mode(&mut self, key: &'static str) -> Option<u32> {
+        let e = self.entry(key)?;
+        match expect_mode(self.src, e, &format!("`{key}`")) {
+            Ok(m) => Some(m),
+            Err(d) => {
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    /// A string property that must be one of `choices`.
+    pub fn choice(&mut self, key: &'static str, choices: &'static [&'static str]) -> Option<&'static str> {
+        let v = self.string(key)?;
+        if let Some(c) = choices.iter().find(|c| **c == v.value) {
+            return Some(c);
+        }
+        let expected = choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let mut d = Diag::new(
+            "converge::choice",
+            format!("`{key}` cannot be \"{}\"", v.value),
+            &v.at,
+            format!("expected one of {expected}"),
+        );
+        if let Some(s) = did_you_mean(&v.value, choices.iter().copied()) {
+            d = d.help(format!("did you mean \"{s}\"?"));
+        }
+        self.error(d);
+        None
+    }
+
+    /// A list of strings: a child node `key "a" "b"` (several may be given), or a
+    /// property `key="a"` for a single value.
+    pub fn list(&mut self, key: &'static str) -> Vec<Spanned<String>> {
+        let mut out: Vec<Spanned<String>> = self.string(key).into_iter().collect();
+        for child in self.children(key) {
+            for e in child.entries() {
+                if let Some(name) = e.name() {
+                    let at = At::new(self.src, name.span());
+                    self.error(Diag::new("converge::list", format!("`{key}` takes values, not properties"), &at, "property here"));
+                    continue;
+                }
+                if let Some(v) = self.render_entry(e, &format!("`{key}`")) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Child nodes named `key`.
+    pub fn children(&mut self, key: &'static str) -> Vec<&'a KdlNode> {
+        if !self.children.contains(&key) {
+            self.children.push(key);
+        }
+        self.node.children().map(|d| d.nodes().iter().filter(|n| n.name().value() == key).collect()).unwrap_or_default()
+    }
+
+    /// True when the node has a property named `key` (whatever its value).
+    pub fn has(&self, key: &str) -> bool {
+        self.node.entries().iter().any(|e| e.name().is_some_and(|n| n.value() == key))
+    }
+
+    /// Reports that two properties cannot be given together.
+    pub fn exclusive(&mut self, a: &Spanned<String>, a_key: &str, b_key: &str) {
+        self.error(Diag::new(
+            "converge::conflict",
+            format!("`{a_key}` and `{b_key}` cannot be given together"),
+            &a.at,
+            format!("`{a_key}` here"),
+        ));
+    }
+
+    /// Renders a template file relative to the playbook (or module) that names it.
+    pub fn render_template(&mut self, path: &Spanned<String>) -> Option<String> {
+        match self.templates.render_file(self.dir, path, self.ctx) {
+            Ok(text) => Some(text),
+            Err(d) => {
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    /// Reads a file relative to the playbook (or module), as bytes.
+    pub fn read_source(&mut self, path: &Spanned<String>) -> Option<Vec<u8>> {
+        match self.templates.read_bytes(self.dir, path) {
+            Ok(b) => Some(b),
+            Err(d) => {
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    /// Reports what the kind did not ask for. Returns false if any error was recorded.
+    pub fn finish(mut self) -> bool {
+        let kind = self.kind().to_string();
+        let mut known: Vec<&str> = self.props.iter().chain(self.children.iter()).copied().collect();
+        known.extend(COMMON);
+        let positional = self.positional();
+        for extra in positional.iter().skip(self.args_read) {
+            let at = entry_at(self.src, extra);
+            self.error(Diag::new("converge::extra-argument", format!("`{kind}` takes one name"), &at, "unexpected value"));
+        }
+        for e in self.node.entries() {
+            let Some(name) = e.name() else { continue };
+            let key = name.value();
+            if !known.contains(&key) {
+                let at = At::new(self.src, name.span());
+                self.unknown(&kind, "property", key, &at, &known);
+            }
+        }
+        for child in self.node.children().map(|d| d.nodes()).unwrap_or_default() {
+            let key = child.name().value();
+            if !known.contains(&key) {
+                let at = name_at(self.src, child);
+                self.unknown(&kind, "child", key, &at, &known);
+            }
+        }
+        !self.failed
+    }
+
+    fn unknown(&mut self, kind: &str, what: &str, key: &str, at: &At, known: &[&str]) {
+        let mut d = Diag::new(
+            "converge::unknown-property",
+            format!("`{kind}` has no {what} `{key}`"),
+            at,
+            format!("unknown {what}"),
+        );
+        d = match did_you_mean(key, known.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => {
+                let mut names: Vec<&str> = known.to_vec();
+                names.sort_unstable();
+                names.dedup();
+                d.help(format!("`{kind}` takes: {}", names.join(", ")))
+            }
+        };
+        self.error(d);
+    }
+}
+
+/// The value of an entry if it is a plain string, for the engine's own reads.
+pub fn plain_string(entry: &KdlEntry) -> Option<&str> {
+    match entry.value() {
+        KdlValue::String(s) => Some(s),
+        _ => None,
+    }
+}

@@ -1,0 +1,85 @@
+//! The probe exchange: one read-only script for every resource of a host, and the plan
+//! made from its output.
+//!
+//! Each resource's snippet runs in a subshell inside its own frame; its stderr is kept
+//! apart and shown only if its output cannot be parsed. For resources that can be
+//! notified, the frame also says whether an earlier run left a refresh owed. Planning
+//! walks the graph in apply order so that a notified resource knows which of its
+//! notifiers change in this run. A resource whose probe output is missing or malformed is
+//! an error for that resource, never "nothing to do".
+
+use crate::frames::{self, Frames, Nonce};
+use crate::graph::HostGraph;
+use crate::resources::{PlanCx, Planned, ResourceId};
+use crate::script::Sh;
+
+/// A resource's plan, or why it could not be made.
+pub type NodePlan = Result<Planned, String>;
+
+/// The file under `$CV_STATE/owed/` that records a refresh owed to `id`.
+pub fn owed_key(id: &ResourceId) -> String {
+    let mut out = String::new();
+    for b in id.to_string().bytes() {
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The probe script for the nodes in `which`.
+pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
+    let mut sh = Sh::new();
+    frames::header(&mut sh);
+    for &i in which {
+        let node = &graph.nodes[i];
+        frames::marker(&mut sh, nonce, "b", i);
+        sh.raw("(\n");
+        node.res.probe(&mut sh);
+        sh.raw(") 2>\"$CV_E\" </dev/null\ncv_rc=$?\n");
+        if node.res.notifiable() {
+            sh.raw("if [ -e \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).raw(" ]; then ");
+            frames::flag(&mut sh, nonce, i, "owed");
+            sh.raw("fi\n");
+        }
+        sh.raw("if [ -s \"$CV_E\" ]; then ");
+        frames::marker(&mut sh, nonce, "x", i);
+        sh.raw("cat -- \"$CV_E\"; echo; fi\n");
+        frames::end_marker(&mut sh, nonce, i);
+    }
+    sh.into_text()
+}
+
+/// Plans the nodes in `which` from the probe frames. `notifications` is false for the
+/// verify pass (a refresh already done is not owed again).
+pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, notifications: bool) -> Vec<Option<NodePlan>> {
+    let mut plans: Vec<Option<NodePlan>> = vec![None; graph.nodes.len()];
+    for &i in graph.order.iter().filter(|i| which.contains(i)) {
+        let node = &graph.nodes[i];
+        let Some(frame) = frames.frames.get(&i) else {
+            plans[i] = Some(Err("no probe output for this resource (the probe script stopped early)".into()));
+            continue;
+        };
+        if frame.status.is_none() {
+            plans[i] = Some(Err("the probe output for this resource was cut short".into()));
+            continue;
+        }
+        let notified_by: Vec<ResourceId> = if notifications {
+            graph
+                .notifiers(i)
+                .filter(|j| matches!(&plans[*j], Some(Ok(p)) if !p.diff.is_ok()))
+                .map(|j| graph.nodes[j].id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let cx = PlanCx { notified_by, owed: frame.flags.iter().any(|f| f == "owed") };
+        plans[i] = Some(node.res.plan(&frame.body, &cx).map_err(|e| {
+            let stderr = frame.stderr.trim();
+            if stderr.is_empty() { format!("cannot read probe output: {e}") } else { format!("cannot read probe output: {e} ({stderr})") }
+        }));
+    }
+    plans
+}

@@ -1,0 +1,241 @@
+//! `file`: a regular file with given content, owner, group and mode.
+//!
+//! ```kdl
+//! file "/etc/viewbovis/app.env" content="PORT=3000\n" owner="viewbovis" mode="0640"
+//! file "/etc/nginx/sites-available/viewbovis" template="templates/site.j2" backup=#true
+//! file "/usr/local/bin/deploy.sh" source="files/deploy.sh" mode="0755"
+//! file "/etc/old.conf" state="absent"
+//! ```
+//!
+//! Content comes from `content=` (a string, rendered with the host's variables),
+//! `template=` (a Jinja template rendered on the controller, path relative to the
+//! playbook) or `source=` (a file shipped byte for byte). Without any, only owner, group
+//! and mode are managed (the file must exist or is created empty). `backup=#true` keeps
+//! what a write replaces under `/var/lib/converge/backup/`. `sensitive=#true` keeps the
+//! content out of every plan and log. Writes are atomic (see `content.rs`).
+
+use super::content::{self, Desired};
+use super::ownership::{self, Ownership};
+use super::record::Record;
+use super::{parent_dirs, Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use crate::diag::Diag;
+use crate::playbook::reader::NodeReader;
+use crate::script::Sh;
+
+#[derive(Debug)]
+pub struct File {
+    path: String,
+    present: bool,
+    content: Option<Desired>,
+    ownership: Ownership,
+    backup: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Absent,
+    File { meta: ownership::Observed, content: content::Observed },
+    /// Something other than a regular file is in the way (a directory, a socket).
+    Other(String),
+}
+
+/// Reads an absolute path argument, shared by every kind named by a path.
+pub fn read_path(r: &mut NodeReader) -> Option<String> {
+    let p = r.arg("a path")?;
+    if !p.value.starts_with('/') || p.value.contains("/../") || p.value.ends_with("/..") {
+        r.error(Diag::new("converge::path", format!("`{}` is not an absolute path", p.value), &p.at, "must start with /"));
+        return None;
+    }
+    let trimmed = p.value.trim_end_matches('/');
+    Some(if trimmed.is_empty() { "/".into() } else { trimmed.into() })
+}
+
+impl File {
+    /// A file managed on behalf of another kind (a unit file).
+    pub fn managed(path: String, present: bool, content: Option<Desired>, ownership: Ownership) -> File {
+        File { path, present, content, ownership, backup: false }
+    }
+}
+
+impl Kind for File {
+    const KIND: &'static str = "file";
+    type State = State;
+
+    fn build(r: &mut NodeReader) -> Option<File> {
+        let path = read_path(r);
+        let present = r.choice("state", &["present", "absent"]).is_none_or(|s| s == "present");
+        let content = Desired::read(r);
+        let ownership = Ownership::read(r);
+        let backup = r.bool("backup").unwrap_or(false);
+        Some(File { path: path?, present, content, ownership, backup })
+    }
+
+    fn name(&self) -> &str {
+        &self.path
+    }
+
+    fn deps(&self) -> Vec<Implicit> {
+        let mut d = parent_dirs(&self.path);
+        d.extend(self.ownership.deps());
+        d
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        match &self.content {
+            Some(c) if c.sensitive => String::from_utf8(c.bytes.clone()).into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn probe(&self, sh: &mut Sh) {
+        sh.set("p", &self.path);
+        sh.raw("if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then echo type=file\n");
+        ownership::Ownership::probe(sh);
+        match &self.content {
+            Some(c) => c.probe(sh),
+            None => {
+                sh.raw("echo sha256=0000000000000000000000000000000000000000000000000000000000000000\n");
+            }
+        }
+        sh.raw("elif [ -L \"$p\" ]; then echo type=symlink\nelif [ -d \"$p\" ]; then echo type=directory\nelif [ -e \"$p\" ]; then echo type=other\nelse echo type=absent\nfi\n");
+    }
+
+    fn parse(&self, out: &str) -> Result<State, ProbeError> {
+        let rec = Record::parse(out)?;
+        Ok(match rec.req("type")? {
+            "absent" => State::Absent,
+            "file" => State::File { meta: Ownership::parse(&rec)?, content: Desired::parse(&rec)? },
+            // a symlink is replaced by the file (the rename replaces the link itself)
+            "symlink" => State::Absent,
+            other => State::Other(other.to_string()),
+        })
+    }
+
+    fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
+        match (state, self.present) {
+            (State::Absent, false) => Diff::ok(),
+            (State::File { .. }, false) => Diff::new(Action::Remove, vec![Change::new("state", Some("present".into()), None)]),
+            (State::Other(t), false) => Diff::new(Action::Remove, vec![Change::new("state", Some(t.clone()), None)]),
+            (State::Other(t), true) => Diff::new(Action::Change, vec![Change::set("type", t.clone(), "file")]),
+            (State::Absent, true) => {
+                let mut changes: Vec<Change> = Vec::new();
+                match &self.content {
+                    Some(c) => changes.extend(c.diff(None)),
+                    None => changes.push(Change::new("state", None, Some("present (empty)".into()))),
+                }
+                changes.extend(self.ownership.diff(None, 0o644));
+                Diff::new(Action::Create, changes)
+            }
+            (State::File { meta, content }, true) => {
+                let mut changes: Vec<Change> = Vec::new();
+                if let Some(c) = &self.content {
+                    changes.extend(c.diff(Some(content)));
+                }
+                changes.extend(self.ownership.diff(Some(meta), 0o644));
+                Diff::new(Action::Change, changes)
+            }
+        }
+    }
+
+    fn steps(&self, state: &State, diff: &Diff, sh: &mut Sh) {
+        sh.set("p", &self.path);
+        let expected = match state {
+            State::File { content, .. } => Some(content.sha256.as_str()),
+            _ => None,
+        };
+        if let State::Other(t) = state {
+            sh.raw("echo \"refusing to replace a ").raw(static_type(t)).raw(" with a file: $p\" >&2; exit 1\n");
+            return;
+        }
+        if !self.present {
+            if self.backup {
+                content::backup(sh);
+            }
+            sh.raw("rm -f -- \"$p\"\n");
+            return;
+        }
+        let writes = diff.changes.iter().any(|c| c.field == "content") || matches!(state, State::Absent);
+        if writes {
+            if self.backup {
+                content::backup(sh);
+            }
+            let empty = Desired::new(Vec::new(), false);
+            let desired = self.content.as_ref().unwrap_or(&empty);
+            let own = &self.ownership;
+            desired.write(expected, sh, |sh| own.steps(&own.explicit(), "\"$tmp\"", sh));
+        } else {
+            self.ownership.steps(&diff.changes, "\"$p\"", sh);
+        }
+    }
+}
+
+fn static_type(t: &str) -> &'static str {
+    match t {
+        "directory" => "directory",
+        "symlink" => "symlink",
+        _ => "special file",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(content: &str) -> File {
+        File {
+            path: "/etc/app.conf".into(),
+            present: true,
+            content: Some(Desired::new(content.as_bytes().to_vec(), false)),
+            ownership: Ownership { owner: Some("app".into()), group: None, mode: Some(0o640) },
+            backup: false,
+        }
+    }
+
+    #[test]
+    fn absent_file_is_created_with_content_owner_and_mode() {
+        let f = file("a=1\n");
+        let state = f.parse("type=absent\n").expect("parse");
+        let diff = f.diff(&state, &PlanCx::default());
+        assert_eq!(diff.action, Action::Create);
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["content", "owner", "mode"]);
+        let mut sh = Sh::new();
+        f.steps(&state, &diff, &mut sh);
+        let text = sh.text();
+        assert!(text.contains("if [ \"$cur\" != absent ]"), "{text}");
+        assert!(text.contains("chown -- app \"$tmp\""), "{text}");
+        assert!(text.contains("chmod 0640 \"$tmp\""), "{text}");
+        assert!(text.contains("mv -f -- \"$tmp\" \"$p\""), "{text}");
+    }
+
+    #[test]
+    fn in_sync_file_has_no_changes() {
+        let f = file("a=1\n");
+        let sha = Desired::new(b"a=1\n".to_vec(), false).sha256;
+        let out = format!("type=file\nstat=app:1000:app:1000:640\nsha256={sha}\n");
+        let state = f.parse(&out).expect("parse");
+        assert!(f.diff(&state, &PlanCx::default()).is_ok());
+    }
+
+    #[test]
+    fn mode_only_change_does_not_rewrite() {
+        let f = file("a=1\n");
+        let sha = Desired::new(b"a=1\n".to_vec(), false).sha256;
+        let state = f.parse(&format!("type=file\nstat=app:1000:app:1000:644\nsha256={sha}\n")).expect("parse");
+        let diff = f.diff(&state, &PlanCx::default());
+        let mut sh = Sh::new();
+        f.steps(&state, &diff, &mut sh);
+        assert_eq!(sh.text(), "p=/etc/app.conf\nchmod 0640 \"$p\"\n");
+    }
+
+    #[test]
+    fn a_directory_in_the_way_is_refused() {
+        let f = file("x");
+        let state = f.parse("type=directory\n").expect("parse");
+        let diff = f.diff(&state, &PlanCx::default());
+        assert_eq!(diff.changes, vec![Change::set("type", "directory", "file")]);
+        let mut sh = Sh::new();
+        f.steps(&state, &diff, &mut sh);
+        assert!(sh.text().contains("refusing to replace a directory"));
+    }
+}

@@ -1,0 +1,291 @@
+//! Resource kinds: what converge can manage, one file per kind, one line in [`KINDS`].
+//!
+//! A kind implements [`Kind`]:
+//!
+//! - `build` reads one KDL node through a [`NodeReader`], which validates every property
+//!   and reports unknown ones with "did you mean";
+//! - `deps` names implicit dependencies (a file needs its managed parent directory and
+//!   owner); the graph keeps those that are managed on the host;
+//! - `probe` writes a read-only POSIX sh snippet; `parse` turns its output into the kind's
+//!   observed `State` (pure, tested from fixtures);
+//! - `diff` compares the state with what is wanted and returns field [`Change`]s, each with
+//!   before and after (pure);
+//! - `steps` writes the shell that makes exactly those changes, with the one quoting
+//!   builder [`Sh`] (pure).
+//!
+//! Whether anything runs is decided once, by the engine, from the diff: a kind never
+//! decides to skip itself. Every kind is turned into a [`Resource`] trait object by one
+//! blanket impl, so the engine handles all kinds alike.
+
+pub mod content;
+pub mod directory;
+pub mod file;
+pub mod group;
+pub mod ownership;
+pub mod package;
+pub mod record;
+pub mod service;
+pub mod symlink;
+pub mod unit;
+pub mod user;
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::playbook::reader::NodeReader;
+use crate::script::Sh;
+
+/// Every kind converge knows, in the order `--help` lists them. One line per kind.
+pub static KINDS: &[KindDef] = &[
+    KindDef::of::<package::Package>(),
+    KindDef::of::<group::Group>(),
+    KindDef::of::<user::User>(),
+    KindDef::of::<directory::Directory>(),
+    KindDef::of::<file::File>(),
+    KindDef::of::<symlink::Symlink>(),
+    KindDef::of::<unit::Unit>(),
+    KindDef::of::<service::Service>(),
+];
+
+/// A registered kind: its name and how to build it from a node.
+pub struct KindDef {
+    pub name: &'static str,
+    pub build: fn(&mut NodeReader) -> Option<Box<dyn Resource>>,
+}
+
+impl KindDef {
+    pub const fn of<K: Kind>() -> KindDef {
+        KindDef { name: K::KIND, build: build_boxed::<K> }
+    }
+}
+
+fn build_boxed<K: Kind>(r: &mut NodeReader) -> Option<Box<dyn Resource>> {
+    K::build(r).map(|k| Box::new(k) as Box<dyn Resource>)
+}
+
+pub fn kind_def(name: &str) -> Option<&'static KindDef> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// `kind:name`, how resources refer to each other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ResourceId {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl ResourceId {
+    pub fn new(kind: &'static str, name: impl Into<String>) -> ResourceId {
+        ResourceId { kind, name: name.into() }
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.name)
+    }
+}
+
+/// An implicit dependency: an edge to `target` if that resource is managed on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Implicit {
+    pub target: ResourceId,
+    pub why: &'static str,
+}
+
+impl Implicit {
+    pub fn new(kind: &'static str, name: impl Into<String>, why: &'static str) -> Implicit {
+        Implicit { target: ResourceId::new(kind, name), why }
+    }
+}
+
+/// Every managed ancestor directory of `path` is a dependency.
+pub fn parent_dirs(path: &str) -> Vec<Implicit> {
+    let mut out = Vec::new();
+    let mut p = std::path::Path::new(path);
+    while let Some(parent) = p.parent() {
+        let s = parent.to_string_lossy();
+        if s.is_empty() || s == "/" {
+            break;
+        }
+        out.push(Implicit::new("directory", s.into_owned(), "parent directory"));
+        p = parent;
+    }
+    out
+}
+
+/// What the plan does to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// In sync: nothing to do.
+    Ok,
+    Create,
+    Change,
+    Remove,
+    /// Only a restart or reload owed to a notification.
+    Refresh,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Ok => " ",
+            Action::Create => "+",
+            Action::Change => "~",
+            Action::Remove => "-",
+            Action::Refresh => "↻",
+        }
+    }
+}
+
+/// One field that differs, as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub field: String,
+    /// `None` = absent.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// File content: both texts, for a unified diff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+impl Change {
+    pub fn new(field: impl Into<String>, before: Option<String>, after: Option<String>) -> Change {
+        Change { field: field.into(), before, after, content: None }
+    }
+    pub fn set(field: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Change {
+        Change::new(field, Some(before.into()), Some(after.into()))
+    }
+}
+
+/// How a content change is shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Content {
+    /// Both sides are text: the report shows a unified diff. `before` is empty for a new file.
+    Text { before: String, after: String },
+    /// Binary or too large to show.
+    Opaque { reason: String },
+    /// Marked sensitive: never shown anywhere.
+    Sensitive,
+}
+
+/// The outcome of diffing one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diff {
+    pub action: Action,
+    pub changes: Vec<Change>,
+}
+
+impl Diff {
+    pub fn ok() -> Diff {
+        Diff { action: Action::Ok, changes: Vec::new() }
+    }
+    pub fn new(action: Action, changes: Vec<Change>) -> Diff {
+        if changes.is_empty() { Diff::ok() } else { Diff { action, changes } }
+    }
+    pub fn is_ok(&self) -> bool {
+        self.action == Action::Ok
+    }
+}
+
+/// What the engine tells a kind beyond its own probe: notifications and owed refreshes.
+#[derive(Debug, Clone, Default)]
+pub struct PlanCx {
+    /// Resources that notify this one and change in this run.
+    pub notified_by: Vec<ResourceId>,
+    /// An earlier run recorded a refresh it owed and did not finish.
+    pub owed: bool,
+}
+
+/// A probe's output did not have the shape its parser expects: the host is lying, or
+/// a tool on it behaves unexpectedly. Never treated as "nothing to do".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeError(pub String);
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A resource kind. See the module documentation for the contract.
+pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
+    /// The node name in a playbook and the `kind` in `kind:name`.
+    const KIND: &'static str;
+    type State: fmt::Debug;
+
+    fn build(r: &mut NodeReader) -> Option<Self>;
+    fn name(&self) -> &str;
+    /// Further names this resource answers to (a package node naming several packages).
+    fn aliases(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn deps(&self) -> Vec<Implicit> {
+        Vec::new()
+    }
+    /// Whether `notify` may point at this resource (it has a refresh: restart, reload).
+    fn notifiable(&self) -> bool {
+        false
+    }
+    /// Values that must never be printed (secret content).
+    fn secrets(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn probe(&self, sh: &mut Sh);
+    fn parse(&self, out: &str) -> Result<Self::State, ProbeError>;
+    fn diff(&self, state: &Self::State, cx: &PlanCx) -> Diff;
+    fn steps(&self, state: &Self::State, diff: &Diff, sh: &mut Sh);
+}
+
+/// A planned resource: its diff and the shell that applies it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub diff: Diff,
+    pub steps: Sh,
+}
+
+/// The object-safe face of every kind, used by the engine.
+pub trait Resource: fmt::Debug + Send + Sync {
+    fn id(&self) -> ResourceId;
+    fn aliases(&self) -> Vec<String>;
+    fn deps(&self) -> Vec<Implicit>;
+    fn notifiable(&self) -> bool;
+    fn secrets(&self) -> Vec<String>;
+    fn probe(&self, sh: &mut Sh);
+    /// Parses the probe output, diffs and, when something differs, writes the steps.
+    fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError>;
+}
+
+impl<K: Kind> Resource for K {
+    fn id(&self) -> ResourceId {
+        ResourceId::new(K::KIND, self.name())
+    }
+    fn aliases(&self) -> Vec<String> {
+        Kind::aliases(self)
+    }
+    fn deps(&self) -> Vec<Implicit> {
+        Kind::deps(self)
+    }
+    fn notifiable(&self) -> bool {
+        Kind::notifiable(self)
+    }
+    fn secrets(&self) -> Vec<String> {
+        Kind::secrets(self)
+    }
+    fn probe(&self, sh: &mut Sh) {
+        Kind::probe(self, sh)
+    }
+    fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError> {
+        let state = self.parse(out)?;
+        let diff = self.diff(&state, cx);
+        let mut steps = Sh::new();
+        if !diff.is_ok() {
+            self.steps(&state, &diff, &mut steps);
+        }
+        Ok(Planned { diff, steps })
+    }
+}

@@ -1,0 +1,196 @@
+//! `service`: a systemd unit's enablement and run state, and its restart when something
+//! that notifies it changed.
+//!
+//! ```kdl
+//! service "viewbovis" enabled=#true state="running"
+//! service "nginx" state="running" on-notify="reload"
+//! service "apache2" enabled=#false state="stopped"
+//! ```
+//!
+//! Probed with one `systemctl show`. A resource with `notify="service:NAME"` that changes
+//! makes this service restart (or reload, with `on-notify="reload"`) after it, unless the
+//! same run starts it anyway. The restart owed is recorded on the host before the change
+//! that owes it and cleared once done, so a run that fails in between leaves it to the next
+//! run ("restart owed by an earlier run"). A service depends on its managed unit file and
+//! on a managed package of the same name (or the one named by `package=`). If a unit file
+//! changed on disk, `daemon-reload` runs before the service is touched.
+
+use super::record::Record;
+use super::unit::unit_name;
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use crate::playbook::reader::NodeReader;
+use crate::script::Sh;
+
+#[derive(Debug)]
+pub struct Service {
+    name: String,
+    unit: String,
+    enabled: Option<bool>,
+    running: Option<bool>,
+    reload: bool,
+    package: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub load: String,
+    pub active: String,
+    pub file_state: String,
+}
+
+impl State {
+    fn enabled(&self) -> bool {
+        matches!(self.file_state.as_str(), "enabled" | "enabled-runtime")
+    }
+    /// Units that cannot be enabled or disabled (static, generated, aliases).
+    fn fixed(&self) -> bool {
+        matches!(self.file_state.as_str(), "static" | "indirect" | "generated" | "alias" | "transient")
+    }
+    fn running(&self) -> bool {
+        matches!(self.active.as_str(), "active" | "reloading")
+    }
+}
+
+impl Kind for Service {
+    const KIND: &'static str = "service";
+    type State = State;
+
+    fn build(r: &mut NodeReader) -> Option<Service> {
+        let name = r.arg("a service name")?;
+        let enabled = r.bool("enabled");
+        let running = r.choice("state", &["running", "stopped"]).map(|s| s == "running");
+        let reload = r.choice("on-notify", &["restart", "reload"]) == Some("reload");
+        let package = r.nonempty("package").map(|p| p.value);
+        let unit = unit_name(&name.value);
+        Some(Service { name: name.value, unit, enabled, running, reload, package })
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn deps(&self) -> Vec<Implicit> {
+        let base = self.unit.strip_suffix(".service").unwrap_or(&self.unit).to_string();
+        vec![
+            Implicit::new("unit", self.unit.clone(), "unit file"),
+            Implicit::new("file", format!("/etc/systemd/system/{}", self.unit), "unit file"),
+            Implicit::new("package", self.package.clone().unwrap_or(base), "package"),
+        ]
+    }
+
+    fn notifiable(&self) -> bool {
+        true
+    }
+
+    fn probe(&self, sh: &mut Sh) {
+        sh.set("u", &self.unit);
+        sh.raw("systemctl show -p LoadState -p ActiveState -p UnitFileState -- \"$u\"\n");
+    }
+
+    fn parse(&self, out: &str) -> Result<State, ProbeError> {
+        let rec = Record::parse(out)?;
+        Ok(State {
+            load: rec.req("LoadState")?.to_string(),
+            active: rec.req("ActiveState")?.to_string(),
+            file_state: rec.get("UnitFileState").unwrap_or("").to_string(),
+        })
+    }
+
+    fn diff(&self, state: &State, cx: &PlanCx) -> Diff {
+        let mut changes = Vec::new();
+        if let Some(want) = self.enabled {
+            if want != state.enabled() && !state.fixed() {
+                changes.push(Change::set("enabled", state.enabled().to_string(), want.to_string()));
+            }
+        }
+        let mut starts = false;
+        if let Some(want) = self.running {
+            if want != state.running() {
+                starts = want;
+                changes.push(Change::set("state", state.active.clone(), if want { "active" } else { "inactive" }));
+            }
+        }
+        let refresh_wanted = (!cx.notified_by.is_empty() || cx.owed) && self.running != Some(false);
+        let runs_after = starts || (state.running() && self.running != Some(false));
+        if refresh_wanted && runs_after && !starts {
+            let why = if cx.notified_by.is_empty() {
+                "owed by an earlier run".to_string()
+            } else {
+                let by: Vec<String> = cx.notified_by.iter().map(|i| i.to_string()).collect();
+                format!("notified by {}", by.join(", "))
+            };
+            changes.push(Change::new(if self.reload { "reload" } else { "restart" }, None, Some(why)));
+        }
+        let action = if changes.iter().all(|c| c.field == "restart" || c.field == "reload") { Action::Refresh } else { Action::Change };
+        Diff::new(action, changes)
+    }
+
+    fn steps(&self, _state: &State, diff: &Diff, sh: &mut Sh) {
+        sh.set("u", &self.unit);
+        sh.raw("if [ \"$(systemctl show -p NeedDaemonReload --value -- \"$u\")\" = yes ]; then systemctl daemon-reload; fi\n");
+        for c in &diff.changes {
+            let verb: &'static str = match (c.field.as_str(), c.after.as_deref()) {
+                ("enabled", Some("true")) => "enable",
+                ("enabled", _) => "disable",
+                ("state", Some("active")) => "start",
+                ("state", _) => "stop",
+                ("restart", _) => "restart",
+                ("reload", _) => "reload-or-restart",
+                _ => continue,
+            };
+            sh.raw("systemctl ").raw(verb).raw(" -- \"$u\" || { systemctl status --no-pager --lines=15 -- \"$u\" >&2; exit 1; }\n");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::ResourceId;
+
+    fn svc() -> Service {
+        Service { name: "app".into(), unit: "app.service".into(), enabled: Some(true), running: Some(true), reload: false, package: None }
+    }
+
+    #[test]
+    fn enables_and_starts_a_stopped_service() {
+        let s = svc();
+        let state = s.parse("LoadState=loaded\nActiveState=inactive\nUnitFileState=disabled\n").expect("parse");
+        let diff = s.diff(&state, &PlanCx::default());
+        assert_eq!(diff.changes, vec![Change::set("enabled", "false", "true"), Change::set("state", "inactive", "active")]);
+        let mut sh = Sh::new();
+        s.steps(&state, &diff, &mut sh);
+        assert!(sh.text().contains("systemctl enable -- \"$u\""));
+        assert!(sh.text().contains("systemctl start -- \"$u\""));
+    }
+
+    #[test]
+    fn notified_running_service_restarts_once_a_starting_one_does_not() {
+        let s = svc();
+        let running = s.parse("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n").expect("parse");
+        assert!(s.diff(&running, &PlanCx::default()).is_ok());
+        let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/etc/app.conf")], owed: false };
+        let diff = s.diff(&running, &cx);
+        assert_eq!(diff.action, Action::Refresh);
+        assert_eq!(diff.changes, vec![Change::new("restart", None, Some("notified by file:/etc/app.conf".into()))]);
+        let stopped = s.parse("LoadState=loaded\nActiveState=inactive\nUnitFileState=enabled\n").expect("parse");
+        let diff = s.diff(&stopped, &cx);
+        assert!(diff.changes.iter().all(|c| c.field != "restart"));
+    }
+
+    #[test]
+    fn owed_restart_is_planned() {
+        let s = svc();
+        let running = s.parse("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n").expect("parse");
+        let diff = s.diff(&running, &PlanCx { notified_by: vec![], owed: true });
+        assert_eq!(diff.changes[0].after.as_deref(), Some("owed by an earlier run"));
+    }
+
+    #[test]
+    fn static_units_are_not_enabled() {
+        let s = svc();
+        let state = s.parse("LoadState=loaded\nActiveState=active\nUnitFileState=static\n").expect("parse");
+        assert!(s.diff(&state, &PlanCx::default()).is_ok());
+        assert!(s.parse("ActiveState=active\n").is_err());
+    }
+}
