@@ -52,6 +52,8 @@ pub struct Diag {
     pub labels: Vec<LabeledSpan>,
     pub help: Option<String>,
     pub related: Vec<Diag>,
+    /// A note attached to another diagnostic (a label in another file).
+    pub note: bool,
 }
 
 impl Diag {
@@ -64,12 +66,13 @@ impl Diag {
             labels: vec![LabeledSpan::new_primary_with_span(Some(label.into()), at.span)],
             help: None,
             related: Vec::new(),
+            note: false,
         }
     }
 
     /// A diagnostic that points at no file (a missing playbook, an unreadable inventory).
     pub fn bare(code: &'static str, message: impl Into<String>) -> Diag {
-        Diag { code, message: message.into(), src: None, labels: Vec::new(), help: None, related: Vec::new() }
+        Diag { code, message: message.into(), src: None, labels: Vec::new(), help: None, related: Vec::new(), note: false }
     }
 
     /// Adds a secondary label; a label in another file becomes a related diagnostic.
@@ -79,7 +82,9 @@ impl Diag {
                 self.labels.push(LabeledSpan::new_with_span(Some(label.into()), at.span));
             }
             _ => {
-                let note = Diag::new(self.code, "", at, label);
+                let label = label.into();
+                let mut note = Diag::new(self.code, label.clone(), at, "here");
+                note.note = true;
                 self.related.push(note);
             }
         }
@@ -120,10 +125,13 @@ impl std::error::Error for Diag {}
 
 impl Diagnostic for Diag {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        if self.message.is_empty() {
+        if self.note {
             return None;
         }
         Some(Box::new(self.code))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(if self.note { miette::Severity::Advice } else { miette::Severity::Error })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
@@ -201,6 +209,7 @@ pub fn render(diags: &Diags, color: bool, width: usize) -> String {
     for d in diags.iter() {
         // rendering into a String cannot fail
         let _ = handler.render_report(&mut out, d);
+        out.push('\n');
     }
     let n = diags.len();
     out.push_str(&format!("error: {n} problem{} found; no host was contacted\n", if n == 1 { "" } else { "s" }));

@@ -91,6 +91,9 @@ fn show(v: &Option<String>) -> String {
 
 fn change(out: &mut String, c: &Change, name: &str) {
     match &c.content {
+        None if c.before.is_none() && (c.field == "restart" || c.field == "reload") => {
+            let _ = writeln!(out, "      {} ({})", c.field, show(&c.after));
+        }
         None => {
             let _ = writeln!(out, "      {}: {} → {}", c.field, show(&c.before), show(&c.after));
         }

@@ -1,0 +1,89 @@
+//! Shared test support: a temporary project directory with playbook files, and running
+//! the `converge` binary in it with its exit code and output captured.
+
+use std::path::{Path, PathBuf};
+
+use converge::sandbox::{Container, write_ssh_config};
+
+/// A temporary directory holding a playbook and whatever files it names.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one run of `converge` did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+    /// Panics with the whole output unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "exit code {}, wanted {code}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (parents created), relative to the project.
+    pub fn file(&self, rel: &str, content: &str) -> &Project {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, content).expect("write");
+        self
+    }
+
+    /// Runs `converge ARGS` in the project directory.
+    pub fn converge(&self, args: &[&str]) -> Run {
+        converge_in(self.dir.path(), args)
+    }
+
+    /// Writes an inventory and ssh config that map each `(host name, container)` pair,
+    /// and returns the extra arguments that make a run use them.
+    pub fn target(&self, hosts: &[(&str, &Container)]) -> Vec<String> {
+        let mut inv = String::new();
+        for (name, c) in hosts {
+            inv.push_str(&format!("host \"{name}\" address=\"{}\" user=\"root\"\n", c.address()));
+        }
+        self.file("inventory.kdl", &inv);
+        // ssh config entries are keyed by address, which is what the inventory connects to
+        let addrs: Vec<String> = hosts.iter().map(|(_, c)| c.address().to_string()).collect();
+        let pairs: Vec<(&str, &Container)> = addrs.iter().zip(hosts).map(|(a, (_, c))| (a.as_str(), *c)).collect();
+        let cfg = write_ssh_config(self.dir.path(), &pairs);
+        vec!["--inventory".into(), "inventory.kdl".into(), "--ssh-config".into(), cfg.display().to_string(), "--no-color".into()]
+    }
+}
+
+pub fn converge_in(dir: &Path, args: &[&str]) -> Run {
+    let out = assert_cmd::Command::cargo_bin("converge")
+        .expect("binary")
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("run converge");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The repository root (for playbooks and examples).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
