@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_config};
+use converge::sandbox::{
+    Container, ContainerOptions, reap_stale, testbed_rootfs, write_ssh_config,
+};
 
 fn boot(hostname: &str) -> Container {
     boot_with(ContainerOptions::new(hostname))
@@ -196,4 +198,100 @@ fn a_panicking_test_still_tears_its_container_down() {
     assert!(result.is_err(), "sh_ok should have panicked");
     let leftovers = leftovers.lock().unwrap().take().expect("container booted");
     leftovers.assert_gone();
+}
+
+/// Set in the environment of the helper process that boots a container and is then killed.
+const ABANDON_ENV: &str = "CONVERGE_TESTBED_ABANDON_HELPER";
+
+/// The helper of `a_container_left_by_a_killed_run_is_cleaned_up`: only when started by it
+/// (with ABANDON_ENV set) does it boot a container, announce it, and wait to be SIGKILLed.
+/// In a normal run it has nothing to do.
+#[test]
+fn killed_run_helper() {
+    if std::env::var_os(ABANDON_ENV).is_none() {
+        return;
+    }
+    let c = boot("abandoned");
+    println!("ABANDONED {} {}", c.slot(), c.nspawn_pid().expect("pid"));
+    use std::io::Write as _;
+    std::io::stdout().flush().expect("flush");
+    // The parent kills this process long before; should it not, Drop cleans up.
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn a_container_left_by_a_killed_run_is_cleaned_up() {
+    use std::io::BufRead as _;
+    testbed_rootfs();
+    let exe = std::env::current_exe().expect("test binary");
+    let mut helper = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "testbed::killed_run_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ABANDON_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("helper process");
+    let stdout = helper.stdout.take().expect("helper stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            // libtest prints "test NAME ... " on the same line first.
+            if let Some((_, rest)) = line.split_once("ABANDONED ") {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    let announced = rx.recv_timeout(std::time::Duration::from_secs(120));
+    helper.kill().expect("kill helper");
+    helper.wait().expect("reap helper");
+    let announced = announced.expect("the helper never announced its container");
+    let mut words = announced
+        .split(' ')
+        .map(|w| w.parse::<u32>().expect("number"));
+    let (slot, pid) = (words.next().expect("slot"), words.next().expect("pid"));
+
+    // Its nspawn outlived the killed process (it runs in its own session).
+    assert!(
+        nspawn_alive(pid),
+        "the abandoned nspawn {pid} is already gone"
+    );
+
+    let started = Instant::now();
+    let report = reap_stale();
+    eprintln!("reap_stale after {:?}: {report:?}", started.elapsed());
+    assert!(!nspawn_alive(pid), "the abandoned nspawn {pid} still runs");
+    // Another test may have taken the slot in the meantime (and cleaned it up itself);
+    // either way nothing of the abandoned container may remain.
+    let name = format!("cvg{slot}");
+    let record = Path::new("/run/converge-testbed")
+        .join(&name)
+        .join("record.json");
+    if let Ok(text) = std::fs::read_to_string(&record) {
+        assert!(
+            !text.contains(&format!("\"nspawn_pid\": {pid}")),
+            "record of {name} survived"
+        );
+    } else {
+        assert!(
+            !interface_exists(&format!("ve-{name}")),
+            "ve-{name} survived"
+        );
+        let root = Path::new("/var/tmp/converge-testbed")
+            .join(&name)
+            .join("root");
+        assert!(!is_mounted(&root), "{} is still mounted", root.display());
+    }
+}
+
+fn nspawn_alive(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    String::from_utf8_lossy(&cmdline).contains("systemd-nspawn") && !stat.contains(") Z")
 }
