@@ -216,14 +216,17 @@ pub fn render(diags: &Diags, color: bool, width: usize) -> String {
     out
 }
 
-/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo:
+/// a few edits away (transpositions count as one), or very similar by Jaro-Winkler.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .filter(|c| *c != word)
+        .map(|c| (strsim::damerau_levenshtein(word, c), strsim::jaro_winkler(word, c), c))
+        .filter(|(edits, jw, _)| *edits <= limit || *jw > 0.8)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
 
 #[cfg(test)]
@@ -234,6 +237,7 @@ mod tests {
     fn suggestions_pick_the_nearest_likely_typo() {
         assert_eq!(did_you_mean("ownr", ["owner", "group", "mode"]), Some("owner"));
         assert_eq!(did_you_mean("zzz", ["owner", "group", "mode"]), None);
+        assert_eq!(did_you_mean("wbe", ["web-1", "web"]), Some("web"));
     }
 
     #[test]

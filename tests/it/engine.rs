@@ -1,0 +1,231 @@
+//! The engine's promises on real containers: a constant number of exchanges per host, a
+//! dry run that changes nothing, a failed step that skips only its dependents, an
+//! unreachable host that does not stop the others, host keys checked, `become` through
+//! sudo.
+
+use std::fmt::Write as _;
+
+use crate::kinds::{boot, OnHost};
+use crate::support::Project;
+
+/// A playbook of `n` resources or more: groups, users, directories and files.
+fn big_playbook(n: usize) -> String {
+    let mut pb = String::new();
+    for g in 0..3 {
+        let _ = writeln!(pb, "group \"team{g}\"");
+        let _ = writeln!(pb, "user \"user{g}\" group=\"team{g}\" create-home=#false");
+    }
+    let dirs = 5;
+    for d in 0..dirs {
+        let _ = writeln!(pb, "directory \"/srv/big/d{d}\" owner=\"user{}\" mode=\"0750\"", d % 3);
+    }
+    let mut i = 0;
+    while 6 + dirs + i < n {
+        let _ = writeln!(pb, "file \"/srv/big/d{}/f{i}.conf\" content=\"value = {i}\\n\" mode=\"0640\"", i % dirs);
+        i += 1;
+    }
+    pb
+}
+
+/// "Starting session" lines sshd logged so far (LogLevel VERBOSE in the testbed image).
+fn ssh_sessions(h: &OnHost) -> usize {
+    h.sh("journalctl -q -u ssh --no-pager | grep -c 'Starting session: command' || true").trim().parse().expect("count")
+}
+
+#[test]
+fn exchanges_per_host_are_constant_whatever_the_resource_count() {
+    let h = OnHost::new(&big_playbook(40));
+    let check = h.project.converge(&["check", "playbook.kdl"]);
+    check.expect(0);
+    assert!(check.stdout.contains("40 resources"), "{}", check.stdout);
+
+    let before = ssh_sessions(&h);
+    let diff = h.run("diff", &["--format", "json"]);
+    diff.expect(2);
+    assert_eq!(diff.json()["hosts"][0]["exchanges"], 1, "diff = one probe");
+    let after_diff = ssh_sessions(&h);
+    // the counting command's own session is the +1
+    assert_eq!(after_diff - before, 1 + 1, "sshd saw one session for the diff");
+
+    let apply = h.run("apply", &["--format", "json"]);
+    apply.expect(0);
+    let report = apply.json();
+    assert_eq!(report["hosts"][0]["exchanges"], 3, "apply = probe + apply + verify");
+    assert_eq!(report["summary"]["changed"], 40);
+    let after_apply = ssh_sessions(&h);
+    assert_eq!(after_apply - after_diff, 3 + 1, "sshd saw three sessions for the apply");
+
+    let noop = h.run("apply", &["--format", "json"]);
+    noop.expect(0);
+    assert_eq!(noop.json()["hosts"][0]["exchanges"], 1, "a no-op apply is one probe");
+    assert_eq!(ssh_sessions(&h) - after_apply, 1 + 1);
+    assert_eq!(h.sh("ls /srv/big/d*/ | grep -c conf"), "29\n");
+}
+
+/// Everything a dry run could touch, hashed: /etc and /srv (names, modes, owners,
+/// contents), the dpkg database, unit files and unit states, converge's state directory.
+fn host_fingerprint(h: &OnHost) -> String {
+    h.sh(
+        "{ find /etc /srv /var/lib/converge -xdev \\( -type f -o -type d -o -type l \\) -printf '%p %m %U %G %l\\n' 2>/dev/null | sort; \
+           find /etc /srv -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum; \
+           sha256sum /var/lib/dpkg/status; \
+           systemctl list-unit-files --no-legend --no-pager; \
+           systemctl list-units --all --no-legend --no-pager --plain | awk '{print $1, $2, $3}'; } | sha256sum",
+    )
+}
+
+#[test]
+fn a_dry_run_changes_nothing() {
+    let h = OnHost::new(
+        "package \"tree\"\n\
+         user \"app\" system=#true home=\"/srv/app\"\n\
+         directory \"/srv/app/data\" owner=\"app\"\n\
+         file \"/etc/app.conf\" content=\"x = 1\\n\"\n\
+         file \"/etc/hostname\" content=\"renamed\\n\"\n\
+         symlink \"/srv/current\" target=\"/srv/app\"\n\
+         unit \"app\" content=\"[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n\" notify=\"service:ssh\"\n\
+         service \"app\" enabled=#true state=\"running\"\n\
+         service \"ssh\" state=\"running\"\n\
+         service \"cron\" state=\"stopped\"\n",
+    );
+    let before = host_fingerprint(&h);
+    h.run("diff", &[]).expect(2);
+    h.run("diff", &["--dry-run"]).expect(2);
+    h.run("apply", &["--dry-run"]).expect(2);
+    assert_eq!(host_fingerprint(&h), before, "the host changed during a dry run");
+    assert_eq!(h.sh("test -e /var/lib/converge && echo exists || echo absent"), "absent\n");
+}
+
+#[test]
+fn a_failed_step_skips_only_its_dependents() {
+    let h = OnHost::new(
+        "unit \"broken\" content=\"[Service]\\nType=oneshot\\nExecStart=/bin/false\\n\"\n\
+         service \"broken\" state=\"running\"\n\
+         file \"/etc/after-broken\" content=\"1\" require=\"service:broken\"\n\
+         file \"/etc/after-after\" content=\"2\" require=\"file:/etc/after-broken\"\n\
+         file \"/etc/independent\" content=\"3\"\n",
+    );
+    let run = h.run("apply", &["--format", "json"]);
+    run.expect(1);
+    let report = run.json();
+    let result = |id: &str| {
+        report["hosts"][0]["resources"].as_array().expect("resources").iter().find(|r| r["id"] == id).cloned().unwrap_or_else(|| panic!("{id} in {report}"))
+    };
+    assert_eq!(result("unit:broken.service")["result"], "changed");
+    assert_eq!(result("service:broken")["result"], "failed");
+    assert!(result("service:broken")["error"].as_str().unwrap_or("").contains("broken.service"), "{report}");
+    assert_eq!(result("file:/etc/after-broken")["result"], "skipped");
+    assert_eq!(result("file:/etc/after-after")["result"], "skipped");
+    assert_eq!(result("file:/etc/after-after")["error"], "skipped: needs service:broken, which failed");
+    assert_eq!(result("file:/etc/independent")["result"], "changed");
+    assert_eq!(report["hosts"][0]["status"], "failed");
+    assert_eq!(h.sh("ls /etc/independent /etc/after-broken /etc/after-after 2>/dev/null || true"), "/etc/independent\n");
+    let text = h.run("apply", &[]);
+    text.expect(1);
+    assert!(text.stdout.contains("SKIPPED needs service:broken, which failed"), "{}", text.stdout);
+    assert!(text.stdout.contains("FAILED"), "{}", text.stdout);
+}
+
+#[test]
+fn an_unreachable_host_is_reported_while_the_others_converge() {
+    let c = boot("t");
+    let p = Project::new();
+    p.file("playbook.kdl", "file \"/etc/reached\" content=\"yes\\n\"\n");
+    let args = p.target(&[("t", &c)]);
+    // a closed port on loopback: refused at once
+    let inv = std::fs::read_to_string(p.path().join("inventory.kdl")).expect("inventory");
+    p.file("inventory.kdl", &format!("host \"gone\" address=\"127.0.0.1\" port=1\n{inv}"));
+    let mut full: Vec<&str> = vec!["apply", "playbook.kdl", "--format", "json", "--connect-timeout", "3"];
+    full.extend(args.iter().map(String::as_str));
+    let started = std::time::Instant::now();
+    let run = p.converge(&full);
+    run.expect(1);
+    assert!(started.elapsed().as_secs() < 30);
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["host"], "gone");
+    assert_eq!(report["hosts"][0]["status"], "unreachable");
+    assert!(report["hosts"][0]["error"].as_str().unwrap_or("").contains("gone"), "{report}");
+    assert_eq!(report["hosts"][1]["status"], "converged");
+    assert_eq!(report["summary"]["unreachable"], 1);
+    assert_eq!(c.sh_ok("cat /etc/reached"), "yes\n");
+}
+
+#[test]
+fn host_keys_are_checked() {
+    let h = OnHost::new("file \"/etc/k\" content=\"k\"\n");
+    let known = h.project.path().join("known_hosts");
+    let _ = std::fs::remove_file(&known);
+    // unknown key + --strict-host-keys: refused
+    let strict = h.run("diff", &["--strict-host-keys", "--format", "json"]);
+    strict.expect(1);
+    let err = strict.json()["hosts"][0]["error"].as_str().unwrap_or("").to_string();
+    assert!(err.contains("host key") && err.contains("t:"), "{err}");
+    // default: accepted and recorded
+    h.run("diff", &[]).expect(2);
+    let recorded = std::fs::read_to_string(&known).expect("known_hosts written");
+    assert!(recorded.contains(&h.container.address().to_string()), "{recorded}");
+    // a changed key is always refused
+    let other = h.project.path().join("other_key");
+    let st = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&other).status().expect("ssh-keygen");
+    assert!(st.success());
+    let pubkey = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let fake: String = recorded
+        .lines()
+        .map(|l| {
+            let host = l.split_whitespace().next().unwrap_or("");
+            format!("{host} {}\n", pubkey.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        })
+        .collect();
+    std::fs::write(&known, fake).expect("rewrite known_hosts");
+    let changed = h.run("apply", &["--format", "json"]);
+    changed.expect(1);
+    let err = changed.json()["hosts"][0]["error"].as_str().unwrap_or("").to_string();
+    assert!(err.contains("CHANGED") && err.starts_with("host key refused: t:"), "{err}");
+    assert_eq!(h.sh("test -e /etc/k && echo yes || echo no"), "no\n");
+}
+
+#[test]
+fn become_runs_every_exchange_through_sudo() {
+    let h = OnHost::new("");
+    let pubkey = std::fs::read_to_string(h.container.key().with_extension("pub")).expect("testbed public key");
+    h.playbook(&format!(
+        "user \"deploy\" shell=\"/bin/sh\"\n\
+         directory \"/home/deploy/.ssh\" owner=\"deploy\" mode=\"0700\"\n\
+         file \"/home/deploy/.ssh/authorized_keys\" owner=\"deploy\" mode=\"0600\" content=\"{}\\n\"\n\
+         file \"/etc/sudoers.d/deploy\" content=\"deploy ALL=(ALL) NOPASSWD: ALL\\n\" mode=\"0440\"\n",
+        pubkey.trim()
+    ));
+    h.run("apply", &[]).expect(0);
+    // the same container, now as `deploy`
+    let inv = std::fs::read_to_string(h.project.path().join("inventory.kdl")).expect("inventory");
+    h.project.file("inventory.kdl", &inv.replace("user=\"root\"", "user=\"deploy\" become=#true"));
+    h.playbook("file \"/root/proof\" content=\"as root\\n\" mode=\"0600\"\n");
+    let run = h.run("apply", &["--format", "json"]);
+    run.expect(0);
+    assert_eq!(run.json()["hosts"][0]["exchanges"], 3);
+    assert_eq!(h.sh("stat -c '%U %a' /root/proof"), "root 600\n");
+    // without become, the same wish fails with the host's own error
+    h.project.file("inventory.kdl", &inv.replace("user=\"root\"", "user=\"deploy\""));
+    h.playbook("file \"/root/other\" content=\"x\"\n");
+    let denied = h.run("apply", &[]);
+    denied.expect(1);
+    assert!(denied.stdout.contains("Permission denied"), "{}", denied.stdout);
+}
+
+#[test]
+fn limit_selects_hosts_and_groups() {
+    let p = Project::new();
+    p.file(
+        "playbook.kdl",
+        "inventory {\n    host \"a\" address=\"127.0.0.1\" port=1\n    host \"b\" address=\"127.0.0.1\" port=1\n    group \"web\" {\n        host \"b\"\n    }\n}\nfile \"/x\" content=\"\"\n",
+    );
+    for (limit, hosts) in [("a", vec!["a"]), ("web", vec!["b"]), ("*", vec!["a", "b"])] {
+        let run = p.converge(&["diff", "playbook.kdl", "--limit", limit, "--format", "json", "--connect-timeout", "2"]);
+        run.expect(1);
+        let names: Vec<String> = run.json()["hosts"].as_array().expect("hosts").iter().map(|h| h["host"].as_str().unwrap_or("").to_string()).collect();
+        assert_eq!(names, hosts, "--limit {limit}");
+    }
+    let none = p.converge(&["diff", "playbook.kdl", "--limit", "wbe"]);
+    none.expect(1);
+    assert!(none.stderr.contains("matches no host or group (did you mean `web`?)"), "{}", none.stderr);
+}
