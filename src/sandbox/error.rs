@@ -43,7 +43,7 @@ pub enum SandboxError {
     /// debootstrap could not build the root filesystem.
     #[error(
         "building the {suite} root filesystem with debootstrap failed ({status}); \
-         the build was left unused and will be retried next time{}",
+         the partial build was deleted and the next call starts over{}",
         tail_block(.log_tail)
     )]
     Debootstrap {

@@ -47,8 +47,14 @@ pub(crate) fn container_network_file(slot: u32, nat: bool) -> String {
     )
 }
 
-/// Gives the host side its address and brings it up.
+/// Gives the host side its address and brings it up. ARP on it is retried every 50 ms
+/// instead of every second: the first probes go out before the container's side is up.
 pub(crate) fn configure_host_side(veth: &str, slot: u32) -> Result<(), SandboxError> {
+    let retrans = Path::new("/proc/sys/net/ipv4/neigh")
+        .join(veth)
+        .join("retrans_time_ms");
+    std::fs::write(&retrans, "50")
+        .map_err(|e| SandboxError::io(format!("cannot write {}", retrans.display()), e))?;
     let address = format!("{}/24", host_address(slot));
     let mut add = host_tools::command("ip");
     add.args(["addr", "replace", &address, "dev", veth]);

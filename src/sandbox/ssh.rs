@@ -31,6 +31,11 @@ pub(crate) fn ssh_command(address: Ipv4Addr, key: &Path) -> Command {
             "ConnectTimeout=5",
             "-o",
             "LogLevel=ERROR",
+            // A container that dies mid-command must not hang the caller forever.
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
         ])
         .arg(format!("root@{address}"))
         .arg("--");
