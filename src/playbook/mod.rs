@@ -127,6 +127,15 @@ impl Playbook {
             }
             "vars" => self.vars.extend(read_vars(src, node, diags)),
             "on" => self.read_on(src, node, dir, diags),
+            "group" if is_inventory_group(node) => diags.push(
+                Diag::new(
+                    "converge::inventory",
+                    "a group of hosts belongs in an `inventory { }` block",
+                    &name_at(src, node),
+                    "a top-level `group` is a Unix group resource",
+                )
+                .help("write `inventory { group \"web\" { host \"web-1\" } }`"),
+            ),
             kind => {
                 if kind_def(kind).is_some() {
                     self.push_resource(src, node, dir, None);
@@ -186,6 +195,12 @@ impl Playbook {
             }
         }
     }
+}
+
+/// A `group` node with `host` or `vars` children is an inventory group written at the
+/// top level by mistake.
+fn is_inventory_group(node: &KdlNode) -> bool {
+    node.children().is_some_and(|c| c.nodes().iter().any(|n| matches!(n.name().value(), "host" | "vars")))
 }
 
 fn reject_entries(src: &Source, node: &KdlNode, message: &str, diags: &mut Diags) {

@@ -92,6 +92,8 @@ diag_case!(unknown_on_target, "host \"web-1\"\non \"webs\" {\n    package \"ngin
 
 diag_case!(duplicate_host, "host \"a\" address=\"1.2.3.4\"\ninventory {\n    host \"a\" address=\"5.6.7.8\"\n}\n");
 
+diag_case!(inventory_group_at_top_level, "host \"a\"\ngroup \"web\" {\n    host \"a\"\n}\n");
+
 diag_case!(content_and_template_together, "host \"a\"\nfile \"/x\" content=\"a\" template=\"t.j2\"\n", &[("t.j2", "x")]);
 
 #[test]

@@ -1,6 +1,7 @@
 //! The one integration test binary: every test module is registered here.
 mod diagnostics;
 mod engine;
+mod examples;
 mod kinds;
 mod support;
 mod testbed;

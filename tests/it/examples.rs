@@ -1,0 +1,142 @@
+//! Everything written as an example is checked: every playbook and example in the repo,
+//! every KDL block of docs/language.md and of the `//!` docs in src/, the registry of
+//! kinds against the files in src/resources, and the `--help` texts.
+
+use std::path::Path;
+
+use crate::support::{repo, Project};
+
+/// ```kdl blocks of a markdown text.
+fn kdl_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, "```kdl") => current = Some(String::new()),
+            (Some(b), "```") => {
+                blocks.push(std::mem::take(b));
+                current = None;
+            }
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+/// The `//!` documentation of a Rust file, as markdown.
+fn module_doc(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read source");
+    text.lines()
+        .take_while(|l| l.starts_with("//!") || l.trim().is_empty())
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `converge check` on a snippet, with empty stand-ins for the files it names.
+fn check_snippet(origin: &str, snippet: &str) {
+    let p = Project::new();
+    for key in ["template=\"", "source=\""] {
+        for part in snippet.split(key).skip(1) {
+            let path = part.split('"').next().unwrap_or("");
+            if !path.contains("{{") {
+                p.file(path, "");
+            }
+        }
+    }
+    // snippets that declare no host are checked against their own variables
+    p.file("playbook.kdl", snippet);
+    let run = p.converge(&["check", "playbook.kdl"]);
+    assert_eq!(run.code, 0, "{origin}: example does not check:\n{snippet}\n{}", run.stderr);
+}
+
+#[test]
+fn every_kdl_block_in_the_language_doc_checks() {
+    let doc = std::fs::read_to_string(repo().join("docs/language.md")).expect("docs/language.md");
+    let blocks = kdl_blocks(&doc);
+    assert!(blocks.len() >= 12, "found {} blocks", blocks.len());
+    for (i, b) in blocks.iter().enumerate() {
+        check_snippet(&format!("docs/language.md block {i}"), b);
+    }
+}
+
+#[test]
+fn every_kdl_example_in_module_docs_checks() {
+    let mut checked = 0;
+    for dir in ["src/resources", "src/playbook"] {
+        for entry in std::fs::read_dir(repo().join(dir)).expect("dir") {
+            let path = entry.expect("entry").path();
+            for (i, b) in kdl_blocks(&module_doc(&path)).iter().enumerate() {
+                check_snippet(&format!("{} block {i}", path.display()), b);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} examples found");
+}
+
+#[test]
+fn every_kind_has_a_documented_example() {
+    for def in converge::resources::KINDS {
+        let file = repo().join("src/resources").join(format!("{}.rs", def.name.replace('-', "_")));
+        let doc = module_doc(&file);
+        assert!(
+            kdl_blocks(&doc).iter().any(|b| b.lines().any(|l| l.starts_with(def.name))),
+            "{} has no KDL example in its //! doc",
+            file.display()
+        );
+    }
+}
+
+/// Files in src/resources that are shared parts, not kinds.
+const NOT_KINDS: &[&str] = &["mod", "content", "ownership", "record"];
+
+#[test]
+fn every_kind_file_is_registered() {
+    let registered: Vec<String> = converge::resources::KINDS.iter().map(|k| k.name.replace('-', "_")).collect();
+    for entry in std::fs::read_dir(repo().join("src/resources")).expect("dir") {
+        let path = entry.expect("entry").path();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+        if path.is_file() && !NOT_KINDS.contains(&stem.as_str()) {
+            assert!(registered.contains(&stem), "src/resources/{stem}.rs is not in KINDS (or add it to NOT_KINDS)");
+        }
+    }
+}
+
+#[test]
+fn every_playbook_and_example_checks() {
+    let mut n = 0;
+    for dir in ["playbooks", "examples"] {
+        for entry in std::fs::read_dir(repo().join(dir)).expect("dir") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("");
+            if !name.ends_with(".kdl") || name.ends_with(".inventory.kdl") {
+                continue;
+            }
+            let rel = format!("{dir}/{name}");
+            let run = crate::support::converge_in(&repo(), &["check", &rel]);
+            assert_eq!(run.code, 0, "{rel}:\n{}", run.stderr);
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+    // the example inventory retargets its playbook
+    let run = crate::support::converge_in(&repo(), &["check", "examples/static-site.kdl", "--inventory", "examples/staging.inventory.kdl"]);
+    run.expect(0);
+    assert!(run.stdout.contains("(1 host, 9 resources in all)"), "{}", run.stdout);
+}
+
+#[test]
+fn help_texts() {
+    let p = Project::new();
+    for cmd in [vec!["--help"], vec!["check", "--help"], vec!["diff", "--help"], vec!["apply", "--help"], vec!["sandbox", "--help"]] {
+        let run = p.converge(&cmd);
+        run.expect(0);
+        insta::assert_snapshot!(format!("help_{}", cmd[0].trim_start_matches('-')), run.stdout);
+    }
+}
