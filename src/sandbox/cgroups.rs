@@ -66,6 +66,22 @@ fn make_group(parent: &Path, dir: &Path) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Whether any process is still in the container's cgroups (or their sub-groups).
+pub(crate) fn has_processes(name: &str) -> bool {
+    dirs_for(name).iter().any(|dir| tree_has_processes(dir))
+}
+
+fn tree_has_processes(dir: &Path) -> bool {
+    let own = fs::read_to_string(dir.join("cgroup.procs"))
+        .is_ok_and(|procs| procs.lines().any(|line| !line.trim().is_empty()));
+    own || fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .any(|entry| tree_has_processes(&entry.path()))
+    })
+}
+
 /// Removes the container's cgroups (including sub-groups the container's systemd made),
 /// retrying briefly while the last processes finish exiting. Returns what could not go.
 pub(crate) fn remove(name: &str) -> Vec<String> {

@@ -117,6 +117,14 @@ pub(crate) fn reclaim(number: u32) -> Vec<String> {
         // Keep everything (and the record) so a later run can try again.
         return vec![problem];
     }
+    if cgroups::has_processes(&paths.name) {
+        // Something unrecorded still runs in there (say nspawn started but its PID was
+        // never written): never pull the overlay from under it.
+        return vec![format!(
+            "processes are still running in the cgroups of {}; leaving it alone",
+            paths.name
+        )];
+    }
     // Without a record we cannot know whether NAT was on: look for the rule anyway.
     let nat = record.as_ref().is_none_or(|r| r.nat);
     release_slot(number, nat)
