@@ -223,7 +223,8 @@ fn killed_run_helper() {
 fn a_container_left_by_a_killed_run_is_cleaned_up() {
     use std::io::BufRead as _;
     testbed_rootfs();
-    let exe = std::env::current_exe().expect("test binary");
+    // /proc/self/exe still runs this binary when a concurrent build has replaced the file.
+    let exe = Path::new("/proc/self/exe");
     let mut helper = std::process::Command::new(exe)
         .args([
             "--exact",
@@ -234,7 +235,7 @@ fn a_container_left_by_a_killed_run_is_cleaned_up() {
         .env(ABANDON_ENV, "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("helper process");
+        .unwrap_or_else(|e| panic!("cannot start the helper process: {e}"));
     let stdout = helper.stdout.take().expect("helper stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
