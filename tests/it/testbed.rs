@@ -33,6 +33,8 @@ fn interface_exists(name: &str) -> bool {
 
 /// Everything a stopped container held must be gone.
 struct Leftovers {
+    slot: u32,
+    name: String,
     veth: String,
     root: std::path::PathBuf,
     state_dir: std::path::PathBuf,
@@ -42,6 +44,8 @@ struct Leftovers {
 impl Leftovers {
     fn of(c: &Container) -> Self {
         Leftovers {
+            slot: c.slot(),
+            name: c.name().to_string(),
             veth: c.veth().to_string(),
             root: c.root_dir().to_path_buf(),
             state_dir: c.state_dir().to_path_buf(),
@@ -49,7 +53,36 @@ impl Leftovers {
         }
     }
 
+    /// Checks while holding the slot's lock, so a container that another test (or test
+    /// process) booted in the same slot meanwhile is not mistaken for a leftover.
     fn assert_gone(&self) {
+        self.assert_nspawn_gone();
+        let lock_path = format!("{}/slot-{}.lock", converge::sandbox::RUN_DIR, self.slot);
+        let lock = std::fs::File::open(&lock_path).expect("slot lock file");
+        for _ in 0..100 {
+            if lock.try_lock().is_ok() {
+                self.assert_slot_empty();
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // The slot stayed busy: someone else's container lives there now; ours is gone.
+        eprintln!(
+            "{} was reused at once; checked only that its nspawn is gone",
+            self.name
+        );
+    }
+
+    fn assert_nspawn_gone(&self) {
+        if let Some(pid) = self.pid {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|stat| !stat.contains(") Z"))
+                .unwrap_or(false);
+            assert!(!alive, "systemd-nspawn pid {pid} is still running");
+        }
+    }
+
+    fn assert_slot_empty(&self) {
         assert!(!interface_exists(&self.veth), "{} still exists", self.veth);
         assert!(
             !is_mounted(&self.root),
@@ -62,11 +95,18 @@ impl Leftovers {
             "{} still exists",
             self.state_dir.display()
         );
-        if let Some(pid) = self.pid {
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|stat| !stat.contains(") Z"))
-                .unwrap_or(false);
-            assert!(!alive, "systemd-nspawn pid {pid} is still running");
+        let nat_rule = format!("--comment converge-testbed-{} ", self.name);
+        assert!(
+            !nat_rules().contains(&nat_rule),
+            "NAT rule of {} survived",
+            self.name
+        );
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .expect("cgroup mounts")
+            .flatten()
+        {
+            let group = hierarchy.path().join("converge-testbed").join(&self.name);
+            assert!(!group.exists(), "cgroup {} still exists", group.display());
         }
     }
 }
@@ -152,13 +192,13 @@ fn two_containers_at_once_get_their_own_addresses() {
     }
 
     // NAT: beta's rule exists exactly while beta runs, and it got the host's resolver.
-    let comment = format!("converge-testbed-{}", b.name());
+    let comment = format!("--comment converge-testbed-{} ", b.name());
     assert!(
         nat_rules().contains(&comment),
         "no NAT rule for {}",
         b.name()
     );
-    assert!(!nat_rules().contains(&format!("converge-testbed-{} ", a.name())));
+    assert!(!nat_rules().contains(&format!("--comment converge-testbed-{} ", a.name())));
     b.sh_ok("test -s /etc/resolv.conf");
     assert!(
         b.sh_ok("ip route")
@@ -173,10 +213,6 @@ fn two_containers_at_once_get_their_own_addresses() {
     });
     la.assert_gone();
     lb.assert_gone();
-    assert!(
-        !nat_rules().contains(&comment),
-        "NAT rule of {comment} survived stop"
-    );
 }
 
 fn nat_rules() -> String {
