@@ -7,6 +7,14 @@
 //! skipped, so a failed step skips exactly its transitive dependents while independent
 //! steps go on. A resource that could not be probed counts as failed from the start.
 //!
+//! One probe sees the host before anything changes, so a step can invalidate what was
+//! probed after it: installing nginx creates the default site a later resource wants
+//! absent. Resources downstream of a change are handled in three ways: their content
+//! writes skip the "changed since plan" guard (`$CV_DOWNSTREAM`: the run itself changed
+//! the file); those in sync whose kind has apply-time checks get a re-check block
+//! ([`mark_rechecks`], shown in the plan as `?`); the others are re-verified after the
+//! apply (`engine.rs`).
+//!
 //! Before a block that notifies a service runs, the refresh it will owe is recorded under
 //! `$CV_STATE/owed/`; the service's own block clears it once it has restarted. A run that
 //! dies in between leaves the record for the next run's probe.
@@ -17,13 +25,13 @@ use crate::frames::{self, Frames, Nonce};
 use crate::graph::HostGraph;
 use crate::plan::Outcome;
 use crate::probe::{owed_key, NodePlan};
-use crate::resources::Action;
+use crate::resources::{Action, Change, Diff, Planned};
 use crate::script::Sh;
 
 /// The last bytes of a failed step's output sent back.
 const FAILURE_TAIL: u64 = 8192;
 
-/// Nodes that have a block (something to change).
+/// Nodes that have a block (something to change or re-check).
 pub fn blocks(plans: &[Option<NodePlan>]) -> Vec<usize> {
     plans.iter().enumerate().filter(|(_, p)| matches!(p, Some(Ok(p)) if !p.diff.is_ok())).map(|(i, _)| i).collect()
 }
@@ -31,6 +39,54 @@ pub fn blocks(plans: &[Option<NodePlan>]) -> Vec<usize> {
 /// Nodes that count as failed before anything runs (their probe failed).
 fn failed_up_front(plans: &[Option<NodePlan>]) -> Vec<usize> {
     plans.iter().enumerate().filter(|(_, p)| matches!(p, Some(Err(_)))).map(|(i, _)| i).collect()
+}
+
+/// Which nodes depend, directly or not, on a node in `from` (not counting `from` itself
+/// unless it also depends on another one).
+pub fn downstream(graph: &HostGraph, from: &[usize]) -> Vec<bool> {
+    let mut marked = vec![false; graph.nodes.len()];
+    let mut seeds = vec![false; graph.nodes.len()];
+    for &i in from {
+        seeds[i] = true;
+    }
+    // graph.order is topological: a node's dependencies are decided before it
+    for &i in &graph.order {
+        marked[i] = graph.deps[i].iter().any(|&d| seeds[d] || marked[d]);
+    }
+    marked
+}
+
+/// Turns in-sync resources downstream of a change into re-check blocks, where their kind
+/// can check and fix at apply time.
+pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
+    let changing = blocks(plans);
+    let down = downstream(graph, &changing);
+    for &i in &graph.order {
+        let in_sync = matches!(&plans[i], Some(Ok(p)) if p.diff.is_ok());
+        if !in_sync || !down[i] {
+            continue;
+        }
+        let Some(steps) = graph.nodes[i].res.recheck() else { continue };
+        let causes: Vec<String> = changing.iter().filter(|&&c| depends_on(graph, i, c)).map(|&c| graph.nodes[c].id.to_string()).collect();
+        let note = format!("checked again after {} change{}", causes.join(", "), if causes.len() == 1 { "s" } else { "" });
+        let diff = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some(note))] };
+        plans[i] = Some(Ok(Planned { diff, steps }));
+    }
+}
+
+/// Whether `i` depends on `on`, directly or not.
+fn depends_on(graph: &HostGraph, i: usize, on: usize) -> bool {
+    let mut stack = graph.deps[i].clone();
+    let mut seen = vec![false; graph.nodes.len()];
+    while let Some(d) = stack.pop() {
+        if d == on {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[d], true) {
+            stack.extend(graph.deps[d].iter().copied());
+        }
+    }
+    false
 }
 
 /// For each node, the nearest nodes with a block or an up-front failure among its
@@ -60,7 +116,7 @@ fn gate_deps(graph: &HostGraph, gated: &[bool]) -> Vec<Vec<usize>> {
 /// The apply script, or `None` when nothing needs changing.
 pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> Option<String> {
     let blocks = blocks(plans);
-    if blocks.is_empty() {
+    if blocks.iter().all(|&i| matches!(&plans[i], Some(Ok(p)) if p.diff.action == Action::Recheck)) {
         return None;
     }
     let failed = failed_up_front(plans);
@@ -69,6 +125,7 @@ pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> O
         gated[i] = true;
     }
     let gates = gate_deps(graph, &gated);
+    let down = downstream(graph, &blocks);
     let mut sh = Sh::new();
     frames::header(&mut sh);
     sh.raw("umask 022\n");
@@ -77,42 +134,50 @@ pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> O
     }
     for &i in graph.order.iter().filter(|i| blocks.contains(i)) {
         let Some(Ok(planned)) = &plans[i] else { continue };
-        block(graph, plans, i, planned, &gates[i], nonce, &mut sh);
+        block(graph, plans, i, planned, &gates[i], down[i], nonce, &mut sh);
     }
     Some(sh.into_text())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn block(graph: &HostGraph, plans: &[Option<NodePlan>], i: usize, planned: &crate::resources::Planned, gates: &[usize], nonce: &Nonce, sh: &mut Sh) {
+fn block(graph: &HostGraph, plans: &[Option<NodePlan>], i: usize, planned: &Planned, gates: &[usize], downstream: bool, nonce: &Nonce, sh: &mut Sh) {
     let node = &graph.nodes[i];
-    sh.raw("\n# ").raw("block ").num(i as u64).nl();
+    sh.raw("\n# block ").num(i as u64).nl();
     sh.raw("if [ -z \"");
     for g in gates {
         sh.raw("${CV_F_").num(*g as u64).raw(":-}");
     }
     sh.raw("\" ]; then\n");
     for &t in &graph.notifies[i] {
-        let refreshes = matches!(&plans[t], Some(Ok(p)) if p.diff.action == Action::Refresh || p.diff.changes.iter().any(|c| c.field == "restart" || c.field == "reload"));
+        let refreshes = matches!(&plans[t], Some(Ok(p)) if p.diff.changes.iter().any(|c| c.field == "restart" || c.field == "reload"));
         if refreshes {
             sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&owed_key(&graph.nodes[t].id)).nl();
         }
     }
     frames::marker(sh, nonce, "b", i);
-    sh.raw("(\nset -e\n").append(&planned.steps).raw(") >\"$CV_E\" 2>&1 </dev/null\ncv_rc=$?\n");
+    sh.raw("rm -f -- \"$CV_A\"\n(\nset -e\n");
+    if downstream {
+        sh.raw("CV_DOWNSTREAM=1\n");
+    }
+    sh.append(&planned.steps).raw(") >\"$CV_E\" 2>&1 </dev/null\ncv_rc=$?\n");
     sh.raw("if [ $cv_rc -ne 0 ]; then CV_F_").num(i as u64).raw("=1; ");
     frames::marker(sh, nonce, "x", i);
     sh.raw("tail -c ").num(FAILURE_TAIL).raw(" -- \"$CV_E\"; echo\n");
+    sh.raw("else\n");
     if node.res.notifiable() {
-        sh.raw("else rm -f -- \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).nl();
+        sh.raw("rm -f -- \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).nl();
     }
-    sh.raw("fi\n");
+    sh.raw("if [ -e \"$CV_A\" ]; then ");
+    frames::flag(sh, nonce, i, "acted");
+    sh.raw("fi\nfi\n");
     frames::end_marker(sh, nonce, i);
     sh.raw("else CV_F_").num(i as u64).raw("=1; ");
     frames::marker(sh, nonce, "s", i);
     sh.raw("fi\n");
 }
 
-/// What happened to each block, from the apply output.
+/// What happened to each block, from the apply output. A re-check block that did not
+/// act is `Ok`.
 pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) -> Vec<(Outcome, Option<String>)> {
     let blocks = blocks(plans);
     let mut out: Vec<(Outcome, Option<String>)> = vec![(Outcome::Ok, None); graph.nodes.len()];
@@ -120,10 +185,12 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
         if !blocks.contains(&i) {
             continue;
         }
+        let recheck = matches!(&plans[i], Some(Ok(p)) if p.diff.action == Action::Recheck);
         out[i] = match frames.frames.get(&i) {
             None => (Outcome::Failed, Some("did not run: the apply script stopped before this step (connection lost?)".into())),
             Some(f) if f.skipped => (Outcome::Skipped, None),
             Some(f) => match f.status {
+                Some(0) if recheck && !f.flags.iter().any(|x| x == "acted") => (Outcome::Ok, None),
                 Some(0) => (Outcome::Changed, None),
                 Some(code) => {
                     let text = f.stderr.trim();

@@ -151,19 +151,14 @@ async fn run_host(job: Job, opts: &Options) -> HostReport {
 async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[String], report: &mut HostReport) {
     let all: Vec<usize> = graph.order.clone();
     let phase = Instant::now();
-    let nonce = Nonce::random();
-    let out = match t.exchange(&probe::script(graph, &all, &nonce)).await {
-        Ok(o) => o,
+    let frames = match exchange_probe(graph, t, &all, secrets).await {
+        Ok(f) => f,
         Err(e) => return fail(report, format!("probe: {e}")),
     };
     report.timings_ms.probe = ms(phase.elapsed());
     let phase = Instant::now();
-    let frames = frames::parse(&out.stdout, &nonce);
-    if frames.frames.is_empty() {
-        let why = mask(out.stderr.trim(), secrets);
-        return fail(report, format!("the probe did not run (exit status {:?}): {why}", out.code));
-    }
-    let plans = probe::plan(graph, &all, &frames, true);
+    let mut plans = probe::plan(graph, &all, &frames, true);
+    apply::mark_rechecks(graph, &mut plans);
     report.resources = all.iter().map(|&i| resource_report(graph, i, &plans[i], secrets)).collect();
     report.timings_ms.plan = ms(phase.elapsed());
     let probe_failed = report.resources.iter().any(|r| r.error.is_some());
@@ -175,64 +170,113 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     for r in report.resources.iter_mut().filter(|r| r.error.is_none()) {
         r.result = Some(Outcome::Ok);
     }
-    let phase = Instant::now();
-    let nonce = Nonce::random();
-    let Some(script) = apply::script(graph, &plans, &nonce) else {
-        report.status = if probe_failed { HostStatus::Failed } else { HostStatus::InSync };
-        return;
-    };
-    let out = match t.exchange(&script).await {
-        Ok(o) => o,
-        Err(e) => return fail(report, format!("apply: {e}")),
-    };
-    report.timings_ms.apply = ms(phase.elapsed());
-    let frames = frames::parse(&out.stdout, &nonce);
-    let outcomes = apply::outcomes(graph, &plans, &frames);
-    let changed: Vec<usize> = all.iter().copied().filter(|&i| outcomes[i].0 == Outcome::Changed).collect();
-    for (pos, &i) in all.iter().enumerate() {
-        if apply::blocks(&plans).contains(&i) {
-            report.resources[pos].result = Some(outcomes[i].0);
-            report.resources[pos].error = outcomes[i].1.as_deref().map(|e| mask(e, secrets));
-        }
-    }
-    if !changed.is_empty() {
-        verify(graph, t, &changed, secrets, report).await;
-    }
-    let failed = report.resources.iter().any(|r| r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped)));
-    report.status = if failed { HostStatus::Failed } else { HostStatus::Converged };
+    apply_rounds(graph, t, plans, secrets, report).await;
+    let failed = report.error.is_some()
+        || report.resources.iter().any(|r| r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped)));
+    let changed = report.resources.iter().any(|r| r.result == Some(Outcome::Changed));
+    report.status = if failed { HostStatus::Failed } else if changed { HostStatus::Converged } else { HostStatus::InSync };
 }
 
-/// Re-probes what changed: each must now be in sync, or it "did not converge".
-async fn verify(graph: &HostGraph, t: &Counted, changed: &[usize], secrets: &[String], report: &mut HostReport) {
-    let phase = Instant::now();
-    let nonce = Nonce::random();
-    let out = match t.exchange(&probe::script(graph, changed, &nonce)).await {
-        Ok(o) => o,
-        Err(e) => return fail(report, format!("verify: {e}")),
+/// How many apply rounds a host may need: the second only re-applies resources that an
+/// earlier step of the same run changed after they were probed.
+const ROUNDS: usize = 2;
+
+/// Apply, then verify what changed and what lies downstream of it. A resource that was in
+/// sync when probed but was changed by another step of the run (and whose kind cannot
+/// re-check at apply time) gets one more round, planned from the verify probe.
+async fn apply_rounds(graph: &HostGraph, t: &Counted, mut plans: Vec<Option<NodePlan>>, secrets: &[String], report: &mut HostReport) {
+    let all = graph.order.clone();
+    let pos: Vec<usize> = {
+        let mut p = vec![0; graph.nodes.len()];
+        for (k, &i) in all.iter().enumerate() {
+            p[i] = k;
+        }
+        p
     };
-    let frames = frames::parse(&out.stdout, &nonce);
-    let plans = probe::plan(graph, changed, &frames, false);
-    for &i in changed {
-        let pos = graph.order.iter().position(|&o| o == i).unwrap_or(0);
-        let r = &mut report.resources[pos];
-        match &plans[i] {
-            Some(Ok(p)) if p.diff.is_ok() => {}
-            Some(Ok(p)) => {
-                r.result = Some(Outcome::NotConverged);
-                let left: Vec<String> = p.diff.changes.iter().map(|c| c.field.clone()).collect();
-                r.error = Some(mask(&format!("did not converge: still differs in {}", left.join(", ")), secrets));
-            }
-            other => {
-                let e = match other {
-                    Some(Err(e)) => e.as_str(),
-                    _ => "no verify output",
-                };
-                r.result = Some(Outcome::NotConverged);
-                r.error = Some(mask(&format!("could not verify: {e}"), secrets));
+    let mut broken: Vec<usize> = (0..graph.nodes.len()).filter(|&i| matches!(plans[i], Some(Err(_)))).collect();
+    for round in 1..=ROUNDS {
+        let phase = Instant::now();
+        let nonce = Nonce::random();
+        let Some(script) = apply::script(graph, &plans, &nonce) else { return };
+        let out = match t.exchange(&script).await {
+            Ok(o) => o,
+            Err(e) => return fail(report, format!("apply: {e}")),
+        };
+        report.timings_ms.apply += ms(phase.elapsed());
+        let frames = frames::parse(&out.stdout, &nonce);
+        let outcomes = apply::outcomes(graph, &plans, &frames);
+        let round_blocks = apply::blocks(&plans);
+        for &i in &round_blocks {
+            let r = &mut report.resources[pos[i]];
+            r.result = Some(outcomes[i].0);
+            r.error = outcomes[i].1.as_deref().map(|e| mask(e, secrets));
+            if matches!(outcomes[i].0, Outcome::Failed | Outcome::Skipped) {
+                broken.push(i);
             }
         }
+        let changed: Vec<usize> = all.iter().copied().filter(|i| round_blocks.contains(i) && outcomes[*i].0 == Outcome::Changed).collect();
+        let after_change = apply::downstream(graph, &changed);
+        let after_failure = apply::downstream(graph, &broken);
+        let provisional: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| after_change[i] && !after_failure[i] && !round_blocks.contains(&i) && matches!(&plans[i], Some(Ok(_)) | None))
+            .filter(|&i| report.resources[pos[i]].result == Some(Outcome::Ok))
+            .collect();
+        let check: Vec<usize> = all.iter().copied().filter(|i| changed.contains(i) || provisional.contains(i)).collect();
+        if check.is_empty() {
+            return;
+        }
+        let phase = Instant::now();
+        let verified = match exchange_probe(graph, t, &check, secrets).await {
+            Ok(frames) => probe::plan(graph, &check, &frames, false),
+            Err(e) => return fail(report, format!("verify: {e}")),
+        };
+        report.timings_ms.verify += ms(phase.elapsed());
+        let mut next: Vec<Option<NodePlan>> = vec![None; graph.nodes.len()];
+        for &i in &check {
+            let r = &mut report.resources[pos[i]];
+            match &verified[i] {
+                Some(Ok(p)) if p.diff.is_ok() => {}
+                Some(Ok(p)) if provisional.contains(&i) && round < ROUNDS => {
+                    // changed by another step after the probe: plan it again from here
+                    r.action = p.diff.action;
+                    r.changes = p.diff.changes.iter().cloned().map(|c| redact(c, secrets)).collect();
+                    r.changes.push(crate::resources::Change::new("note", None, Some("changed by an earlier step of this run; applied in a second round".into())));
+                    next[i] = Some(Ok(p.clone()));
+                }
+                Some(Ok(p)) => {
+                    r.result = Some(Outcome::NotConverged);
+                    let left: Vec<String> = p.diff.changes.iter().map(|c| c.field.clone()).collect();
+                    r.error = Some(mask(&format!("did not converge: still differs in {}", left.join(", ")), secrets));
+                }
+                other => {
+                    let e = match other {
+                        Some(Err(e)) => e.as_str(),
+                        _ => "no verify output",
+                    };
+                    r.result = Some(Outcome::NotConverged);
+                    r.error = Some(mask(&format!("could not verify: {e}"), secrets));
+                }
+            }
+        }
+        if next.iter().all(Option::is_none) {
+            return;
+        }
+        plans = next;
     }
-    report.timings_ms.verify = ms(phase.elapsed());
+}
+
+/// One probe exchange for `which`, split into frames.
+async fn exchange_probe(graph: &HostGraph, t: &Counted, which: &[usize], secrets: &[String]) -> Result<frames::Frames, String> {
+    let nonce = Nonce::random();
+    let out = t.exchange(&probe::script(graph, which, &nonce)).await.map_err(|e| e.to_string())?;
+    let frames = frames::parse(&out.stdout, &nonce);
+    if frames.frames.is_empty() {
+        let why = mask(out.stderr.trim(), secrets);
+        return Err(format!("the probe did not run (exit status {:?}): {why}", out.code));
+    }
+    Ok(frames)
 }
 
 fn fail(report: &mut HostReport, error: String) {

@@ -44,7 +44,8 @@ pub fn header(sh: &mut Sh) {
     sh.raw("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH\n");
     sh.raw("if [ \"$(id -u)\" -eq 0 ]; then CV_STATE=/var/lib/converge; else CV_STATE=\"$HOME/.local/state/converge\"; fi\n");
     sh.raw("CV_E=$(mktemp) || { echo 'converge: cannot create a temp file' >&2; exit 97; }\n");
-    sh.raw("trap 'rm -f -- \"$CV_E\"' EXIT\n");
+    sh.raw("CV_A=\"$CV_E.acted\"\n");
+    sh.raw("trap 'rm -f -- \"$CV_E\" \"$CV_A\"' EXIT\n");
 }
 
 /// A frame's marker line, `::NONCE:TAG:INDEX`, and a newline. Tags: `b` begin, `e` end

@@ -93,6 +93,8 @@ pub struct Summary {
     pub change: usize,
     pub remove: usize,
     pub refresh: usize,
+    /// In sync when probed, checked again at apply time (downstream of a change).
+    pub recheck: usize,
     pub in_sync: usize,
     pub changed: usize,
     pub failed: usize,
@@ -118,6 +120,7 @@ impl Summary {
             Action::Change => self.change += 1,
             Action::Remove => self.remove += 1,
             Action::Refresh => self.refresh += 1,
+            Action::Recheck => self.recheck += 1,
         }
         match r.result {
             Some(Outcome::Changed) => self.changed += 1,

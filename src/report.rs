@@ -61,6 +61,7 @@ fn resource(out: &mut String, r: &ResourceReport) {
         Action::Create => GREEN,
         Action::Remove => RED,
         Action::Change | Action::Refresh => YELLOW,
+        Action::Recheck => CYAN,
         Action::Ok => DIM,
     };
     let symbol = if r.error.is_some() && r.changes.is_empty() { "!" } else { r.action.symbol() };
@@ -91,7 +92,7 @@ fn show(v: &Option<String>) -> String {
 
 fn change(out: &mut String, c: &Change, name: &str) {
     match &c.content {
-        None if c.before.is_none() && (c.field == "restart" || c.field == "reload") => {
+        None if c.before.is_none() && matches!(c.field.as_str(), "restart" | "reload" | "recheck" | "note") => {
             let _ = writeln!(out, "      {} ({})", c.field, show(&c.after));
         }
         None => {
@@ -131,10 +132,15 @@ fn unified(out: &mut String, before: &str, after: &str, name: &str, new_file: bo
 }
 
 fn plan_counts(s: &Summary) -> String {
-    format!(
-        "{} to create, {} to change, {} to remove, {} to refresh, {} in sync",
-        s.create, s.change, s.remove, s.refresh, s.in_sync
-    ) + &if s.failed > 0 { format!(", {} not probed", s.failed) } else { String::new() }
+    let mut line = format!("{} to create, {} to change, {} to remove, {} to refresh", s.create, s.change, s.remove, s.refresh);
+    if s.recheck > 0 {
+        line.push_str(&format!(", {} to re-check", s.recheck));
+    }
+    line.push_str(&format!(", {} in sync", s.in_sync));
+    if s.failed > 0 {
+        line.push_str(&format!(", {} not probed", s.failed));
+    }
+    line
 }
 
 fn applied_counts(s: &Summary) -> String {

@@ -133,10 +133,12 @@ impl Desired {
     }
 }
 
-/// Refuses to touch `$p` if it is no longer what the plan saw.
+/// Refuses to touch `$p` if it is no longer what the plan saw. Not for a resource
+/// downstream of another change in the same run (`$CV_DOWNSTREAM`): a package installed
+/// just before may rightly have created or replaced the file.
 pub fn guard(expected: Option<&str>, sh: &mut Sh) {
     sh.raw("cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(sha256sum < \"$p\") && cur=${cur%% *}; fi\n");
-    sh.raw("if [ \"$cur\" != ").q(expected.unwrap_or("absent")).raw(" ]; then echo \"changed since plan: $p\" >&2; exit 3; fi\n");
+    sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ").q(expected.unwrap_or("absent")).raw(" ]; then echo \"changed since plan: $p\" >&2; exit 3; fi\n");
 }
 
 /// Keeps a copy of `$p` under the state directory before it is replaced

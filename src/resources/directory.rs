@@ -84,6 +84,15 @@ impl Kind for Directory {
         }
     }
 
+    fn recheck(&self, sh: &mut Sh) -> bool {
+        if self.present {
+            return false;
+        }
+        sh.set("p", &self.path);
+        sh.raw("if [ -e \"$p\" ] || [ -L \"$p\" ]; then rm -rf -- \"$p\"; : > \"$CV_A\"; fi\n");
+        true
+    }
+
     fn steps(&self, state: &State, diff: &Diff, sh: &mut Sh) {
         sh.set("p", &self.path);
         match (state, self.present) {

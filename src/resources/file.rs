@@ -137,6 +137,19 @@ impl Kind for File {
         }
     }
 
+    fn recheck(&self, sh: &mut Sh) -> bool {
+        if self.present {
+            return false;
+        }
+        sh.set("p", &self.path);
+        sh.raw("if [ -f \"$p\" ] || [ -L \"$p\" ]; then\n");
+        if self.backup {
+            content::backup(sh);
+        }
+        sh.raw("rm -f -- \"$p\"; : > \"$CV_A\"; fi\n");
+        true
+    }
+
     fn steps(&self, state: &State, diff: &Diff, sh: &mut Sh) {
         sh.set("p", &self.path);
         let expected = match state {

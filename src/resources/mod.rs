@@ -126,6 +126,10 @@ pub enum Action {
     Remove,
     /// Only a restart or reload owed to a notification.
     Refresh,
+    /// In sync when probed, but downstream of something that changes in this run (a
+    /// package that may create the file this resource wants absent): checked again, and
+    /// fixed if needed, at apply time.
+    Recheck,
 }
 
 impl Action {
@@ -136,6 +140,7 @@ impl Action {
             Action::Change => "~",
             Action::Remove => "-",
             Action::Refresh => "↻",
+            Action::Recheck => "?",
         }
     }
 }
@@ -239,6 +244,14 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     fn parse(&self, out: &str) -> Result<Self::State, ProbeError>;
     fn diff(&self, state: &Self::State, cx: &PlanCx) -> Diff;
     fn steps(&self, state: &Self::State, diff: &Diff, sh: &mut Sh);
+    /// Steps that check and fix at apply time, for a resource that was in sync when
+    /// probed but may be changed by an earlier step of the same run (a package install
+    /// creating the default site this resource removes, or starting the service it
+    /// stops). They depend only on what is wanted, and mark that they acted with
+    /// `: > "$CV_A"`. Kinds without them are re-verified after the apply instead.
+    fn recheck(&self, _sh: &mut Sh) -> bool {
+        false
+    }
 }
 
 /// A planned resource: its diff and the shell that applies it.
@@ -258,6 +271,8 @@ pub trait Resource: fmt::Debug + Send + Sync {
     fn probe(&self, sh: &mut Sh);
     /// Parses the probe output, diffs and, when something differs, writes the steps.
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError>;
+    /// The apply-time check-and-fix steps, if the kind has them (see [`Kind::recheck`]).
+    fn recheck(&self) -> Option<Sh>;
 }
 
 impl<K: Kind> Resource for K {
@@ -287,5 +302,9 @@ impl<K: Kind> Resource for K {
             self.steps(&state, &diff, &mut steps);
         }
         Ok(Planned { diff, steps })
+    }
+    fn recheck(&self) -> Option<Sh> {
+        let mut sh = Sh::new();
+        Kind::recheck(self, &mut sh).then_some(sh)
     }
 }

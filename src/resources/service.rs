@@ -110,9 +110,12 @@ impl Kind for Service {
                 changes.push(Change::set("state", state.active.clone(), if want { "active" } else { "inactive" }));
             }
         }
+        // A service started in this run is notified too: a package installed before it may
+        // already have started it with the old configuration, and then `start` does
+        // nothing. `restart` and `reload-or-restart` also start a stopped service.
         let refresh_wanted = (!cx.notified_by.is_empty() || cx.owed) && self.running != Some(false);
         let runs_after = starts || (state.running() && self.running != Some(false));
-        if refresh_wanted && runs_after && !starts {
+        if refresh_wanted && runs_after {
             let why = if cx.notified_by.is_empty() {
                 "owed by an earlier run".to_string()
             } else {
@@ -125,13 +128,31 @@ impl Kind for Service {
         Diff::new(action, changes)
     }
 
+    /// A package installed in the same run may enable and start the service its
+    /// maintainer scripts ship: a service wanted disabled or stopped is checked again.
+    fn recheck(&self, sh: &mut Sh) -> bool {
+        if self.enabled != Some(false) && self.running != Some(false) {
+            return false;
+        }
+        sh.set("u", &self.unit);
+        if self.enabled == Some(false) {
+            sh.raw("if [ \"$(systemctl is-enabled -- \"$u\" 2>/dev/null)\" = enabled ]; then systemctl disable -- \"$u\"; : > \"$CV_A\"; fi\n");
+        }
+        if self.running == Some(false) {
+            sh.raw("if systemctl is-active --quiet -- \"$u\"; then systemctl stop -- \"$u\"; : > \"$CV_A\"; fi\n");
+        }
+        true
+    }
+
     fn steps(&self, _state: &State, diff: &Diff, sh: &mut Sh) {
+        let refreshes = diff.changes.iter().any(|c| c.field == "restart" || c.field == "reload");
         sh.set("u", &self.unit);
         sh.raw("if [ \"$(systemctl show -p NeedDaemonReload --value -- \"$u\")\" = yes ]; then systemctl daemon-reload; fi\n");
         for c in &diff.changes {
             let verb: &'static str = match (c.field.as_str(), c.after.as_deref()) {
                 ("enabled", Some("true")) => "enable",
                 ("enabled", _) => "disable",
+                ("state", Some("active")) if refreshes => continue,
                 ("state", Some("active")) => "start",
                 ("state", _) => "stop",
                 ("restart", _) => "restart",
@@ -165,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn notified_running_service_restarts_once_a_starting_one_does_not() {
+    fn notified_services_restart_and_a_stopped_one_is_started_by_the_restart() {
         let s = svc();
         let running = s.parse("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n").expect("parse");
         assert!(s.diff(&running, &PlanCx::default()).is_ok());
@@ -173,9 +194,13 @@ mod tests {
         let diff = s.diff(&running, &cx);
         assert_eq!(diff.action, Action::Refresh);
         assert_eq!(diff.changes, vec![Change::new("restart", None, Some("notified by file:/etc/app.conf".into()))]);
+        // starting and notified: one restart, which also starts it
         let stopped = s.parse("LoadState=loaded\nActiveState=inactive\nUnitFileState=enabled\n").expect("parse");
         let diff = s.diff(&stopped, &cx);
-        assert!(diff.changes.iter().all(|c| c.field != "restart"));
+        assert_eq!(diff.changes.len(), 2);
+        let mut sh = Sh::new();
+        s.steps(&stopped, &diff, &mut sh);
+        assert!(sh.text().contains("systemctl restart") && !sh.text().contains("systemctl start"), "{}", sh.text());
     }
 
     #[test]

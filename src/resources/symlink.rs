@@ -109,6 +109,15 @@ impl Kind for Symlink {
         }
     }
 
+    fn recheck(&self, sh: &mut Sh) -> bool {
+        if self.target.is_some() {
+            return false;
+        }
+        sh.set("p", &self.path);
+        sh.raw("if [ -L \"$p\" ]; then rm -f -- \"$p\"; : > \"$CV_A\"; fi\n");
+        true
+    }
+
     fn steps(&self, state: &State, _diff: &Diff, sh: &mut Sh) {
         sh.set("p", &self.path);
         let Some(target) = &self.target else {

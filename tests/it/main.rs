@@ -3,5 +3,6 @@ mod diagnostics;
 mod engine;
 mod examples;
 mod kinds;
+mod ranch;
 mod support;
 mod testbed;

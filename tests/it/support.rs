@@ -87,3 +87,16 @@ pub fn converge_in(dir: &Path, args: &[&str]) -> Run {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A plain HTTP/1.0 GET with a Host header, from this machine (the controller) to a test
+/// container; returns the whole response (status line, headers, body).
+pub fn http_get(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from((address, port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
