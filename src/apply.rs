@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use crate::frames::{self, Frames, Nonce};
 use crate::graph::HostGraph;
 use crate::plan::Outcome;
-use crate::probe::{owed_key, NodePlan};
+use crate::probe::{NodePlan, owed_key};
 use crate::resources::{Action, Change, Diff, Planned};
 use crate::script::Sh;
 
@@ -67,8 +67,10 @@ pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
             continue;
         }
         let Some(steps) = graph.nodes[i].res.recheck() else { continue };
-        let causes: Vec<String> = changing.iter().filter(|&&c| depends_on(graph, i, c)).map(|&c| graph.nodes[c].id.to_string()).collect();
-        let note = format!("checked again after {} change{}", causes.join(", "), if causes.len() == 1 { "s" } else { "" });
+        let causes: Vec<String> =
+            changing.iter().filter(|&&c| depends_on(graph, i, c)).map(|&c| graph.nodes[c].id.to_string()).collect();
+        let note =
+            format!("checked again after {} change{}", causes.join(", "), if causes.len() == 1 { "s" } else { "" });
         let diff = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some(note))] };
         plans[i] = Some(Ok(Planned { diff, steps }));
     }
@@ -140,7 +142,16 @@ pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> O
 }
 
 #[allow(clippy::too_many_arguments)]
-fn block(graph: &HostGraph, plans: &[Option<NodePlan>], i: usize, planned: &Planned, gates: &[usize], downstream: bool, nonce: &Nonce, sh: &mut Sh) {
+fn block(
+    graph: &HostGraph,
+    plans: &[Option<NodePlan>],
+    i: usize,
+    planned: &Planned,
+    gates: &[usize],
+    downstream: bool,
+    nonce: &Nonce,
+    sh: &mut Sh,
+) {
     let node = &graph.nodes[i];
     sh.raw("\n# block ").num(i as u64).nl();
     sh.raw("if [ -z \"");
@@ -187,14 +198,18 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
         }
         let recheck = matches!(&plans[i], Some(Ok(p)) if p.diff.action == Action::Recheck);
         out[i] = match frames.frames.get(&i) {
-            None => (Outcome::Failed, Some("did not run: the apply script stopped before this step (connection lost?)".into())),
+            None => (
+                Outcome::Failed,
+                Some("did not run: the apply script stopped before this step (connection lost?)".into()),
+            ),
             Some(f) if f.skipped => (Outcome::Skipped, None),
             Some(f) => match f.status {
                 Some(0) if recheck && !f.flags.iter().any(|x| x == "acted") => (Outcome::Ok, None),
                 Some(0) => (Outcome::Changed, None),
                 Some(code) => {
                     let text = f.stderr.trim();
-                    let msg = if text.is_empty() { format!("step failed with exit status {code}") } else { text.to_string() };
+                    let msg =
+                        if text.is_empty() { format!("step failed with exit status {code}") } else { text.to_string() };
                     (Outcome::Failed, Some(msg))
                 }
                 None => (Outcome::Failed, Some("the step was cut short (connection lost?)".into())),
@@ -214,7 +229,12 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
     out
 }
 
-fn root_cause(graph: &HostGraph, plans: &[Option<NodePlan>], out: &[(Outcome, Option<String>)], i: usize) -> Option<usize> {
+fn root_cause(
+    graph: &HostGraph,
+    plans: &[Option<NodePlan>],
+    out: &[(Outcome, Option<String>)],
+    i: usize,
+) -> Option<usize> {
     let mut stack = graph.deps[i].clone();
     let mut seen = vec![false; graph.nodes.len()];
     while let Some(d) = stack.pop() {

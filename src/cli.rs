@@ -36,7 +36,9 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Apply(RunArgs),
     /// Boot a local systemd container per host of the playbook and apply it there
-    #[command(after_help = "Needs root, systemd-nspawn and debootstrap (installed with apt-get when missing).\nThe container's root filesystem is built once and cached under /var/cache/converge.")]
+    #[command(
+        after_help = "Needs root, systemd-nspawn and debootstrap (installed with apt-get when missing).\nThe container's root filesystem is built once and cached under /var/cache/converge."
+    )]
     Sandbox(SandboxArgs),
 }
 

@@ -9,10 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
-    SourceSpan,
-};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode, SourceSpan};
 
 /// One source file (a playbook, an inventory, a module or a template), shared by every
 /// diagnostic that points into it.
@@ -72,7 +69,15 @@ impl Diag {
 
     /// A diagnostic that points at no file (a missing playbook, an unreadable inventory).
     pub fn bare(code: &'static str, message: impl Into<String>) -> Diag {
-        Diag { code, message: message.into(), src: None, labels: Vec::new(), help: None, related: Vec::new(), note: false }
+        Diag {
+            code,
+            message: message.into(),
+            src: None,
+            labels: Vec::new(),
+            help: None,
+            related: Vec::new(),
+            note: false,
+        }
     }
 
     /// Adds a secondary label; a label in another file becomes a related diagnostic.

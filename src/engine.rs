@@ -21,7 +21,7 @@ use crate::playbook::inventory::{Connection, Host};
 use crate::probe::{self, NodePlan};
 use crate::resources::{Action, Content};
 use crate::transport::ssh::{self, SshOptions, Target};
-use crate::transport::{local::Local, Counted, Transport, TransportError};
+use crate::transport::{Counted, Transport, TransportError, local::Local};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -122,7 +122,10 @@ async fn run_host(job: Job, opts: &Options) -> HostReport {
     let secrets: Vec<String> = graph.nodes.iter().flat_map(|n| n.res.secrets()).collect();
     let mut report = HostReport {
         host: host.name.clone(),
-        address: host.address.clone().unwrap_or_else(|| if host.connection == Connection::Local { "local".into() } else { host.name.clone() }),
+        address: host
+            .address
+            .clone()
+            .unwrap_or_else(|| if host.connection == Connection::Local { "local".into() } else { host.name.clone() }),
         status: HostStatus::InSync,
         error: None,
         exchanges: 0,
@@ -132,7 +135,8 @@ async fn run_host(job: Job, opts: &Options) -> HostReport {
     let transport = match connect(&host, &opts.ssh).await {
         Ok(t) => Counted::new(t),
         Err(e) => {
-            report.status = if matches!(e, TransportError::HostKey(_)) { HostStatus::Failed } else { HostStatus::Unreachable };
+            report.status =
+                if matches!(e, TransportError::HostKey(_)) { HostStatus::Failed } else { HostStatus::Unreachable };
             report.error = Some(e.to_string());
             report.timings_ms.connect = ms(started.elapsed());
             report.timings_ms.total = report.timings_ms.connect;
@@ -164,7 +168,13 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     let probe_failed = report.resources.iter().any(|r| r.error.is_some());
     let pending = report.resources.iter().any(|r| r.action != Action::Ok);
     if mode == Mode::Diff {
-        report.status = if probe_failed { HostStatus::Failed } else if pending { HostStatus::Changes } else { HostStatus::InSync };
+        report.status = if probe_failed {
+            HostStatus::Failed
+        } else if pending {
+            HostStatus::Changes
+        } else {
+            HostStatus::InSync
+        };
         return;
     }
     for r in report.resources.iter_mut().filter(|r| r.error.is_none()) {
@@ -172,9 +182,17 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     }
     apply_rounds(graph, t, plans, secrets, report).await;
     let failed = report.error.is_some()
-        || report.resources.iter().any(|r| r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped)));
+        || report.resources.iter().any(|r| {
+            r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped))
+        });
     let changed = report.resources.iter().any(|r| r.result == Some(Outcome::Changed));
-    report.status = if failed { HostStatus::Failed } else if changed { HostStatus::Converged } else { HostStatus::InSync };
+    report.status = if failed {
+        HostStatus::Failed
+    } else if changed {
+        HostStatus::Converged
+    } else {
+        HostStatus::InSync
+    };
 }
 
 /// How many apply rounds a host may need: the second only re-applies resources that an
@@ -184,7 +202,13 @@ const ROUNDS: usize = 2;
 /// Apply, then verify what changed and what lies downstream of it. A resource that was in
 /// sync when probed but was changed by another step of the run (and whose kind cannot
 /// re-check at apply time) gets one more round, planned from the verify probe.
-async fn apply_rounds(graph: &HostGraph, t: &Counted, mut plans: Vec<Option<NodePlan>>, secrets: &[String], report: &mut HostReport) {
+async fn apply_rounds(
+    graph: &HostGraph,
+    t: &Counted,
+    mut plans: Vec<Option<NodePlan>>,
+    secrets: &[String],
+    report: &mut HostReport,
+) {
     let all = graph.order.clone();
     let pos: Vec<usize> = {
         let mut p = vec![0; graph.nodes.len()];
@@ -214,16 +238,23 @@ async fn apply_rounds(graph: &HostGraph, t: &Counted, mut plans: Vec<Option<Node
                 broken.push(i);
             }
         }
-        let changed: Vec<usize> = all.iter().copied().filter(|i| round_blocks.contains(i) && outcomes[*i].0 == Outcome::Changed).collect();
+        let changed: Vec<usize> =
+            all.iter().copied().filter(|i| round_blocks.contains(i) && outcomes[*i].0 == Outcome::Changed).collect();
         let after_change = apply::downstream(graph, &changed);
         let after_failure = apply::downstream(graph, &broken);
         let provisional: Vec<usize> = all
             .iter()
             .copied()
-            .filter(|&i| after_change[i] && !after_failure[i] && !round_blocks.contains(&i) && matches!(&plans[i], Some(Ok(_)) | None))
+            .filter(|&i| {
+                after_change[i]
+                    && !after_failure[i]
+                    && !round_blocks.contains(&i)
+                    && matches!(&plans[i], Some(Ok(_)) | None)
+            })
             .filter(|&i| report.resources[pos[i]].result == Some(Outcome::Ok))
             .collect();
-        let check: Vec<usize> = all.iter().copied().filter(|i| changed.contains(i) || provisional.contains(i)).collect();
+        let check: Vec<usize> =
+            all.iter().copied().filter(|i| changed.contains(i) || provisional.contains(i)).collect();
         if check.is_empty() {
             return;
         }
@@ -242,7 +273,11 @@ async fn apply_rounds(graph: &HostGraph, t: &Counted, mut plans: Vec<Option<Node
                     // changed by another step after the probe: plan it again from here
                     r.action = p.diff.action;
                     r.changes = p.diff.changes.iter().cloned().map(|c| redact(c, secrets)).collect();
-                    r.changes.push(crate::resources::Change::new("note", None, Some("changed by an earlier step of this run; applied in a second round".into())));
+                    r.changes.push(crate::resources::Change::new(
+                        "note",
+                        None,
+                        Some("changed by an earlier step of this run; applied in a second round".into()),
+                    ));
                     next[i] = Some(Ok(p.clone()));
                 }
                 Some(Ok(p)) => {
@@ -268,7 +303,12 @@ async fn apply_rounds(graph: &HostGraph, t: &Counted, mut plans: Vec<Option<Node
 }
 
 /// One probe exchange for `which`, split into frames.
-async fn exchange_probe(graph: &HostGraph, t: &Counted, which: &[usize], secrets: &[String]) -> Result<frames::Frames, String> {
+async fn exchange_probe(
+    graph: &HostGraph,
+    t: &Counted,
+    which: &[usize],
+    secrets: &[String],
+) -> Result<frames::Frames, String> {
     let nonce = Nonce::random();
     let out = t.exchange(&probe::script(graph, which, &nonce)).await.map_err(|e| e.to_string())?;
     let frames = frames::parse(&out.stdout, &nonce);
@@ -292,17 +332,25 @@ fn resource_report(graph: &HostGraph, i: usize, plan: &Option<NodePlan>, secrets
         None => (Action::Ok, Vec::new(), Some("not probed".into())),
     };
     let changes = changes.into_iter().map(|c| redact(c, secrets)).collect();
-    ResourceReport { id: node.id.to_string(), kind: node.id.kind, name: node.id.name.clone(), action, changes, result: None, error }
+    ResourceReport {
+        id: node.id.to_string(),
+        kind: node.id.kind,
+        name: node.id.name.clone(),
+        action,
+        changes,
+        result: None,
+        error,
+    }
 }
 
 /// A change as it may be shown: secret values masked everywhere, sensitive content gone.
 fn redact(mut c: crate::resources::Change, secrets: &[String]) -> crate::resources::Change {
     c.before = c.before.map(|b| mask(&b, secrets));
     c.after = c.after.map(|a| mask(&a, secrets));
-    if let Some(Content::Text { before, after }) = &c.content {
-        if secrets.iter().any(|s| !s.is_empty() && (before.contains(s.as_str()) || after.contains(s.as_str()))) {
-            c.content = Some(Content::Sensitive);
-        }
+    if let Some(Content::Text { before, after }) = &c.content
+        && secrets.iter().any(|s| !s.is_empty() && (before.contains(s.as_str()) || after.contains(s.as_str())))
+    {
+        c.content = Some(Content::Sensitive);
     }
     c
 }

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 
 use crate::script::Sh;
 
-
 /// The marker of one run: 16 random hex digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nonce(String);
@@ -19,10 +18,12 @@ pub struct Nonce(String);
 impl Nonce {
     pub fn random() -> Nonce {
         let mut bytes = [0u8; 8];
-        let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+        let filled =
+            std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
         if filled.is_err() {
             // no /dev/urandom: fall back on the clock and pid, still unpredictable to a host
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let t =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
             bytes = ((t as u64) ^ ((std::process::id() as u64) << 32)).to_le_bytes();
         }
         Nonce(bytes.iter().map(|b| format!("{b:02x}")).collect())

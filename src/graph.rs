@@ -14,7 +14,7 @@ use std::collections::{BinaryHeap, HashMap};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::diag::{did_you_mean, At, Diag, Diags};
+use crate::diag::{At, Diag, Diags, did_you_mean};
 use crate::playbook::expand::{Instance, Reference};
 use crate::resources::ResourceId;
 
@@ -66,13 +66,15 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
         for r in &n.notifies {
             let Some(&j) = resolve(r, "notify", &index, &nodes, &mut diags) else { continue };
             if !nodes[j].res.notifiable() {
-                diags.push(Diag::new(
-                    "converge::notify",
-                    format!("`{}` cannot be notified", r.id),
-                    &r.text.at,
-                    "nothing to restart or reload",
-                )
-                .help("notify a `service`; use `require` for ordering only"));
+                diags.push(
+                    Diag::new(
+                        "converge::notify",
+                        format!("`{}` cannot be notified", r.id),
+                        &r.text.at,
+                        "nothing to restart or reload",
+                    )
+                    .help("notify a `service`; use `require` for ordering only"),
+                );
                 continue;
             }
             notifies[i].push(j);
@@ -165,7 +167,11 @@ fn topo_order(deps: &[Vec<usize>]) -> Vec<usize> {
 fn cycle_diag(g: &DiGraph<usize, Edge>, scc: &[NodeIndex], nodes: &[Instance]) -> Diag {
     let start = *scc.iter().min_by_key(|n| g[**n]).unwrap_or(&scc[0]);
     let path = find_cycle(g, start, scc);
-    let names: Vec<String> = path.iter().map(|n| nodes[g[*n]].id.to_string()).chain(std::iter::once(nodes[g[start]].id.to_string())).collect();
+    let names: Vec<String> = path
+        .iter()
+        .map(|n| nodes[g[*n]].id.to_string())
+        .chain(std::iter::once(nodes[g[start]].id.to_string()))
+        .collect();
     let first = &nodes[g[start]];
     let mut d = Diag::new(
         "converge::cycle",

@@ -78,7 +78,11 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, notifications: 
         let cx = PlanCx { notified_by, owed: frame.flags.iter().any(|f| f == "owed") };
         plans[i] = Some(node.res.plan(&frame.body, &cx).map_err(|e| {
             let stderr = frame.stderr.trim();
-            if stderr.is_empty() { format!("cannot read probe output: {e}") } else { format!("cannot read probe output: {e} ({stderr})") }
+            if stderr.is_empty() {
+                format!("cannot read probe output: {e}")
+            } else {
+                format!("cannot read probe output: {e} ({stderr})")
+            }
         }));
     }
     plans

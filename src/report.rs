@@ -114,7 +114,12 @@ fn change(out: &mut String, c: &Change, name: &str) {
 fn unified(out: &mut String, before: &str, after: &str, name: &str, new_file: bool) {
     let old = if new_file { "/dev/null".to_string() } else { format!("{name} (on host)") };
     let diff = TextDiff::from_lines(before, after);
-    let text = diff.unified_diff().context_radius(3).header(&old, &format!("{name} (wanted)")).missing_newline_hint(true).to_string();
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&old, &format!("{name} (wanted)"))
+        .missing_newline_hint(true)
+        .to_string();
     for line in text.lines() {
         let styled = if line.starts_with("+++") || line.starts_with("---") {
             paint(line, BOLD)
@@ -132,7 +137,8 @@ fn unified(out: &mut String, before: &str, after: &str, name: &str, new_file: bo
 }
 
 fn plan_counts(s: &Summary) -> String {
-    let mut line = format!("{} to create, {} to change, {} to remove, {} to refresh", s.create, s.change, s.remove, s.refresh);
+    let mut line =
+        format!("{} to create, {} to change, {} to remove, {} to refresh", s.create, s.change, s.remove, s.refresh);
     if s.recheck > 0 {
         line.push_str(&format!(", {} to re-check", s.recheck));
     }

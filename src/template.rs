@@ -55,7 +55,9 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // what Ansible's template module does: keep the final newline, trim after blocks
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).trim_blocks(true).build() {
+        if let Ok(syntax) =
+            minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).trim_blocks(true).build()
+        {
             env.set_syntax(syntax);
         }
         env.set_debug(false);

@@ -13,7 +13,7 @@ use anstream::ColorChoice;
 use crate::diag::{self, Diags};
 use crate::engine::Job;
 use crate::graph;
-use crate::playbook::{self, expand, Playbook};
+use crate::playbook::{self, Playbook, expand};
 use crate::template::Templates;
 
 /// A loaded playbook and one job per selected host.

@@ -28,17 +28,26 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
         },
         forks: usize::from(args.forks),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            super::print_err(&format!("error: cannot start the runtime: {e}\n"), args.no_color);
-            return error::FAILURE;
+    match execute(prepared.jobs, &opts) {
+        Ok(report) => {
+            emit(&report, args.format, args.no_color);
+            exit_code(&report, mode)
         }
-    };
-    let hosts = runtime.block_on(engine::run(prepared.jobs, &opts));
-    let report = Report::new(if mode == Mode::Apply { "apply" } else { "diff" }, hosts);
-    emit(&report, args.format, args.no_color);
-    exit_code(&report, mode)
+        Err(e) => {
+            super::print_err(&format!("error: {e}\n"), args.no_color);
+            error::FAILURE
+        }
+    }
+}
+
+/// Runs the engine on its own runtime and returns the report.
+pub fn execute(jobs: Vec<engine::Job>, opts: &Options) -> Result<Report, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let hosts = runtime.block_on(engine::run(jobs, opts));
+    Ok(Report::new(if opts.mode == Mode::Apply { "apply" } else { "diff" }, hosts))
 }
 
 pub fn emit(report: &Report, format: Format, no_color: bool) {

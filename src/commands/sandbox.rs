@@ -1,4 +1,161 @@
-//! `converge sandbox PLAYBOOK`: converge a playbook against local containers.
-pub fn run(_args: &crate::cli::SandboxArgs) -> i32 {
-    crate::error::FAILURE
+//! `converge sandbox PLAYBOOK`: converge a playbook against local systemd containers
+//! that converge boots itself, one per host of the playbook, named like them. Nothing to
+//! set up: as root on Debian, the host tools are installed when missing and a Debian root
+//! filesystem is built once and cached. The playbook's own inventory is replaced by the
+//! containers (`root` over ssh with a throwaway key), the plan and the result are printed,
+//! and the containers are torn down, or kept until Ctrl-C with `--keep`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::SandboxArgs;
+use crate::commands::run::{emit, execute, exit_code};
+use crate::engine::{Mode, Options};
+use crate::error;
+use crate::playbook;
+use crate::sandbox::{self, Container, ContainerOptions};
+use crate::transport::ssh::SshOptions;
+
+pub fn run(args: &SandboxArgs) -> i32 {
+    let say = |msg: &str| super::print_err(&format!("sandbox: {msg}\n"), args.no_color);
+    // the playbook is checked before anything boots
+    let pb = match playbook::load(&args.playbook, None) {
+        Ok(pb) => pb,
+        Err(diags) => {
+            super::print_diags(&diags, args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let names: Vec<String> = match pb.inventory.limit(args.limit.as_deref()) {
+        Ok(hosts) => hosts.iter().map(|h| h.name.clone()).collect(),
+        Err(msg) => {
+            say(&msg);
+            return error::FAILURE;
+        }
+    };
+    if names.is_empty() {
+        say(&format!("{} declares no host to boot", args.playbook.display()));
+        return error::FAILURE;
+    }
+    say(&format!(
+        "preparing the container image (the first run builds it under {}, about a minute)",
+        sandbox::cache_dir().display()
+    ));
+    let rootfs = match sandbox::prepare() {
+        Ok(r) => r,
+        Err(e) => {
+            say(&format!("cannot start: {e}"));
+            return error::FAILURE;
+        }
+    };
+    let booted: Vec<Result<Container, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let rootfs = &rootfs;
+                s.spawn(move || {
+                    Container::boot(rootfs, ContainerOptions::new(n.clone())).map_err(|e| format!("{n}: {e}"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("boot thread panicked".into()))).collect()
+    });
+    let mut containers = Vec::new();
+    for b in booted {
+        match b {
+            Ok(c) => {
+                say(&format!("booted {} at {} in {:.1} s", c.hostname(), c.address(), c.boot_time().as_secs_f64()));
+                containers.push(c);
+            }
+            Err(e) => say(&format!("cannot boot {e}")),
+        }
+    }
+    if containers.len() != names.len() {
+        return error::FAILURE;
+    }
+    let code = converge(args, &containers);
+    if args.keep {
+        keep(&containers, &say);
+    }
+    for c in containers {
+        let name = c.hostname().to_string();
+        if let Err(e) = c.stop() {
+            say(&format!("stopping {name}: {e}"));
+        }
+    }
+    code
+}
+
+/// Writes the containers' inventory and ssh config, and applies the playbook to them.
+fn converge(args: &SandboxArgs, containers: &[Container]) -> i32 {
+    let dir = match tempfile::Builder::new().prefix("converge-sandbox").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            super::print_err(&format!("sandbox: cannot create a temp dir: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let inventory = dir.path().join("inventory.kdl");
+    let text: String = containers
+        .iter()
+        .map(|c| format!("host \"{}\" address=\"{}\" user=\"root\"\n", c.hostname(), c.address()))
+        .collect();
+    let addrs: Vec<String> = containers.iter().map(|c| c.address().to_string()).collect();
+    let pairs: Vec<(&str, &Container)> = addrs.iter().map(String::as_str).zip(containers.iter()).collect();
+    let ssh_config = match std::fs::write(&inventory, text)
+        .map_err(|e| e.to_string())
+        .and_then(|_| sandbox::try_write_ssh_config(dir.path(), &pairs).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            super::print_err(&format!("sandbox: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    apply(args, &inventory, &ssh_config)
+}
+
+fn apply(args: &SandboxArgs, inventory: &Path, ssh_config: &Path) -> i32 {
+    let prepared = match super::prepare(&args.playbook, Some(inventory), args.limit.as_deref()) {
+        Ok(p) => p,
+        Err(diags) => {
+            super::print_diags(&diags, args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let opts = Options {
+        mode: Mode::Apply,
+        ssh: SshOptions {
+            config_file: Some(ssh_config.to_path_buf()),
+            strict_host_keys: false,
+            connect_timeout: Duration::from_secs(10),
+        },
+        forks: 16,
+    };
+    match execute(prepared.jobs, &opts) {
+        Ok(report) => {
+            emit(&report, args.format, args.no_color);
+            exit_code(&report, Mode::Apply)
+        }
+        Err(e) => {
+            super::print_err(&format!("sandbox: {e}\n"), args.no_color);
+            error::FAILURE
+        }
+    }
+}
+
+/// Waits for Ctrl-C (or SIGTERM), showing how to reach the containers meanwhile.
+fn keep(containers: &[Container], say: &dyn Fn(&str)) {
+    for c in containers {
+        say(&format!("{}: ssh -i {} root@{}", c.hostname(), c.key().display(), c.address()));
+    }
+    say("containers kept: press Ctrl-C to stop them");
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+    });
 }

@@ -14,7 +14,7 @@ use super::reader::NodeReader;
 use super::vars::resolve;
 use super::{Playbook, ResourceDecl};
 use crate::diag::{Diag, Diags, Spanned};
-use crate::resources::{kind_def, Resource, ResourceId, KINDS};
+use crate::resources::{KINDS, Resource, ResourceId, kind_def};
 use crate::template::Templates;
 
 /// One resource of one host.
@@ -107,7 +107,12 @@ fn references(texts: Vec<Spanned<String>>, what: &str, diags: &mut Diags) -> Vec
             continue;
         };
         let Some(def) = kind_def(kind) else {
-            let mut d = Diag::new("converge::reference", format!("unknown kind `{kind}` in `{what}`"), &text.at, "unknown kind");
+            let mut d = Diag::new(
+                "converge::reference",
+                format!("unknown kind `{kind}` in `{what}`"),
+                &text.at,
+                "unknown kind",
+            );
             if let Some(s) = crate::diag::did_you_mean(kind, KINDS.iter().map(|k| k.name)) {
                 d = d.help(format!("did you mean `{s}:{name}`?"));
             }
@@ -125,9 +130,14 @@ fn check_duplicate(existing: &[Instance], inst: &Instance, diags: &mut Diags) {
         let clash = ids.iter().find(|id| **id == &other.id || other.aliases.contains(id));
         if let Some(id) = clash {
             diags.push(
-                Diag::new("converge::duplicate", format!("`{id}` is declared twice"), &inst.decl.at(), "declared again here")
-                    .label(&other.decl.at(), "first declared here")
-                    .help("a resource may be declared once per host; merge the two declarations"),
+                Diag::new(
+                    "converge::duplicate",
+                    format!("`{id}` is declared twice"),
+                    &inst.decl.at(),
+                    "declared again here",
+                )
+                .label(&other.decl.at(), "first declared here")
+                .help("a resource may be declared once per host; merge the two declarations"),
             );
         }
     }

@@ -24,8 +24,8 @@
 use kdl::KdlNode;
 
 use super::kdl::{entry_at, expect_bool, expect_int, expect_string, name_at};
-use super::vars::{read_vars, VarDecl};
-use crate::diag::{did_you_mean, At, Diag, Diags, Source};
+use super::vars::{VarDecl, read_vars};
+use crate::diag::{At, Diag, Diags, Source, did_you_mean};
 
 /// How converge reaches a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -101,8 +101,13 @@ impl Inventory {
         let at = name_at(src, node);
         if let Some(prev) = self.groups.iter().find(|g| g.name == name) {
             diags.push(
-                Diag::new("converge::duplicate", format!("group `{name}` is declared twice"), &at, "declared again here")
-                    .label(&prev.at, "first declared here"),
+                Diag::new(
+                    "converge::duplicate",
+                    format!("group `{name}` is declared twice"),
+                    &at,
+                    "declared again here",
+                )
+                .label(&prev.at, "first declared here"),
             );
             return;
         }
@@ -135,9 +140,14 @@ impl Inventory {
         };
         if existing.defines && host.defines {
             diags.push(
-                Diag::new("converge::duplicate", format!("host `{}` is declared twice", host.name), &host.at, "declared again here")
-                    .label(&existing.at, "first declared here")
-                    .help("declare a host's address and variables once; elsewhere write only `host \"name\"`"),
+                Diag::new(
+                    "converge::duplicate",
+                    format!("host `{}` is declared twice", host.name),
+                    &host.at,
+                    "declared again here",
+                )
+                .label(&existing.at, "first declared here")
+                .help("declare a host's address and variables once; elsewhere write only `host \"name\"`"),
             );
             return;
         }
@@ -196,7 +206,12 @@ fn first_name(src: &Source, node: &KdlNode, what: &str, diags: &mut Diags) -> Op
         Some(e) if e.name().is_none() => match expect_string(src, e, &format!("a {what} name")) {
             Ok(s) if !s.is_empty() => Some(s),
             Ok(_) => {
-                diags.push(Diag::new("converge::inventory", format!("a {what} name cannot be empty"), &entry_at(src, e), "empty"));
+                diags.push(Diag::new(
+                    "converge::inventory",
+                    format!("a {what} name cannot be empty"),
+                    &entry_at(src, e),
+                    "empty",
+                ));
                 None
             }
             Err(d) => {
@@ -206,8 +221,13 @@ fn first_name(src: &Source, node: &KdlNode, what: &str, diags: &mut Diags) -> Op
         },
         _ => {
             diags.push(
-                Diag::new("converge::inventory", format!("this {what} has no name"), &name_at(src, node), "name missing")
-                    .help(format!("write `{what} \"name\" ...`")),
+                Diag::new(
+                    "converge::inventory",
+                    format!("this {what} has no name"),
+                    &name_at(src, node),
+                    "name missing",
+                )
+                .help(format!("write `{what} \"name\" ...`")),
             );
             None
         }
@@ -231,7 +251,12 @@ fn read_host(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Host> {
     };
     for e in node.entries().iter().skip(1) {
         let Some(key) = e.name().map(|k| k.value().to_string()) else {
-            diags.push(Diag::new("converge::inventory", "a host takes one name", &entry_at(src, e), "unexpected value"));
+            diags.push(Diag::new(
+                "converge::inventory",
+                "a host takes one name",
+                &entry_at(src, e),
+                "unexpected value",
+            ));
             continue;
         };
         host.defines = true;
@@ -284,7 +309,12 @@ fn read_host_prop(src: &Source, e: &kdl::KdlEntry, key: &str, host: &mut Host) -
         }
         other => {
             let at = e.name().map(|n| At::new(src, n.span())).unwrap_or_else(|| entry_at(src, e));
-            let mut d = Diag::new("converge::unknown-property", format!("unknown host property `{other}`"), &at, "unknown property");
+            let mut d = Diag::new(
+                "converge::unknown-property",
+                format!("unknown host property `{other}`"),
+                &at,
+                "unknown property",
+            );
             d = match did_you_mean(other, HOST_PROPS.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("a host takes: {}", HOST_PROPS.join(", "))),

@@ -145,7 +145,10 @@ pub fn expect_mode(src: &Source, entry: &KdlEntry, what: &str) -> Result<u32, Di
                     &at,
                     format!("KDL reads this as the decimal number {i}"),
                 )
-                .help(format!("write the mode as a string, \"{repr:0>4}\", or as an octal literal, 0o{}", repr.trim_start_matches('0'))))
+                .help(format!(
+                    "write the mode as a string, \"{repr:0>4}\", or as an octal literal, 0o{}",
+                    repr.trim_start_matches('0')
+                )))
             }
         }
         other => Err(wrong_type(src, entry, what, "an octal mode like \"0644\"", other)),

@@ -28,9 +28,9 @@ use ::kdl::KdlNode;
 
 use self::inventory::Inventory;
 use self::kdl::{entry_at, expect_string, name_at};
-use self::vars::{read_vars, VarDecl};
-use crate::diag::{did_you_mean, At, Diag, Diags, Source, Spanned};
-use crate::resources::{kind_def, KINDS};
+use self::vars::{VarDecl, read_vars};
+use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
+use crate::resources::{KINDS, kind_def};
 
 /// Top-level node names that are not resource kinds.
 const KEYWORDS: &[&str] = &["host", "inventory", "vars", "on"];
@@ -77,7 +77,13 @@ pub fn load(path: &Path, inventory: Option<&Path>) -> Result<Playbook, Diags> {
     let doc = kdl::parse(&src)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut diags = Diags::default();
-    let mut pb = Playbook { src: src.clone(), dir: dir.clone(), inventory: Inventory::default(), vars: Vec::new(), resources: Vec::new() };
+    let mut pb = Playbook {
+        src: src.clone(),
+        dir: dir.clone(),
+        inventory: Inventory::default(),
+        vars: Vec::new(),
+        resources: Vec::new(),
+    };
     for node in doc.nodes() {
         pb.read_top(&src, node, &dir, &mut diags);
     }
@@ -151,7 +157,12 @@ impl Playbook {
         for e in node.entries() {
             match (e.name(), expect_string(src, e, "a host or group name")) {
                 (None, Ok(name)) => targets.push(Spanned { value: name, at: entry_at(src, e) }),
-                (Some(_), _) => diags.push(Diag::new("converge::on", "`on` takes host or group names", &entry_at(src, e), "property here")),
+                (Some(_), _) => diags.push(Diag::new(
+                    "converge::on",
+                    "`on` takes host or group names",
+                    &entry_at(src, e),
+                    "property here",
+                )),
                 (None, Err(d)) => diags.push(d),
             }
         }
@@ -172,14 +183,22 @@ impl Playbook {
 
     fn push_resource(&mut self, src: &Source, node: &KdlNode, dir: &Path, targets: Option<Vec<Spanned<String>>>) {
         let index = self.resources.len();
-        self.resources.push(ResourceDecl { node: node.clone(), src: src.clone(), dir: dir.to_path_buf(), targets, index });
+        self.resources.push(ResourceDecl {
+            node: node.clone(),
+            src: src.clone(),
+            dir: dir.to_path_buf(),
+            targets,
+            index,
+        });
     }
 
     /// Every `on` target names a host or group of the (possibly replaced) inventory.
     fn check_targets(&self, diags: &mut Diags) {
         for decl in &self.resources {
             for t in decl.targets.iter().flatten() {
-                let known = t.value == "all" || self.inventory.host(&t.value).is_some() || self.inventory.group(&t.value).is_some();
+                let known = t.value == "all"
+                    || self.inventory.host(&t.value).is_some()
+                    || self.inventory.group(&t.value).is_some();
                 if !known {
                     let mut d = Diag::new(
                         "converge::unknown-target",
@@ -212,7 +231,12 @@ fn reject_entries(src: &Source, node: &KdlNode, message: &str, diags: &mut Diags
 fn unknown_kind(src: &Source, node: &KdlNode) -> Diag {
     let name = node.name().value();
     let names = KINDS.iter().map(|k| k.name).chain(KEYWORDS.iter().copied());
-    let mut d = Diag::new("converge::unknown-kind", format!("unknown resource kind `{name}`"), &name_at(src, node), "unknown kind");
+    let mut d = Diag::new(
+        "converge::unknown-kind",
+        format!("unknown resource kind `{name}`"),
+        &name_at(src, node),
+        "unknown kind",
+    );
     d = match did_you_mean(name, names) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help(format!("known kinds: {}", KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))),

@@ -13,7 +13,7 @@ use kdl::{KdlEntry, KdlNode, KdlValue};
 use minijinja::Value;
 
 use super::kdl::{entry_at, expect_bool, expect_int, expect_mode, expect_string, name_at, string_inner_offset};
-use crate::diag::{did_you_mean, At, Diag, Diags, Source, Spanned};
+use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::template::{StringToken, Templates};
 
 /// Properties and children every resource accepts; the engine reads them.
@@ -41,7 +41,18 @@ impl<'a> NodeReader<'a> {
         ctx: &'a Value,
         diags: &'a mut Diags,
     ) -> NodeReader<'a> {
-        NodeReader { node, src, dir, templates, ctx, diags, props: Vec::new(), children: Vec::new(), args_read: 0, failed: false }
+        NodeReader {
+            node,
+            src,
+            dir,
+            templates,
+            ctx,
+            diags,
+            props: Vec::new(),
+            children: Vec::new(),
+            args_read: 0,
+            failed: false,
+        }
     }
 
     /// The node's name token.
@@ -101,8 +112,13 @@ impl<'a> NodeReader<'a> {
             let first = entry_at(self.src, found[0]);
             let again = entry_at(self.src, found[found.len() - 1]);
             self.error(
-                Diag::new("converge::duplicate-property", format!("`{key}` is given twice"), &again, "given again here")
-                    .label(&first, "first given here"),
+                Diag::new(
+                    "converge::duplicate-property",
+                    format!("`{key}` is given twice"),
+                    &again,
+                    "given again here",
+                )
+                .label(&first, "first given here"),
             );
             return None;
         }
@@ -215,7 +231,12 @@ impl<'a> NodeReader<'a> {
             for e in child.entries() {
                 if let Some(name) = e.name() {
                     let at = At::new(self.src, name.span());
-                    self.error(Diag::new("converge::list", format!("`{key}` takes values, not properties"), &at, "property here"));
+                    self.error(Diag::new(
+                        "converge::list",
+                        format!("`{key}` takes values, not properties"),
+                        &at,
+                        "property here",
+                    ));
                     continue;
                 }
                 if let Some(v) = self.render_entry(e, &format!("`{key}`")) {
@@ -279,7 +300,12 @@ impl<'a> NodeReader<'a> {
         let positional = self.positional();
         for extra in positional.iter().skip(self.args_read) {
             let at = entry_at(self.src, extra);
-            self.error(Diag::new("converge::extra-argument", format!("`{kind}` takes one name"), &at, "unexpected value"));
+            self.error(Diag::new(
+                "converge::extra-argument",
+                format!("`{kind}` takes one name"),
+                &at,
+                "unexpected value",
+            ));
         }
         for e in self.node.entries() {
             let Some(name) = e.name() else { continue };

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use kdl::{KdlNode, KdlValue};
 use minijinja::Value;
 
-use super::kdl::{expect_string, name_at, string_inner_offset, entry_at};
+use super::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use crate::diag::{At, Diag, Diags, Source};
 use crate::template::{StringToken, Templates};
 
@@ -45,13 +45,15 @@ pub enum RawVar {
 /// Reads the children of a `vars { }` node.
 pub fn read_vars(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<VarDecl> {
     if let Some(e) = node.entries().first() {
-        diags.push(Diag::new(
-            "converge::vars",
-            "`vars` takes a block of variables, not values",
-            &entry_at(src, e),
-            "unexpected value",
-        )
-        .help("write `vars { name \"value\" }`"));
+        diags.push(
+            Diag::new(
+                "converge::vars",
+                "`vars` takes a block of variables, not values",
+                &entry_at(src, e),
+                "unexpected value",
+            )
+            .help("write `vars { name \"value\" }`"),
+        );
     }
     let Some(children) = node.children() else { return Vec::new() };
     children.nodes().iter().filter_map(|n| read_var(src, n, diags)).collect()
@@ -87,9 +89,7 @@ fn read_var(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<VarDecl> 
         values.push(v);
     }
     let value = match (node.children(), values.len()) {
-        (Some(children), 0) => {
-            RawVar::Map(children.nodes().iter().filter_map(|n| read_var(src, n, diags)).collect())
-        }
+        (Some(children), 0) => RawVar::Map(children.nodes().iter().filter_map(|n| read_var(src, n, diags)).collect()),
         (Some(_), _) => {
             diags.push(Diag::new(
                 "converge::vars",
@@ -111,7 +111,11 @@ fn read_var(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<VarDecl> 
 
 /// Merges layers of variables (lowest precedence first) into one context, rendering
 /// strings against what is already defined. `base` holds built-ins such as `host`.
-pub fn resolve(layers: &[&[VarDecl]], base: BTreeMap<String, Value>, templates: &Templates) -> Result<BTreeMap<String, Value>, Diags> {
+pub fn resolve(
+    layers: &[&[VarDecl]],
+    base: BTreeMap<String, Value>,
+    templates: &Templates,
+) -> Result<BTreeMap<String, Value>, Diags> {
     let mut ctx = base;
     let mut diags = Diags::default();
     for layer in layers {

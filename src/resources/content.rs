@@ -47,10 +47,11 @@ impl Desired {
         let template = r.nonempty("template");
         let source = r.nonempty("source");
         let sensitive = r.bool("sensitive").unwrap_or(false);
-        let given: Vec<(&str, &Spanned<String>)> = [("content", &content), ("template", &template), ("source", &source)]
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-            .collect();
+        let given: Vec<(&str, &Spanned<String>)> =
+            [("content", &content), ("template", &template), ("source", &source)]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                .collect();
         if let [(a_key, a), (b_key, _), ..] = given.as_slice() {
             let (a, a_key, b_key) = ((*a).clone(), *a_key, *b_key);
             r.exclusive(&a, a_key, b_key);
@@ -106,7 +107,9 @@ impl Desired {
                     Ok(b) => Content::Text { before: b.to_string(), after: after.to_string() },
                     Err(_) => Content::Opaque { reason: "binary content on the host".into() },
                 },
-                (Ok(_), Some(None)) => Content::Opaque { reason: format!("the file on the host is over {} KiB", DIFF_LIMIT / 1024) },
+                (Ok(_), Some(None)) => {
+                    Content::Opaque { reason: format!("the file on the host is over {} KiB", DIFF_LIMIT / 1024) }
+                }
                 (Err(_), _) => Content::Opaque { reason: "binary content".into() },
             }
         };
@@ -138,7 +141,9 @@ impl Desired {
 /// just before may rightly have created or replaced the file.
 pub fn guard(expected: Option<&str>, sh: &mut Sh) {
     sh.raw("cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(sha256sum < \"$p\") && cur=${cur%% *}; fi\n");
-    sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ").q(expected.unwrap_or("absent")).raw(" ]; then echo \"changed since plan: $p\" >&2; exit 3; fi\n");
+    sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ")
+        .q(expected.unwrap_or("absent"))
+        .raw(" ]; then echo \"changed since plan: $p\" >&2; exit 3; fi\n");
 }
 
 /// Keeps a copy of `$p` under the state directory before it is replaced

@@ -12,7 +12,7 @@
 use super::file::read_path;
 use super::ownership::{self, Ownership};
 use super::record::Record;
-use super::{parent_dirs, Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -72,7 +72,9 @@ impl Kind for Directory {
     fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
         match (state, self.present) {
             (State::Absent, false) => Diff::ok(),
-            (State::Directory(_), false) => Diff::new(Action::Remove, vec![Change::new("state", Some("directory".into()), None)]),
+            (State::Directory(_), false) => {
+                Diff::new(Action::Remove, vec![Change::new("state", Some("directory".into()), None)])
+            }
             (State::Other(t), false) => Diff::new(Action::Remove, vec![Change::new("state", Some(t.clone()), None)]),
             (State::Other(t), true) => Diff::new(Action::Change, vec![Change::set("type", t.clone(), "directory")]),
             (State::Absent, true) => {

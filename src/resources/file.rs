@@ -17,7 +17,7 @@
 use super::content::{self, Desired};
 use super::ownership::{self, Ownership};
 use super::record::Record;
-use super::{parent_dirs, Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -34,7 +34,10 @@ pub struct File {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Absent,
-    File { meta: ownership::Observed, content: content::Observed },
+    File {
+        meta: ownership::Observed,
+        content: content::Observed,
+    },
     /// Something other than a regular file is in the way (a directory, a socket).
     Other(String),
 }
@@ -43,7 +46,12 @@ pub enum State {
 pub fn read_path(r: &mut NodeReader) -> Option<String> {
     let p = r.arg("a path")?;
     if !p.value.starts_with('/') || p.value.contains("/../") || p.value.ends_with("/..") {
-        r.error(Diag::new("converge::path", format!("`{}` is not an absolute path", p.value), &p.at, "must start with /"));
+        r.error(Diag::new(
+            "converge::path",
+            format!("`{}` is not an absolute path", p.value),
+            &p.at,
+            "must start with /",
+        ));
         return None;
     }
     let trimmed = p.value.trim_end_matches('/');
@@ -114,7 +122,9 @@ impl Kind for File {
     fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
         match (state, self.present) {
             (State::Absent, false) => Diff::ok(),
-            (State::File { .. }, false) => Diff::new(Action::Remove, vec![Change::new("state", Some("present".into()), None)]),
+            (State::File { .. }, false) => {
+                Diff::new(Action::Remove, vec![Change::new("state", Some("present".into()), None)])
+            }
             (State::Other(t), false) => Diff::new(Action::Remove, vec![Change::new("state", Some(t.clone()), None)]),
             (State::Other(t), true) => Diff::new(Action::Change, vec![Change::set("type", t.clone(), "file")]),
             (State::Absent, true) => {
@@ -215,7 +225,7 @@ mod tests {
         let mut sh = Sh::new();
         f.steps(&state, &diff, &mut sh);
         let text = sh.text();
-        assert!(text.contains("if [ \"$cur\" != absent ]"), "{text}");
+        assert!(text.contains("[ \"$cur\" != absent ]"), "{text}");
         assert!(text.contains("chown -- app \"$tmp\""), "{text}");
         assert!(text.contains("chmod 0640 \"$tmp\""), "{text}");
         assert!(text.contains("mv -f -- \"$tmp\" \"$p\""), "{text}");

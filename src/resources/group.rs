@@ -80,7 +80,9 @@ impl Kind for Group {
     fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
         match (state, self.present) {
             (State::Absent, false) => Diff::ok(),
-            (State::Present { .. }, false) => Diff::new(Action::Remove, vec![Change::new("state", Some("present".into()), None)]),
+            (State::Present { .. }, false) => {
+                Diff::new(Action::Remove, vec![Change::new("state", Some("present".into()), None)])
+            }
             (State::Absent, true) => {
                 let mut c = vec![Change::new("state", None, Some("present".into()))];
                 if let Some(g) = self.gid {

@@ -73,16 +73,30 @@ impl Kind for Package {
         let names: Vec<_> = first.into_iter().chain(rest).collect();
         for n in &names {
             if !valid_name(&n.value) {
-                r.error(Diag::new("converge::package", format!("`{}` is not a package name", n.value), &n.at, "invalid name")
-                    .help("package names are lowercase letters, digits and + - . :"));
+                r.error(
+                    Diag::new(
+                        "converge::package",
+                        format!("`{}` is not a package name", n.value),
+                        &n.at,
+                        "invalid name",
+                    )
+                    .help("package names are lowercase letters, digits and + - . :"),
+                );
             }
         }
         if let Some(v) = &version {
             if names.len() > 1 {
-                r.error(Diag::new("converge::package", "`version` pins one package", &v.at, "several packages named")
-                    .help("write one `package` node per pinned version"));
+                r.error(
+                    Diag::new("converge::package", "`version` pins one package", &v.at, "several packages named")
+                        .help("write one `package` node per pinned version"),
+                );
             } else if state != Want::Present {
-                r.error(Diag::new("converge::package", "`version` needs state=\"present\"", &v.at, "conflicts with `state`"));
+                r.error(Diag::new(
+                    "converge::package",
+                    "`version` needs state=\"present\"",
+                    &v.at,
+                    "conflicts with `state`",
+                ));
             }
             if v.value.contains(char::is_whitespace) {
                 r.error(Diag::new("converge::package", "a version has no spaces", &v.at, "invalid version"));
@@ -120,7 +134,9 @@ impl Kind for Package {
             return;
         }
         if self.state == Want::Present {
-            sh.raw("if [ \"$(printf '%s\\n' \"$q\" | grep -c '|installed|')\" -lt ").num(self.names.len() as u64).raw(" ]; then\n");
+            sh.raw("if [ \"$(printf '%s\\n' \"$q\" | grep -c '|installed|')\" -lt ")
+                .num(self.names.len() as u64)
+                .raw(" ]; then\n");
         } else {
             sh.raw("if true; then\n");
         }
@@ -175,7 +191,9 @@ impl Kind for Package {
                     (Some(v), Some(h)) if v == h => continue,
                     (Some(v), _) => Some(v.clone()),
                     (None, Some(_)) => continue,
-                    (None, None) => Some(candidate.cloned().unwrap_or_else(|| "present (not in the local lists yet)".into())),
+                    (None, None) => {
+                        Some(candidate.cloned().unwrap_or_else(|| "present (not in the local lists yet)".into()))
+                    }
                 },
                 Want::Latest => match (candidate, have) {
                     (Some(c), Some(h)) if c == h => continue,
@@ -239,7 +257,14 @@ mod tests {
     use super::*;
 
     fn pkg(names: &[&str], state: Want) -> Package {
-        Package { names: names.iter().map(|s| s.to_string()).collect(), state, version: None, update_cache: false, purge: false, recommends: true }
+        Package {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            state,
+            version: None,
+            update_cache: false,
+            purge: false,
+            recommends: true,
+        }
     }
 
     const PROBE: &str = "pkg=tree|installed|2.1.0-1\npkg=jq|not-installed|\npolicy=tree\ncandidate=2.1.0-1\npolicy=jq\ncandidate=1.6-2.1\n";

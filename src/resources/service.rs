@@ -98,17 +98,18 @@ impl Kind for Service {
 
     fn diff(&self, state: &State, cx: &PlanCx) -> Diff {
         let mut changes = Vec::new();
-        if let Some(want) = self.enabled {
-            if want != state.enabled() && !state.fixed() {
-                changes.push(Change::set("enabled", state.enabled().to_string(), want.to_string()));
-            }
+        if let Some(want) = self.enabled
+            && want != state.enabled()
+            && !state.fixed()
+        {
+            changes.push(Change::set("enabled", state.enabled().to_string(), want.to_string()));
         }
         let mut starts = false;
-        if let Some(want) = self.running {
-            if want != state.running() {
-                starts = want;
-                changes.push(Change::set("state", state.active.clone(), if want { "active" } else { "inactive" }));
-            }
+        if let Some(want) = self.running
+            && want != state.running()
+        {
+            starts = want;
+            changes.push(Change::set("state", state.active.clone(), if want { "active" } else { "inactive" }));
         }
         // A service started in this run is notified too: a package installed before it may
         // already have started it with the old configuration, and then `start` does
@@ -124,7 +125,11 @@ impl Kind for Service {
             };
             changes.push(Change::new(if self.reload { "reload" } else { "restart" }, None, Some(why)));
         }
-        let action = if changes.iter().all(|c| c.field == "restart" || c.field == "reload") { Action::Refresh } else { Action::Change };
+        let action = if changes.iter().all(|c| c.field == "restart" || c.field == "reload") {
+            Action::Refresh
+        } else {
+            Action::Change
+        };
         Diff::new(action, changes)
     }
 
@@ -159,7 +164,9 @@ impl Kind for Service {
                 ("reload", _) => "reload-or-restart",
                 _ => continue,
             };
-            sh.raw("systemctl ").raw(verb).raw(" -- \"$u\" || { systemctl status --no-pager --lines=15 -- \"$u\" >&2; exit 1; }\n");
+            sh.raw("systemctl ")
+                .raw(verb)
+                .raw(" -- \"$u\" || { systemctl status --no-pager --lines=15 -- \"$u\" >&2; exit 1; }\n");
         }
     }
 }
@@ -170,7 +177,14 @@ mod tests {
     use crate::resources::ResourceId;
 
     fn svc() -> Service {
-        Service { name: "app".into(), unit: "app.service".into(), enabled: Some(true), running: Some(true), reload: false, package: None }
+        Service {
+            name: "app".into(),
+            unit: "app.service".into(),
+            enabled: Some(true),
+            running: Some(true),
+            reload: false,
+            package: None,
+        }
     }
 
     #[test]
@@ -178,7 +192,10 @@ mod tests {
         let s = svc();
         let state = s.parse("LoadState=loaded\nActiveState=inactive\nUnitFileState=disabled\n").expect("parse");
         let diff = s.diff(&state, &PlanCx::default());
-        assert_eq!(diff.changes, vec![Change::set("enabled", "false", "true"), Change::set("state", "inactive", "active")]);
+        assert_eq!(
+            diff.changes,
+            vec![Change::set("enabled", "false", "true"), Change::set("state", "inactive", "active")]
+        );
         let mut sh = Sh::new();
         s.steps(&state, &diff, &mut sh);
         assert!(sh.text().contains("systemctl enable -- \"$u\""));

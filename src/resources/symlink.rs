@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::file::read_path;
 use super::record::Record;
-use super::{parent_dirs, Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -47,7 +47,10 @@ impl Kind for Symlink {
         let target = match (present, target) {
             (true, None) => {
                 let at = r.at();
-                r.error(Diag::new("converge::missing", "a symlink needs a `target`", &at, "no target").help("write `target=\"/path\"`"));
+                r.error(
+                    Diag::new("converge::missing", "a symlink needs a `target`", &at, "no target")
+                        .help("write `target=\"/path\"`"),
+                );
                 return None;
             }
             (false, Some(t)) => {
@@ -97,7 +100,9 @@ impl Kind for Symlink {
                 State::Absent => Diff::ok(),
                 State::Link(t) => Diff::new(Action::Remove, vec![Change::new("target", Some(t.clone()), None)]),
                 State::File => Diff::new(Action::Remove, vec![Change::new("type", Some("file".into()), None)]),
-                State::Directory => Diff::new(Action::Remove, vec![Change::new("type", Some("directory".into()), None)]),
+                State::Directory => {
+                    Diff::new(Action::Remove, vec![Change::new("type", Some("directory".into()), None)])
+                }
             };
         };
         match state {
@@ -105,7 +110,9 @@ impl Kind for Symlink {
             State::Link(t) => Diff::new(Action::Change, vec![Change::set("target", t.clone(), want.clone())]),
             State::Absent => Diff::new(Action::Create, vec![Change::new("target", None, Some(want.clone()))]),
             State::File => Diff::new(Action::Change, vec![Change::set("type", "file", format!("symlink to {want}"))]),
-            State::Directory => Diff::new(Action::Change, vec![Change::set("type", "directory", format!("symlink to {want}"))]),
+            State::Directory => {
+                Diff::new(Action::Change, vec![Change::set("type", "directory", format!("symlink to {want}"))])
+            }
         }
     }
 
@@ -150,7 +157,11 @@ mod tests {
     use super::*;
 
     fn link(force: bool) -> Symlink {
-        Symlink { path: "/etc/nginx/sites-enabled/app".into(), target: Some("/etc/nginx/sites-available/app".into()), force }
+        Symlink {
+            path: "/etc/nginx/sites-enabled/app".into(),
+            target: Some("/etc/nginx/sites-available/app".into()),
+            force,
+        }
     }
 
     #[test]
@@ -167,7 +178,10 @@ mod tests {
     #[test]
     fn in_sync_and_refusals() {
         let l = link(false);
-        assert!(l.diff(&l.parse("type=symlink\ntarget=/etc/nginx/sites-available/app\n").expect("p"), &PlanCx::default()).is_ok());
+        assert!(
+            l.diff(&l.parse("type=symlink\ntarget=/etc/nginx/sites-available/app\n").expect("p"), &PlanCx::default())
+                .is_ok()
+        );
         let mut sh = Sh::new();
         let state = l.parse("type=file\n").expect("p");
         l.steps(&state, &l.diff(&state, &PlanCx::default()), &mut sh);

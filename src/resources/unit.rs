@@ -43,13 +43,20 @@ impl Kind for Unit {
         let present = r.choice("state", &["present", "absent"]).is_none_or(|s| s == "present");
         let content = Desired::read(r);
         if name.value.contains('/') || name.value.starts_with('.') || name.value.is_empty() {
-            r.error(Diag::new("converge::unit", format!("`{}` is not a unit name", name.value), &name.at, "a unit name has no `/`"));
+            r.error(Diag::new(
+                "converge::unit",
+                format!("`{}` is not a unit name", name.value),
+                &name.at,
+                "a unit name has no `/`",
+            ));
             return None;
         }
         if present && content.is_none() && !r.failed() {
             let at = r.at();
-            r.error(Diag::new("converge::missing", "a unit needs its content", &at, "no content")
-                .help("give `content=`, `template=` or `source=`"));
+            r.error(
+                Diag::new("converge::missing", "a unit needs its content", &at, "no content")
+                    .help("give `content=`, `template=` or `source=`"),
+            );
             return None;
         }
         let unit = unit_name(&name.value);
@@ -97,7 +104,12 @@ mod tests {
     #[test]
     fn a_changed_unit_reloads_systemd() {
         let own = Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644) };
-        let file = File::managed("/etc/systemd/system/a.service".into(), true, Some(Desired::new(b"[Unit]\n".to_vec(), false)), own);
+        let file = File::managed(
+            "/etc/systemd/system/a.service".into(),
+            true,
+            Some(Desired::new(b"[Unit]\n".to_vec(), false)),
+            own,
+        );
         let u = Unit { name: "a.service".into(), file };
         let state = u.parse("type=absent\n").expect("parse");
         let diff = u.diff(&state, &PlanCx::default());

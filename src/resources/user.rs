@@ -77,7 +77,20 @@ impl Kind for User {
             g.sort();
             g.dedup();
         }
-        Some(User { name: name?, present, system, uid, group, groups, append, home, shell, comment, create_home, remove_home })
+        Some(User {
+            name: name?,
+            present,
+            system,
+            uid,
+            group,
+            groups,
+            append,
+            home,
+            shell,
+            comment,
+            create_home,
+            remove_home,
+        })
     }
 
     fn name(&self) -> &str {
@@ -85,7 +98,8 @@ impl Kind for User {
     }
 
     fn deps(&self) -> Vec<Implicit> {
-        let mut d: Vec<Implicit> = self.group.iter().map(|g| Implicit::new("group", g.clone(), "primary group")).collect();
+        let mut d: Vec<Implicit> =
+            self.group.iter().map(|g| Implicit::new("group", g.clone(), "primary group")).collect();
         for g in self.groups.iter().flatten() {
             d.push(Implicit::new("group", g.clone(), "supplementary group"));
         }
@@ -109,7 +123,8 @@ impl Kind for User {
             return Err(ProbeError(format!("malformed passwd entry {line:?}")));
         };
         let group = rec.req("group")?.to_string();
-        let mut groups: Vec<String> = rec.req("groups")?.split_whitespace().filter(|g| *g != group).map(str::to_string).collect();
+        let mut groups: Vec<String> =
+            rec.req("groups")?.split_whitespace().filter(|g| *g != group).map(str::to_string).collect();
         groups.sort();
         groups.dedup();
         Ok(State::Present(Account {
@@ -125,9 +140,15 @@ impl Kind for User {
     fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
         match (state, self.present) {
             (State::Absent, false) => Diff::ok(),
-            (State::Present(_), false) => Diff::new(Action::Remove, vec![Change::new("state", Some("present".into()), None)]),
+            (State::Present(_), false) => {
+                Diff::new(Action::Remove, vec![Change::new("state", Some("present".into()), None)])
+            }
             (State::Absent, true) => {
-                let mut c = vec![Change::new("state", None, Some(if self.system { "present (system)" } else { "present" }.into()))];
+                let mut c = vec![Change::new(
+                    "state",
+                    None,
+                    Some(if self.system { "present (system)" } else { "present" }.into()),
+                )];
                 let mut add = |f: &str, v: Option<String>| {
                     if let Some(v) = v {
                         c.push(Change::new(f, None, Some(v)));
@@ -196,7 +217,11 @@ impl User {
                 c.push(Change::set("groups", acct.groups.join(","), after.join(",")));
             }
         }
-        for (field, want, have) in [("home", &self.home, &acct.home), ("shell", &self.shell, &acct.shell), ("comment", &self.comment, &acct.comment)] {
+        for (field, want, have) in [
+            ("home", &self.home, &acct.home),
+            ("shell", &self.shell, &acct.shell),
+            ("comment", &self.comment, &acct.comment),
+        ] {
             if let Some(w) = want.as_ref().filter(|w| *w != have) {
                 c.push(Change::set(field, have.clone(), w.clone()));
             }
@@ -249,7 +274,8 @@ mod tests {
         }
     }
 
-    const PRESENT: &str = "present=1\npasswd=app:x:998:998:App,,,:/srv/app:/usr/sbin/nologin\ngroup=app\ngroups=app audio adm\n";
+    const PRESENT: &str =
+        "present=1\npasswd=app:x:998:998:App,,,:/srv/app:/usr/sbin/nologin\ngroup=app\ngroups=app audio adm\n";
 
     #[test]
     fn creates_a_system_user() {

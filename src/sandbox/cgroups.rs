@@ -27,10 +27,7 @@ pub(crate) fn hierarchies() -> Vec<PathBuf> {
 
 /// The container's cgroup directory in every hierarchy.
 pub(crate) fn dirs_for(name: &str) -> Vec<PathBuf> {
-    hierarchies()
-        .into_iter()
-        .map(|h| h.join(GROUP).join(name))
-        .collect()
+    hierarchies().into_iter().map(|h| h.join(GROUP).join(name)).collect()
 }
 
 /// Creates the container's cgroups and returns their directories.
@@ -49,17 +46,15 @@ pub(crate) fn create(name: &str) -> Result<Vec<PathBuf>, SandboxError> {
 /// Creates `dir` below `parent`; a new cpuset group starts with no CPUs and memory nodes,
 /// which would refuse every process, so it gets its parent's.
 fn make_group(parent: &Path, dir: &Path) -> Result<(), SandboxError> {
-    fs::create_dir_all(dir)
-        .map_err(|e| SandboxError::io(format!("cannot create cgroup {}", dir.display()), e))?;
+    fs::create_dir_all(dir).map_err(|e| SandboxError::io(format!("cannot create cgroup {}", dir.display()), e))?;
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let own = dir.join(file);
         let current = fs::read_to_string(&own).unwrap_or_default();
         if !own.exists() || !current.trim().is_empty() {
             continue;
         }
-        let inherited = fs::read_to_string(parent.join(file)).map_err(|e| {
-            SandboxError::io(format!("cannot read {}", parent.join(file).display()), e)
-        })?;
+        let inherited = fs::read_to_string(parent.join(file))
+            .map_err(|e| SandboxError::io(format!("cannot read {}", parent.join(file).display()), e))?;
         fs::write(&own, inherited.trim())
             .map_err(|e| SandboxError::io(format!("cannot write {}", own.display()), e))?;
     }
@@ -85,11 +80,7 @@ fn tree_has_processes(dir: &Path) -> bool {
 /// Removes the container's cgroups (including sub-groups the container's systemd made),
 /// retrying briefly while the last processes finish exiting. Returns what could not go.
 pub(crate) fn remove(name: &str) -> Vec<String> {
-    dirs_for(name)
-        .iter()
-        .filter(|dir| dir.exists())
-        .filter_map(|dir| remove_with_retries(dir).err())
-        .collect()
+    dirs_for(name).iter().filter(|dir| dir.exists()).filter_map(|dir| remove_with_retries(dir).err()).collect()
 }
 
 fn remove_with_retries(dir: &Path) -> Result<(), String> {
@@ -102,10 +93,7 @@ fn remove_with_retries(dir: &Path) -> Result<(), String> {
         }
         thread::sleep(Duration::from_millis(100));
     }
-    Err(format!(
-        "cannot remove cgroup {}: {last_error}",
-        dir.display()
-    ))
+    Err(format!("cannot remove cgroup {}: {last_error}", dir.display()))
 }
 
 /// rmdir depth-first: cgroup directories hold only virtual files, so rmdir is the way.

@@ -26,11 +26,7 @@ pub(crate) fn run(what: &str, cmd: &mut Command) -> Result<Output, SandboxError>
 
 /// Builds the error for a command that ran and failed.
 pub(crate) fn command_failed(what: &str, cmd: &Command, output: &Output) -> SandboxError {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     SandboxError::Command {
         what: what.to_string(),
         command: describe(cmd),
@@ -41,15 +37,8 @@ pub(crate) fn command_failed(what: &str, cmd: &Command, output: &Output) -> Sand
 
 /// Runs `cmd` with captured output, killing it if it is still running after `limit`.
 /// Returns `None` if it had to be killed.
-pub(crate) fn run_with_timeout(
-    cmd: &mut Command,
-    limit: Duration,
-) -> std::io::Result<Option<Output>> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+pub(crate) fn run_with_timeout(cmd: &mut Command, limit: Duration) -> std::io::Result<Option<Output>> {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let stdout = read_in_background(child.stdout.take());
     let stderr = read_in_background(child.stderr.take());
     let status = wait_bounded(&mut child, limit)?;
@@ -58,18 +47,11 @@ pub(crate) fn run_with_timeout(
         let _ = child.wait();
         return Ok(None);
     };
-    Ok(Some(Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    }))
+    Ok(Some(Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }))
 }
 
 /// Polls a child until it exits or `limit` passes; `None` means it is still running.
-pub(crate) fn wait_bounded(
-    child: &mut Child,
-    limit: Duration,
-) -> std::io::Result<Option<std::process::ExitStatus>> {
+pub(crate) fn wait_bounded(child: &mut Child, limit: Duration) -> std::io::Result<Option<std::process::ExitStatus>> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -96,18 +78,12 @@ fn read_in_background<R: Read + Send + 'static>(pipe: Option<R>) -> thread::Join
 pub(crate) fn describe(cmd: &Command) -> String {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let args = cmd.get_args().map(|a| a.to_string_lossy().into_owned());
-    std::iter::once(program)
-        .chain(args)
-        .map(|word| shell_quote(&word))
-        .collect::<Vec<_>>()
-        .join(" ")
+    std::iter::once(program).chain(args).map(|word| shell_quote(&word)).collect::<Vec<_>>().join(" ")
 }
 
 /// Quotes one word for `sh`; words that cannot be quoted (NUL bytes) are shown as-is.
 pub(crate) fn shell_quote(word: &str) -> String {
-    shlex::try_quote(word)
-        .map(|q| q.into_owned())
-        .unwrap_or_else(|_| word.to_string())
+    shlex::try_quote(word).map(|q| q.into_owned()).unwrap_or_else(|_| word.to_string())
 }
 
 /// The last `lines` lines of `text`.

@@ -40,10 +40,7 @@ pub struct ContainerOptions {
 impl ContainerOptions {
     /// A container called `hostname`, without NAT.
     pub fn new(hostname: impl Into<String>) -> Self {
-        ContainerOptions {
-            hostname: hostname.into(),
-            nat: false,
-        }
+        ContainerOptions { hostname: hostname.into(), nat: false }
     }
 }
 
@@ -148,8 +145,7 @@ impl Container {
         };
         let mut cmd = self.ssh_command();
         cmd.arg(format!("sh -c {quoted}")).stdin(Stdio::null());
-        cmd.output()
-            .unwrap_or_else(|e| failed_output(&format!("cannot run ssh: {e}")))
+        cmd.output().unwrap_or_else(|e| failed_output(&format!("cannot run ssh: {e}")))
     }
 
     /// Like [`sh`](Self::sh), but panics with the output unless the script exits 0;
@@ -188,10 +184,7 @@ impl Container {
         if problems.is_empty() {
             return Ok(());
         }
-        Err(SandboxError::Teardown {
-            name: self.paths.name.clone(),
-            problems,
-        })
+        Err(SandboxError::Teardown { name: self.paths.name.clone(), problems })
     }
 
     fn start(&mut self) -> Result<(), SandboxError> {
@@ -211,11 +204,7 @@ impl Container {
         self.wait_until_ready()
     }
 
-    fn save_record(
-        &self,
-        nspawn_pid: Option<u32>,
-        cgroups: Vec<PathBuf>,
-    ) -> Result<(), SandboxError> {
+    fn save_record(&self, nspawn_pid: Option<u32>, cgroups: Vec<PathBuf>) -> Result<(), SandboxError> {
         let record = Record {
             slot: self.slot.number(),
             name: self.paths.name.clone(),
@@ -240,27 +229,14 @@ impl Container {
             std::fs::create_dir_all(dir)
                 .map_err(|e| SandboxError::io(format!("cannot create {}", dir.display()), e))?;
         }
-        mounts::mount_overlay(
-            &self.lower,
-            &self.paths.upper,
-            &self.paths.work,
-            &self.paths.root,
-        )
+        mounts::mount_overlay(&self.lower, &self.paths.upper, &self.paths.work, &self.paths.root)
     }
 
     /// Hostname, hosts, network and (with NAT) resolver, written into the overlay.
     fn write_container_files(&self) -> Result<(), SandboxError> {
         let etc = self.paths.root.join("etc");
-        write_file_with_mode(
-            &etc.join("hostname"),
-            format!("{}\n", self.hostname).as_bytes(),
-            0o644,
-        )?;
-        write_file_with_mode(
-            &etc.join("hosts"),
-            hosts_file(&self.hostname).as_bytes(),
-            0o644,
-        )?;
+        write_file_with_mode(&etc.join("hostname"), format!("{}\n", self.hostname).as_bytes(), 0o644)?;
+        write_file_with_mode(&etc.join("hosts"), hosts_file(&self.hostname).as_bytes(), 0o644)?;
         write_file_with_mode(
             &etc.join("systemd/network/10-host0.network"),
             network::container_network_file(self.slot.number(), self.nat).as_bytes(),
@@ -269,12 +245,8 @@ impl Container {
         if self.nat {
             let resolv = etc.join("resolv.conf");
             remove_file_if_present(&resolv)?;
-            std::fs::copy("/etc/resolv.conf", &resolv).map_err(|e| {
-                SandboxError::io(
-                    "cannot copy the host's /etc/resolv.conf into the container",
-                    e,
-                )
-            })?;
+            std::fs::copy("/etc/resolv.conf", &resolv)
+                .map_err(|e| SandboxError::io("cannot copy the host's /etc/resolv.conf into the container", e))?;
         }
         Ok(())
     }
@@ -282,15 +254,9 @@ impl Container {
     /// Starts `setsid sh -c 'echo $$ > each cgroup.procs; exec systemd-nspawn ...'` with
     /// stdin from /dev/null and all output into the console log.
     fn spawn_nspawn(&self, cgroups: &[PathBuf]) -> Result<Child, SandboxError> {
-        let log = File::create(&self.paths.console_log).map_err(|e| {
-            SandboxError::io(
-                format!("cannot create {}", self.paths.console_log.display()),
-                e,
-            )
-        })?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| SandboxError::io("cannot duplicate the console log handle", e))?;
+        let log = File::create(&self.paths.console_log)
+            .map_err(|e| SandboxError::io(format!("cannot create {}", self.paths.console_log.display()), e))?;
+        let log_err = log.try_clone().map_err(|e| SandboxError::io("cannot duplicate the console log handle", e))?;
         let script = launch_script(cgroups, &self.nspawn_args());
         host_tools::command("setsid")
             .args(["sh", "-c", &script])
@@ -455,10 +421,7 @@ fn launch_script(cgroups: &[PathBuf], nspawn_args: &[String]) -> String {
     let mut script = String::from("set -e\n");
     for dir in cgroups {
         let procs = dir.join("cgroup.procs");
-        script.push_str(&format!(
-            "echo $$ > {}\n",
-            shell_quote(&procs.to_string_lossy())
-        ));
+        script.push_str(&format!("echo $$ > {}\n", shell_quote(&procs.to_string_lossy())));
     }
     let words: Vec<String> = nspawn_args.iter().map(|a| shell_quote(a)).collect();
     script.push_str(&format!("exec {}\n", words.join(" ")));
@@ -468,11 +431,7 @@ fn launch_script(cgroups: &[PathBuf], nspawn_args: &[String]) -> String {
 /// /etc/hosts naming the container (127.0.1.1, as Debian does).
 fn hosts_file(hostname: &str) -> String {
     let short = hostname.split('.').next().unwrap_or(hostname);
-    let names = if short == hostname {
-        hostname.to_string()
-    } else {
-        format!("{hostname} {short}")
-    };
+    let names = if short == hostname { hostname.to_string() } else { format!("{hostname} {short}") };
     format!(
         "127.0.0.1\tlocalhost\n127.0.1.1\t{names}\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
@@ -480,29 +439,18 @@ fn hosts_file(hostname: &str) -> String {
 }
 
 fn validate_hostname(hostname: &str) -> Result<(), SandboxError> {
-    let valid_chars = hostname
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-    let valid = !hostname.is_empty()
-        && hostname.len() <= 63
-        && valid_chars
-        && !hostname.starts_with(['-', '.']);
+    let valid_chars = hostname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    let valid = !hostname.is_empty() && hostname.len() <= 63 && valid_chars && !hostname.starts_with(['-', '.']);
     if valid {
         return Ok(());
     }
-    Err(SandboxError::InvalidHostname {
-        hostname: hostname.to_string(),
-    })
+    Err(SandboxError::InvalidHostname { hostname: hostname.to_string() })
 }
 
 /// An [`Output`] for an ssh that could not even be started.
 fn failed_output(reason: &str) -> Output {
     use std::os::unix::process::ExitStatusExt;
-    Output {
-        status: ExitStatus::from_raw(255 << 8),
-        stdout: Vec::new(),
-        stderr: reason.as_bytes().to_vec(),
-    }
+    Output { status: ExitStatus::from_raw(255 << 8), stdout: Vec::new(), stderr: reason.as_bytes().to_vec() }
 }
 
 #[cfg(test)]
@@ -528,11 +476,7 @@ mod tests {
     fn launch_script_joins_cgroups_then_execs() {
         let script = launch_script(
             &[PathBuf::from("/sys/fs/cgroup/cpu/converge-testbed/cvg1")],
-            &[
-                "/usr/bin/systemd-nspawn".to_string(),
-                "-M".to_string(),
-                "cvg1".to_string(),
-            ],
+            &["/usr/bin/systemd-nspawn".to_string(), "-M".to_string(), "cvg1".to_string()],
         );
         assert_eq!(
             script,

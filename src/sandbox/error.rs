@@ -14,10 +14,7 @@ pub enum SandboxError {
         tools = .tools.join(", "),
         packages = .packages.join(" ")
     )]
-    MissingHostTools {
-        tools: Vec<String>,
-        packages: Vec<String>,
-    },
+    MissingHostTools { tools: Vec<String>, packages: Vec<String> },
 
     /// Something that only root can do was asked of an unprivileged process.
     #[error("{what} needs root (uid 0), but this process runs as uid {uid}")]
@@ -33,12 +30,7 @@ pub enum SandboxError {
 
     /// A host command ran but exited unsuccessfully.
     #[error("{what} failed: `{command}` exited with {status}{}", tail_block(.output_tail))]
-    Command {
-        what: String,
-        command: String,
-        status: String,
-        output_tail: String,
-    },
+    Command { what: String, command: String, status: String, output_tail: String },
 
     /// debootstrap could not build the root filesystem.
     #[error(
@@ -46,11 +38,7 @@ pub enum SandboxError {
          the partial build was deleted and the next call starts over{}",
         tail_block(.log_tail)
     )]
-    Debootstrap {
-        suite: String,
-        status: String,
-        log_tail: String,
-    },
+    Debootstrap { suite: String, status: String, log_tail: String },
 
     /// All container slots are held by live containers.
     #[error(
@@ -73,11 +61,7 @@ pub enum SandboxError {
 
     /// systemd-nspawn exited while the container was starting.
     #[error("systemd-nspawn for container {name} exited during boot ({status}){}", tail_block(.console_tail))]
-    NspawnExited {
-        name: String,
-        status: String,
-        console_tail: String,
-    },
+    NspawnExited { name: String, status: String, console_tail: String },
 
     /// The host side of the container's veth pair never appeared.
     #[error(
@@ -85,12 +69,7 @@ pub enum SandboxError {
          after systemd-nspawn started{}",
         tail_block(.console_tail)
     )]
-    VethMissing {
-        name: String,
-        veth: String,
-        seconds: u64,
-        console_tail: String,
-    },
+    VethMissing { name: String, veth: String, seconds: u64, console_tail: String },
 
     /// The container booted, but never reported `running` or `degraded` over ssh.
     #[error(
@@ -98,14 +77,7 @@ pub enum SandboxError {
          last answer: {last}{}",
         tail_block(.console_tail)
     )]
-    NotReady {
-        name: String,
-        address: std::net::Ipv4Addr,
-        seconds: u64,
-        tries: u32,
-        last: String,
-        console_tail: String,
-    },
+    NotReady { name: String, address: std::net::Ipv4Addr, seconds: u64, tries: u32, last: String, console_tail: String },
 
     /// Teardown finished, but some resources could not be released.
     #[error("stopping container {name} left things behind: {}", .problems.join("; "))]
@@ -115,10 +87,7 @@ pub enum SandboxError {
 impl SandboxError {
     /// Wraps an I/O error with a description of what was being attempted.
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        SandboxError::Io {
-            what: what.into(),
-            source,
-        }
+        SandboxError::Io { what: what.into(), source }
     }
 }
 

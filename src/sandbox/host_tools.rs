@@ -22,14 +22,7 @@ const TOOLS: &[(&str, &str)] = &[
 ];
 
 /// Directories searched after `$PATH`: an unprivileged PATH often lacks the sbin ones.
-const EXTRA_DIRS: &[&str] = &[
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
+const EXTRA_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 /// Makes sure every program the sandbox needs is installed.
 ///
@@ -60,10 +53,7 @@ pub fn ensure_host_tools() -> Result<(), SandboxError> {
         return Ok(());
     }
     Err(SandboxError::MissingHostTools {
-        tools: still_missing
-            .iter()
-            .map(|(tool, _)| tool.to_string())
-            .collect(),
+        tools: still_missing.iter().map(|(tool, _)| tool.to_string()).collect(),
         packages: packages_for(&still_missing),
     })
 }
@@ -94,26 +84,16 @@ pub(crate) fn current_uid() -> u32 {
 pub(crate) fn require_root(what: &str) -> Result<(), SandboxError> {
     match current_uid() {
         0 => Ok(()),
-        uid => Err(SandboxError::NotRoot {
-            what: what.to_string(),
-            uid,
-        }),
+        uid => Err(SandboxError::NotRoot { what: what.to_string(), uid }),
     }
 }
 
 fn missing_tools() -> Vec<(&'static str, &'static str)> {
-    TOOLS
-        .iter()
-        .copied()
-        .filter(|(name, _)| find_tool(name).is_none())
-        .collect()
+    TOOLS.iter().copied().filter(|(name, _)| find_tool(name).is_none()).collect()
 }
 
 fn packages_for(tools: &[(&str, &str)]) -> Vec<String> {
-    let mut packages: Vec<String> = tools
-        .iter()
-        .map(|(_, package)| package.to_string())
-        .collect();
+    let mut packages: Vec<String> = tools.iter().map(|(_, package)| package.to_string()).collect();
     packages.sort();
     packages.dedup();
     packages
@@ -129,9 +109,7 @@ fn find_tool(name: &str) -> Option<PathBuf> {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    std::fs::metadata(path).map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 /// Runs apt-get with its output on our stderr, so the person sees what is installed.
@@ -143,9 +121,7 @@ fn apt_get(args: &[&str]) -> Result<(), SandboxError> {
         .stdout(std::io::stderr())
         .stderr(std::io::stderr());
     let what = format!("installing host tools (apt-get {})", args.join(" "));
-    let status = cmd
-        .status()
-        .map_err(|e| SandboxError::io(format!("{what}: cannot run apt-get"), e))?;
+    let status = cmd.status().map_err(|e| SandboxError::io(format!("{what}: cannot run apt-get"), e))?;
     if status.success() {
         return Ok(());
     }

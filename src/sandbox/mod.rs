@@ -39,14 +39,16 @@ pub use ssh::{try_write_ssh_config, write_ssh_config};
 /// tests must fail loudly, never skip.
 pub fn testbed_rootfs() -> &'static Rootfs {
     static ROOTFS: OnceLock<Result<Rootfs, String>> = OnceLock::new();
-    let prepared = ROOTFS.get_or_init(|| prepare_testbed().map_err(|e| e.to_string()));
+    let prepared = ROOTFS.get_or_init(|| prepare().map_err(|e| e.to_string()));
     match prepared {
         Ok(rootfs) => rootfs,
         Err(reason) => panic!("testbed cannot start: {reason}"),
     }
 }
 
-fn prepare_testbed() -> Result<Rootfs, SandboxError> {
+/// Everything needed before a container can boot: root, host tools (installed with
+/// apt-get when missing), leftovers of dead runs cleaned up, the rootfs built or cached.
+pub fn prepare() -> Result<Rootfs, SandboxError> {
     host_tools::require_root("the container testbed (systemd-nspawn, overlayfs, veth)")?;
     ensure_host_tools()?;
     for line in reap_stale() {

@@ -26,10 +26,7 @@ fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
     let (before, after) = line.split_once(" - ")?;
     let mount_point = before.split(' ').nth(4)?;
     let fs_type = after.split(' ').next()?;
-    Some(MountEntry {
-        mount_point: PathBuf::from(unescape(mount_point)),
-        fs_type: fs_type.to_string(),
-    })
+    Some(MountEntry { mount_point: PathBuf::from(unescape(mount_point)), fs_type: fs_type.to_string() })
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
@@ -63,33 +60,20 @@ pub(crate) fn is_mount_point(path: &Path) -> bool {
 
 /// Whether anything is mounted at `path` or below it.
 pub(crate) fn has_mounts_under(path: &Path) -> bool {
-    mount_table()
-        .iter()
-        .any(|m| m.mount_point.starts_with(path))
+    mount_table().iter().any(|m| m.mount_point.starts_with(path))
 }
 
 /// Mounts an overlayfs at `target` with `lower` as its read-only base.
-pub(crate) fn mount_overlay(
-    lower: &Path,
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-) -> Result<(), SandboxError> {
+pub(crate) fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<(), SandboxError> {
     for dir in [lower, upper, work] {
         let text = dir.to_string_lossy();
         if text.contains(',') || text.contains(':') {
             return Err(SandboxError::UnusablePath(dir.to_path_buf()));
         }
     }
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
+    let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
     let mut cmd = host_tools::command("mount");
-    cmd.args(["-t", "overlay", "overlay", "-o", &options])
-        .arg(target);
+    cmd.args(["-t", "overlay", "overlay", "-o", &options]).arg(target);
     command::run("mounting the container's overlay root", &mut cmd)?;
     Ok(())
 }
@@ -125,11 +109,8 @@ pub(crate) fn unmount(target: &Path) -> Result<(), String> {
 /// Unmounts everything mounted at or below `dir`, deepest first (used before deleting a
 /// directory tree, so the deletion can never reach into a mounted file system).
 pub(crate) fn unmount_all_under(dir: &Path) -> Result<(), String> {
-    let mut points: Vec<PathBuf> = mount_table()
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|p| p.starts_with(dir))
-        .collect();
+    let mut points: Vec<PathBuf> =
+        mount_table().into_iter().map(|m| m.mount_point).filter(|p| p.starts_with(dir)).collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     points.dedup();
     points.iter().try_for_each(|p| unmount(p))
@@ -142,10 +123,7 @@ pub(crate) fn remove_tree(dir: &Path) -> Result<(), String> {
     }
     unmount_all_under(dir)?;
     if has_mounts_under(dir) {
-        return Err(format!(
-            "{} still has mounts inside; not deleting it",
-            dir.display()
-        ));
+        return Err(format!("{} still has mounts inside; not deleting it", dir.display()));
     }
     std::fs::remove_dir_all(dir).map_err(|e| format!("cannot delete {}: {e}", dir.display()))
 }

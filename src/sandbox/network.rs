@@ -36,11 +36,7 @@ pub(crate) fn interface_exists(interface: &str) -> bool {
 /// container gets a default route: the others cannot send a packet past the host at all
 /// (not even when another container's NAT turned on forwarding).
 pub(crate) fn container_network_file(slot: u32, nat: bool) -> String {
-    let gateway = if nat {
-        format!("Gateway={}\n", host_address(slot))
-    } else {
-        String::new()
-    };
+    let gateway = if nat { format!("Gateway={}\n", host_address(slot)) } else { String::new() };
     format!(
         "[Match]\nName=host0\n\n[Network]\nAddress={}/24\n{gateway}LinkLocalAddressing=no\nIPv6AcceptRA=no\n",
         container_address(slot)
@@ -50,11 +46,8 @@ pub(crate) fn container_network_file(slot: u32, nat: bool) -> String {
 /// Gives the host side its address and brings it up. ARP on it is retried every 50 ms
 /// instead of every second: the first probes go out before the container's side is up.
 pub(crate) fn configure_host_side(veth: &str, slot: u32) -> Result<(), SandboxError> {
-    let retrans = Path::new("/proc/sys/net/ipv4/neigh")
-        .join(veth)
-        .join("retrans_time_ms");
-    std::fs::write(&retrans, "50")
-        .map_err(|e| SandboxError::io(format!("cannot write {}", retrans.display()), e))?;
+    let retrans = Path::new("/proc/sys/net/ipv4/neigh").join(veth).join("retrans_time_ms");
+    std::fs::write(&retrans, "50").map_err(|e| SandboxError::io(format!("cannot write {}", retrans.display()), e))?;
     let address = format!("{}/24", host_address(slot));
     let mut add = host_tools::command("ip");
     add.args(["addr", "replace", &address, "dev", veth]);
@@ -109,8 +102,7 @@ fn nat_rule(slot: u32, name: &str) -> Vec<String> {
 
 fn iptables_nat(action: &str, slot: u32, name: &str) -> std::process::Command {
     let mut cmd = host_tools::command("iptables");
-    cmd.args(["-w", "5", "-t", "nat", action])
-        .args(nat_rule(slot, name));
+    cmd.args(["-w", "5", "-t", "nat", action]).args(nat_rule(slot, name));
     cmd
 }
 
@@ -118,10 +110,7 @@ fn iptables_nat(action: &str, slot: u32, name: &str) -> std::process::Command {
 pub(crate) fn enable_nat(slot: u32, name: &str) -> Result<(), SandboxError> {
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .map_err(|e| SandboxError::io("cannot set net.ipv4.ip_forward=1", e))?;
-    command::run(
-        &format!("adding the NAT rule for container {name}"),
-        &mut iptables_nat("-A", slot, name),
-    )?;
+    command::run(&format!("adding the NAT rule for container {name}"), &mut iptables_nat("-A", slot, name))?;
     Ok(())
 }
 
@@ -137,15 +126,10 @@ pub(crate) fn disable_nat(slot: u32, name: &str) -> Result<(), String> {
         if !present {
             return Ok(());
         }
-        command::run(
-            &format!("deleting the NAT rule of container {name}"),
-            &mut iptables_nat("-D", slot, name),
-        )
-        .map_err(|e| e.to_string())?;
+        command::run(&format!("deleting the NAT rule of container {name}"), &mut iptables_nat("-D", slot, name))
+            .map_err(|e| e.to_string())?;
     }
-    Err(format!(
-        "the NAT rule of container {name} is still present after {MAX_COPIES} deletions"
-    ))
+    Err(format!("the NAT rule of container {name} is still present after {MAX_COPIES} deletions"))
 }
 
 #[cfg(test)]
@@ -156,9 +140,7 @@ mod tests {
     fn slot_addresses() {
         assert_eq!(container_address(7), Ipv4Addr::new(10, 231, 7, 2));
         assert_eq!(host_address(200), Ipv4Addr::new(10, 231, 200, 1));
-        assert!(
-            container_network_file(3, true).contains("Address=10.231.3.2/24\nGateway=10.231.3.1\n")
-        );
+        assert!(container_network_file(3, true).contains("Address=10.231.3.2/24\nGateway=10.231.3.1\n"));
         assert!(!container_network_file(3, false).contains("Gateway"));
     }
 

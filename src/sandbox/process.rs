@@ -52,13 +52,9 @@ pub(crate) fn is_nspawn_for(pid: u32, name: &str) -> bool {
 }
 
 fn is_nspawn_cmdline(args: &[String], name: &str) -> bool {
-    let is_nspawn = args
-        .first()
-        .and_then(|arg0| Path::new(arg0).file_name())
-        .is_some_and(|file| file == "systemd-nspawn");
-    let names_machine = args
-        .windows(2)
-        .any(|pair| pair[0] == "-M" && pair[1] == name);
+    let is_nspawn =
+        args.first().and_then(|arg0| Path::new(arg0).file_name()).is_some_and(|file| file == "systemd-nspawn");
+    let names_machine = args.windows(2).any(|pair| pair[0] == "-M" && pair[1] == name);
     is_nspawn && names_machine
 }
 
@@ -95,15 +91,7 @@ mod tests {
 
     #[test]
     fn recognises_only_nspawn_for_the_right_machine() {
-        let ours = args(&[
-            "/usr/bin/systemd-nspawn",
-            "-q",
-            "-b",
-            "-D",
-            "/x",
-            "-M",
-            "cvg7",
-        ]);
+        let ours = args(&["/usr/bin/systemd-nspawn", "-q", "-b", "-D", "/x", "-M", "cvg7"]);
         assert!(is_nspawn_cmdline(&ours, "cvg7"));
         assert!(!is_nspawn_cmdline(&ours, "cvg70"));
         let other = args(&["/bin/sleep", "-M", "cvg7"]);

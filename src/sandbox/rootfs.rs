@@ -27,29 +27,14 @@ pub const IMAGE_VERSION: u32 = 1;
 pub const PREDOWNLOAD: &[&str] = &["nginx-light", "cron", "python3", "tree", "jq", "acl"];
 
 /// Packages debootstrap installs into the base image.
-const INCLUDE: &[&str] = &[
-    "systemd",
-    "systemd-sysv",
-    "openssh-server",
-    "iptables",
-    "dbus",
-    "sudo",
-    "ca-certificates",
-    "iproute2",
-    "procps",
-];
+const INCLUDE: &[&str] =
+    &["systemd", "systemd-sysv", "openssh-server", "iptables", "dbus", "sudo", "ca-certificates", "iproute2", "procps"];
 
 /// Timers that would take the dpkg lock or touch disks in the middle of a test.
-const MASKED_UNITS: &[&str] = &[
-    "apt-daily.timer",
-    "apt-daily-upgrade.timer",
-    "dpkg-db-backup.timer",
-    "e2scrub_all.timer",
-    "fstrim.timer",
-];
+const MASKED_UNITS: &[&str] =
+    &["apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "e2scrub_all.timer", "fstrim.timer"];
 
-const SSHD_CONFIG: &str =
-    "# written by converge's sandbox image setup\nLogLevel VERBOSE\nUseDNS no\n";
+const SSHD_CONFIG: &str = "# written by converge's sandbox image setup\nLogLevel VERBOSE\nUseDNS no\n";
 
 const APT_KEEP_DEBS: &str = "// written by converge's sandbox image setup: keep the pre-downloaded packages\n\
 APT::Keep-Downloaded-Packages \"true\";\n\
@@ -117,12 +102,8 @@ pub fn ensure_rootfs(spec: &RootfsSpec) -> Result<Rootfs, SandboxError> {
         return Ok(rootfs);
     }
     host_tools::require_root("building the sandbox root filesystem")?;
-    fs::create_dir_all(&cache).map_err(|e| {
-        SandboxError::io(
-            format!("cannot create cache directory {}", cache.display()),
-            e,
-        )
-    })?;
+    fs::create_dir_all(&cache)
+        .map_err(|e| SandboxError::io(format!("cannot create cache directory {}", cache.display()), e))?;
     let _lock = lock_cache(&cache)?;
     if let Some(rootfs) = complete_rootfs(&final_dir) {
         return Ok(rootfs);
@@ -133,10 +114,7 @@ pub fn ensure_rootfs(spec: &RootfsSpec) -> Result<Rootfs, SandboxError> {
 
 /// The rootfs at `dir` if a complete build is there.
 fn complete_rootfs(dir: &Path) -> Option<Rootfs> {
-    let rootfs = Rootfs {
-        dir: dir.join("rootfs"),
-        key: dir.join("id_ed25519"),
-    };
+    let rootfs = Rootfs { dir: dir.join("rootfs"), key: dir.join("id_ed25519") };
     let complete = rootfs.dir.join("usr/lib/systemd/systemd").exists() && rootfs.key.is_file();
     complete.then_some(rootfs)
 }
@@ -155,8 +133,7 @@ fn lock_cache(cache: &Path) -> Result<File, SandboxError> {
             "converge sandbox: waiting for another process that holds {} (building the root filesystem)",
             path.display()
         );
-        file.lock()
-            .map_err(|e| SandboxError::io(format!("cannot lock {}", path.display()), e))?;
+        file.lock().map_err(|e| SandboxError::io(format!("cannot lock {}", path.display()), e))?;
     }
     Ok(file)
 }
@@ -178,19 +155,11 @@ fn remove_abandoned_builds(cache: &Path) {
 
 /// Builds the rootfs in a temporary sibling of `final_dir` and renames it into place.
 fn build(spec: &RootfsSpec, cache: &Path, final_dir: &Path) -> Result<Rootfs, SandboxError> {
-    let final_name = final_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let final_name = final_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = tempfile::Builder::new()
         .prefix(&format!("{final_name}.building-"))
         .tempdir_in(cache)
-        .map_err(|e| {
-            SandboxError::io(
-                format!("cannot create a build directory in {}", cache.display()),
-                e,
-            )
-        })?;
+        .map_err(|e| SandboxError::io(format!("cannot create a build directory in {}", cache.display()), e))?;
     let started = Instant::now();
     eprintln!(
         "converge sandbox: building the Debian {} root filesystem in {} (once; about a minute or two)",
@@ -208,25 +177,12 @@ fn build(spec: &RootfsSpec, cache: &Path, final_dir: &Path) -> Result<Rootfs, Sa
     }
     let built = temp.keep();
     fs::rename(&built, final_dir).map_err(|e| {
-        SandboxError::io(
-            format!(
-                "cannot move the finished build {} to {}",
-                built.display(),
-                final_dir.display()
-            ),
-            e,
-        )
+        SandboxError::io(format!("cannot move the finished build {} to {}", built.display(), final_dir.display()), e)
     })?;
-    eprintln!(
-        "converge sandbox: root filesystem ready after {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("converge sandbox: root filesystem ready after {:.1} s", started.elapsed().as_secs_f64());
     complete_rootfs(final_dir).ok_or_else(|| {
         SandboxError::io(
-            format!(
-                "the finished build in {} is incomplete",
-                final_dir.display()
-            ),
+            format!("the finished build in {} is incomplete", final_dir.display()),
             std::io::Error::from(std::io::ErrorKind::NotFound),
         )
     })
@@ -247,27 +203,14 @@ fn build_into(spec: &RootfsSpec, dir: &Path) -> Result<(), SandboxError> {
 
 fn generate_key(key: &Path) -> Result<(), SandboxError> {
     let mut cmd = host_tools::command("ssh-keygen");
-    cmd.args([
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "converge-sandbox",
-        "-f",
-    ])
-    .arg(key);
+    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", "converge-sandbox", "-f"]).arg(key);
     command::run("generating the sandbox ssh key", &mut cmd)?;
     Ok(())
 }
 
 fn debootstrap(spec: &RootfsSpec, root: &Path, log: &Path) -> Result<(), SandboxError> {
-    let log_file = File::create(log)
-        .map_err(|e| SandboxError::io(format!("cannot create {}", log.display()), e))?;
-    let log_err = log_file
-        .try_clone()
-        .map_err(|e| SandboxError::io("cannot duplicate the build log handle", e))?;
+    let log_file = File::create(log).map_err(|e| SandboxError::io(format!("cannot create {}", log.display()), e))?;
+    let log_err = log_file.try_clone().map_err(|e| SandboxError::io("cannot duplicate the build log handle", e))?;
     let mut cmd = host_tools::command("debootstrap");
     cmd.arg("--variant=minbase")
         .arg(format!("--include={}", spec.include.join(",")))
@@ -278,9 +221,7 @@ fn debootstrap(spec: &RootfsSpec, root: &Path, log: &Path) -> Result<(), Sandbox
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err);
-    let status = cmd
-        .status()
-        .map_err(|e| SandboxError::io("cannot run debootstrap", e))?;
+    let status = cmd.status().map_err(|e| SandboxError::io("cannot run debootstrap", e))?;
     if status.success() {
         return Ok(());
     }
@@ -290,16 +231,11 @@ fn debootstrap(spec: &RootfsSpec, root: &Path, log: &Path) -> Result<(), Sandbox
         log_tail.push_str("\n--- debootstrap/debootstrap.log ---\n");
         log_tail.push_str(&command::file_tail(&inner_log, TAIL_LINES));
     }
-    Err(SandboxError::Debootstrap {
-        suite: spec.suite.clone(),
-        status: status.to_string(),
-        log_tail,
-    })
+    Err(SandboxError::Debootstrap { suite: spec.suite.clone(), status: status.to_string(), log_tail })
 }
 
 fn install_authorized_key(root: &Path, public_key: &Path) -> Result<(), SandboxError> {
-    let key = fs::read(public_key)
-        .map_err(|e| SandboxError::io(format!("cannot read {}", public_key.display()), e))?;
+    let key = fs::read(public_key).map_err(|e| SandboxError::io(format!("cannot read {}", public_key.display()), e))?;
     let ssh_dir = root.join("root/.ssh");
     create_dir_with_mode(&ssh_dir, 0o700)?;
     write_file_with_mode(&ssh_dir.join("authorized_keys"), &key, 0o600)
@@ -319,16 +255,8 @@ fn configure_image(root: &Path) -> Result<(), SandboxError> {
         std::os::unix::fs::symlink("/dev/null", &link)
             .map_err(|e| SandboxError::io(format!("cannot mask {unit}"), e))?;
     }
-    write_file_with_mode(
-        &root.join("etc/ssh/sshd_config.d/converge.conf"),
-        SSHD_CONFIG.as_bytes(),
-        0o644,
-    )?;
-    write_file_with_mode(
-        &root.join("etc/apt/apt.conf.d/99converge-testbed"),
-        APT_KEEP_DEBS.as_bytes(),
-        0o644,
-    )
+    write_file_with_mode(&root.join("etc/ssh/sshd_config.d/converge.conf"), SSHD_CONFIG.as_bytes(), 0o644)?;
+    write_file_with_mode(&root.join("etc/apt/apt.conf.d/99converge-testbed"), APT_KEEP_DEBS.as_bytes(), 0o644)
 }
 
 fn enable_networkd(root: &Path) -> Result<(), SandboxError> {
@@ -343,9 +271,8 @@ fn enable_networkd(root: &Path) -> Result<(), SandboxError> {
 fn predownload(root: &Path, packages: &[String]) -> Result<(), SandboxError> {
     let resolv = root.join("etc/resolv.conf");
     remove_file_if_present(&resolv)?;
-    fs::copy("/etc/resolv.conf", &resolv).map_err(|e| {
-        SandboxError::io("cannot copy the host's /etc/resolv.conf into the image", e)
-    })?;
+    fs::copy("/etc/resolv.conf", &resolv)
+        .map_err(|e| SandboxError::io("cannot copy the host's /etc/resolv.conf into the image", e))?;
     let result = apt_in_image(root, packages);
     let cleanup = remove_file_if_present(&resolv);
     result.and(cleanup)
@@ -372,10 +299,7 @@ fn chroot(root: &Path) -> Command {
     let mut cmd = host_tools::command("chroot");
     cmd.arg(root)
         .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .env("HOME", "/root")
         .env("LC_ALL", "C")
         .env("DEBIAN_FRONTEND", "noninteractive");
@@ -402,11 +326,7 @@ fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<(), SandboxError> {
 }
 
 /// Writes `contents` to `path` (creating parent directories) and sets its mode.
-pub(crate) fn write_file_with_mode(
-    path: &Path,
-    contents: &[u8],
-    mode: u32,
-) -> Result<(), SandboxError> {
+pub(crate) fn write_file_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), SandboxError> {
     let write = || -> std::io::Result<()> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
@@ -421,10 +341,9 @@ pub(crate) fn write_file_with_mode(
 /// Removes a file or symlink; a missing one is fine.
 pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), SandboxError> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SandboxError::io(
-            format!("cannot remove {}", path.display()),
-            e,
-        )),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(SandboxError::io(format!("cannot remove {}", path.display()), e))
+        }
         _ => Ok(()),
     }
 }

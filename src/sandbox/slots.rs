@@ -72,9 +72,7 @@ impl SlotPaths {
 
     /// Whether anything of an earlier container in this slot is still around.
     fn has_leftovers(&self) -> bool {
-        self.state_dir.exists()
-            || self.overlay_dir.exists()
-            || network::interface_exists(&self.veth)
+        self.state_dir.exists() || self.overlay_dir.exists() || network::interface_exists(&self.veth)
     }
 }
 
@@ -106,12 +104,9 @@ pub(crate) struct Record {
 pub(crate) fn write_record(paths: &SlotPaths, record: &Record) -> Result<(), SandboxError> {
     let what = || format!("cannot write container record {}", paths.record.display());
     fs::create_dir_all(&paths.state_dir).map_err(|e| SandboxError::io(what(), e))?;
-    let text = serde_json::to_string_pretty(record)
-        .map_err(|e| SandboxError::io(what(), std::io::Error::other(e)))?;
+    let text = serde_json::to_string_pretty(record).map_err(|e| SandboxError::io(what(), std::io::Error::other(e)))?;
     let temp = paths.record.with_extension("json.tmp");
-    fs::write(&temp, text)
-        .and_then(|()| fs::rename(&temp, &paths.record))
-        .map_err(|e| SandboxError::io(what(), e))
+    fs::write(&temp, text).and_then(|()| fs::rename(&temp, &paths.record)).map_err(|e| SandboxError::io(what(), e))
 }
 
 /// The record of slot `number`, if there is a readable one.
@@ -122,8 +117,7 @@ pub(crate) fn read_record(number: u32) -> Option<Record> {
 
 /// Takes the lowest free slot, first cleaning up whatever a dead earlier run left in it.
 pub(crate) fn acquire() -> Result<Slot, SandboxError> {
-    fs::create_dir_all(RUN_DIR)
-        .map_err(|e| SandboxError::io(format!("cannot create {RUN_DIR}"), e))?;
+    fs::create_dir_all(RUN_DIR).map_err(|e| SandboxError::io(format!("cannot create {RUN_DIR}"), e))?;
     for number in 1..=MAX_SLOTS {
         let Some(lock) = try_lock_slot(number)? else {
             continue;
@@ -139,15 +133,9 @@ pub(crate) fn acquire() -> Result<Slot, SandboxError> {
                 continue;
             }
         }
-        return Ok(Slot {
-            number,
-            _lock: lock,
-        });
+        return Ok(Slot { number, _lock: lock });
     }
-    Err(SandboxError::NoFreeSlot {
-        max: MAX_SLOTS,
-        dir: PathBuf::from(RUN_DIR),
-    })
+    Err(SandboxError::NoFreeSlot { max: MAX_SLOTS, dir: PathBuf::from(RUN_DIR) })
 }
 
 /// The locked lock file of slot `number`, or `None` if another holder has it.
@@ -162,10 +150,7 @@ fn try_lock_slot(number: u32) -> Result<Option<File>, SandboxError> {
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(fs::TryLockError::WouldBlock) => Ok(None),
-        Err(fs::TryLockError::Error(e)) => Err(SandboxError::io(
-            format!("cannot lock slot {}", path.display()),
-            e,
-        )),
+        Err(fs::TryLockError::Error(e)) => Err(SandboxError::io(format!("cannot lock slot {}", path.display()), e)),
     }
 }
 
@@ -185,11 +170,7 @@ pub fn reap_stale() -> Vec<String> {
         if problems.is_empty() {
             report.push(format!("cleaned up {} left by an earlier run", paths.name));
         } else {
-            report.push(format!(
-                "could not clean up {}: {}",
-                paths.name,
-                problems.join("; ")
-            ));
+            report.push(format!("could not clean up {}: {}", paths.name, problems.join("; ")));
         }
     }
     report

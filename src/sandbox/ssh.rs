@@ -54,23 +54,14 @@ pub fn write_ssh_config(dir: &Path, hosts: &[(&str, &Container)]) -> PathBuf {
 }
 
 /// Writes `dir/ssh_config` (see [`write_ssh_config`]); known host keys go to `dir/known_hosts`.
-pub fn try_write_ssh_config(
-    dir: &Path,
-    hosts: &[(&str, &Container)],
-) -> Result<PathBuf, SandboxError> {
+pub fn try_write_ssh_config(dir: &Path, hosts: &[(&str, &Container)]) -> Result<PathBuf, SandboxError> {
     let known_hosts = dir.join("known_hosts");
     let mut text = String::from("# written by converge's sandbox\n");
     for (alias, container) in hosts {
-        text.push_str(&host_block(
-            alias,
-            container.address(),
-            container.key(),
-            &known_hosts,
-        ));
+        text.push_str(&host_block(alias, container.address(), container.key(), &known_hosts));
     }
     let path = dir.join("ssh_config");
-    std::fs::write(&path, text)
-        .map_err(|e| SandboxError::io(format!("cannot write {}", path.display()), e))?;
+    std::fs::write(&path, text).map_err(|e| SandboxError::io(format!("cannot write {}", path.display()), e))?;
     Ok(path)
 }
 
@@ -100,12 +91,7 @@ mod tests {
 
     #[test]
     fn host_block_has_every_option() {
-        let block = host_block(
-            "web",
-            Ipv4Addr::new(10, 231, 3, 2),
-            Path::new("/k/id"),
-            Path::new("/t/known_hosts"),
-        );
+        let block = host_block("web", Ipv4Addr::new(10, 231, 3, 2), Path::new("/k/id"), Path::new("/t/known_hosts"));
         assert_eq!(
             block,
             "\nHost web\n    HostName 10.231.3.2\n    User root\n    IdentityFile \"/k/id\"\n    \

@@ -33,9 +33,7 @@ pub(crate) fn stop_child(child: &mut Child, name: &str) -> Result<(), String> {
     kill_container(pid);
     match command::wait_bounded(child, KILL_GRACE) {
         Ok(Some(_)) => Ok(()),
-        _ => Err(format!(
-            "systemd-nspawn of {name} (pid {pid}) is still running after SIGTERM and SIGKILL"
-        )),
+        _ => Err(format!("systemd-nspawn of {name} (pid {pid}) is still running after SIGTERM and SIGKILL")),
     }
 }
 
@@ -120,10 +118,7 @@ pub(crate) fn reclaim(number: u32) -> Vec<String> {
     if cgroups::has_processes(&paths.name) {
         // Something unrecorded still runs in there (say nspawn started but its PID was
         // never written): never pull the overlay from under it.
-        return vec![format!(
-            "processes are still running in the cgroups of {}; leaving it alone",
-            paths.name
-        )];
+        return vec![format!("processes are still running in the cgroups of {}; leaving it alone", paths.name)];
     }
     // Without a record we cannot know whether NAT was on: look for the rule anyway.
     let nat = record.as_ref().is_none_or(|r| r.nat);

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{remote_command, BoxFut, Output, Transport, TransportError};
+use super::{BoxFut, Output, Transport, TransportError, remote_command};
 
 pub struct Local {
     pub become_root: bool,

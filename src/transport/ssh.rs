@@ -17,7 +17,7 @@ use std::time::Duration;
 use openssh::{KnownHosts, Session, SessionBuilder};
 use tokio::io::AsyncWriteExt;
 
-use super::{remote_command, BoxFut, Output, Transport, TransportError};
+use super::{BoxFut, Output, Transport, TransportError, remote_command};
 
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -85,11 +85,16 @@ fn classify(host: &str, e: &openssh::Error) -> TransportError {
         src = s.source();
     }
     let detail = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('@')).collect::<Vec<_>>().join(" ");
-    if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") || text.contains("Host key for") && text.contains("has changed") {
+    if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || text.contains("Host key for") && text.contains("has changed")
+    {
         TransportError::HostKey(format!(
             "{host}: the host key has CHANGED since it was recorded in known_hosts; refusing to connect (someone may be intercepting, or the host was rebuilt: check, then remove the old key with ssh-keygen -R)"
         ))
-    } else if text.contains("Host key verification failed") || text.contains("No ED25519 host key is known") || text.contains("host key is known") {
+    } else if text.contains("Host key verification failed")
+        || text.contains("No ED25519 host key is known")
+        || text.contains("host key is known")
+    {
         TransportError::HostKey(format!(
             "{host}: the host key is not in known_hosts and --strict-host-keys is set; refusing to connect"
         ))
@@ -102,7 +107,11 @@ impl Transport for Ssh {
     fn exchange<'a>(&'a self, script: &'a str) -> BoxFut<'a, Result<Output, TransportError>> {
         Box::pin(async move {
             let mut cmd = self.session.clone().arc_raw_command("sh");
-            cmd.raw_arg("-c").raw_arg(shlex::try_quote(remote_command(self.become_root)).map_err(|e| TransportError::Other(e.to_string()))?.as_ref());
+            cmd.raw_arg("-c").raw_arg(
+                shlex::try_quote(remote_command(self.become_root))
+                    .map_err(|e| TransportError::Other(e.to_string()))?
+                    .as_ref(),
+            );
             cmd.stdin(openssh::Stdio::piped()).stdout(openssh::Stdio::piped()).stderr(openssh::Stdio::piped());
             let mut child = cmd.spawn().await.map_err(|e| TransportError::Lost(e.to_string()))?;
             let mut stdin = child.stdin().take().ok_or_else(|| TransportError::Other("no stdin".into()))?;

@@ -94,7 +94,11 @@ diag_case!(duplicate_host, "host \"a\" address=\"1.2.3.4\"\ninventory {\n    hos
 
 diag_case!(inventory_group_at_top_level, "host \"a\"\ngroup \"web\" {\n    host \"a\"\n}\n");
 
-diag_case!(content_and_template_together, "host \"a\"\nfile \"/x\" content=\"a\" template=\"t.j2\"\n", &[("t.j2", "x")]);
+diag_case!(
+    content_and_template_together,
+    "host \"a\"\nfile \"/x\" content=\"a\" template=\"t.j2\"\n",
+    &[("t.j2", "x")]
+);
 
 #[test]
 fn a_missing_playbook_is_an_error_without_a_span() {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::kinds::{boot, OnHost};
+use crate::kinds::{OnHost, boot};
 use crate::support::Project;
 
 /// A playbook of `n` resources or more: groups, users, directories and files.
@@ -109,7 +109,13 @@ fn a_failed_step_skips_only_its_dependents() {
     run.expect(1);
     let report = run.json();
     let result = |id: &str| {
-        report["hosts"][0]["resources"].as_array().expect("resources").iter().find(|r| r["id"] == id).cloned().unwrap_or_else(|| panic!("{id} in {report}"))
+        report["hosts"][0]["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in {report}"))
     };
     assert_eq!(result("unit:broken.service")["result"], "changed");
     assert_eq!(result("service:broken")["result"], "failed");
@@ -119,7 +125,10 @@ fn a_failed_step_skips_only_its_dependents() {
     assert_eq!(result("file:/etc/after-after")["error"], "skipped: needs service:broken, which failed");
     assert_eq!(result("file:/etc/independent")["result"], "changed");
     assert_eq!(report["hosts"][0]["status"], "failed");
-    assert_eq!(h.sh("ls /etc/independent /etc/after-broken /etc/after-after 2>/dev/null || true"), "/etc/independent\n");
+    assert_eq!(
+        h.sh("ls /etc/independent /etc/after-broken /etc/after-after 2>/dev/null || true"),
+        "/etc/independent\n"
+    );
     let text = h.run("apply", &[]);
     text.expect(1);
     assert!(text.stdout.contains("SKIPPED needs service:broken, which failed"), "{}", text.stdout);
@@ -166,7 +175,11 @@ fn host_keys_are_checked() {
     assert!(recorded.contains(&h.container.address().to_string()), "{recorded}");
     // a changed key is always refused
     let other = h.project.path().join("other_key");
-    let st = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&other).status().expect("ssh-keygen");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen");
     assert!(st.success());
     let pubkey = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
     let fake: String = recorded
@@ -222,7 +235,12 @@ fn limit_selects_hosts_and_groups() {
     for (limit, hosts) in [("a", vec!["a"]), ("web", vec!["b"]), ("*", vec!["a", "b"])] {
         let run = p.converge(&["diff", "playbook.kdl", "--limit", limit, "--format", "json", "--connect-timeout", "2"]);
         run.expect(1);
-        let names: Vec<String> = run.json()["hosts"].as_array().expect("hosts").iter().map(|h| h["host"].as_str().unwrap_or("").to_string()).collect();
+        let names: Vec<String> = run.json()["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .map(|h| h["host"].as_str().unwrap_or("").to_string())
+            .collect();
         assert_eq!(names, hosts, "--limit {limit}");
     }
     let none = p.converge(&["diff", "playbook.kdl", "--limit", "wbe"]);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{repo, Project};
+use crate::support::{Project, repo};
 
 /// ```kdl blocks of a markdown text.
 fn kdl_blocks(markdown: &str) -> Vec<String> {
@@ -126,7 +126,10 @@ fn every_playbook_and_example_checks() {
     }
     assert!(n >= 3);
     // the example inventory retargets its playbook
-    let run = crate::support::converge_in(&repo(), &["check", "examples/static-site.kdl", "--inventory", "examples/staging.inventory.kdl"]);
+    let run = crate::support::converge_in(
+        &repo(),
+        &["check", "examples/static-site.kdl", "--inventory", "examples/staging.inventory.kdl"],
+    );
     run.expect(0);
     assert!(run.stdout.contains("(1 host, 9 resources in all)"), "{}", run.stdout);
 }
@@ -134,7 +137,13 @@ fn every_playbook_and_example_checks() {
 #[test]
 fn help_texts() {
     let p = Project::new();
-    for cmd in [vec!["--help"], vec!["check", "--help"], vec!["diff", "--help"], vec!["apply", "--help"], vec!["sandbox", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["check", "--help"],
+        vec!["diff", "--help"],
+        vec!["apply", "--help"],
+        vec!["sandbox", "--help"],
+    ] {
         let run = p.converge(&cmd);
         run.expect(0);
         insta::assert_snapshot!(format!("help_{}", cmd[0].trim_start_matches('-')), run.stdout);

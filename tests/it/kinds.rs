@@ -3,12 +3,13 @@
 //! nothing. After applying, the host is checked directly (stat, getent, dpkg-query,
 //! systemctl, sha256sum), not through converge.
 
-use converge::sandbox::{testbed_rootfs, Container, ContainerOptions};
+use converge::sandbox::{Container, ContainerOptions, testbed_rootfs};
 
 use crate::support::{Project, Run};
 
 pub fn boot(hostname: &str) -> Container {
-    Container::boot(testbed_rootfs(), ContainerOptions::new(hostname)).unwrap_or_else(|e| panic!("testbed cannot start: {e}"))
+    Container::boot(testbed_rootfs(), ContainerOptions::new(hostname))
+        .unwrap_or_else(|e| panic!("testbed cannot start: {e}"))
 }
 
 /// A project whose playbook targets one fresh container, named `t`.

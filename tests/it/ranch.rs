@@ -3,7 +3,7 @@
 //! from outside converge.
 
 use crate::kinds::boot;
-use crate::support::{converge_in, http_get, repo, Project};
+use crate::support::{Project, converge_in, http_get, repo};
 
 #[test]
 fn ranch_converges_and_serves_both_names() {
@@ -35,7 +35,10 @@ fn ranch_converges_and_serves_both_names() {
     assert!(app.starts_with("HTTP/1.1 200") && app.contains("ViewBovis\ndata: stand-in"), "{app}");
     let dash = http_get(c.address(), 80, "nextstrain-beta.int.sce.network", "/");
     assert!(dash.contains("Nextstrain"), "{dash}");
-    assert_eq!(c.sh_ok("stat -c '%U %G %a' /var/log/viewbovis-access.log /ViewBovis"), "ranch-869 adm 640\nranch-869 ranch-869 755\n");
+    assert_eq!(
+        c.sh_ok("stat -c '%U %G %a' /var/log/viewbovis-access.log /ViewBovis"),
+        "ranch-869 adm 640\nranch-869 ranch-869 755\n"
+    );
     assert!(c.sh_ok("cat /var/log/viewbovis-access.log").contains("GET /sample"));
     assert_eq!(c.sh_ok("grep -v '^#' /etc/cron.d/viewbovis-power-off"), "0 22 * * * root /sbin/shutdown -h now\n");
     assert_eq!(c.sh_ok("test -e /etc/nginx/sites-enabled/default && echo present || echo absent"), "absent\n");

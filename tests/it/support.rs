@@ -20,12 +20,17 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
     /// Panics with the whole output unless the exit code is `code`.
     #[track_caller]
     pub fn expect(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "exit code {}, wanted {code}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code {}, wanted {code}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
         self
     }
 }
@@ -64,7 +69,13 @@ impl Project {
         let addrs: Vec<String> = hosts.iter().map(|(_, c)| c.address().to_string()).collect();
         let pairs: Vec<(&str, &Container)> = addrs.iter().zip(hosts).map(|(a, (_, c))| (a.as_str(), *c)).collect();
         let cfg = write_ssh_config(self.dir.path(), &pairs);
-        vec!["--inventory".into(), "inventory.kdl".into(), "--ssh-config".into(), cfg.display().to_string(), "--no-color".into()]
+        vec![
+            "--inventory".into(),
+            "inventory.kdl".into(),
+            "--ssh-config".into(),
+            cfg.display().to_string(),
+            "--no-color".into(),
+        ]
     }
 }
 
@@ -93,7 +104,8 @@ pub fn repo() -> PathBuf {
 pub fn http_get(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from((address, port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
     write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("send");
     let mut out = String::new();

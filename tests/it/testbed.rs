@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use converge::sandbox::{
-    Container, ContainerOptions, reap_stale, testbed_rootfs, write_ssh_config,
-};
+use converge::sandbox::{Container, ContainerOptions, reap_stale, testbed_rootfs, write_ssh_config};
 
 fn boot(hostname: &str) -> Container {
     boot_with(ContainerOptions::new(hostname))
@@ -22,9 +20,7 @@ fn boot_with(opts: ContainerOptions) -> Container {
 fn is_mounted(path: &Path) -> bool {
     let table = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let wanted = path.to_string_lossy();
-    table
-        .lines()
-        .any(|line| line.split(' ').nth(4) == Some(&*wanted))
+    table.lines().any(|line| line.split(' ').nth(4) == Some(&*wanted))
 }
 
 fn interface_exists(name: &str) -> bool {
@@ -67,44 +63,25 @@ impl Leftovers {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         // The slot stayed busy: someone else's container lives there now; ours is gone.
-        eprintln!(
-            "{} was reused at once; checked only that its nspawn is gone",
-            self.name
-        );
+        eprintln!("{} was reused at once; checked only that its nspawn is gone", self.name);
     }
 
     fn assert_nspawn_gone(&self) {
         if let Some(pid) = self.pid {
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|stat| !stat.contains(") Z"))
-                .unwrap_or(false);
+            let alive =
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|stat| !stat.contains(") Z")).unwrap_or(false);
             assert!(!alive, "systemd-nspawn pid {pid} is still running");
         }
     }
 
     fn assert_slot_empty(&self) {
         assert!(!interface_exists(&self.veth), "{} still exists", self.veth);
-        assert!(
-            !is_mounted(&self.root),
-            "{} is still mounted",
-            self.root.display()
-        );
+        assert!(!is_mounted(&self.root), "{} is still mounted", self.root.display());
         assert!(!self.root.exists(), "{} still exists", self.root.display());
-        assert!(
-            !self.state_dir.exists(),
-            "{} still exists",
-            self.state_dir.display()
-        );
+        assert!(!self.state_dir.exists(), "{} still exists", self.state_dir.display());
         let nat_rule = format!("--comment converge-testbed-{} ", self.name);
-        assert!(
-            !nat_rules().contains(&nat_rule),
-            "NAT rule of {} survived",
-            self.name
-        );
-        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
-            .expect("cgroup mounts")
-            .flatten()
-        {
+        assert!(!nat_rules().contains(&nat_rule), "NAT rule of {} survived", self.name);
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").expect("cgroup mounts").flatten() {
             let group = hierarchy.path().join("converge-testbed").join(&self.name);
             assert!(!group.exists(), "cgroup {} still exists", group.display());
         }
@@ -115,12 +92,7 @@ impl Leftovers {
 fn one_container_boots_installs_offline_and_stops_cleanly() {
     let started = Instant::now();
     let web = boot("web1");
-    eprintln!(
-        "boot to ready: {:?} ({} at {})",
-        web.boot_time(),
-        web.name(),
-        web.address()
-    );
+    eprintln!("boot to ready: {:?} ({} at {})", web.boot_time(), web.name(), web.address());
 
     let state = web.sh_ok("systemctl is-system-running").trim().to_string();
     assert!(state == "running" || state == "degraded", "state {state}");
@@ -130,29 +102,19 @@ fn one_container_boots_installs_offline_and_stops_cleanly() {
 
     // No NAT: the pre-downloaded packages install without any network.
     let no_route = web.sh("ip route get 192.0.2.1");
-    assert!(
-        !no_route.status.success(),
-        "container without NAT has a route out"
-    );
+    assert!(!no_route.status.success(), "container without NAT has a route out");
     web.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y tree");
     assert!(web.sh_ok("tree /etc/ssh").contains("sshd_config"));
 
     // The container sits in its own cgroup, not in the launching process's.
     let pid = web.nspawn_pid().expect("nspawn pid");
     let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
-    assert!(
-        cgroups.contains(&format!("/converge-testbed/{}", web.name())),
-        "{cgroups}"
-    );
+    assert!(cgroups.contains(&format!("/converge-testbed/{}", web.name())), "{cgroups}");
 
     let leftovers = Leftovers::of(&web);
     let stopping = Instant::now();
     web.stop().expect("stop");
-    eprintln!(
-        "stop: {:?}; whole test {:?}",
-        stopping.elapsed(),
-        started.elapsed()
-    );
+    eprintln!("stop: {:?}; whole test {:?}", stopping.elapsed(), started.elapsed());
     leftovers.assert_gone();
 }
 
@@ -160,12 +122,7 @@ fn one_container_boots_installs_offline_and_stops_cleanly() {
 fn two_containers_at_once_get_their_own_addresses() {
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| boot("alpha"));
-        let b = s.spawn(|| {
-            boot_with(ContainerOptions {
-                hostname: "beta.example.test".to_string(),
-                nat: true,
-            })
-        });
+        let b = s.spawn(|| boot_with(ContainerOptions { hostname: "beta.example.test".to_string(), nat: true }));
         (a.join().expect("alpha"), b.join().expect("beta"))
     });
     assert_ne!(a.address(), b.address());
@@ -183,27 +140,16 @@ fn two_containers_at_once_get_their_own_addresses() {
             .args([alias, "hostname"])
             .output()
             .expect("ssh");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected);
     }
 
     // NAT: beta's rule exists exactly while beta runs, and it got the host's resolver.
     let comment = format!("--comment converge-testbed-{} ", b.name());
-    assert!(
-        nat_rules().contains(&comment),
-        "no NAT rule for {}",
-        b.name()
-    );
+    assert!(nat_rules().contains(&comment), "no NAT rule for {}", b.name());
     assert!(!nat_rules().contains(&format!("--comment converge-testbed-{} ", a.name())));
     b.sh_ok("test -s /etc/resolv.conf");
-    assert!(
-        b.sh_ok("ip route")
-            .contains(&format!("default via 10.231.{}.1", b.slot()))
-    );
+    assert!(b.sh_ok("ip route").contains(&format!("default via 10.231.{}.1", b.slot())));
     a.sh_ok("test ! -e /etc/resolv.conf");
 
     let (la, lb) = (Leftovers::of(&a), Leftovers::of(&b));
@@ -262,12 +208,7 @@ fn a_container_left_by_a_killed_run_is_cleaned_up() {
     // /proc/self/exe still runs this binary when a concurrent build has replaced the file.
     let exe = Path::new("/proc/self/exe");
     let mut helper = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "testbed::killed_run_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "testbed::killed_run_helper", "--nocapture", "--test-threads=1"])
         .env(ABANDON_ENV, "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -275,10 +216,7 @@ fn a_container_left_by_a_killed_run_is_cleaned_up() {
     let stdout = helper.stdout.take().expect("helper stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
             // libtest prints "test NAME ... " on the same line first.
             if let Some((_, rest)) = line.split_once("ABANDONED ") {
                 let _ = tx.send(rest.trim().to_string());
@@ -289,16 +227,11 @@ fn a_container_left_by_a_killed_run_is_cleaned_up() {
     helper.kill().expect("kill helper");
     helper.wait().expect("reap helper");
     let announced = announced.expect("the helper never announced its container");
-    let mut words = announced
-        .split(' ')
-        .map(|w| w.parse::<u32>().expect("number"));
+    let mut words = announced.split(' ').map(|w| w.parse::<u32>().expect("number"));
     let (slot, pid) = (words.next().expect("slot"), words.next().expect("pid"));
 
     // Its nspawn outlived the killed process (it runs in its own session).
-    assert!(
-        nspawn_alive(pid),
-        "the abandoned nspawn {pid} is already gone"
-    );
+    assert!(nspawn_alive(pid), "the abandoned nspawn {pid} is already gone");
 
     let started = Instant::now();
     let report = reap_stale();
@@ -307,22 +240,12 @@ fn a_container_left_by_a_killed_run_is_cleaned_up() {
     // Another test may have taken the slot in the meantime (and cleaned it up itself);
     // either way nothing of the abandoned container may remain.
     let name = format!("cvg{slot}");
-    let record = Path::new("/run/converge-testbed")
-        .join(&name)
-        .join("record.json");
+    let record = Path::new("/run/converge-testbed").join(&name).join("record.json");
     if let Ok(text) = std::fs::read_to_string(&record) {
-        assert!(
-            !text.contains(&format!("\"nspawn_pid\": {pid}")),
-            "record of {name} survived"
-        );
+        assert!(!text.contains(&format!("\"nspawn_pid\": {pid}")), "record of {name} survived");
     } else {
-        assert!(
-            !interface_exists(&format!("ve-{name}")),
-            "ve-{name} survived"
-        );
-        let root = Path::new("/var/tmp/converge-testbed")
-            .join(&name)
-            .join("root");
+        assert!(!interface_exists(&format!("ve-{name}")), "ve-{name} survived");
+        let root = Path::new("/var/tmp/converge-testbed").join(&name).join("root");
         assert!(!is_mounted(&root), "{} is still mounted", root.display());
     }
 }
