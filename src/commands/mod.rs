@@ -25,14 +25,19 @@ pub struct Prepared {
 /// Loads, expands and graphs the playbook for the hosts `limit` selects. Every problem of
 /// every host is collected; nothing touches the network.
 pub fn prepare(path: &Path, inventory: Option<&Path>, limit: Option<&str>) -> Result<Prepared, Diags> {
-    let pb = playbook::load(path, inventory)?;
+    prepare_loaded(playbook::load(path, inventory)?, limit)
+}
+
+/// [`prepare`] for a playbook already loaded.
+pub fn prepare_loaded(pb: Playbook, limit: Option<&str>) -> Result<Prepared, Diags> {
+    let path = pb.src.name().to_string();
     let templates = Templates::new(&pb.dir);
     let hosts = match pb.inventory.limit(limit) {
         Ok(h) => h,
         Err(msg) => return Err(diag::Diag::bare("converge::limit", msg).into()),
     };
     if hosts.is_empty() {
-        return Err(diag::Diag::bare("converge::no-hosts", format!("{} has no hosts", path.display()))
+        return Err(diag::Diag::bare("converge::no-hosts", format!("{path} has no hosts"))
             .help("declare `host \"name\" address=...` in the playbook, or give --inventory FILE")
             .into());
     }

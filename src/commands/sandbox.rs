@@ -5,38 +5,28 @@
 //! containers (`root` over ssh with a throwaway key), the plan and the result are printed,
 //! and the containers are torn down, or kept until Ctrl-C with `--keep`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::SandboxArgs;
 use crate::commands::run::{emit, execute, exit_code};
-use crate::engine::{Mode, Options};
+use crate::engine::{Job, Mode, Options};
 use crate::error;
 use crate::playbook;
+use crate::playbook::inventory::Connection;
 use crate::sandbox::{self, Container, ContainerOptions};
 use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &SandboxArgs) -> i32 {
     let say = |msg: &str| super::print_err(&format!("sandbox: {msg}\n"), args.no_color);
-    // the playbook is checked before anything boots
-    let pb = match playbook::load(&args.playbook, None) {
-        Ok(pb) => pb,
+    // the whole playbook is checked, for every host, before anything boots
+    let prepared = match playbook::load(&args.playbook, None).and_then(|pb| super::prepare_loaded(pb, args.limit.as_deref())) {
+        Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
             return error::FAILURE;
         }
     };
-    let names: Vec<String> = match pb.inventory.limit(args.limit.as_deref()) {
-        Ok(hosts) => hosts.iter().map(|h| h.name.clone()).collect(),
-        Err(msg) => {
-            say(&msg);
-            return error::FAILURE;
-        }
-    };
-    if names.is_empty() {
-        say(&format!("{} declares no host to boot", args.playbook.display()));
-        return error::FAILURE;
-    }
+    let names: Vec<String> = prepared.jobs.iter().map(|j| j.host.name.clone()).collect();
     say(&format!(
         "preparing the container image (the first run builds it under {}, about a minute)",
         sandbox::cache_dir().display()
@@ -53,9 +43,7 @@ pub fn run(args: &SandboxArgs) -> i32 {
             .iter()
             .map(|n| {
                 let rootfs = &rootfs;
-                s.spawn(move || {
-                    Container::boot(rootfs, ContainerOptions::new(n.clone())).map_err(|e| format!("{n}: {e}"))
-                })
+                s.spawn(move || Container::boot(rootfs, ContainerOptions::new(n.clone())).map_err(|e| format!("{n}: {e}")))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("boot thread panicked".into()))).collect()
@@ -70,11 +58,8 @@ pub fn run(args: &SandboxArgs) -> i32 {
             Err(e) => say(&format!("cannot boot {e}")),
         }
     }
-    if containers.len() != names.len() {
-        return error::FAILURE;
-    }
-    let code = converge(args, &containers);
-    if args.keep {
+    let code = if containers.len() == names.len() { converge(args, prepared.jobs, &containers) } else { error::FAILURE };
+    if args.keep && containers.len() == names.len() {
         keep(&containers, &say);
     }
     for c in containers {
@@ -86,8 +71,8 @@ pub fn run(args: &SandboxArgs) -> i32 {
     code
 }
 
-/// Writes the containers' inventory and ssh config, and applies the playbook to them.
-fn converge(args: &SandboxArgs, containers: &[Container]) -> i32 {
+/// Points every job at its container (root over ssh, with the testbed's key) and applies.
+fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) -> i32 {
     let dir = match tempfile::Builder::new().prefix("converge-sandbox").tempdir() {
         Ok(d) => d,
         Err(e) => {
@@ -95,44 +80,30 @@ fn converge(args: &SandboxArgs, containers: &[Container]) -> i32 {
             return error::FAILURE;
         }
     };
-    let inventory = dir.path().join("inventory.kdl");
-    let text: String = containers
-        .iter()
-        .map(|c| format!("host \"{}\" address=\"{}\" user=\"root\"\n", c.hostname(), c.address()))
-        .collect();
     let addrs: Vec<String> = containers.iter().map(|c| c.address().to_string()).collect();
+    for (job, addr) in jobs.iter_mut().zip(&addrs) {
+        let h = &mut job.host;
+        h.address = Some(addr.clone());
+        h.user = Some("root".into());
+        h.port = None;
+        h.identity = None;
+        h.become_root = false;
+        h.connection = Connection::Ssh;
+    }
     let pairs: Vec<(&str, &Container)> = addrs.iter().map(String::as_str).zip(containers.iter()).collect();
-    let ssh_config = match std::fs::write(&inventory, text)
-        .map_err(|e| e.to_string())
-        .and_then(|_| sandbox::try_write_ssh_config(dir.path(), &pairs).map_err(|e| e.to_string()))
-    {
+    let ssh_config = match sandbox::try_write_ssh_config(dir.path(), &pairs) {
         Ok(p) => p,
         Err(e) => {
             super::print_err(&format!("sandbox: {e}\n"), args.no_color);
             return error::FAILURE;
         }
     };
-    apply(args, &inventory, &ssh_config)
-}
-
-fn apply(args: &SandboxArgs, inventory: &Path, ssh_config: &Path) -> i32 {
-    let prepared = match super::prepare(&args.playbook, Some(inventory), args.limit.as_deref()) {
-        Ok(p) => p,
-        Err(diags) => {
-            super::print_diags(&diags, args.no_color);
-            return error::FAILURE;
-        }
-    };
     let opts = Options {
         mode: Mode::Apply,
-        ssh: SshOptions {
-            config_file: Some(ssh_config.to_path_buf()),
-            strict_host_keys: false,
-            connect_timeout: Duration::from_secs(10),
-        },
+        ssh: SshOptions { config_file: Some(ssh_config), strict_host_keys: false, connect_timeout: Duration::from_secs(10) },
         forks: 16,
     };
-    match execute(prepared.jobs, &opts) {
+    match execute(jobs, &opts) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
             exit_code(&report, Mode::Apply)

@@ -4,5 +4,6 @@ mod engine;
 mod examples;
 mod kinds;
 mod ranch;
+mod sandbox;
 mod support;
 mod testbed;
