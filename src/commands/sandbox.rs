@@ -19,13 +19,14 @@ use crate::transport::ssh::SshOptions;
 pub fn run(args: &SandboxArgs) -> i32 {
     let say = |msg: &str| super::print_err(&format!("sandbox: {msg}\n"), args.no_color);
     // the whole playbook is checked, for every host, before anything boots
-    let prepared = match playbook::load(&args.playbook, None).and_then(|pb| super::prepare_loaded(pb, args.limit.as_deref())) {
-        Ok(p) => p,
-        Err(diags) => {
-            super::print_diags(&diags, args.no_color);
-            return error::FAILURE;
-        }
-    };
+    let prepared =
+        match playbook::load(&args.playbook, None).and_then(|pb| super::prepare_loaded(pb, args.limit.as_deref())) {
+            Ok(p) => p,
+            Err(diags) => {
+                super::print_diags(&diags, args.no_color);
+                return error::FAILURE;
+            }
+        };
     let names: Vec<String> = prepared.jobs.iter().map(|j| j.host.name.clone()).collect();
     say(&format!(
         "preparing the container image (the first run builds it under {}, about a minute)",
@@ -43,7 +44,9 @@ pub fn run(args: &SandboxArgs) -> i32 {
             .iter()
             .map(|n| {
                 let rootfs = &rootfs;
-                s.spawn(move || Container::boot(rootfs, ContainerOptions::new(n.clone())).map_err(|e| format!("{n}: {e}")))
+                s.spawn(move || {
+                    Container::boot(rootfs, ContainerOptions::new(n.clone())).map_err(|e| format!("{n}: {e}"))
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("boot thread panicked".into()))).collect()
@@ -58,7 +61,8 @@ pub fn run(args: &SandboxArgs) -> i32 {
             Err(e) => say(&format!("cannot boot {e}")),
         }
     }
-    let code = if containers.len() == names.len() { converge(args, prepared.jobs, &containers) } else { error::FAILURE };
+    let code =
+        if containers.len() == names.len() { converge(args, prepared.jobs, &containers) } else { error::FAILURE };
     if args.keep && containers.len() == names.len() {
         keep(&containers, &say);
     }
@@ -100,7 +104,11 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
     };
     let opts = Options {
         mode: Mode::Apply,
-        ssh: SshOptions { config_file: Some(ssh_config), strict_host_keys: false, connect_timeout: Duration::from_secs(10) },
+        ssh: SshOptions {
+            config_file: Some(ssh_config),
+            strict_host_keys: false,
+            connect_timeout: Duration::from_secs(10),
+        },
         forks: 16,
     };
     match execute(jobs, &opts) {

@@ -17,7 +17,10 @@ fn sandbox_converges_ranch_and_cleans_up() {
     // the container is gone: its veth (ve-cvgK for address 10.231.K.2) no longer exists
     let address = host["address"].as_str().expect("address");
     let slot = address.split('.').nth(2).expect("slot");
-    assert!(!std::path::Path::new(&format!("/sys/class/net/ve-cvg{slot}")).exists(), "container {address} left running");
+    assert!(
+        !std::path::Path::new(&format!("/sys/class/net/ve-cvg{slot}")).exists(),
+        "container {address} left running"
+    );
 }
 
 #[test]
