@@ -15,7 +15,7 @@
 //! let mut sh = Sh::new();
 //! sh.set("p", "/etc/it's here");
 //! sh.raw(r#"[ -e "$p" ] && echo present=1"#).nl();
-//! assert_eq!(sh.text(), "p='/etc/it'\"'\"'s here'\n[ -e \"$p\" ] && echo present=1\n");
+//! assert_eq!(sh.text(), "p=\"/etc/it's here\"\n[ -e \"$p\" ] && echo present=1\n");
 //! ```
 
 use base64::Engine as _;
