@@ -247,3 +247,35 @@ fn limit_selects_hosts_and_groups() {
     none.expect(1);
     assert!(none.stderr.contains("matches no host or group (did you mean `web`?)"), "{}", none.stderr);
 }
+
+#[test]
+fn a_change_that_does_not_hold_is_reported_as_not_converged() {
+    // a oneshot unit without RemainAfterExit starts fine and is inactive again at once
+    let h = OnHost::new(
+        "unit \"flash\" content=\"[Service]\\nType=oneshot\\nExecStart=/bin/true\\n\"\n\
+         service \"flash\" state=\"running\"\n",
+    );
+    let run = h.run("apply", &["--format", "json"]);
+    run.expect(1);
+    let report = run.json();
+    let svc = &report["hosts"][0]["resources"][1];
+    assert_eq!(svc["id"], "service:flash");
+    assert_eq!(svc["result"], "not_converged");
+    assert_eq!(svc["error"], "did not converge: still differs in state");
+    assert_eq!(report["summary"]["not_converged"], 1);
+    assert_eq!(report["summary"]["changed"], 1, "only the unit counts as changed");
+    let text = h.run("apply", &[]);
+    text.expect(1);
+    assert!(text.stdout.contains("NOT CONVERGED did not converge: still differs in state"), "{}", text.stdout);
+}
+
+#[test]
+fn the_json_report_shape() {
+    let h = OnHost::new("group \"g\"\nfile \"/etc/j\" content=\"a\\n\" group=\"g\" mode=\"0640\"\nservice \"ssh\" state=\"running\"\n");
+    let run = h.run("diff", &["--format", "json"]);
+    run.expect(2);
+    let mut report = run.json();
+    report["hosts"][0]["address"] = "ADDR".into();
+    report["hosts"][0]["timings_ms"] = serde_json::json!({});
+    insta::assert_snapshot!(serde_json::to_string_pretty(&report).expect("json"));
+}
