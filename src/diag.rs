@@ -185,14 +185,6 @@ impl Diags {
     pub fn iter(&self) -> impl Iterator<Item = &Diag> {
         self.list.iter()
     }
-    /// True when a diagnostic was already recorded at this place (used to avoid
-    /// piling a second error on a token that already has one).
-    pub fn has_at(&self, at: &At) -> bool {
-        self.list.iter().any(|d| {
-            d.src.as_ref().is_some_and(|s| Arc::ptr_eq(s, &at.src))
-                && d.labels.iter().any(|l| l.offset() == at.span.offset())
-        })
-    }
     /// Returns `Err(self)` when anything was recorded.
     pub fn into_result<T>(self, value: T) -> Result<T, Diags> {
         if self.list.is_empty() { Ok(value) } else { Err(self) }
@@ -253,6 +245,5 @@ mod tests {
         diags.push(Diag::new("converge::x", "unknown property", &at, "here"));
         diags.push(Diag::new("converge::x", "unknown property", &at, "here"));
         assert_eq!(diags.len(), 1);
-        assert!(diags.has_at(&at));
     }
 }

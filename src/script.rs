@@ -95,16 +95,6 @@ impl Sh {
         self.nl()
     }
 
-    /// A command made of a program and quoted arguments, on its own line.
-    pub fn cmd(&mut self, program: &'static str, args: &[&str]) -> &mut Sh {
-        self.text.push_str(program);
-        for a in args {
-            self.text.push(' ');
-            self.text.push_str(&quote(a));
-        }
-        self.nl()
-    }
-
     /// `base64 -d > TARGET` fed by a here-document holding `bytes`: any content, binary
     /// or secret, crosses as base64 whose alphabet can never close the here-document.
     /// `target` is shell text from converge's source, typically `"$tmp"`.

@@ -73,10 +73,6 @@ impl Templates {
         Templates { env, base: base.to_path_buf(), files: Mutex::new(HashMap::new()) }
     }
 
-    pub fn base(&self) -> &Path {
-        &self.base
-    }
-
     /// Renders a playbook string; strings without `{{` or `{%` are returned as they are.
     pub fn render_str(&self, value: &str, token: &StringToken, ctx: &Value) -> Result<String, Diag> {
         if !value.contains("{{") && !value.contains("{%") {

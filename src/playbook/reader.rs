@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use kdl::{KdlEntry, KdlNode, KdlValue};
+use kdl::{KdlEntry, KdlNode};
 use minijinja::Value;
 
 use super::kdl::{entry_at, expect_bool, expect_int, expect_mode, expect_string, name_at, string_inner_offset};
@@ -342,13 +342,5 @@ impl<'a> NodeReader<'a> {
             }
         };
         self.error(d);
-    }
-}
-
-/// The value of an entry if it is a plain string, for the engine's own reads.
-pub fn plain_string(entry: &KdlEntry) -> Option<&str> {
-    match entry.value() {
-        KdlValue::String(s) => Some(s),
-        _ => None,
     }
 }
