@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use converge::sandbox::{testbed_rootfs, write_ssh_config, Container, ContainerOptions};
+use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_config};
 
 const RUNS: usize = 7;
 
@@ -44,7 +44,8 @@ fn timed(dir: &Path, args: &[&str], want_exit_changes: bool) -> Timed {
             assert_eq!(json["summary"]["create"], 0);
         }
         times.push(t);
-        exchanges = json["hosts"].as_array().expect("hosts").iter().map(|h| h["exchanges"].as_u64().unwrap_or(0)).collect();
+        exchanges =
+            json["hosts"].as_array().expect("hosts").iter().map(|h| h["exchanges"].as_u64().unwrap_or(0)).collect();
     }
     times.sort();
     Timed { median: times[RUNS / 2], min: times[0], max: times[RUNS - 1], exchanges }
@@ -61,12 +62,19 @@ fn main() {
     for n in [1usize, 4] {
         let containers: Vec<Container> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..n)
-                .map(|i| s.spawn(move || Container::boot(testbed_rootfs(), ContainerOptions::new(format!("ranch-{i}"))).expect("boot")))
+                .map(|i| {
+                    s.spawn(move || {
+                        Container::boot(testbed_rootfs(), ContainerOptions::new(format!("ranch-{i}"))).expect("boot")
+                    })
+                })
                 .collect();
             hs.into_iter().map(|h| h.join().expect("boot thread")).collect()
         });
         let dir = tempfile::tempdir().expect("tempdir");
-        let inv: String = containers.iter().map(|c| format!("host \"{}\" address=\"{}\" user=\"root\"\n", c.hostname(), c.address())).collect();
+        let inv: String = containers
+            .iter()
+            .map(|c| format!("host \"{}\" address=\"{}\" user=\"root\"\n", c.hostname(), c.address()))
+            .collect();
         std::fs::write(dir.path().join("inventory.kdl"), inv).expect("inventory");
         let addrs: Vec<String> = containers.iter().map(|c| c.address().to_string()).collect();
         let pairs: Vec<(&str, &Container)> = addrs.iter().map(String::as_str).zip(containers.iter()).collect();
@@ -76,7 +84,8 @@ fn main() {
         let cold_args: Vec<&str> = ["apply", playbook].into_iter().chain(base).collect();
         let (cold, json) = converge(dir.path(), &cold_args);
         assert_eq!(json["summary"]["failed"], 0, "{json}");
-        let cold_exchanges: Vec<u64> = json["hosts"].as_array().expect("hosts").iter().map(|h| h["exchanges"].as_u64().unwrap_or(0)).collect();
+        let cold_exchanges: Vec<u64> =
+            json["hosts"].as_array().expect("hosts").iter().map(|h| h["exchanges"].as_u64().unwrap_or(0)).collect();
         let diff_args: Vec<&str> = ["diff", playbook].into_iter().chain(base).collect();
         let diff = timed(dir.path(), &diff_args, false);
         let noop_args: Vec<&str> = ["apply", playbook].into_iter().chain(base).collect();
@@ -101,7 +110,11 @@ fn main() {
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let out = format!(
         "# ranch.kdl timings\n\n\

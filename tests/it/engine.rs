@@ -271,7 +271,9 @@ fn a_change_that_does_not_hold_is_reported_as_not_converged() {
 
 #[test]
 fn the_json_report_shape() {
-    let h = OnHost::new("group \"g\"\nfile \"/etc/j\" content=\"a\\n\" group=\"g\" mode=\"0640\"\nservice \"ssh\" state=\"running\"\n");
+    let h = OnHost::new(
+        "group \"g\"\nfile \"/etc/j\" content=\"a\\n\" group=\"g\" mode=\"0640\"\nservice \"ssh\" state=\"running\"\n",
+    );
     let run = h.run("diff", &["--format", "json"]);
     run.expect(2);
     let mut report = run.json();
