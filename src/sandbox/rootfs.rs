@@ -23,8 +23,16 @@ use super::mounts;
 /// Bump when the image setup below changes, so old caches are not reused.
 pub const IMAGE_VERSION: u32 = 1;
 
-/// Packages downloaded into the image's apt cache so containers can install them offline.
-pub const PREDOWNLOAD: &[&str] = &["nginx-light", "cron", "python3", "tree", "jq", "acl"];
+/// Packages downloaded into the image's apt cache so containers can install them offline:
+/// what the tests and the seed playbooks install. Each entry is resolved by one apt call;
+/// packages that conflict with others (ufw breaks iptables-persistent) get their own entry.
+pub const PREDOWNLOAD: &[&str] = &[
+    "nginx-light cron python3 tree jq acl git python3-venv python3-pip python3-setuptools python3-wheel \
+     supervisor postgresql redis-server redis-tools rabbitmq-server podman crun busybox-static \
+     gunicorn uwsgi uwsgi-plugin-python3 daphne python3-celery python3-django python3-psycopg2 \
+     python3-redis nodejs chrony iptables-persistent",
+    "ufw",
+];
 
 /// Packages debootstrap installs into the base image.
 const INCLUDE: &[&str] =
@@ -285,12 +293,14 @@ fn apt_in_image(root: &Path, packages: &[String]) -> Result<(), SandboxError> {
     if packages.is_empty() {
         return Ok(());
     }
-    let mut download = chroot(root);
-    download
-        .args(["apt-get", "-y", "-o", "APT::Keep-Downloaded-Packages=true"])
-        .args(["--download-only", "install"])
-        .args(packages);
-    command::run("pre-downloading packages inside the image", &mut download)?;
+    for set in packages {
+        let mut download = chroot(root);
+        download
+            .args(["apt-get", "-y", "-o", "APT::Keep-Downloaded-Packages=true"])
+            .args(["--download-only", "install"])
+            .args(set.split_whitespace());
+        command::run("pre-downloading packages inside the image", &mut download)?;
+    }
     Ok(())
 }
 

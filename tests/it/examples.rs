@@ -56,12 +56,30 @@ fn check_snippet(origin: &str, snippet: &str) {
 }
 
 #[test]
-fn every_kdl_block_in_the_language_doc_checks() {
-    let doc = std::fs::read_to_string(repo().join("docs/language.md")).expect("docs/language.md");
-    let blocks = kdl_blocks(&doc);
-    assert!(blocks.len() >= 12, "found {} blocks", blocks.len());
-    for (i, b) in blocks.iter().enumerate() {
-        check_snippet(&format!("docs/language.md block {i}"), b);
+fn every_kdl_block_in_the_docs_checks() {
+    let mut docs = vec![repo().join("docs/language.md")];
+    for entry in std::fs::read_dir(repo().join("docs/kinds")).expect("docs/kinds") {
+        docs.push(entry.expect("entry").path());
+    }
+    let mut n = 0;
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).expect("read doc");
+        for (i, b) in kdl_blocks(&text).iter().enumerate() {
+            check_snippet(&format!("{} block {i}", doc.display()), b);
+            n += 1;
+        }
+    }
+    assert!(n >= 12, "found {n} blocks");
+}
+
+#[test]
+fn every_kind_has_a_reference_page_linked_from_the_language_doc() {
+    let language = std::fs::read_to_string(repo().join("docs/language.md")).expect("language.md");
+    for def in converge::resources::KINDS {
+        let page = repo().join("docs/kinds").join(format!("{}.md", def.name));
+        let text = std::fs::read_to_string(&page).unwrap_or_else(|_| panic!("{} is missing", page.display()));
+        assert!(!kdl_blocks(&text).is_empty(), "{} has no KDL example", page.display());
+        assert!(language.contains(&format!("(kinds/{}.md)", def.name)), "docs/language.md does not link {}", page.display());
     }
 }
 
