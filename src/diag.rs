@@ -185,6 +185,36 @@ impl Diags {
     pub fn iter(&self) -> impl Iterator<Item = &Diag> {
         self.list.iter()
     }
+    /// Replaces secret values in every message, label and help text.
+    pub fn mask(&mut self, secrets: &[String]) {
+        fn hide(text: &mut String, secrets: &[String]) {
+            for s in secrets.iter().filter(|s| !s.is_empty()) {
+                if text.contains(s.as_str()) {
+                    *text = text.replace(s.as_str(), "********");
+                }
+            }
+        }
+        fn go(d: &mut Diag, secrets: &[String]) {
+            hide(&mut d.message, secrets);
+            if let Some(h) = d.help.as_mut() {
+                hide(h, secrets);
+            }
+            for l in &mut d.labels {
+                if let Some(text) = l.label() {
+                    let mut t = text.to_string();
+                    hide(&mut t, secrets);
+                    l.set_label(Some(t));
+                }
+            }
+            for r in &mut d.related {
+                go(r, secrets);
+            }
+        }
+        for d in &mut self.list {
+            go(d, secrets);
+        }
+    }
+
     /// Returns `Err(self)` when anything was recorded.
     pub fn into_result<T>(self, value: T) -> Result<T, Diags> {
         if self.list.is_empty() { Ok(value) } else { Err(self) }

@@ -43,6 +43,8 @@ pub struct Options {
 pub struct Job {
     pub host: Host,
     pub graph: HostGraph,
+    /// Secret values: masked in everything reported about this host.
+    pub secrets: Vec<String>,
 }
 
 /// Runs every job, at most `forks` at once; reports come back in job order.
@@ -109,17 +111,14 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(s.as_str(), "********");
-        for line in s.lines().filter(|l| l.trim().len() >= 4) {
-            out = out.replace(line, "********");
-        }
     }
     out
 }
 
 async fn run_host(job: Job, opts: &Options) -> HostReport {
     let started = Instant::now();
-    let Job { host, graph } = job;
-    let secrets: Vec<String> = graph.nodes.iter().flat_map(|n| n.res.secrets()).collect();
+    let Job { host, graph, mut secrets } = job;
+    secrets.extend(graph.nodes.iter().flat_map(|n| n.res.secrets()));
     let mut report = HostReport {
         host: host.name.clone(),
         address: host

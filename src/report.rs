@@ -99,7 +99,7 @@ fn change(out: &mut String, c: &Change, name: &str) {
             let _ = writeln!(out, "      {}: {} → {}", c.field, show(&c.before), show(&c.after));
         }
         Some(Content::Sensitive) => {
-            let _ = writeln!(out, "      {} (sensitive): {} → {}", c.field, show(&c.before), show(&c.after));
+            let _ = writeln!(out, "      {} (sensitive)", c.field);
         }
         Some(Content::Opaque { reason }) => {
             let _ = writeln!(out, "      {}: {} → {} ({reason})", c.field, show(&c.before), show(&c.after));

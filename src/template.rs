@@ -19,6 +19,7 @@ pub struct Templates {
     env: Environment<'static>,
     base: PathBuf,
     files: Mutex<HashMap<PathBuf, Source>>,
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -70,7 +71,18 @@ impl Templates {
                 format!("cannot read template {name}: {e}"),
             )),
         });
-        Templates { env, base: base.to_path_buf(), files: Mutex::new(HashMap::new()) }
+        Templates { env, base: base.to_path_buf(), files: Mutex::new(HashMap::new()), secrets: Vec::new() }
+    }
+
+    /// The secret values rendered text is checked against (see `playbook/secrets.rs`).
+    pub fn with_secrets(mut self, secrets: Vec<String>) -> Templates {
+        self.secrets = secrets;
+        self
+    }
+
+    /// Whether `bytes` holds a secret value.
+    pub fn holds_secret(&self, bytes: &[u8]) -> bool {
+        self.secrets.iter().any(|s| !s.is_empty() && bytes.windows(s.len()).any(|w| w == s.as_bytes()))
     }
 
     /// Renders a playbook string; strings without `{{` or `{%` are returned as they are.

@@ -24,7 +24,8 @@ pub fn run(args: &CheckArgs) -> i32 {
 
 fn check(args: &CheckArgs) -> Result<String, Diags> {
     let pb = playbook::load(&args.playbook, args.inventory.as_deref())?;
-    let templates = Templates::new(&pb.dir);
+    let secrets = pb.secret_list();
+    let templates = Templates::new(&pb.dir).with_secrets(secrets.clone());
     let mut diags = Diags::default();
     let mut resources = 0;
     let hosts: Vec<Option<&playbook::inventory::Host>> =
@@ -35,6 +36,7 @@ fn check(args: &CheckArgs) -> Result<String, Diags> {
             Err(d) => diags.extend(d),
         }
     }
+    diags.mask(&secrets);
     let n = pb.inventory.hosts.len();
     diags.into_result(format!(
         "{}: valid ({} host{}, {} resource{} in all)\n",

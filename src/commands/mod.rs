@@ -31,7 +31,8 @@ pub fn prepare(path: &Path, inventory: Option<&Path>, limit: Option<&str>) -> Re
 /// [`prepare`] for a playbook already loaded.
 pub fn prepare_loaded(pb: Playbook, limit: Option<&str>) -> Result<Prepared, Diags> {
     let path = pb.src.name().to_string();
-    let templates = Templates::new(&pb.dir);
+    let secrets = pb.secret_list();
+    let templates = Templates::new(&pb.dir).with_secrets(secrets.clone());
     let hosts = match pb.inventory.limit(limit) {
         Ok(h) => h,
         Err(msg) => return Err(diag::Diag::bare("converge::limit", msg).into()),
@@ -45,10 +46,11 @@ pub fn prepare_loaded(pb: Playbook, limit: Option<&str>) -> Result<Prepared, Dia
     let mut jobs = Vec::new();
     for host in hosts {
         match expand::expand(&pb, Some(host), &templates).and_then(graph::build) {
-            Ok(graph) => jobs.push(Job { host: host.clone(), graph }),
+            Ok(graph) => jobs.push(Job { host: host.clone(), graph, secrets: secrets.clone() }),
             Err(d) => diags.extend(d),
         }
     }
+    diags.mask(&secrets);
     diags.into_result(Prepared { playbook: pb, jobs })
 }
 

@@ -40,6 +40,9 @@ pub struct Reference {
 /// The variables a host's strings are rendered with.
 pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Value, Diags> {
     let mut base = BTreeMap::new();
+    for (name, value) in &pb.secret_values {
+        base.insert(name.clone(), Value::from(value.clone()));
+    }
     let mut layers = vec![pb.vars.as_slice()];
     if let Some(h) = host {
         let info = BTreeMap::from([

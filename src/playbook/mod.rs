@@ -20,6 +20,7 @@ pub mod expand;
 pub mod inventory;
 pub mod kdl;
 pub mod reader;
+pub mod secrets;
 pub mod vars;
 
 use std::path::{Path, PathBuf};
@@ -28,12 +29,13 @@ use ::kdl::KdlNode;
 
 use self::inventory::Inventory;
 use self::kdl::{entry_at, expect_string, name_at};
+use self::secrets::{SecretDecl, read_secrets};
 use self::vars::{VarDecl, read_vars};
 use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::resources::{KINDS, kind_def};
 
 /// Top-level node names that are not resource kinds.
-const KEYWORDS: &[&str] = &["host", "inventory", "vars", "on"];
+const KEYWORDS: &[&str] = &["host", "inventory", "vars", "secrets", "on"];
 
 #[derive(Debug)]
 pub struct Playbook {
@@ -42,6 +44,9 @@ pub struct Playbook {
     pub dir: PathBuf,
     pub inventory: Inventory,
     pub vars: Vec<VarDecl>,
+    pub secrets: Vec<SecretDecl>,
+    /// Each secret's name and value, read when the playbook was loaded.
+    pub secret_values: Vec<(String, String)>,
     pub resources: Vec<ResourceDecl>,
 }
 
@@ -82,6 +87,8 @@ pub fn load(path: &Path, inventory: Option<&Path>) -> Result<Playbook, Diags> {
         dir: dir.clone(),
         inventory: Inventory::default(),
         vars: Vec::new(),
+        secrets: Vec::new(),
+        secret_values: Vec::new(),
         resources: Vec::new(),
     };
     for node in doc.nodes() {
@@ -91,6 +98,11 @@ pub fn load(path: &Path, inventory: Option<&Path>) -> Result<Playbook, Diags> {
         pb.inventory = load_inventory(inv_path, &mut diags);
     }
     pb.check_targets(&mut diags);
+    pb.check_secret_names(&mut diags);
+    match secrets::resolve(&pb.secrets, &pb.dir) {
+        Ok(values) => pb.secret_values = values,
+        Err(d) => diags.extend(d),
+    }
     diags.into_result(pb)
 }
 
@@ -132,6 +144,7 @@ impl Playbook {
                 }
             }
             "vars" => self.vars.extend(read_vars(src, node, diags)),
+            "secrets" => self.secrets.extend(read_secrets(src, node, diags)),
             "on" => self.read_on(src, node, dir, diags),
             "group" if is_inventory_group(node) => diags.push(
                 Diag::new(
@@ -190,6 +203,31 @@ impl Playbook {
             targets,
             index,
         });
+    }
+
+    /// The secret values, for masking every report.
+    pub fn secret_list(&self) -> Vec<String> {
+        self.secret_values.iter().map(|(_, v)| v.clone()).filter(|v| !v.is_empty()).collect()
+    }
+
+    /// A secret and a variable cannot share a name: which one a template sees would be a
+    /// surprise, and a secret shadowed by a variable would be printed.
+    fn check_secret_names(&self, diags: &mut Diags) {
+        let groups = self.inventory.groups.iter().flat_map(|g| g.vars.iter());
+        let hosts = self.inventory.hosts.iter().flat_map(|h| h.vars.iter());
+        for v in self.vars.iter().chain(groups).chain(hosts) {
+            if let Some(s) = self.secrets.iter().find(|s| s.name == v.name) {
+                diags.push(
+                    Diag::new(
+                        "converge::secret",
+                        format!("`{}` is both a variable and a secret", v.name),
+                        &v.at,
+                        "variable here",
+                    )
+                    .label(&s.at, "secret here"),
+                );
+            }
+        }
     }
 
     /// Every `on` target names a host or group of the (possibly replaced) inventory.

@@ -292,6 +292,11 @@ impl<'a> NodeReader<'a> {
         }
     }
 
+    /// Whether rendered content holds a secret value (then it must be treated as sensitive).
+    pub fn holds_secret(&self, bytes: &[u8]) -> bool {
+        self.templates.holds_secret(bytes)
+    }
+
     /// Reports what the kind did not ask for. Returns false if any error was recorded.
     pub fn finish(mut self) -> bool {
         let kind = self.kind().to_string();

@@ -66,6 +66,7 @@ impl Desired {
         } else {
             return None;
         };
+        let sensitive = sensitive || r.holds_secret(&bytes);
         Some(Desired::new(bytes, sensitive))
     }
 
@@ -113,6 +114,10 @@ impl Desired {
                 (Err(_), _) => Content::Opaque { reason: "binary content".into() },
             }
         };
+        if self.sensitive {
+            // not even a hash of a secret is shown
+            return Some(Change { field: "content".into(), before: None, after: None, content: Some(content) });
+        }
         Some(Change {
             field: "content".into(),
             before: before.map(|o| short(&o.sha256)),

@@ -88,13 +88,6 @@ impl Kind for File {
         d
     }
 
-    fn secrets(&self) -> Vec<String> {
-        match &self.content {
-            Some(c) if c.sensitive => String::from_utf8(c.bytes.clone()).into_iter().collect(),
-            _ => Vec::new(),
-        }
-    }
-
     fn probe(&self, sh: &mut Sh) {
         sh.set("p", &self.path);
         sh.raw("if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then echo type=file\n");

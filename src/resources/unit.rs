@@ -69,10 +69,6 @@ impl Kind for Unit {
         &self.name
     }
 
-    fn secrets(&self) -> Vec<String> {
-        Kind::secrets(&self.file)
-    }
-
     fn probe(&self, sh: &mut Sh) {
         self.file.probe(sh)
     }

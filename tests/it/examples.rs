@@ -79,7 +79,11 @@ fn every_kind_has_a_reference_page_linked_from_the_language_doc() {
         let page = repo().join("docs/kinds").join(format!("{}.md", def.name));
         let text = std::fs::read_to_string(&page).unwrap_or_else(|_| panic!("{} is missing", page.display()));
         assert!(!kdl_blocks(&text).is_empty(), "{} has no KDL example", page.display());
-        assert!(language.contains(&format!("(kinds/{}.md)", def.name)), "docs/language.md does not link {}", page.display());
+        assert!(
+            language.contains(&format!("(kinds/{}.md)", def.name)),
+            "docs/language.md does not link {}",
+            page.display()
+        );
     }
 }
 

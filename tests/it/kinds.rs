@@ -28,6 +28,11 @@ impl OnHost {
         OnHost { project, container, args }
     }
 
+    /// The arguments that point a run at the container (inventory, ssh config).
+    pub fn project_args(&self) -> Vec<String> {
+        self.args.clone()
+    }
+
     pub fn run(&self, cmd: &str, extra: &[&str]) -> Run {
         let mut args: Vec<&str> = vec![cmd, "playbook.kdl"];
         args.extend(self.args.iter().map(String::as_str));

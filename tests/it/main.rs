@@ -5,5 +5,6 @@ mod examples;
 mod kinds;
 mod ranch;
 mod sandbox;
+mod secrets;
 mod support;
 mod testbed;

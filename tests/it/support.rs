@@ -80,13 +80,21 @@ impl Project {
 }
 
 pub fn converge_in(dir: &Path, args: &[&str]) -> Run {
-    let out = assert_cmd::Command::cargo_bin("converge")
-        .expect("binary")
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run converge");
+    converge_env(dir, args, &[])
+}
+
+/// [`converge_in`] with extra environment variables (secrets), and without any variable
+/// of this process whose name starts with `CONVERGE_TEST_` unless given.
+pub fn converge_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = assert_cmd::Command::cargo_bin("converge").expect("binary");
+    cmd.current_dir(dir).env("NO_COLOR", "1").args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONVERGE_TEST_")) {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run converge");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
