@@ -59,21 +59,23 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
     let mut notifies = vec![Vec::new(); nodes.len()];
     for (i, n) in nodes.iter().enumerate() {
         for r in &n.requires {
-            if let Some(&j) = resolve(r, "require", &index, &nodes, &mut diags) {
+            if let Some(&j) = resolve(r, "require", n, &index, &nodes, &mut diags) {
                 add_edge(&mut g, ix[j], ix[i], Edge::Require(r.text.at.clone()));
             }
         }
         for r in &n.notifies {
-            let Some(&j) = resolve(r, "notify", &index, &nodes, &mut diags) else { continue };
+            let Some(&j) = resolve(r, "notify", n, &index, &nodes, &mut diags) else { continue };
             if !nodes[j].res.notifiable() {
                 diags.push(
-                    Diag::new(
-                        "converge::notify",
-                        format!("`{}` cannot be notified", r.id),
-                        &r.text.at,
-                        "nothing to restart or reload",
-                    )
-                    .help("notify a `service`; use `require` for ordering only"),
+                    n.decl.annotate(
+                        Diag::new(
+                            "converge::notify",
+                            format!("`{}` cannot be notified", r.id),
+                            &r.text.at,
+                            "nothing to restart or reload",
+                        )
+                        .help("notify a `service`; use `require` for ordering only"),
+                    ),
                 );
                 continue;
             }
@@ -118,6 +120,7 @@ fn add_edge(g: &mut DiGraph<usize, Edge>, a: NodeIndex, b: NodeIndex, e: Edge) {
 fn resolve<'a>(
     r: &Reference,
     what: &str,
+    owner: &Instance,
     index: &'a HashMap<&ResourceId, usize>,
     nodes: &[Instance],
     diags: &mut Diags,
@@ -135,7 +138,7 @@ fn resolve<'a>(
     if let Some(s) = did_you_mean(&r.id.to_string(), ids.iter().map(String::as_str)) {
         d = d.help(format!("did you mean `{s}`?"));
     }
-    diags.push(d);
+    diags.push(owner.decl.annotate(d));
     None
 }
 

@@ -5,13 +5,15 @@
 //! context, and the engine's own properties (`require`, `notify`) are read. The result is
 //! a list of [`Instance`]s in declaration order, ready for the graph.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use minijinja::Value;
 
 use super::inventory::Host;
+use super::module::ModuleUse;
 use super::reader::NodeReader;
-use super::vars::resolve;
+use super::vars::{VarDecl, resolve};
 use super::{Playbook, ResourceDecl};
 use crate::diag::{Diag, Diags, Spanned};
 use crate::resources::{KINDS, Resource, ResourceId, kind_def};
@@ -38,7 +40,7 @@ pub struct Reference {
 }
 
 /// The variables a host's strings are rendered with.
-pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Value, Diags> {
+pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Vars, Diags> {
     let mut base = BTreeMap::new();
     for (name, value) in &pb.secret_values {
         base.insert(name.clone(), Value::from(value.clone()));
@@ -58,13 +60,50 @@ pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates) -
         }
         layers.push(h.vars.as_slice());
     }
-    resolve(&layers, base, templates).map(Value::from)
+    resolve(&layers, base, templates)
+}
+
+/// Variables by name.
+pub type Vars = BTreeMap<String, Value>;
+
+/// The context of a resource declared in a module: the host's variables and the module's
+/// parameters (given at the use site, rendered in the context of that site; defaults for
+/// the rest, rendered with the parameters before them).
+fn module_context(host: &Vars, decl: &ResourceDecl, templates: &Templates) -> Result<Vars, Diags> {
+    let mut outer = host.clone();
+    for m in &decl.modules {
+        let given = resolve(&[m.given.as_slice()], outer.clone(), templates)?;
+        let mut ctx = host.clone();
+        for g in &m.given {
+            if let Some(v) = given.get(&g.name) {
+                ctx.insert(g.name.clone(), v.clone());
+            }
+        }
+        let defaults: Vec<VarDecl> = m
+            .params
+            .iter()
+            .filter(|p| !m.given.iter().any(|g| g.name == p.name))
+            .filter_map(|p| p.default.clone().map(|value| VarDecl { name: p.name.clone(), at: p.at.clone(), value }))
+            .collect();
+        outer = resolve(&[defaults.as_slice()], ctx, templates).map_err(|d| annotate_all(d, decl))?;
+    }
+    Ok(outer)
+}
+
+fn annotate_all(diags: Diags, decl: &ResourceDecl) -> Diags {
+    let mut out = Diags::default();
+    for d in diags.iter() {
+        out.push(decl.annotate(d.clone()));
+    }
+    out
 }
 
 /// Builds every resource that applies to `host` (`None`: check the playbook without an
 /// inventory, against the playbook's own variables).
 pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Vec<Instance>, Diags> {
-    let ctx = host_context(pb, host, templates)?;
+    let host_vars = host_context(pb, host, templates)?;
+    let ctx = Value::from(host_vars.clone());
+    let mut module_ctx: HashMap<*const ModuleUse, Result<Value, Diags>> = HashMap::new();
     let mut diags = Diags::default();
     let mut out: Vec<Instance> = Vec::new();
     for decl in &pb.resources {
@@ -75,7 +114,32 @@ pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Resu
         if !applies {
             continue;
         }
-        if let Some(inst) = build(decl, &ctx, templates, &mut diags) {
+        let ctx = match decl.modules.last() {
+            None => &ctx,
+            Some(m) => {
+                let entry = module_ctx
+                    .entry(Arc::as_ptr(m))
+                    .or_insert_with(|| module_context(&host_vars, decl, templates).map(Value::from));
+                match entry {
+                    Ok(c) => &*c,
+                    Err(d) => {
+                        diags.extend(std::mem::take(d));
+                        continue;
+                    }
+                }
+            }
+        };
+        let mut found = Diags::default();
+        let built = build(decl, ctx, templates, &mut found);
+        diags.extend(annotate_all(found, decl));
+        if let Some(inst) = built {
+            if let Some(same) = shared_with(&out, &inst) {
+                // the same resource declared identically by modules: one resource
+                let (requires, notifies) = (inst.requires, inst.notifies);
+                out[same].requires.extend(requires);
+                out[same].notifies.extend(notifies);
+                continue;
+            }
             check_duplicate(&out, &inst, &mut diags);
             out.push(inst);
         }
@@ -127,21 +191,30 @@ fn references(texts: Vec<Spanned<String>>, what: &str, diags: &mut Diags) -> Vec
     out
 }
 
+/// An earlier instance with the same id and the very same wishes, where at least one of
+/// the two comes from a module (two web apps using a module that installs nginx).
+fn shared_with(existing: &[Instance], inst: &Instance) -> Option<usize> {
+    existing.iter().position(|other| {
+        other.id == inst.id
+            && (!other.decl.modules.is_empty() || !inst.decl.modules.is_empty())
+            && format!("{:?}", other.res) == format!("{:?}", inst.res)
+    })
+}
+
 fn check_duplicate(existing: &[Instance], inst: &Instance, diags: &mut Diags) {
     let ids: Vec<&ResourceId> = std::iter::once(&inst.id).chain(inst.aliases.iter()).collect();
     for other in existing {
         let clash = ids.iter().find(|id| **id == &other.id || other.aliases.contains(id));
         if let Some(id) = clash {
-            diags.push(
-                Diag::new(
-                    "converge::duplicate",
-                    format!("`{id}` is declared twice"),
-                    &inst.decl.at(),
-                    "declared again here",
-                )
-                .label(&other.decl.at(), "first declared here")
-                .help("a resource may be declared once per host; merge the two declarations"),
-            );
+            let d = Diag::new(
+                "converge::duplicate",
+                format!("`{id}` is declared twice"),
+                &inst.decl.at(),
+                "declared again here",
+            )
+            .label(&other.decl.at(), "first declared here")
+            .help("a resource may be declared once per host; merge the two declarations");
+            diags.push(other.decl.annotate(inst.decl.annotate(d)));
         }
     }
 }

@@ -19,23 +19,26 @@
 pub mod expand;
 pub mod inventory;
 pub mod kdl;
+pub mod module;
 pub mod reader;
 pub mod secrets;
 pub mod vars;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ::kdl::KdlNode;
 
 use self::inventory::Inventory;
 use self::kdl::{entry_at, expect_string, name_at};
+use self::module::ModuleUse;
 use self::secrets::{SecretDecl, read_secrets};
 use self::vars::{VarDecl, read_vars};
 use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::resources::{KINDS, kind_def};
 
 /// Top-level node names that are not resource kinds.
-const KEYWORDS: &[&str] = &["host", "inventory", "vars", "secrets", "on"];
+const KEYWORDS: &[&str] = &["host", "inventory", "vars", "secrets", "on", "use"];
 
 #[derive(Debug)]
 pub struct Playbook {
@@ -60,11 +63,23 @@ pub struct ResourceDecl {
     pub targets: Option<Vec<Spanned<String>>>,
     /// Declaration order, which breaks ties in the apply order.
     pub index: usize,
+    /// The module uses this declaration comes through, outermost first (empty: written in
+    /// the playbook itself).
+    pub modules: Vec<Arc<ModuleUse>>,
 }
 
 impl ResourceDecl {
     pub fn at(&self) -> At {
         name_at(&self.src, &self.node)
+    }
+
+    /// Adds the use sites of the modules this declaration comes from to a diagnostic
+    /// about it, so an error inside a module also points at where it is used.
+    pub fn annotate(&self, mut diag: Diag) -> Diag {
+        for m in self.modules.iter().rev() {
+            diag = diag.label(&m.at, "in the module used here");
+        }
+        diag
     }
 }
 
@@ -145,7 +160,7 @@ impl Playbook {
             }
             "vars" => self.vars.extend(read_vars(src, node, diags)),
             "secrets" => self.secrets.extend(read_secrets(src, node, diags)),
-            "on" => self.read_on(src, node, dir, diags),
+            "on" | "use" => self.read_resource(src, node, dir, None, &[], diags),
             "group" if is_inventory_group(node) => diags.push(
                 Diag::new(
                     "converge::inventory",
@@ -155,17 +170,53 @@ impl Playbook {
                 )
                 .help("write `inventory { group \"web\" { host \"web-1\" } }`"),
             ),
-            kind => {
-                if kind_def(kind).is_some() {
-                    self.push_resource(src, node, dir, None);
-                } else {
-                    diags.push(unknown_kind(src, node));
+            _ => self.read_resource(src, node, dir, None, &[], diags),
+        }
+    }
+
+    /// A resource, an `on` block or a `use` of a module, in the playbook or in a module
+    /// (`chain`: the module uses around it).
+    fn read_resource(
+        &mut self,
+        src: &Source,
+        node: &KdlNode,
+        dir: &Path,
+        targets: Option<Vec<Spanned<String>>>,
+        chain: &[Arc<ModuleUse>],
+        diags: &mut Diags,
+    ) {
+        match node.name().value() {
+            "on" if targets.is_none() => self.read_on(src, node, dir, chain, diags),
+            "use" => self.read_use(src, node, dir, targets, chain, diags),
+            kind if kind_def(kind).is_some() => self.push_resource(src, node, dir, targets, chain),
+            _ => {
+                let mut d = unknown_kind(src, node);
+                for m in chain.iter().rev() {
+                    d = d.label(&m.at, "in the module used here");
                 }
+                diags.push(d);
             }
         }
     }
 
-    fn read_on(&mut self, src: &Source, node: &KdlNode, dir: &Path, diags: &mut Diags) {
+    fn read_use(
+        &mut self,
+        src: &Source,
+        node: &KdlNode,
+        dir: &Path,
+        targets: Option<Vec<Spanned<String>>>,
+        chain: &[Arc<ModuleUse>],
+        diags: &mut Diags,
+    ) {
+        let Some((used, file)) = module::load_use(src, node, dir, chain, diags) else { return };
+        let mut inner: Vec<Arc<ModuleUse>> = chain.to_vec();
+        inner.push(used);
+        for n in &file.nodes {
+            self.read_resource(&file.src, n, &file.dir, targets.clone(), &inner, diags);
+        }
+    }
+
+    fn read_on(&mut self, src: &Source, node: &KdlNode, dir: &Path, chain: &[Arc<ModuleUse>], diags: &mut Diags) {
         let mut targets = Vec::new();
         for e in node.entries() {
             match (e.name(), expect_string(src, e, "a host or group name")) {
@@ -186,15 +237,18 @@ impl Playbook {
             );
         }
         for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
-            if kind_def(n.name().value()).is_some() {
-                self.push_resource(src, n, dir, Some(targets.clone()));
-            } else {
-                diags.push(unknown_kind(src, n));
-            }
+            self.read_resource(src, n, dir, Some(targets.clone()), chain, diags);
         }
     }
 
-    fn push_resource(&mut self, src: &Source, node: &KdlNode, dir: &Path, targets: Option<Vec<Spanned<String>>>) {
+    fn push_resource(
+        &mut self,
+        src: &Source,
+        node: &KdlNode,
+        dir: &Path,
+        targets: Option<Vec<Spanned<String>>>,
+        chain: &[Arc<ModuleUse>],
+    ) {
         let index = self.resources.len();
         self.resources.push(ResourceDecl {
             node: node.clone(),
@@ -202,6 +256,7 @@ impl Playbook {
             dir: dir.to_path_buf(),
             targets,
             index,
+            modules: chain.to_vec(),
         });
     }
 

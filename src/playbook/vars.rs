@@ -59,7 +59,8 @@ pub fn read_vars(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<VarDecl
     children.nodes().iter().filter_map(|n| read_var(src, n, diags)).collect()
 }
 
-fn read_var(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<VarDecl> {
+/// Reads one variable node (`name value`, `name a b`, `name { ... }`).
+pub fn read_var(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<VarDecl> {
     let at = name_at(src, node);
     let name = node.name().value().to_string();
     if let Some(e) = node.entries().iter().find(|e| e.name().is_some()) {

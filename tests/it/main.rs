@@ -3,6 +3,7 @@ mod diagnostics;
 mod engine;
 mod examples;
 mod kinds;
+mod modules;
 mod ranch;
 mod sandbox;
 mod secrets;
