@@ -102,10 +102,7 @@ pub fn load_use(
         diags.push(d);
         return None;
     }
-    let file = match read_module(&full, &at, diags) {
-        Some(f) => f,
-        None => return None,
-    };
+    let file = read_module(&full, &at, diags)?;
     let given = read_given(src, node, diags);
     check_given(&given, &file.params, &at, &name_at(src, node), diags);
     Some((Arc::new(ModuleUse { at, path: canonical, given, params: file.params.clone() }), file))
