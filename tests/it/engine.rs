@@ -281,3 +281,25 @@ fn the_json_report_shape() {
     report["hosts"][0]["timings_ms"] = serde_json::json!({});
     insta::assert_snapshot!(serde_json::to_string_pretty(&report).expect("json"));
 }
+
+#[test]
+fn the_local_connection_converges_this_machine() {
+    // only inside a fresh temporary directory
+    let p = Project::new();
+    let dir = p.path().join("local");
+    p.file(
+        "playbook.kdl",
+        &format!(
+            "host \"here\" connection=\"local\"\nvars {{ d \"{}\" }}\ndirectory \"{{{{ d }}}}\" mode=\"0700\"\nfile \"{{{{ d }}}}/x\" content=\"local\\n\"\nsymlink \"{{{{ d }}}}/y\" target=\"x\"\n",
+            dir.display()
+        ),
+    );
+    p.converge(&["diff", "playbook.kdl"]).expect(2);
+    let run = p.converge(&["apply", "playbook.kdl", "--format", "json"]);
+    run.expect(0);
+    assert_eq!(run.json()["hosts"][0]["exchanges"], 3);
+    assert_eq!(std::fs::read_to_string(dir.join("y")).expect("through the link"), "local\n");
+    let noop = p.converge(&["apply", "playbook.kdl", "--format", "json"]);
+    noop.expect(0);
+    assert_eq!(noop.json()["summary"]["changed"], 0);
+}
