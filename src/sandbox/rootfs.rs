@@ -21,7 +21,7 @@ use super::host_tools;
 use super::mounts;
 
 /// Bump when the image setup below changes, so old caches are not reused.
-pub const IMAGE_VERSION: u32 = 1;
+pub const IMAGE_VERSION: u32 = 2;
 
 /// Packages downloaded into the image's apt cache so containers can install them offline:
 /// what the tests and the seed playbooks install. Each entry is resolved by one apt call;
@@ -293,13 +293,20 @@ fn apt_in_image(root: &Path, packages: &[String]) -> Result<(), SandboxError> {
     if packages.is_empty() {
         return Ok(());
     }
+    // each set together, then each package alone: apt resolves alternatives (`a | b`)
+    // differently depending on what else is installed with it, so a package installed on
+    // its own may need a dependency the whole set did not
     for set in packages {
-        let mut download = chroot(root);
-        download
-            .args(["apt-get", "-y", "-o", "APT::Keep-Downloaded-Packages=true"])
-            .args(["--download-only", "install"])
-            .args(set.split_whitespace());
-        command::run("pre-downloading packages inside the image", &mut download)?;
+        let alone: Vec<&str> = set.split_whitespace().collect();
+        let together = std::iter::once(alone.clone());
+        for group in together.chain(alone.iter().map(|p| vec![*p])) {
+            let mut download = chroot(root);
+            download
+                .args(["apt-get", "-y", "-o", "APT::Keep-Downloaded-Packages=true"])
+                .args(["--download-only", "install"])
+                .args(&group);
+            command::run("pre-downloading packages inside the image", &mut download)?;
+        }
     }
     Ok(())
 }
