@@ -247,6 +247,54 @@ impl<'a> NodeReader<'a> {
         out
     }
 
+    /// Name-value pairs: a child block `key { NAME "value"; ... }` (environment variables).
+    /// Each line is a name and one string, rendered with the host's variables; a name
+    /// given twice is an error.
+    pub fn map(&mut self, key: &'static str) -> Vec<(Spanned<String>, Spanned<String>)> {
+        let mut out: Vec<(Spanned<String>, Spanned<String>)> = Vec::new();
+        for block in self.children(key) {
+            for line in block.children().map(|d| d.nodes()).unwrap_or_default() {
+                let name = Spanned { value: line.name().value().to_string(), at: name_at(self.src, line) };
+                let args: Vec<&KdlEntry> = line.entries().iter().collect();
+                let [entry] = args.as_slice() else {
+                    self.error(Diag::new(
+                        "converge::map",
+                        format!("`{}` in `{key}` takes one value", name.value),
+                        &name.at,
+                        format!("write `{} \"value\"`", name.value),
+                    ));
+                    continue;
+                };
+                if entry.name().is_some() || line.children().is_some() {
+                    self.error(Diag::new(
+                        "converge::map",
+                        format!("`{}` in `{key}` takes one value", name.value),
+                        &name.at,
+                        "a value, not a property or a block",
+                    ));
+                    continue;
+                }
+                if let Some(first) = out.iter().find(|(n, _)| n.value == name.value) {
+                    let first = first.0.at.clone();
+                    self.error(
+                        Diag::new(
+                            "converge::duplicate-property",
+                            format!("`{}` is given twice in `{key}`", name.value),
+                            &name.at,
+                            "given again here",
+                        )
+                        .label(&first, "first given here"),
+                    );
+                    continue;
+                }
+                if let Some(value) = self.render_entry(entry, &format!("`{}`", name.value)) {
+                    out.push((name, value));
+                }
+            }
+        }
+        out
+    }
+
     /// Child nodes named `key`.
     pub fn children(&mut self, key: &'static str) -> Vec<&'a KdlNode> {
         if !self.children.contains(&key) {

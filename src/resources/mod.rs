@@ -23,8 +23,12 @@ pub mod file;
 pub mod group;
 pub mod ownership;
 pub mod package;
+pub mod postgres_database;
+pub mod postgres_role;
+pub mod psql;
 pub mod record;
 pub mod service;
+pub mod supervisor_program;
 pub mod symlink;
 pub mod unit;
 pub mod user;
@@ -46,6 +50,9 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<symlink::Symlink>(),
     KindDef::of::<unit::Unit>(),
     KindDef::of::<service::Service>(),
+    KindDef::of::<supervisor_program::SupervisorProgram>(),
+    KindDef::of::<postgres_role::PostgresRole>(),
+    KindDef::of::<postgres_database::PostgresDatabase>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

@@ -7,5 +7,6 @@ mod modules;
 mod ranch;
 mod sandbox;
 mod secrets;
+mod supervisor_postgres;
 mod support;
 mod testbed;
