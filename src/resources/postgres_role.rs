@@ -2,7 +2,7 @@
 //! password.
 //!
 //! ```kdl
-//! vars { db_password "correct horse battery staple" }
+//! secrets { db_password env="KANO_DB_PASSWORD" }
 //! postgres-role "kano" login=#true password="{{ db_password }}" createdb=#false
 //! postgres-role "reporting" login=#false
 //! postgres-role "old_app" state="absent"
@@ -20,7 +20,8 @@
 //! the password as written; `"on-create"` sets it only when the role is created. A stored
 //! md5 hash is replaced by a SCRAM verifier. Passwords must be ASCII (PostgreSQL runs other
 //! passwords through SASLprep, which converge does not reimplement). The password is
-//! sensitive: plans show `password: (sensitive)`, and it is masked in every output.
+//! sensitive: plans show `password (sensitive)` and nothing of it, and it is masked in every
+//! output.
 //!
 //! A role depends on the managed `package:postgresql` and `service:postgresql`; its steps
 //! wait up to 30 s for the server to accept connections (it may just have been
@@ -29,7 +30,7 @@
 
 use super::psql::{self, Psql, Server};
 use super::record::Record;
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -233,19 +234,18 @@ impl Kind for PostgresRole {
             ));
         }
         if let Some(p) = &self.password {
-            match role {
-                None => changes.push(Change::new("password", None, Some("(sensitive)".into()))),
-                Some(r) if p.always && !psql::scram_matches(&r.password, &p.clear) => {
-                    let before = if r.password.is_empty() {
-                        None
-                    } else if r.password.starts_with("md5") {
-                        Some("(sensitive, an md5 hash)".into())
-                    } else {
-                        Some("(sensitive)".into())
-                    };
-                    changes.push(Change::new("password", before, Some("(sensitive, changed)".into())));
-                }
-                Some(_) => {}
+            let sets = match role {
+                None => true,
+                Some(r) => p.always && !psql::scram_matches(&r.password, &p.clear),
+            };
+            if sets {
+                // like sensitive file content: no before, no after, not even a hash
+                changes.push(Change {
+                    field: "password".into(),
+                    before: None,
+                    after: None,
+                    content: Some(Content::Sensitive),
+                });
             }
         }
         Diff::new(if role.is_none() { Action::Create } else { Action::Change }, changes)
@@ -347,7 +347,8 @@ mod tests {
         assert_eq!(diff.action, Action::Create);
         let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, ["state", "login", "createdb", "password"]);
-        assert_eq!(diff.changes[3].after.as_deref(), Some("(sensitive)"));
+        assert_eq!(diff.changes[3].content, Some(Content::Sensitive));
+        assert_eq!((&diff.changes[3].before, &diff.changes[3].after), (&None, &None));
         let mut sh = Sh::new();
         r.steps(&state, &diff, &mut sh);
         let text = sh.text();
@@ -371,7 +372,8 @@ mod tests {
         let other = psql::scram_verifier("hunter3", b"another-salt-xyz", 4096);
         let state = r.parse(&present(&other)).expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
-        assert_eq!(diff.changes, vec![Change::set("password", "(sensitive)", "(sensitive, changed)")]);
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["password"]);
         let sql = r.statements(&state, &diff);
         assert_eq!(
             sql.text().lines().skip(3).collect::<Vec<_>>(),
@@ -390,13 +392,8 @@ mod tests {
         let out = present("md5a3556571e93b0d20722ba62be61e8c2d").replace("login=true", "login=false");
         let state = r.parse(&out).expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
-        assert_eq!(
-            diff.changes,
-            vec![
-                Change::set("login", "false", "true"),
-                Change::set("password", "(sensitive, an md5 hash)", "(sensitive, changed)")
-            ]
-        );
+        assert_eq!(diff.changes[0], Change::set("login", "false", "true"));
+        assert_eq!(diff.changes[1].field, "password", "an md5 hash is replaced");
         let sql = r.statements(&state, &diff);
         assert!(sql.text().contains("ALTER ROLE :\"name\" WITH LOGIN;\n"), "{}", sql.text());
     }

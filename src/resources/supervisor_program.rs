@@ -39,7 +39,8 @@
 //! up to ten seconds for its socket (it may just have been installed), then fail and say
 //! so. A program depends on the managed `package:supervisor` and `service:supervisor`,
 //! its `user`, its `directory` and the directories of its log files.
-//! `sensitive=#true` keeps the file out of plans (environment secrets) and makes it 0600.
+//! `sensitive=#true` keeps the file out of plans and makes it 0600; a file holding a secret
+//! (a value from a `secrets` block, e.g. in `env`) is sensitive without it.
 
 use super::content::{self, Desired};
 use super::record::Record;
@@ -407,9 +408,12 @@ impl Kind for SupervisorProgram {
         let secs = u64::from(startsecs.map_or(1, |s| s.value)) * u64::from(startretries.map_or(3, |s| s.value) + 1)
             + u64::from(stopwaitsecs.map_or(10, |s| s.value))
             + 20;
+        let text = s.render(&name.value);
+        // a file holding a secret (`{{ secret_key }}` in `env`) is sensitive by itself
+        let sensitive = sensitive || r.holds_secret(text.as_bytes());
         Some(SupervisorProgram {
             path: format!("{CONF_DIR}/{}.conf", name.value),
-            conf: Desired::new(s.render(&name.value).into_bytes(), sensitive),
+            conf: Desired::new(text.into_bytes(), sensitive),
             name: name.value,
             want,
             numprocs,
@@ -431,10 +435,6 @@ impl Kind for SupervisorProgram {
 
     fn notifiable(&self) -> bool {
         true
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        if self.conf.sensitive { String::from_utf8(self.conf.bytes.clone()).into_iter().collect() } else { Vec::new() }
     }
 
     fn probe(&self, sh: &mut Sh) {
