@@ -104,10 +104,12 @@ const PROCESS_STATES: &[&str] =
 /// States supervisor counts as not running.
 const STOPPED_STATES: &[&str] = &["STOPPED", "EXITED", "FATAL"];
 
-/// Program (group) names: what supervisor accepts in a section name and a file name, and
-/// never an option to supervisorctl.
+/// Program (group) names: what supervisor accepts in a section name and a file name,
+/// never an option to supervisorctl, and not `all` (which supervisorctl reads as every
+/// program).
 fn valid_program_name(n: &str) -> bool {
-    !n.is_empty()
+    n != "all"
+        && !n.is_empty()
         && n.len() <= 64
         && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
@@ -273,7 +275,7 @@ impl Kind for SupervisorProgram {
                     &name.at,
                     "invalid name",
                 )
-                .help("use letters, digits, `_`, `-` and `.`, starting with a letter or digit"),
+                .help("use letters, digits, `_`, `-` and `.`, starting with a letter or digit (and not `all`)"),
             );
         }
         if want != Want::Absent && command.is_none() && !r.failed() {
@@ -671,6 +673,7 @@ mod tests {
         assert!(ini_problem(" lead", true).is_none());
         assert!(valid_program_name("kano_konnect-uwsgi"));
         assert!(!valid_program_name("a:b") && !valid_program_name("-x") && !valid_program_name("a b"));
+        assert!(!valid_program_name("all"), "supervisorctl reads it as every program");
     }
 
     #[test]

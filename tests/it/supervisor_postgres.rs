@@ -227,3 +227,23 @@ fn postgres_role_and_database_with_a_password_no_process_ever_sees() {
         "0|0\n"
     );
 }
+
+#[test]
+fn what_supervisor_or_postgres_would_misread_is_refused_at_the_token() {
+    let p = crate::support::Project::new();
+    p.file(
+        "playbook.kdl",
+        r#"host "a"
+supervisor-program "all" command="run ; rm -rf /"
+supervisor-program "w" command="python3 -c 'unclosed" numprocs=0 {
+    env { OK "fine"; BOTH "it's \"both\" here"; "1BAD" "x" }
+}
+supervisor-program "x" stdout-logfile="relative.log"
+postgres-role "kano" password="pässword" connection-limit=-2
+postgres-database "a-name-that-is-much-longer-than-sixty-three-bytes-which-postgres-cuts"
+"#,
+    );
+    let run = p.converge(&["check", "playbook.kdl", "--no-color"]);
+    run.expect(1);
+    insta::assert_snapshot!("supervisor_postgres_refusals", run.stderr);
+}
