@@ -548,6 +548,7 @@ impl Kind for SupervisorProgram {
             self.conf.write(expected, sh, |sh| {
                 sh.raw("chown root:root \"$tmp\"; chmod ").mode(mode).raw(" \"$tmp\"\n");
             });
+            sh.raw("if [ -n \"$old\" ]; then trap 'rm -f -- \"$old\"' EXIT; fi\n");
         }
         // supervisord may just have been installed and still be starting
         sh.raw("i=0; until [ \"$(supervisorctl pid 2>/dev/null | tr -cd 0-9)\" ]; do i=$((i+1)); if [ $i -ge ")
