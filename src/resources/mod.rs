@@ -20,14 +20,18 @@
 pub mod content;
 pub mod directory;
 pub mod file;
+pub mod git;
 pub mod group;
 pub mod ownership;
 pub mod package;
+pub mod pip;
 pub mod record;
+pub mod runas;
 pub mod service;
 pub mod symlink;
 pub mod unit;
 pub mod user;
+pub mod venv;
 
 use std::fmt;
 
@@ -46,6 +50,9 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<symlink::Symlink>(),
     KindDef::of::<unit::Unit>(),
     KindDef::of::<service::Service>(),
+    KindDef::of::<git::Git>(),
+    KindDef::of::<venv::Venv>(),
+    KindDef::of::<pip::Pip>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.
