@@ -152,6 +152,12 @@ impl Git {
             Target::Branch { name, sha } | Target::Tag { name, sha } => format!("{} ({name})", short(sha)),
             Target::Detached(sha) if is_commit(&self.version) => short(sha).to_string(),
             Target::Detached(sha) => format!("{} ({})", short(sha), self.version),
+            Target::Missing if self.version.len() >= 4 && self.version.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                format!(
+                    "{} (not a branch or tag of {}; write a commit as its full 40-digit hash)",
+                    self.version, self.repo
+                )
+            }
             Target::Missing => format!("{} (not a branch or tag of {})", self.version, self.repo),
             Target::Later(why) => format!("{} (resolved at apply: {why})", self.version),
         }
@@ -185,18 +191,15 @@ impl Git {
             return (!r.has("version")).then(|| "HEAD".to_string());
         };
         if !is_commit(&v.value) && !valid_ref(&v.value) {
-            let mut d = Diag::new(
-                "converge::git",
-                format!("`{}` is not a branch, tag or commit", v.value),
-                &v.at,
-                "invalid ref name",
+            r.error(
+                Diag::new(
+                    "converge::git",
+                    format!("`{}` is not a branch, tag or commit", v.value),
+                    &v.at,
+                    "invalid ref name",
+                )
+                .help("a ref name has no spaces, `..`, `~^:?*[\\`, and does not start with `-`"),
             );
-            d = if v.value.bytes().all(|b| b.is_ascii_hexdigit()) {
-                d.help("write a commit as its full 40-digit hash")
-            } else {
-                d.help("a ref name has no spaces, `..`, `~^:?*[\\`, and does not start with `-`")
-            };
-            r.error(d);
             return None;
         }
         Some(v.value)
@@ -683,6 +686,11 @@ mod tests {
         let (_, diff, text) = plan(&g, "me=root\ntype=absent\nlsremote=ok\n");
         assert_eq!(diff.changes[1].after.as_deref(), Some("main (not a branch or tag of file:///srv/up.git)"));
         assert!(text.contains("is not a branch or tag of $r"), "{text}");
+        let short = git("abc1234", false);
+        let (_, diff, _) = plan(&short, "me=root\ntype=absent\nlsremote=ok\n");
+        assert!(
+            diff.changes[1].after.as_deref().is_some_and(|a| a.ends_with("write a commit as its full 40-digit hash)"))
+        );
         let (_, _, text) = plan(&g, "me=root\ntype=directory\nlsremote=ok\n");
         assert!(text.contains("refusing to clone into $p: it is a non-empty directory"), "{text}");
     }
