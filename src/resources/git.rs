@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `version` is a branch, a tag or a full 40-digit commit hash (default `HEAD`: the
-//! remote's default branch). A branch is checked out as a local branch tracking
+//! remote's default branch). A token in an https `repo` URL is a secret: redacted from
+//! every plan and report. A branch is checked out as a local branch tracking
 //! `origin/BRANCH` (so `git pull` by hand still works); a tag or a commit is checked out
 //! detached.
 //!
@@ -234,6 +235,11 @@ impl Kind for Git {
 
     fn name(&self) -> &str {
         &self.path
+    }
+
+    /// A password or token in an https URL (`https://user:TOKEN@host/...`) is never shown.
+    fn secrets(&self) -> Vec<String> {
+        url_secret(&self.repo).into_iter().collect()
     }
 
     fn deps(&self) -> Vec<Implicit> {
@@ -513,6 +519,19 @@ impl Git {
     }
 }
 
+/// The credential in `scheme://user:SECRET@host/...`, or in `https://TOKEN@host/...`.
+fn url_secret(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let secret = match userinfo.split_once(':') {
+        Some((_, pass)) => pass,
+        None if scheme.starts_with("http") => userinfo,
+        None => return None,
+    };
+    (secret.len() >= 6).then(|| secret.to_string())
+}
+
 /// What `git ls-remote --symref REPO V V^{}` says `V` is.
 fn resolve(version: &str, lines: &[&str]) -> Result<Target, ProbeError> {
     let mut refs: Vec<(&str, &str)> = Vec::new();
@@ -706,6 +725,15 @@ mod tests {
         assert!(g.parse("me=root\ntype=absent\nlsremote=failed\n").is_err());
         assert!(g.parse("me=root\ntype=repo\nowner=nobody\nhead=\n").is_err(), "git status failed");
         assert!(g.parse("me=root\ntype=absent\nlsremote=ok\nls=garbage\n").is_err());
+    }
+
+    #[test]
+    fn credentials_in_urls_are_secrets() {
+        assert_eq!(url_secret("https://ci:s3cr3t-token@example.org/a.git").as_deref(), Some("s3cr3t-token"));
+        assert_eq!(url_secret("https://ghp_abcdefgh@github.com/o/a.git").as_deref(), Some("ghp_abcdefgh"));
+        assert_eq!(url_secret("ssh://git@example.org/a.git"), None);
+        assert_eq!(url_secret("git@example.org:a.git"), None);
+        assert_eq!(url_secret("https://example.org/a@b.git"), None);
     }
 
     #[test]
