@@ -20,18 +20,22 @@
 pub mod content;
 pub mod directory;
 pub mod file;
+pub mod git;
 pub mod group;
 pub mod ownership;
 pub mod package;
+pub mod pip;
 pub mod postgres_database;
 pub mod postgres_role;
 pub mod psql;
 pub mod record;
+pub mod runas;
 pub mod service;
 pub mod supervisor_program;
 pub mod symlink;
 pub mod unit;
 pub mod user;
+pub mod venv;
 
 use std::fmt;
 
@@ -53,6 +57,9 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<supervisor_program::SupervisorProgram>(),
     KindDef::of::<postgres_role::PostgresRole>(),
     KindDef::of::<postgres_database::PostgresDatabase>(),
+    KindDef::of::<git::Git>(),
+    KindDef::of::<venv::Venv>(),
+    KindDef::of::<pip::Pip>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

@@ -2,8 +2,10 @@
 mod diagnostics;
 mod engine;
 mod examples;
+mod git;
 mod kinds;
 mod modules;
+mod python;
 mod ranch;
 mod sandbox;
 mod secrets;

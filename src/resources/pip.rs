@@ -1,0 +1,515 @@
+//! `pip`: pinned Python packages inside a virtualenv.
+//!
+//! ```kdl
+//! venv "/srv/app/env" owner="app"
+//! pip "/srv/app/env" find-links="/srv/wheels" index=#false {
+//!     requirement "flask==2.2.5"
+//!     requirement "gunicorn==20.1.0"
+//! }
+//! venv "/srv/site/env"
+//! pip "/srv/site/env" requirements="/srv/site/src/requirements.txt"
+//! ```
+//!
+//! The resource is named by the venv's path. `requirement` gives packages as `NAME==VERSION`
+//! (or a bare `NAME`: any version); `requirements` names a requirements file on the host
+//! (read by the probe, so the plan shows what it asks for). `find-links` adds a directory
+//! or URL of wheels, `index=#false` forbids the package index (`--no-index`), `index-url`
+//! replaces it.
+//!
+//! Probe: the installed distributions are read from the `*.dist-info` / `*.egg-info`
+//! directory names in the venv's `site-packages` (and the system's `dist-packages` when the
+//! venv includes system site packages), names normalised per PEP 503, instead of starting
+//! pip (about half a second per call): a no-op run costs one glob. The plan shows per
+//! package `flask: 2.2.2 → 2.2.5` or `(absent) → 2.2.5`. In a requirements file, `==`
+//! pins are compared exactly and other lines by name only (`>=` ranges are not evaluated:
+//! pin for exact convergence); options, `-r` includes, paths, URLs and lines with
+//! environment markers are left to pip and not compared. Extras are not compared.
+//!
+//! Step: one `VENV/bin/pip install --no-input` with every wanted requirement (pip leaves
+//! the satisfied ones alone), run as the venv's owner. Packages not named are never
+//! removed. A `pip` depends on the `venv` of its path, the managed `requirements` file and
+//! any `git` checkout that holds it, and a managed `find-links` directory. When something
+//! it depends on changes in the same run (the venv is made again for a new Python, the
+//! checkout moves to a commit with new requirements), pip install runs again at apply
+//! time, and the resource counts as changed only if the installed set changed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::record::Record;
+use super::runas;
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use crate::diag::{Diag, Spanned};
+use crate::playbook::reader::NodeReader;
+use crate::script::Sh;
+
+#[derive(Debug)]
+pub struct Pip {
+    venv: String,
+    requirements: Vec<Requirement>,
+    file: Option<String>,
+    find_links: Option<String>,
+    index: bool,
+    index_url: Option<String>,
+}
+
+/// One wanted package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    /// As written (shown in the plan).
+    pub name: String,
+    /// `None`: any version.
+    pub version: Option<String>,
+    /// The text handed to pip.
+    pub spec: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub venv: bool,
+    /// Installed version per normalised name.
+    pub installed: BTreeMap<String, String>,
+    /// The requirements file's text; `Some(None)`: the file does not exist (yet).
+    pub file: Option<Option<String>>,
+}
+
+/// PEP 503: lowercase, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep && !out.is_empty() {
+            out.push('-');
+        }
+        sep = false;
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn valid_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+}
+
+fn valid_version(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || b".!+-_*".contains(&c))
+}
+
+/// `NAME`, `NAME[extras]`, `NAME==VERSION`, `NAME[extras]==VERSION`; `None` for anything
+/// else.
+pub fn parse_requirement(text: &str) -> Option<Requirement> {
+    let text = text.trim();
+    let (head, version) = match text.split_once("==") {
+        Some((h, v)) => (h.trim(), Some(v.trim().to_string())),
+        None => (text, None),
+    };
+    let name = match head.split_once('[') {
+        Some((n, extras)) if extras.ends_with(']') && !extras[..extras.len() - 1].contains(['[', ']']) => n.trim(),
+        Some(_) => return None,
+        None => head,
+    };
+    if !valid_name(name) || version.as_deref().is_some_and(|v| !valid_version(v) || v.starts_with('=')) {
+        return None;
+    }
+    Some(Requirement { name: name.to_string(), version, spec: text.to_string() })
+}
+
+/// The requirements of a requirements file that can be compared: `==` pins exactly,
+/// plain names and ranges by name. Options, includes, paths, URLs and lines with
+/// environment markers are pip's business only.
+pub fn parse_file(text: &str) -> Vec<Requirement> {
+    let joined = text.replace("\\\r\n", "").replace("\\\n", "");
+    let mut out = Vec::new();
+    for line in joined.lines() {
+        // a comment starts at `#` preceded by whitespace (or at the start)
+        let line = match line.find(" #").or_else(|| line.find("\t#")) {
+            Some(i) => &line[..i],
+            None if line.trim_start().starts_with('#') => "",
+            None => line,
+        };
+        // trailing per-requirement options: `--hash=...`
+        let line = line.split(" --").next().unwrap_or("").trim();
+        if line.is_empty() || line.starts_with(['-', '.', '/']) || line.contains("://") || line.contains(';') {
+            continue;
+        }
+        if let Some(r) = parse_requirement(line) {
+            out.push(r);
+            continue;
+        }
+        // a range or another specifier: compared by name only
+        let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c))).unwrap_or(line.len());
+        let name = &line[..end];
+        if valid_name(name) {
+            out.push(Requirement { name: name.to_string(), version: None, spec: line.to_string() });
+        }
+    }
+    out
+}
+
+/// PEP 440 equality, simply: release segments compare numerically with zeros padded
+/// (`1.0` == `1.0.0`), the rest case-insensitively without separators; `2.2.*` matches a
+/// release prefix.
+pub fn same_version(installed: &str, wanted: &str) -> bool {
+    fn split(v: &str) -> (Vec<u64>, String) {
+        let v = v.trim().to_ascii_lowercase();
+        let v = v.strip_prefix('v').unwrap_or(&v).to_string();
+        let end = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+        let release: Vec<u64> = v[..end]
+            .trim_end_matches('.')
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let rest: String = v[end..].chars().filter(|c| !matches!(c, '.' | '-' | '_')).collect();
+        (release, rest)
+    }
+    if let Some(prefix) = wanted.strip_suffix(".*") {
+        let (have, _) = split(installed);
+        let (want, _) = split(prefix);
+        return have.len() >= want.len() && have[..want.len()] == want[..];
+    }
+    let (mut a, ra) = split(installed);
+    let (mut b, rb) = split(wanted);
+    while a.last() == Some(&0) {
+        a.pop();
+    }
+    while b.last() == Some(&0) {
+        b.pop();
+    }
+    a == b && ra == rb
+}
+
+/// `Flask-2.2.5.dist-info` → (`flask`, `2.2.5`); `gunicorn-20.1.0-py3.11.egg-info` →
+/// (`gunicorn`, `20.1.0`).
+fn parse_dist(dir: &str) -> Option<(String, String)> {
+    let stem = dir.strip_suffix(".dist-info").or_else(|| dir.strip_suffix(".egg-info"))?;
+    let mut parts = stem.split('-');
+    let name = parts.next()?;
+    let version = parts.next()?;
+    (!name.is_empty() && !version.is_empty()).then(|| (normalize(name), version.to_string()))
+}
+
+impl Pip {
+    fn wanted(&self, state: &State) -> Vec<Requirement> {
+        let mut out = self.requirements.clone();
+        if let Some(Some(text)) = &state.file {
+            out.extend(parse_file(text));
+        }
+        out
+    }
+
+    fn read_requirements(r: &mut NodeReader) -> Vec<Requirement> {
+        let mut out = Vec::new();
+        for s in r.list("requirement") {
+            match parse_requirement(&s.value) {
+                Some(req) => out.push(req),
+                None => r.error(
+                    Diag::new(
+                        "converge::pip",
+                        format!("`{}` is not a pinned requirement", s.value),
+                        &s.at,
+                        "expected NAME==VERSION or NAME",
+                    )
+                    .help("pin with `==VERSION` (`flask==2.2.5`), or give the bare name to accept any version"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn read_file(r: &mut NodeReader) -> Option<String> {
+        let f: Spanned<String> = r.nonempty("requirements")?;
+        if !f.value.starts_with('/') {
+            r.error(
+                Diag::new(
+                    "converge::path",
+                    format!("`{}` is not an absolute path", f.value),
+                    &f.at,
+                    "must start with /",
+                )
+                .help("`requirements` names a file on the host"),
+            );
+            return None;
+        }
+        Some(f.value)
+    }
+
+    /// The install command, as the venv's owner; sets `$o` to the owner.
+    fn install(&self, sh: &mut Sh) {
+        sh.raw("[ -x \"$v/bin/pip\" ] || { echo \"$v is not a virtualenv with pip (no $v/bin/pip)\" >&2; exit 1; }\n");
+        sh.raw("o=$(stat -c %U -- \"$v\")\n");
+        sh.raw("cv_as \"$o\" \"$v/bin/pip\" install --no-input --disable-pip-version-check");
+        if !self.index {
+            sh.raw(" --no-index");
+        }
+        if let Some(u) = &self.index_url {
+            sh.raw(" --index-url ").q(u);
+        }
+        if let Some(f) = &self.find_links {
+            sh.raw(" --find-links ").q(f);
+        }
+        if let Some(f) = &self.file {
+            sh.raw(" -r ").q(f);
+        }
+        if !self.requirements.is_empty() {
+            sh.raw(" --");
+            for r in &self.requirements {
+                sh.sp().q(&r.spec);
+            }
+        }
+        sh.nl();
+    }
+
+    fn prelude(&self, sh: &mut Sh) {
+        sh.set("v", &self.venv);
+        runas::define(sh);
+    }
+}
+
+impl Kind for Pip {
+    const KIND: &'static str = "pip";
+    type State = State;
+
+    fn build(r: &mut NodeReader) -> Option<Pip> {
+        let venv = super::file::read_path(r);
+        let requirements = Pip::read_requirements(r);
+        let file = Pip::read_file(r);
+        let find_links = r.nonempty("find-links").map(|f| f.value);
+        let index = r.bool("index").unwrap_or(true);
+        let index_url = r.nonempty("index-url");
+        if let Some(u) = &index_url
+            && !index
+        {
+            r.exclusive(u, "index-url", "index=#false");
+        }
+        if requirements.is_empty() && file.is_none() && !r.failed() {
+            let at = r.at();
+            r.error(
+                Diag::new("converge::missing", "`pip` needs requirements", &at, "nothing to install")
+                    .help("add `requirement \"NAME==VERSION\"` children, or `requirements=\"/path/requirements.txt\"`"),
+            );
+        }
+        if r.failed() {
+            return None;
+        }
+        Some(Pip { venv: venv?, requirements, file, find_links, index, index_url: index_url.map(|u| u.value) })
+    }
+
+    fn name(&self) -> &str {
+        &self.venv
+    }
+
+    fn deps(&self) -> Vec<Implicit> {
+        let mut d = vec![Implicit::new("venv", self.venv.clone(), "installs into")];
+        if let Some(f) = &self.file {
+            d.push(Implicit::new("file", f.clone(), "requirements file"));
+            let mut p = Path::new(f.as_str());
+            while let Some(parent) = p.parent() {
+                let s = parent.to_string_lossy();
+                if s.is_empty() || s == "/" {
+                    break;
+                }
+                d.push(Implicit::new("git", s.into_owned(), "checkout holding the requirements"));
+                p = parent;
+            }
+        }
+        if let Some(f) = self.find_links.as_ref().filter(|f| f.starts_with('/')) {
+            d.push(Implicit::new("directory", f.trim_end_matches('/').to_string(), "find-links"));
+        }
+        d
+    }
+
+    fn probe(&self, sh: &mut Sh) {
+        sh.set("v", &self.venv);
+        sh.raw(
+            r#"if [ -x "$v/bin/python" ]; then echo venv=1
+for d in "$v"/lib/python*/site-packages/*.dist-info "$v"/lib/python*/site-packages/*.egg-info; do [ -e "$d" ] && echo "dist=${d##*/}"; done
+if grep -qi '^ *include-system-site-packages *= *true' -- "$v/pyvenv.cfg" 2>/dev/null; then
+for d in /usr/local/lib/python3*/dist-packages/*.*-info /usr/lib/python3/dist-packages/*.*-info /usr/lib/python3.*/dist-packages/*.*-info; do [ -e "$d" ] && echo "sysdist=${d##*/}"; done
+fi
+else echo venv=0; fi
+"#,
+        );
+        if let Some(f) = &self.file {
+            sh.set("rf", f);
+            sh.raw(
+                "if [ -f \"$rf\" ]; then echo reqfile=1; echo --body--; base64 < \"$rf\"; else echo reqfile=0; fi\n",
+            );
+        }
+    }
+
+    fn parse(&self, out: &str) -> Result<State, ProbeError> {
+        let rec = Record::parse(out)?;
+        let venv = rec.req("venv")? == "1";
+        let mut installed = BTreeMap::new();
+        // the venv's own packages shadow the system's
+        for key in ["sysdist", "dist"] {
+            for d in rec.all(key) {
+                let (name, version) =
+                    parse_dist(d).ok_or_else(|| ProbeError(format!("unexpected distribution directory {d:?}")))?;
+                installed.insert(name, version);
+            }
+        }
+        let file = match &self.file {
+            None => None,
+            Some(_) => match rec.req("reqfile")? {
+                "1" => {
+                    let bytes = rec.body()?.unwrap_or_default();
+                    Some(Some(String::from_utf8_lossy(&bytes).into_owned()))
+                }
+                _ => Some(None),
+            },
+        };
+        Ok(State { venv, installed, file })
+    }
+
+    fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
+        let mut changes = Vec::new();
+        let mut any_installed = false;
+        let mut seen = std::collections::HashSet::new();
+        for req in self.wanted(state) {
+            let key = normalize(&req.name);
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let have = if state.venv { state.installed.get(&key) } else { None };
+            any_installed |= have.is_some();
+            let ok = match (have, &req.version) {
+                (Some(h), Some(w)) => same_version(h, w),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !ok {
+                let after = req.version.clone().unwrap_or_else(|| "any version".into());
+                changes.push(Change::new(req.name.clone(), have.cloned(), Some(after)));
+            }
+        }
+        if let (Some(None), Some(f)) = (&state.file, &self.file) {
+            changes.push(Change::new("requirements", None, Some(format!("{f} (not on the host yet)"))));
+        }
+        let action = if any_installed { Action::Change } else { Action::Create };
+        Diff::new(action, changes)
+    }
+
+    fn steps(&self, _state: &State, _diff: &Diff, sh: &mut Sh) {
+        self.prelude(sh);
+        self.install(sh);
+    }
+
+    /// Downstream of a change (the venv made again, the checkout holding the
+    /// requirements moved): install again, and say so only if the installed set changed.
+    fn recheck(&self, sh: &mut Sh) -> bool {
+        self.prelude(sh);
+        sh.raw("cv_l() { ls -d -- \"$v\"/lib/python*/site-packages/*.*-info 2>/dev/null || true; }\nbefore=$(cv_l)\n");
+        self.install(sh);
+        sh.raw("if [ \"$(cv_l)\" != \"$before\" ]; then : > \"$CV_A\"; fi\n");
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pip(reqs: &[&str]) -> Pip {
+        Pip {
+            venv: "/srv/app/env".into(),
+            requirements: reqs.iter().map(|r| parse_requirement(r).expect("req")).collect(),
+            file: None,
+            find_links: Some("/srv/wheels".into()),
+            index: false,
+            index_url: None,
+        }
+    }
+
+    fn plan(p: &Pip, out: &str) -> (Diff, String) {
+        let state = p.parse(out).expect("parse");
+        let diff = p.diff(&state, &PlanCx::default());
+        let mut sh = Sh::new();
+        if !diff.is_ok() {
+            p.steps(&state, &diff, &mut sh);
+        }
+        (diff, sh.into_text())
+    }
+
+    const OUT: &str = "venv=1\ndist=pip-23.0.1.dist-info\ndist=Flask-2.2.2.dist-info\ndist=gunicorn-20.1.0-py3.11.egg-info\ndist=typing_extensions-4.5.0.dist-info\n";
+
+    #[test]
+    fn plans_per_package_from_dist_info_names() {
+        let p = pip(&["flask==2.2.5", "gunicorn==20.1.0", "Typing.Extensions", "demo-pkg==1.0"]);
+        let (diff, text) = plan(&p, OUT);
+        assert_eq!(diff.action, Action::Change);
+        assert_eq!(
+            diff.changes,
+            vec![Change::set("flask", "2.2.2", "2.2.5"), Change::new("demo-pkg", None, Some("1.0".into()))]
+        );
+        assert!(
+            text.ends_with("cv_as \"$o\" \"$v/bin/pip\" install --no-input --disable-pip-version-check --no-index --find-links /srv/wheels -- 'flask==2.2.5' 'gunicorn==20.1.0' Typing.Extensions 'demo-pkg==1.0'\n"),
+            "{text}"
+        );
+        assert!(plan(&pip(&["flask==2.2.2", "FLASK"]), OUT).0.is_ok());
+    }
+
+    #[test]
+    fn a_missing_venv_is_all_absent() {
+        let (diff, _) = plan(&pip(&["flask==2.2.5"]), "venv=0\n");
+        assert_eq!(diff.action, Action::Create);
+        assert_eq!(diff.changes, vec![Change::new("flask", None, Some("2.2.5".into()))]);
+        assert!(pip(&["x"]).parse("dist=oops\nvenv=1\n").is_err());
+        assert!(pip(&["x"]).parse("").is_err());
+    }
+
+    #[test]
+    fn requirements_file_on_the_host() {
+        let mut p = pip(&[]);
+        p.file = Some("/srv/app/src/requirements.txt".into());
+        let text = "# deps\nflask==2.2.5 --hash=sha256:abc\ngunicorn>=20\n-r other.txt\n./local\nsix ; python_version < '3'\nrequests[socks]==2.28.1  # pinned\n";
+        let reqs: Vec<(String, Option<String>)> = parse_file(text).into_iter().map(|r| (r.name, r.version)).collect();
+        assert_eq!(
+            reqs,
+            vec![
+                ("flask".into(), Some("2.2.5".into())),
+                ("gunicorn".into(), None),
+                ("requests".into(), Some("2.28.1".into()))
+            ]
+        );
+        let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "flask==2.2.5\ngunicorn\n");
+        let (diff, sh) = plan(&p, &format!("{OUT}reqfile=1\n--body--\n{body}\n"));
+        assert_eq!(diff.changes, vec![Change::set("flask", "2.2.2", "2.2.5")]);
+        assert!(sh.contains(" -r /srv/app/src/requirements.txt\n"), "{sh}");
+        let (diff, _) = plan(&p, &format!("{OUT}reqfile=0\n"));
+        assert_eq!(
+            diff.changes,
+            vec![Change::new("requirements", None, Some("/srv/app/src/requirements.txt (not on the host yet)".into()))]
+        );
+        assert!(p.deps().contains(&Implicit::new("git", "/srv/app/src", "checkout holding the requirements")));
+    }
+
+    #[test]
+    fn names_and_versions() {
+        assert_eq!(normalize("Typing__Extensions"), "typing-extensions");
+        assert_eq!(normalize("zope.interface"), "zope-interface");
+        assert!(same_version("1.0.0", "1.0") && same_version("2.2.5", "2.2.*") && !same_version("2.3.0", "2.2.*"));
+        assert!(same_version("1.0rc1", "1.0.rc1") && !same_version("1.0", "1.0.1"));
+        assert!(parse_requirement("celery[redis]==5.2.7").is_some());
+        for bad in ["flask>=2", "-e .", "flask==", "flask===1", "", "fl ask"] {
+            assert!(parse_requirement(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn recheck_reinstalls_and_reports_only_a_change() {
+        let mut sh = Sh::new();
+        assert!(pip(&["flask==2.2.5"]).recheck(&mut sh));
+        assert!(sh.text().contains("before=$(cv_l)"), "{}", sh.text());
+        assert!(sh.text().contains(": > \"$CV_A\""), "{}", sh.text());
+    }
+}
