@@ -21,6 +21,8 @@ pub mod content;
 pub mod directory;
 pub mod file;
 pub mod group;
+pub mod line;
+pub mod nginx_site;
 pub mod ownership;
 pub mod package;
 pub mod postgres_database;
@@ -53,6 +55,8 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<supervisor_program::SupervisorProgram>(),
     KindDef::of::<postgres_role::PostgresRole>(),
     KindDef::of::<postgres_database::PostgresDatabase>(),
+    KindDef::of::<nginx_site::NginxSite>(),
+    KindDef::of::<line::Line>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.
@@ -202,15 +206,36 @@ impl Diff {
     pub fn is_ok(&self) -> bool {
         self.action == Action::Ok
     }
+
+    /// A change that cannot be planned yet, because something upstream changes the host
+    /// first and the steps are computed from what was probed (`line`). Shown as `?` with
+    /// `changes` (what the probe suggests, and why it waits); it gets no block in the
+    /// first apply round, is probed again after it and, if it still differs, planned from
+    /// that probe and applied in the second round.
+    pub fn deferred(mut changes: Vec<Change>, upstream: &[ResourceId]) -> Diff {
+        let after: Vec<String> = upstream.iter().map(|i| i.to_string()).collect();
+        changes.push(Change::new(
+            "recheck",
+            None,
+            Some(format!("planned again after {} change{}", after.join(", "), if after.len() == 1 { "s" } else { "" })),
+        ));
+        Diff { action: Action::Recheck, changes }
+    }
 }
 
-/// What the engine tells a kind beyond its own probe: notifications and owed refreshes.
+/// What the engine tells a kind beyond its own probe: notifications, owed refreshes and
+/// the changes planned upstream of it.
 #[derive(Debug, Clone, Default)]
 pub struct PlanCx {
     /// Resources that notify this one and change in this run.
     pub notified_by: Vec<ResourceId>,
     /// An earlier run recorded a refresh it owed and did not finish.
     pub owed: bool,
+    /// Resources this one depends on (directly or not) that change in this run, when
+    /// planning from the first probe. A kind whose steps are computed from what it probed
+    /// (`line` edits the probed text) may defer itself while they are pending: see
+    /// [`Diff::deferred`].
+    pub upstream: Vec<ResourceId>,
 }
 
 /// A probe's output did not have the shape its parser expects: the host is lying, or
@@ -266,6 +291,13 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
 pub struct Planned {
     pub diff: Diff,
     pub steps: Sh,
+}
+
+impl Planned {
+    /// Waits for a later round (see [`Diff::deferred`]): a re-check with no steps.
+    pub fn is_deferred(&self) -> bool {
+        self.diff.action == Action::Recheck && self.steps.is_empty()
+    }
 }
 
 /// The object-safe face of every kind, used by the engine.
