@@ -347,3 +347,29 @@ impl<K: Kind> Resource for K {
         Kind::recheck(self, &mut sh).then_some(sh)
     }
 }
+
+/// Builds a kind from the first node of a KDL text, for unit tests: the kind, or the
+/// messages and labels of its diagnostics (`message @ label`).
+#[cfg(test)]
+pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
+    let src = crate::diag::source("test.kdl", kdl.to_string());
+    let doc = crate::playbook::kdl::parse(&src).map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
+    let node = doc.nodes().first().expect("a node");
+    let dir = std::path::Path::new(".");
+    let templates = crate::template::Templates::new(dir);
+    let ctx = minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
+    let mut diags = crate::diag::Diags::default();
+    let mut r = NodeReader::new(node, &src, dir, &templates, &ctx, &mut diags);
+    let built = K::build(&mut r);
+    let ok = r.finish();
+    match built {
+        Some(k) if ok => Ok(k),
+        _ => Err(diags
+            .iter()
+            .map(|d| {
+                let label = d.labels.first().and_then(|l| l.label()).unwrap_or("");
+                format!("{} @ {label}", d.message)
+            })
+            .collect()),
+    }
+}

@@ -385,3 +385,293 @@ impl NginxSite {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{Content, Resource, build_from};
+
+    const SEED_001: &str = r#"nginx-site "viewbovis" {
+    server "viewbovis-beta.int.sce.network" listen=80 {
+        proxy "/" to="http://127.0.0.1:3000"
+    }
+    server "nextstrain-beta.int.sce.network" listen=80 {
+        proxy "/" to="http://127.0.0.1:4001"
+    }
+}"#;
+
+    fn site(kdl: &str) -> NginxSite {
+        build_from::<NginxSite>(kdl).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn text(s: &NginxSite) -> String {
+        match &s.want {
+            Want::Present { content, .. } => String::from_utf8(content.bytes.clone()).expect("utf8"),
+            Want::Absent => panic!("absent"),
+        }
+    }
+
+    fn sha(s: &NginxSite) -> String {
+        match &s.want {
+            Want::Present { content, .. } => content.sha256.clone(),
+            Want::Absent => panic!("absent"),
+        }
+    }
+
+    #[test]
+    fn renders_seed_001_with_the_usual_proxy_headers() {
+        assert_eq!(
+            text(&site(SEED_001)),
+            r#"# Managed by converge (nginx-site "viewbovis"): changes made here are undone by the next apply.
+
+server {
+    listen 80;
+    server_name viewbovis-beta.int.sce.network;
+
+    location / {
+        proxy_pass http://127.0.0.1:3000;
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+    }
+}
+
+server {
+    listen 80;
+    server_name nextstrain-beta.int.sce.network;
+
+    location / {
+        proxy_pass http://127.0.0.1:4001;
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+    }
+}
+"#
+        );
+    }
+
+    #[test]
+    fn renders_seed_004_uwsgi_static_redirect_and_directives() {
+        let s = site(
+            r#"nginx-site "kano_konnect.conf" {
+    server "kano.example.org" "www.kano.example.org" listen=8080 address="::1" default-server=#true {
+        directive "client_max_body_size" "20m"
+        uwsgi "/" to="127.0.0.1:9090" { directive "uwsgi_read_timeout" "300" }
+        static "/static/" alias="/srv/kano_konnect/current/kano_konnect/assets/"
+        redirect "/old" to="https://example.org/new?a=1&b=$arg_b" code=302 match="exact"
+        proxy "/api/" to="http://127.0.0.1:3000/" headers=#false websocket=#true { header "X-Api" "1"; }
+        location "\\.php$" match="regex" { directive "return" "404"; }
+    }
+}"#,
+        );
+        assert_eq!(
+            text(&s),
+            r#"# Managed by converge (nginx-site "kano_konnect.conf"): changes made here are undone by the next apply.
+
+server {
+    listen [::1]:8080 default_server;
+    server_name kano.example.org www.kano.example.org;
+    client_max_body_size 20m;
+
+    location / {
+        include uwsgi_params;
+        uwsgi_pass 127.0.0.1:9090;
+        uwsgi_read_timeout 300;
+    }
+
+    location /static/ {
+        alias /srv/kano_konnect/current/kano_konnect/assets/;
+    }
+
+    location = /old {
+        return 302 https://example.org/new?a=1&b=$arg_b;
+    }
+
+    location /api/ {
+        proxy_pass http://127.0.0.1:3000/;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection upgrade;
+        proxy_set_header X-Api 1;
+    }
+
+    location ~ "\\.php$" {
+        return 404;
+    }
+}
+"#
+        );
+        let deps = Kind::deps(&s);
+        for want in [
+            Implicit::new("package", "nginx-light", "nginx package"),
+            Implicit::new("nginx-site", "default", "the default site is removed or written first"),
+            Implicit::new("directory", "/srv/kano_konnect/current/kano_konnect/assets", "static files"),
+            Implicit::new("directory", "/srv/kano_konnect", "parent directory"),
+            Implicit::new("directory", "/etc/nginx/sites-enabled", "parent directory"),
+        ] {
+            assert!(deps.contains(&want), "{want:?} not in {deps:?}");
+        }
+    }
+
+    #[test]
+    fn values_are_quoted_so_nothing_ends_a_directive() {
+        use config::token;
+        assert_eq!(token("$host"), "$host");
+        assert_eq!(token("20m"), "20m");
+        assert_eq!(token(""), "\"\"");
+        assert_eq!(token("a b"), "\"a b\"");
+        assert_eq!(token("a;b}{c#"), "\"a;b}{c#\"");
+        assert_eq!(token(r#"say "hi" \o/"#), r#""say \"hi\" \\o/""#);
+        assert_eq!(token("default-src 'self'"), "\"default-src 'self'\"");
+        assert_eq!(token("${host}x"), "\"${host}x\"");
+        let errors = build_from::<NginxSite>(
+            "nginx-site \"x\" {\n server \"a\" { directive \"add_header\" \"X\" \"a\\nb\" }\n}",
+        )
+        .expect_err("a newline is refused");
+        assert_eq!(
+            errors,
+            ["a directive value cannot hold a control character @ newline, tab or other control character"]
+        );
+    }
+
+    #[test]
+    fn mistakes_nginx_would_make_silently_are_refused() {
+        let errors = build_from::<NginxSite>(
+            r#"nginx-site "x" {
+    server "a.example.org" {
+        static "/static" alias="/srv/static/"
+        proxy "/p" to="http://127.0.0.1:1"
+        location "/p" { directive "return" "204"; }
+    }
+    server "a.example.org" { proxy "/" to="http://127.0.0.1:2"; }
+}"#,
+        )
+        .expect_err("refused");
+        assert_eq!(
+            errors,
+            [
+                "a prefix location and its alias must both end in `/`, or neither @ remove the trailing `/`",
+                "two locations for `/p` in one server @ again here",
+            ]
+        );
+        let errors =
+            build_from::<NginxSite>(r#"nginx-site "x" { server "a" {}; server "a" {}; }"#).expect_err("refused");
+        assert_eq!(errors, ["`a` is served twice on port 80 @ again here"]);
+    }
+
+    fn state(out: &str, s: &NginxSite) -> State {
+        s.parse(out).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_new_site_is_written_linked_checked_and_reloaded() {
+        let s = site(SEED_001);
+        let st = state("link=absent\nfile=absent\n", &s);
+        let diff = s.diff(&st, &PlanCx::default());
+        assert_eq!(diff.action, Action::Create);
+        assert_eq!(diff.changes.len(), 2);
+        assert!(matches!(&diff.changes[0].content, Some(Content::Text { before, .. }) if before.is_empty()));
+        assert_eq!(diff.changes[1], Change::new("link", None, Some("/etc/nginx/sites-available/viewbovis".into())));
+        let mut sh = Sh::new();
+        s.steps(&st, &diff, &mut sh);
+        let t = sh.text();
+        let order = [
+            "command -v nginx",
+            "[ \"$cur\" != absent ]",
+            "cp -a -- \"$p\" \"$cv_keep/file\"",
+            "mv -f -- \"$tmp\" \"$p\"",
+            "ln -s -- \"$p\" \"$tl\"",
+            "if ! cv_out=$(nginx -t 2>&1); then",
+            "cv_back \"$cv_keep/file\" \"$p\"",
+            "cv_back \"$cv_keep/link\" \"$l\"",
+            "printf '%s\\n' \"$cv_out\" >&2",
+            "exit 1",
+            "systemctl reload nginx",
+        ];
+        let mut at = 0;
+        for step in order {
+            let found = t[at..].find(step).unwrap_or_else(|| panic!("{step:?} not after byte {at} in:\n{t}"));
+            at += found + step.len();
+        }
+    }
+
+    #[test]
+    fn in_sync_drifted_and_relinked() {
+        let s = site(SEED_001);
+        let linked = "link=symlink\ntarget=/etc/nginx/sites-available/viewbovis\n";
+        let ok = state(&format!("{linked}file=file\nsha256={}\n", sha(&s)), &s);
+        assert!(s.diff(&ok, &PlanCx::default()).is_ok());
+        let relative =
+            state(&format!("link=symlink\ntarget=../sites-available/viewbovis\nfile=file\nsha256={}\n", sha(&s)), &s);
+        assert!(s.diff(&relative, &PlanCx::default()).is_ok(), "a relative link is the same link");
+        // a hand edit: the plan shows it as a unified diff, and only the file is rewritten
+        use base64::Engine as _;
+        let edited = text(&s).replace("3000", "3999");
+        let body = base64::engine::general_purpose::STANDARD.encode(&edited);
+        let drift = state(&format!("{linked}file=file\nsha256={}\n--body--\n{body}\n", "a".repeat(64)), &s);
+        let diff = s.diff(&drift, &PlanCx::default());
+        assert_eq!(diff.action, Action::Change);
+        assert!(
+            matches!(&diff.changes[..], [c] if matches!(&c.content, Some(Content::Text { before, .. }) if *before == edited))
+        );
+        let mut sh = Sh::new();
+        s.steps(&drift, &diff, &mut sh);
+        assert!(sh.text().contains(&format!("[ \"$cur\" != {} ]", "a".repeat(64))), "{}", sh.text());
+        assert!(!sh.text().contains("ln -s"), "{}", sh.text());
+        // a copy in sites-enabled instead of the link (seed 001's runbook did that)
+        let copied = state(&format!("link=file\nfile=file\nsha256={}\n", sha(&s)), &s);
+        let diff = s.diff(&copied, &PlanCx::default());
+        assert_eq!(diff.changes, vec![Change::set("link", "(a regular file)", "/etc/nginx/sites-available/viewbovis")]);
+        let mut sh = Sh::new();
+        s.steps(&copied, &diff, &mut sh);
+        assert!(sh.text().contains("cp -p -- \"$p\" \"$b\"") && sh.text().contains("mv -Tf -- \"$tl\" \"$l\""));
+        assert!(!sh.text().contains("base64 -d"), "the file is in sync: {}", sh.text());
+    }
+
+    #[test]
+    fn disabled_keeps_the_file_and_drops_the_link() {
+        let s = site(&SEED_001.replacen("nginx-site \"viewbovis\"", "nginx-site \"viewbovis\" enabled=#false", 1));
+        let st = state(
+            &format!("link=symlink\ntarget=/etc/nginx/sites-available/viewbovis\nfile=file\nsha256={}\n", sha(&s)),
+            &s,
+        );
+        let diff = s.diff(&st, &PlanCx::default());
+        assert_eq!(diff.changes, vec![Change::new("link", Some("/etc/nginx/sites-available/viewbovis".into()), None)]);
+    }
+
+    #[test]
+    fn absent_removes_link_and_file_and_rechecks_after_a_package_install() {
+        let s = site("nginx-site \"default\" state=\"absent\"");
+        assert!(s.diff(&state("link=absent\nfile=absent\n", &s), &PlanCx::default()).is_ok());
+        let st = state("link=symlink\ntarget=/etc/nginx/sites-available/default\nfile=file\n", &s);
+        let diff = s.diff(&st, &PlanCx::default());
+        assert_eq!(diff.action, Action::Remove);
+        assert_eq!(
+            diff.changes,
+            vec![
+                Change::new("file", Some("present".into()), None),
+                Change::new("link", Some("/etc/nginx/sites-available/default".into()), None)
+            ]
+        );
+        let mut sh = Sh::new();
+        s.steps(&st, &diff, &mut sh);
+        let t = sh.text();
+        assert!(t.contains("rm -f -- \"$l\" \"$p\"\nif command -v nginx >/dev/null 2>&1; then\n"), "{t}");
+        let recheck = Resource::recheck(&s).expect("absent sites re-check");
+        assert!(recheck.text().contains(": > \"$CV_A\""));
+        assert!(Resource::recheck(&site(SEED_001)).is_none());
+        assert!(!Kind::deps(&s).iter().any(|d| d.target.kind == "nginx-site"), "default does not wait for itself");
+    }
+
+    #[test]
+    fn malformed_probe_output_is_an_error() {
+        let s = site(SEED_001);
+        assert!(s.parse("file=absent\n").is_err());
+        assert!(s.parse("link=symlink\nfile=absent\n").is_err());
+        assert!(s.parse("link=absent\nfile=file\n").is_err(), "a present site needs the file's sha256");
+        assert!(s.parse("link=weird\nfile=absent\n").is_err());
+    }
+}
