@@ -56,8 +56,7 @@
 //!   `reload=#false` leaves the reload to a `notify="service:nginx"`.
 //! - **Implicit dependencies**: the managed nginx package (`nginx`, `nginx-light`,
 //!   `nginx-full`, `nginx-core` or `nginx-extras`), the managed directories of both paths
-//!   and of every `static` directory, a managed `/etc/nginx/nginx.conf` (`file` or `line`),
-//!   and, for every site but `default`, `nginx-site:default`: the Debian default site claims
+//!   and of every `static` directory, and, for every site but `default`, `nginx-site:default`: the Debian default site claims
 //!   `default_server` on port 80, so removing it comes first.
 //! - **`state="absent"` re-checks at apply time.** Installing the Debian package creates
 //!   `sites-enabled/default`; the probe ran before, so `nginx-site "default"
@@ -192,8 +191,6 @@ impl Kind for NginxSite {
         let mut d = parent_dirs(&self.file);
         d.extend(parent_dirs(&self.link).into_iter().filter(|i| i.target.name == ENABLED));
         d.extend(PACKAGES.iter().map(|p| Implicit::new("package", *p, "nginx package")));
-        d.push(Implicit::new("file", "/etc/nginx/nginx.conf", "nginx's main configuration"));
-        d.push(Implicit::new("line", "/etc/nginx/nginx.conf", "nginx's main configuration"));
         if matches!(self.want, Want::Present { .. }) && self.name != "default" {
             d.push(Implicit::new("nginx-site", "default", "the default site is removed or written first"));
         }

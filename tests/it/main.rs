@@ -4,6 +4,7 @@ mod engine;
 mod examples;
 mod kinds;
 mod modules;
+mod nginx;
 mod ranch;
 mod sandbox;
 mod secrets;
