@@ -257,3 +257,32 @@ fn root_cause(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::ResourceId;
+
+    #[test]
+    fn a_deferred_plan_has_no_block_but_a_re_check_with_steps_has() {
+        let mut steps = Sh::new();
+        steps.raw("true\n");
+        let change = Diff::new(Action::Change, vec![Change::set("x", "1", "2")]);
+        let deferred = Diff::deferred(vec![Change::set("x", "1", "2")], &[ResourceId::new("package", "nginx")]);
+        let recheck = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some("x".into()))] };
+        let plans = vec![
+            Some(Ok(Planned { diff: change, steps: steps.clone() })),
+            Some(Ok(Planned { diff: deferred, steps: Sh::new() })),
+            Some(Ok(Planned { diff: recheck, steps })),
+            Some(Ok(Planned { diff: Diff::ok(), steps: Sh::new() })),
+            Some(Err("probe failed".into())),
+        ];
+        assert_eq!(blocks(&plans), [0, 2]);
+        let Some(Ok(p)) = &plans[1] else { panic!() };
+        assert!(p.is_deferred());
+        assert_eq!(
+            p.diff.changes.last().and_then(|c| c.after.as_deref()),
+            Some("planned again after package:nginx changes")
+        );
+    }
+}

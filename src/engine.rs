@@ -295,11 +295,12 @@ async fn apply_rounds(
                     // changed by another step after the probe: plan it again from here
                     r.action = p.diff.action;
                     r.changes = p.diff.changes.iter().cloned().map(|c| redact(c, secrets)).collect();
-                    r.changes.push(crate::resources::Change::new(
-                        "note",
-                        None,
-                        Some("changed by an earlier step of this run; applied in a second round".into()),
-                    ));
+                    let note = if deferred.contains(&i) {
+                        "planned from the host as the changes it waited for left it; applied in a second round"
+                    } else {
+                        "changed by an earlier step of this run; applied in a second round"
+                    };
+                    r.changes.push(crate::resources::Change::new("note", None, Some(note.into())));
                     next[i] = Some(Ok(p.clone()));
                 }
                 Some(Ok(p)) if targets.contains(&i) && p.diff.action == Action::Refresh && round < ROUNDS => {

@@ -209,7 +209,17 @@ fn line_sets_the_nginx_user_in_the_run_that_installs_nginx() {
     plan.expect(2);
     assert!(plan.stdout.contains("? line /etc/nginx/nginx.conf"), "{}", plan.stdout);
     assert!(plan.stdout.contains("recheck (planned again after package:nginx-light changes)"), "{}", plan.stdout);
-    h.four_steps();
+    let report = h.four_steps();
+    // probe, apply, verify, then the second round: apply and verify
+    assert_eq!(report["hosts"][0]["exchanges"], 5, "{report}");
+    let result = |id: &str| {
+        let resources = report["hosts"][0]["resources"].as_array().expect("resources");
+        let r = resources.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("{id} not in {report}"));
+        r["result"].as_str().unwrap_or("").to_string()
+    };
+    assert_eq!(result("line:/etc/nginx/nginx.conf"), "changed");
+    assert_eq!(result("line:demo-old"), "changed");
+    assert_eq!(result("nginx-site:default"), "changed", "removed after the install");
     let addr = h.container.address();
 
     assert_eq!(h.sh("grep -n '^user' /etc/nginx/nginx.conf"), "1:user nobody nogroup;\n");
