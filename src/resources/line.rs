@@ -56,6 +56,8 @@ pub struct Line {
     path: String,
     want: Want,
     validate: Option<Vec<Vec<String>>>,
+    /// The line holds a secret: the plan shows no content.
+    sensitive: bool,
 }
 
 #[derive(Debug)]
@@ -153,7 +155,7 @@ impl Line {
         match (state, &self.want) {
             (State::Absent, Want::Absent(_)) => (Action::Ok, Vec::new()),
             (State::Absent, Want::Present { .. }) if self.create() => {
-                let new = Desired::new(self.edit(b""), false);
+                let new = Desired::new(self.edit(b""), self.sensitive);
                 (Action::Create, new.diff(None).into_iter().collect())
             }
             (State::Absent, Want::Present { line, .. }) => (
@@ -162,13 +164,14 @@ impl Line {
                     "file",
                     None,
                     Some(format!(
-                        "must exist to hold {line:?} (create=#true creates it; if a package installs it, require that package)"
+                        "must exist to hold {} (create=#true creates it; if a package installs it, require that package)",
+                        if self.sensitive { "the line".to_string() } else { format!("{line:?}") }
                     )),
                 )],
             ),
             (State::Other(t), _) => (Action::Change, vec![Change::set("type", t.clone(), "regular file")]),
             (State::File { sha256, text }, _) => {
-                let new = Desired::new(self.edit(text), false);
+                let new = Desired::new(self.edit(text), self.sensitive);
                 let observed = content::Observed { sha256: sha256.clone(), body: Some(text.clone()) };
                 (Action::Change, new.diff(Some(&observed)).into_iter().collect())
             }
@@ -330,7 +333,11 @@ impl Kind for Line {
         if r.failed() {
             return None;
         }
-        Some(Line { name: name.value, path: path.value, want: want?, validate })
+        let sensitive = match &want {
+            Some(Want::Present { line, .. }) => r.holds_secret(line.as_bytes()),
+            _ => false,
+        };
+        Some(Line { name: name.value, path: path.value, want: want?, validate, sensitive })
     }
 
     fn name(&self) -> &str {
@@ -452,6 +459,7 @@ mod tests {
                 create: false,
             },
             validate: None,
+            sensitive: false,
         }
     }
 
@@ -505,6 +513,7 @@ mod tests {
             path: "/etc/environment".into(),
             want: Want::Absent(Matcher::Regex(Regex::new("^HTTP_PROXY=").expect("re"))),
             validate: None,
+            sensitive: false,
         };
         assert_eq!(edit(&l, "A=1\nHTTP_PROXY=x\n\nB=2\nHTTP_PROXY=y"), "A=1\n\nB=2");
         assert_eq!(edit(&l, "HTTP_PROXY=x\n"), "");

@@ -167,8 +167,10 @@ impl Kind for NginxSite {
             return None;
         }
         let want = if present {
-            let text = render(&name.value, &servers);
-            Want::Present { content: Desired::new(text.into_bytes(), false), enabled: enabled.unwrap_or(true) }
+            let text = render(&name.value, &servers).into_bytes();
+            // a site holding a secret (an Authorization header) is never shown or read back
+            let sensitive = r.holds_secret(&text);
+            Want::Present { content: Desired::new(text, sensitive), enabled: enabled.unwrap_or(true) }
         } else {
             Want::Absent
         };
