@@ -392,6 +392,10 @@ impl Kind for Line {
             return Diff::ok();
         }
         if !cx.upstream.is_empty() {
+            let changes = match state {
+                State::Absent if !self.create() => vec![Change::new("file", None, Some("not there yet".into()))],
+                _ => changes,
+            };
             return Diff::deferred(changes, &cx.upstream);
         }
         Diff::new(action, changes)
