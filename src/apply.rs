@@ -9,11 +9,13 @@
 //!
 //! One probe sees the host before anything changes, so a step can invalidate what was
 //! probed after it: installing nginx creates the default site a later resource wants
-//! absent. Resources downstream of a change are handled in three ways: their content
+//! absent. Resources downstream of a change are handled in four ways: their content
 //! writes skip the "changed since plan" guard (`$CV_DOWNSTREAM`: the run itself changed
 //! the file); those in sync whose kind has apply-time checks get a re-check block
-//! ([`mark_rechecks`], shown in the plan as `?`); the others are re-verified after the
-//! apply (`engine.rs`).
+//! ([`mark_rechecks`], shown in the plan as `?`); those whose steps are computed from
+//! what they probed (`line` edits the probed text) defer themselves (`Diff::deferred`,
+//! also `?`): no block in this round, planned again from the verify probe; the others
+//! are re-verified after the apply (`engine.rs`).
 //!
 //! Before a block that notifies a service runs, the refresh it will owe is recorded under
 //! `$CV_STATE/owed/`; the service's own block clears it once it has restarted. A run that
@@ -32,8 +34,15 @@ use crate::script::Sh;
 const FAILURE_TAIL: u64 = 8192;
 
 /// Nodes that have a block (something to change or re-check).
+/// A deferred resource ([`Planned::is_deferred`]) has no block: it waits for the verify
+/// probe after the round.
 pub fn blocks(plans: &[Option<NodePlan>]) -> Vec<usize> {
-    plans.iter().enumerate().filter(|(_, p)| matches!(p, Some(Ok(p)) if !p.diff.is_ok())).map(|(i, _)| i).collect()
+    plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p, Some(Ok(p)) if !p.diff.is_ok() && !p.is_deferred()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Nodes that count as failed before anything runs (their probe failed).
@@ -77,7 +86,7 @@ pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
 }
 
 /// Whether `i` depends on `on`, directly or not.
-fn depends_on(graph: &HostGraph, i: usize, on: usize) -> bool {
+pub fn depends_on(graph: &HostGraph, i: usize, on: usize) -> bool {
     let mut stack = graph.deps[i].clone();
     let mut seen = vec![false; graph.nodes.len()];
     while let Some(d) = stack.pop() {
@@ -247,4 +256,33 @@ fn root_cause(
         stack.extend(graph.deps[d].iter().copied());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::ResourceId;
+
+    #[test]
+    fn a_deferred_plan_has_no_block_but_a_re_check_with_steps_has() {
+        let mut steps = Sh::new();
+        steps.raw("true\n");
+        let change = Diff::new(Action::Change, vec![Change::set("x", "1", "2")]);
+        let deferred = Diff::deferred(vec![Change::set("x", "1", "2")], &[ResourceId::new("package", "nginx")]);
+        let recheck = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some("x".into()))] };
+        let plans = vec![
+            Some(Ok(Planned { diff: change, steps: steps.clone() })),
+            Some(Ok(Planned { diff: deferred, steps: Sh::new() })),
+            Some(Ok(Planned { diff: recheck, steps })),
+            Some(Ok(Planned { diff: Diff::ok(), steps: Sh::new() })),
+            Some(Err("probe failed".into())),
+        ];
+        assert_eq!(blocks(&plans), [0, 2]);
+        let Some(Ok(p)) = &plans[1] else { panic!() };
+        assert!(p.is_deferred());
+        assert_eq!(
+            p.diff.changes.last().and_then(|c| c.after.as_deref()),
+            Some("planned again after package:nginx changes")
+        );
+    }
 }

@@ -160,7 +160,7 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     };
     report.timings_ms.probe = ms(phase.elapsed());
     let phase = Instant::now();
-    let mut plans = probe::plan(graph, &all, &frames, true);
+    let mut plans = probe::plan(graph, &all, &frames, probe::Pass::First);
     apply::mark_rechecks(graph, &mut plans);
     report.resources = all.iter().map(|&i| resource_report(graph, i, &plans[i], secrets)).collect();
     report.timings_ms.plan = ms(phase.elapsed());
@@ -200,7 +200,9 @@ const ROUNDS: usize = 2;
 
 /// Apply, then verify what changed and what lies downstream of it. A resource that was in
 /// sync when probed but was changed by another step of the run (and whose kind cannot
-/// re-check at apply time) gets one more round, planned from the verify probe.
+/// re-check at apply time), or that deferred itself until its upstream changes were made,
+/// gets one more round, planned from the verify probe; the services it notifies are
+/// probed with it and refreshed again after it.
 async fn apply_rounds(
     graph: &HostGraph,
     t: &Counted,
@@ -241,25 +243,46 @@ async fn apply_rounds(
             all.iter().copied().filter(|i| round_blocks.contains(i) && outcomes[*i].0 == Outcome::Changed).collect();
         let after_change = apply::downstream(graph, &changed);
         let after_failure = apply::downstream(graph, &broken);
+        // deferred resources wait for this round; if what they wait for failed, they skip
+        let deferred: Vec<usize> =
+            all.iter().copied().filter(|&i| matches!(&plans[i], Some(Ok(p)) if p.is_deferred())).collect();
+        for &i in deferred.iter().filter(|&&i| after_failure[i]) {
+            let cause = broken.iter().find(|&&b| apply::depends_on(graph, i, b));
+            let r = &mut report.resources[pos[i]];
+            r.result = Some(Outcome::Skipped);
+            r.error = Some(match cause {
+                Some(&c) => format!("skipped: needs {}, which failed", graph.nodes[c].id),
+                None => "skipped: a dependency failed".into(),
+            });
+        }
         let provisional: Vec<usize> = all
             .iter()
             .copied()
             .filter(|&i| {
-                after_change[i]
+                (after_change[i] || deferred.contains(&i))
                     && !after_failure[i]
                     && !round_blocks.contains(&i)
                     && matches!(&plans[i], Some(Ok(_)) | None)
             })
             .filter(|&i| report.resources[pos[i]].result == Some(Outcome::Ok))
             .collect();
-        let check: Vec<usize> =
-            all.iter().copied().filter(|i| changed.contains(i) || provisional.contains(i)).collect();
+        // what a resource applied again in the next round notifies is refreshed again too
+        let targets: Vec<usize> = if round < ROUNDS {
+            provisional.iter().flat_map(|&i| graph.notifies[i].iter().copied()).filter(|&t| !after_failure[t]).collect()
+        } else {
+            Vec::new()
+        };
+        let check: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|i| changed.contains(i) || provisional.contains(i) || targets.contains(i))
+            .collect();
         if check.is_empty() {
             return;
         }
         let phase = Instant::now();
         let verified = match exchange_probe(graph, t, &check, secrets).await {
-            Ok(frames) => probe::plan(graph, &check, &frames, false),
+            Ok(frames) => probe::plan(graph, &check, &frames, probe::Pass::Verify { again: &provisional }),
             Err(e) => return fail(report, format!("verify: {e}")),
         };
         report.timings_ms.verify += ms(phase.elapsed());
@@ -272,11 +295,20 @@ async fn apply_rounds(
                     // changed by another step after the probe: plan it again from here
                     r.action = p.diff.action;
                     r.changes = p.diff.changes.iter().cloned().map(|c| redact(c, secrets)).collect();
-                    r.changes.push(crate::resources::Change::new(
-                        "note",
-                        None,
-                        Some("changed by an earlier step of this run; applied in a second round".into()),
-                    ));
+                    let note = if deferred.contains(&i) {
+                        "planned from the host as the changes it waited for left it; applied in a second round"
+                    } else {
+                        "changed by an earlier step of this run; applied in a second round"
+                    };
+                    r.changes.push(crate::resources::Change::new("note", None, Some(note.into())));
+                    next[i] = Some(Ok(p.clone()));
+                }
+                Some(Ok(p)) if targets.contains(&i) && p.diff.action == Action::Refresh && round < ROUNDS => {
+                    // notified by a resource applied again in the next round
+                    if r.action == Action::Ok {
+                        r.action = Action::Refresh;
+                    }
+                    r.changes.extend(p.diff.changes.iter().cloned().map(|c| redact(c, secrets)));
                     next[i] = Some(Ok(p.clone()));
                 }
                 Some(Ok(p)) => {

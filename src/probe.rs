@@ -52,10 +52,21 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
     sh.into_text()
 }
 
-/// Plans the nodes in `which` from the probe frames. `notifications` is false for the
-/// verify pass (a refresh already done is not owed again).
-pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, notifications: bool) -> Vec<Option<NodePlan>> {
+/// Which probe a plan is made from.
+#[derive(Debug, Clone, Copy)]
+pub enum Pass<'a> {
+    /// The first probe: every change notifies, and kinds learn what changes upstream.
+    First,
+    /// A verify probe after an apply round: a refresh already done is not owed again, so
+    /// only the resources in `again` (about to be applied in the next round) notify.
+    Verify { again: &'a [usize] },
+}
+
+/// Plans the nodes in `which` from the probe frames.
+pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>) -> Vec<Option<NodePlan>> {
     let mut plans: Vec<Option<NodePlan>> = vec![None; graph.nodes.len()];
+    let changes =
+        |plans: &[Option<NodePlan>], j: usize| matches!(&plans[j], Some(Ok(p)) if !p.diff.is_ok() && !p.is_deferred());
     for &i in graph.order.iter().filter(|i| which.contains(i)) {
         let node = &graph.nodes[i];
         let Some(frame) = frames.frames.get(&i) else {
@@ -66,16 +77,24 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, notifications: 
             plans[i] = Some(Err("the probe output for this resource was cut short".into()));
             continue;
         }
-        let notified_by: Vec<ResourceId> = if notifications {
-            graph
-                .notifiers(i)
-                .filter(|j| matches!(&plans[*j], Some(Ok(p)) if !p.diff.is_ok()))
+        let notified_by: Vec<ResourceId> = graph
+            .notifiers(i)
+            .filter(|&j| changes(&plans, j))
+            .filter(|j| match pass {
+                Pass::First => true,
+                Pass::Verify { again } => again.contains(j),
+            })
+            .map(|j| graph.nodes[j].id.clone())
+            .collect();
+        let upstream: Vec<ResourceId> = match pass {
+            Pass::First => upstream(graph, i)
+                .into_iter()
+                .filter(|&j| changes(&plans, j) || matches!(&plans[j], Some(Ok(p)) if p.is_deferred()))
                 .map(|j| graph.nodes[j].id.clone())
-                .collect()
-        } else {
-            Vec::new()
+                .collect(),
+            Pass::Verify { .. } => Vec::new(),
         };
-        let cx = PlanCx { notified_by, owed: frame.flags.iter().any(|f| f == "owed") };
+        let cx = PlanCx { notified_by, owed: frame.flags.iter().any(|f| f == "owed"), upstream };
         plans[i] = Some(node.res.plan(&frame.body, &cx).map_err(|e| {
             let stderr = frame.stderr.trim();
             if stderr.is_empty() {
@@ -86,4 +105,16 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, notifications: 
         }));
     }
     plans
+}
+
+/// Every node `i` depends on, directly or not, in apply order.
+fn upstream(graph: &HostGraph, i: usize) -> Vec<usize> {
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut stack = graph.deps[i].clone();
+    while let Some(d) = stack.pop() {
+        if !std::mem::replace(&mut seen[d], true) {
+            stack.extend(graph.deps[d].iter().copied());
+        }
+    }
+    graph.order.iter().copied().filter(|&d| seen[d]).collect()
 }

@@ -30,6 +30,8 @@ pub struct NodeReader<'a> {
     children: Vec<&'static str>,
     args_read: usize,
     failed: bool,
+    /// A resource node (accepts `require` and `notify`), not a block inside one.
+    resource: bool,
 }
 
 impl<'a> NodeReader<'a> {
@@ -52,7 +54,34 @@ impl<'a> NodeReader<'a> {
             children: Vec::new(),
             args_read: 0,
             failed: false,
+            resource: true,
         }
+    }
+
+    /// Reads a child node (a block inside a resource, like `nginx-site`'s `server`) with
+    /// its own reader: same source, variables and diagnostics. Its unknown properties and
+    /// children are reported as the resource's are (`require` and `notify` are not known
+    /// there); an error in it fails the resource.
+    pub fn child<T>(&mut self, node: &KdlNode, read: impl FnOnce(&mut NodeReader<'_>) -> Option<T>) -> Option<T> {
+        let mut sub = NodeReader {
+            node,
+            src: self.src,
+            dir: self.dir,
+            templates: self.templates,
+            ctx: self.ctx,
+            diags: &mut *self.diags,
+            props: Vec::new(),
+            children: Vec::new(),
+            args_read: 0,
+            failed: false,
+            resource: false,
+        };
+        let out = read(&mut sub);
+        let ok = sub.finish();
+        if !ok {
+            self.failed = true;
+        }
+        out.filter(|_| ok)
     }
 
     /// The node's name token.
@@ -303,6 +332,20 @@ impl<'a> NodeReader<'a> {
         self.node.children().map(|d| d.nodes().iter().filter(|n| n.name().value() == key).collect()).unwrap_or_default()
     }
 
+    /// Child nodes named by any of `keys`, in the order written (a block whose children
+    /// are of several kinds, where the order matters).
+    pub fn children_of(&mut self, keys: &[&'static str]) -> Vec<&'a KdlNode> {
+        for key in keys {
+            if !self.children.contains(key) {
+                self.children.push(key);
+            }
+        }
+        self.node
+            .children()
+            .map(|d| d.nodes().iter().filter(|n| keys.contains(&n.name().value())).collect())
+            .unwrap_or_default()
+    }
+
     /// True when the node has a property named `key` (whatever its value).
     pub fn has(&self, key: &str) -> bool {
         self.node.entries().iter().any(|e| e.name().is_some_and(|n| n.value() == key))
@@ -349,13 +392,16 @@ impl<'a> NodeReader<'a> {
     pub fn finish(mut self) -> bool {
         let kind = self.kind().to_string();
         let mut known: Vec<&str> = self.props.iter().chain(self.children.iter()).copied().collect();
-        known.extend(COMMON);
+        if self.resource {
+            known.extend(COMMON);
+        }
         let positional = self.positional();
+        let takes = if self.resource { "one name" } else { "one value" };
         for extra in positional.iter().skip(self.args_read) {
             let at = entry_at(self.src, extra);
             self.error(Diag::new(
                 "converge::extra-argument",
-                format!("`{kind}` takes one name"),
+                format!("`{kind}` takes {takes}"),
                 &at,
                 "unexpected value",
             ));

@@ -22,6 +22,8 @@ pub mod directory;
 pub mod file;
 pub mod git;
 pub mod group;
+pub mod line;
+pub mod nginx_site;
 pub mod ownership;
 pub mod package;
 pub mod pip;
@@ -60,6 +62,8 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<git::Git>(),
     KindDef::of::<venv::Venv>(),
     KindDef::of::<pip::Pip>(),
+    KindDef::of::<nginx_site::NginxSite>(),
+    KindDef::of::<line::Line>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.
@@ -209,15 +213,36 @@ impl Diff {
     pub fn is_ok(&self) -> bool {
         self.action == Action::Ok
     }
+
+    /// A change that cannot be planned yet, because something upstream changes the host
+    /// first and the steps are computed from what was probed (`line`). Shown as `?` with
+    /// `changes` (what the probe suggests, and why it waits); it gets no block in the
+    /// first apply round, is probed again after it and, if it still differs, planned from
+    /// that probe and applied in the second round.
+    pub fn deferred(mut changes: Vec<Change>, upstream: &[ResourceId]) -> Diff {
+        let after: Vec<String> = upstream.iter().map(|i| i.to_string()).collect();
+        changes.push(Change::new(
+            "recheck",
+            None,
+            Some(format!("planned again after {} change{}", after.join(", "), if after.len() == 1 { "s" } else { "" })),
+        ));
+        Diff { action: Action::Recheck, changes }
+    }
 }
 
-/// What the engine tells a kind beyond its own probe: notifications and owed refreshes.
+/// What the engine tells a kind beyond its own probe: notifications, owed refreshes and
+/// the changes planned upstream of it.
 #[derive(Debug, Clone, Default)]
 pub struct PlanCx {
     /// Resources that notify this one and change in this run.
     pub notified_by: Vec<ResourceId>,
     /// An earlier run recorded a refresh it owed and did not finish.
     pub owed: bool,
+    /// Resources this one depends on (directly or not) that change in this run, when
+    /// planning from the first probe. A kind whose steps are computed from what it probed
+    /// (`line` edits the probed text) may defer itself while they are pending: see
+    /// [`Diff::deferred`].
+    pub upstream: Vec<ResourceId>,
 }
 
 /// A probe's output did not have the shape its parser expects: the host is lying, or
@@ -275,6 +300,13 @@ pub struct Planned {
     pub steps: Sh,
 }
 
+impl Planned {
+    /// Waits for a later round (see [`Diff::deferred`]): a re-check with no steps.
+    pub fn is_deferred(&self) -> bool {
+        self.diff.action == Action::Recheck && self.steps.is_empty()
+    }
+}
+
 /// The object-safe face of every kind, used by the engine.
 pub trait Resource: fmt::Debug + Send + Sync {
     fn id(&self) -> ResourceId;
@@ -320,5 +352,31 @@ impl<K: Kind> Resource for K {
     fn recheck(&self) -> Option<Sh> {
         let mut sh = Sh::new();
         Kind::recheck(self, &mut sh).then_some(sh)
+    }
+}
+
+/// Builds a kind from the first node of a KDL text, for unit tests: the kind, or the
+/// messages and labels of its diagnostics (`message @ label`).
+#[cfg(test)]
+pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
+    let src = crate::diag::source("test.kdl", kdl.to_string());
+    let doc = crate::playbook::kdl::parse(&src).map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
+    let node = doc.nodes().first().expect("a node");
+    let dir = std::path::Path::new(".");
+    let templates = crate::template::Templates::new(dir);
+    let ctx = minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
+    let mut diags = crate::diag::Diags::default();
+    let mut r = NodeReader::new(node, &src, dir, &templates, &ctx, &mut diags);
+    let built = K::build(&mut r);
+    let ok = r.finish();
+    match built {
+        Some(k) if ok => Ok(k),
+        _ => Err(diags
+            .iter()
+            .map(|d| {
+                let label = d.labels.first().and_then(|l| l.label()).unwrap_or("");
+                format!("{} @ {label}", d.message)
+            })
+            .collect()),
     }
 }

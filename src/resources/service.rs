@@ -207,7 +207,7 @@ mod tests {
         let s = svc();
         let running = s.parse("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n").expect("parse");
         assert!(s.diff(&running, &PlanCx::default()).is_ok());
-        let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/etc/app.conf")], owed: false };
+        let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/etc/app.conf")], ..PlanCx::default() };
         let diff = s.diff(&running, &cx);
         assert_eq!(diff.action, Action::Refresh);
         assert_eq!(diff.changes, vec![Change::new("restart", None, Some("notified by file:/etc/app.conf".into()))]);
@@ -224,7 +224,7 @@ mod tests {
     fn owed_restart_is_planned() {
         let s = svc();
         let running = s.parse("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n").expect("parse");
-        let diff = s.diff(&running, &PlanCx { notified_by: vec![], owed: true });
+        let diff = s.diff(&running, &PlanCx { owed: true, ..PlanCx::default() });
         assert_eq!(diff.changes[0].after.as_deref(), Some("owed by an earlier run"));
     }
 

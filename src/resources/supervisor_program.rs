@@ -777,7 +777,7 @@ mod tests {
     fn notified_restarts_only_when_running_is_wanted() {
         let p = program(Want::Running, 2, "x");
         let s = p.parse(&format!("{RUNNING2}{}", conf_lines(&p.conf.sha256))).expect("parse");
-        let cx = PlanCx { notified_by: vec![ResourceId::new("git", "/srv/app")], owed: false };
+        let cx = PlanCx { notified_by: vec![ResourceId::new("git", "/srv/app")], ..PlanCx::default() };
         let diff = p.diff(&s, &cx);
         assert_eq!(diff.action, Action::Refresh);
         assert_eq!(diff.changes, vec![Change::new("restart", None, Some("notified by git:/srv/app".into()))]);

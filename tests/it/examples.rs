@@ -94,13 +94,22 @@ fn every_kind_has_a_reference_page_linked_from_the_language_doc() {
 #[test]
 fn every_kdl_example_in_module_docs_checks() {
     let mut checked = 0;
-    for dir in ["src/resources", "src/playbook"] {
-        for entry in std::fs::read_dir(repo().join(dir)).expect("dir") {
+    let mut files = Vec::new();
+    let mut dirs = vec![repo().join("src/resources"), repo().join("src/playbook")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).expect("dir") {
             let path = entry.expect("entry").path();
-            for (i, b) in kdl_blocks(&module_doc(&path)).iter().enumerate() {
-                check_snippet(&format!("{} block {i}", path.display()), b);
-                checked += 1;
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
             }
+        }
+    }
+    for path in files {
+        for (i, b) in kdl_blocks(&module_doc(&path)).iter().enumerate() {
+            check_snippet(&format!("{} block {i}", path.display()), b);
+            checked += 1;
         }
     }
     assert!(checked >= 10, "only {checked} examples found");

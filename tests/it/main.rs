@@ -5,6 +5,7 @@ mod examples;
 mod git;
 mod kinds;
 mod modules;
+mod nginx;
 mod python;
 mod ranch;
 mod sandbox;
