@@ -30,6 +30,10 @@ pub struct NodeReader<'a> {
     children: Vec<&'static str>,
     args_read: usize,
     failed: bool,
+    /// A child node's reader: `require`/`notify` are not accepted there.
+    nested: bool,
+    /// Every child node is accepted, whatever its name (a map written as nodes).
+    any_child: bool,
 }
 
 impl<'a> NodeReader<'a> {
@@ -52,7 +56,40 @@ impl<'a> NodeReader<'a> {
             children: Vec::new(),
             args_read: 0,
             failed: false,
+            nested: false,
+            any_child: false,
         }
+    }
+
+    /// Reads one child node of this node (`mount "/srv" "/data" read-only=#true`) with
+    /// `f`, then reports what `f` did not ask for, as [`NodeReader::finish`] does. Returns
+    /// `None` if the child had an error (which also marks this node failed).
+    pub fn child<T>(&mut self, node: &'a KdlNode, f: impl FnOnce(&mut NodeReader<'_>) -> T) -> Option<T> {
+        let mut r = NodeReader {
+            node,
+            src: self.src,
+            dir: self.dir,
+            templates: self.templates,
+            ctx: self.ctx,
+            diags: &mut *self.diags,
+            props: Vec::new(),
+            children: Vec::new(),
+            args_read: 0,
+            failed: false,
+            nested: true,
+            any_child: false,
+        };
+        let value = f(&mut r);
+        let ok = r.finish();
+        self.failed |= !ok;
+        ok.then_some(value)
+    }
+
+    /// Every child node, whatever its name: for a map written as nodes
+    /// (`env { LOG_LEVEL "info" }`), whose node names are the keys.
+    pub fn any_children(&mut self) -> Vec<&'a KdlNode> {
+        self.any_child = true;
+        self.node.children().map(|d| d.nodes().iter().collect()).unwrap_or_default()
     }
 
     /// The node's name token.
@@ -349,13 +386,20 @@ impl<'a> NodeReader<'a> {
     pub fn finish(mut self) -> bool {
         let kind = self.kind().to_string();
         let mut known: Vec<&str> = self.props.iter().chain(self.children.iter()).copied().collect();
-        known.extend(COMMON);
+        if !self.nested {
+            known.extend(COMMON);
+        }
         let positional = self.positional();
+        let takes = match (self.nested, self.args_read) {
+            (false, _) => "one name".to_string(),
+            (true, 1) => "one value".to_string(),
+            (true, n) => format!("{n} values"),
+        };
         for extra in positional.iter().skip(self.args_read) {
             let at = entry_at(self.src, extra);
             self.error(Diag::new(
                 "converge::extra-argument",
-                format!("`{kind}` takes one name"),
+                format!("`{kind}` takes {takes}"),
                 &at,
                 "unexpected value",
             ));
@@ -370,7 +414,7 @@ impl<'a> NodeReader<'a> {
         }
         for child in self.node.children().map(|d| d.nodes()).unwrap_or_default() {
             let key = child.name().value();
-            if !known.contains(&key) {
+            if !self.any_child && !known.contains(&key) {
                 let at = name_at(self.src, child);
                 self.unknown(&kind, "child", key, &at, &known);
             }
