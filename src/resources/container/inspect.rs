@@ -18,6 +18,8 @@ use crate::resources::ProbeError;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observed {
     pub id: String,
+    /// Its name (docker's leading `/` removed).
+    pub name: String,
     /// The image's ID (hex, without `sha256:`).
     pub image_id: String,
     /// The reference it was created from (`localhost/app:1`).
@@ -174,6 +176,7 @@ pub fn container(json: &[u8]) -> Result<Observed, ProbeError> {
     };
     Ok(Observed {
         id: req(&v, "/Id", "container")?,
+        name: text(&v, "/Name").trim_start_matches('/').to_string(),
         image_id: bare_id(&req(&v, "/Image", "container")?).to_string(),
         image_ref,
         running: v
@@ -344,7 +347,7 @@ mod tests {
     fn reads_docker() {
         let o = container(DOCKER.as_bytes()).expect("parse");
         assert_eq!(o.image_id, "5d0da3dc976460b72c77d94c8a1ad043720b0416bfc16c52c45d4847e53fadb6");
-        assert_eq!(o.image_ref, "aphacsubot/viewbovis:prod");
+        assert_eq!((o.name.as_str(), o.image_ref.as_str()), ("viewbovis", "aphacsubot/viewbovis:prod"));
         assert!(!o.running);
         assert_eq!(o.status, "exited");
         assert_eq!(o.ports.iter().collect::<Vec<_>>(), ["127.0.0.1:3000:3000/tcp"]);

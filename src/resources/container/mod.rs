@@ -137,6 +137,8 @@ pub struct State {
 }
 
 const LABEL_ENV: &str = "converge.env";
+/// podman's `--cgroups` modes.
+const CGROUPS: &[&str] = &["enabled", "disabled", "no-conmon", "split"];
 const LABEL_EXTRA: &str = "converge.extra-args";
 
 /// A port binding as shown and compared: `8080:80/tcp`, `127.0.0.1:8080:80/tcp`,
@@ -363,7 +365,7 @@ impl Kind for Container {
         let network = r.nonempty("network");
         let restart = r.nonempty("restart");
         let runtime = r.nonempty("runtime");
-        let cgroups = r.choice("cgroups", &["enabled", "disabled", "no-conmon", "split"]);
+        let cgroups = r.nonempty("cgroups");
         let port_specs = r.list("port");
         let mounts = Self::read_mounts(r);
         let env = Self::read_env(r);
@@ -423,12 +425,19 @@ impl Kind for Container {
                 r.error(diag(&v.at, format!("`{}` is not a name", v.value), "invalid value"));
             }
         }
-        if cgroups.is_some() && engine == Engine::Docker {
-            let at = r.at();
-            r.error(
-                diag(&at, "`cgroups` is a podman option", "a docker container")
-                    .help("add engine=\"podman\", or pass docker's own flags in `extra-args`"),
-            );
+        if let Some(c) = &cgroups {
+            if engine == Engine::Docker {
+                r.error(
+                    diag(&c.at, "`cgroups` is a podman option", "not for docker")
+                        .help("add engine=\"podman\", or pass docker's own flags in `extra-args`"),
+                );
+            } else if !CGROUPS.contains(&c.value.as_str()) {
+                r.error(diag(
+                    &c.at,
+                    format!("`cgroups` cannot be \"{}\"", c.value),
+                    "expected \"enabled\", \"disabled\", \"no-conmon\" or \"split\"",
+                ));
+            }
         }
         if r.failed() {
             return None;
@@ -443,7 +452,7 @@ impl Kind for Container {
             network: network.map(|n| n.value),
             restart: restart.map(|r| r.value),
             runtime: runtime.map(|r| r.value),
-            cgroups: cgroups.map(str::to_string),
+            cgroups: cgroups.map(|c| c.value),
             ports,
             mounts,
             env,
@@ -524,7 +533,8 @@ impl Kind for Container {
                 .map_err(|err| ProbeError(format!("inspect output is not valid base64: {err}")))
         };
         let container = match rec.get("container") {
-            Some(b) => Some(inspect::container(&decode(b)?)?),
+            // `inspect NAME` also finds a container whose ID starts with NAME: not ours
+            Some(b) => Some(inspect::container(&decode(b)?)?).filter(|c| c.name == self.name),
             None => match rec.req("container-error")? {
                 err if inspect::not_found(err) => None,
                 "" => return Err(ProbeError(format!("`{e} container inspect` failed without a message"))),

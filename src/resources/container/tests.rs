@@ -112,6 +112,7 @@ fn properties_are_validated_at_the_token() {
     assert!(err(r#"container "web" image="a" { port "80"; }"#).contains("`80` is not a port binding"));
     assert!(err(r#"container "web" image="a" { port "8080:80/icmp"; }"#).contains("not a port binding"));
     assert!(err(r#"container "web" image="a" cgroups="disabled""#).contains("`cgroups` is a podman option"));
+    assert!(err(r#"container "web" engine="podman" image="a" cgroups="off""#).contains("cannot be \"off\""));
     assert!(err(r#"container "web" image="a" restart="sometimes""#).contains("not a restart policy"));
     assert!(err(r#"container "web" image="a" { env { "1BAD" "x"; }; }"#).contains("`1BAD` is not a variable name"));
     assert!(err(r#"container "web" image="a" { env { A "x"; A "y"; }; }"#).contains("`A` is set twice"));
@@ -323,6 +324,17 @@ fn podman_restart_service_is_enabled_for_always_containers() {
     let (diff, sh) = plan(&c, &out, &PlanCx::default());
     assert_eq!(fields(&diff), ["podman-restart.service: disabled -> enabled"]);
     assert!(sh.ends_with("\nsystemctl enable podman-restart.service\n"), "{sh}");
+}
+
+#[test]
+fn a_container_whose_id_starts_with_the_name_is_not_ours() {
+    let c = build(&WEB.replace(r#""web""#, r#""2189""#)).expect("build");
+    let (diff, sh) = plan(&c, &probe_out(Some(PODMAN), Some(PODMAN_IMAGE)), &PlanCx::default());
+    assert_eq!(diff.action, Action::Create);
+    assert!(!sh.contains(" rm ") && !sh.contains(" stop "), "{sh}");
+    let absent = build(r#"container "2189" engine="podman" state="absent""#).expect("build");
+    let (diff, _) = plan(&absent, &format!("engine=present\ncontainer={}\n", b64(PODMAN)), &PlanCx::default());
+    assert!(diff.is_ok(), "never removes another container");
 }
 
 #[test]
