@@ -392,6 +392,7 @@ impl<'a> NodeReader<'a> {
         let positional = self.positional();
         let takes = match (self.nested, self.args_read) {
             (false, _) => "one name".to_string(),
+            (true, 0) => "no values".to_string(),
             (true, 1) => "one value".to_string(),
             (true, n) => format!("{n} values"),
         };

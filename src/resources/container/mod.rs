@@ -137,9 +137,9 @@ pub struct State {
 }
 
 const LABEL_ENV: &str = "converge.env";
+const LABEL_EXTRA: &str = "converge.extra-args";
 /// podman's `--cgroups` modes.
 const CGROUPS: &[&str] = &["enabled", "disabled", "no-conmon", "split"];
-const LABEL_EXTRA: &str = "converge.extra-args";
 
 /// A port binding as shown and compared: `8080:80/tcp`, `127.0.0.1:8080:80/tcp`,
 /// `[::1]:8080:80/tcp`.
@@ -196,7 +196,7 @@ fn valid_restart(r: &str) -> bool {
     }
 }
 
-/// A value that goes inside `--mount=type=...,source=...` (a comma-separated list).
+/// A value that goes inside `--mount type=...,source=...` (a comma-separated list).
 fn mount_safe(v: &str) -> bool {
     !v.contains([',', '"', '\n'])
 }
