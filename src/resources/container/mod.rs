@@ -38,6 +38,10 @@
 //! probe never contacts a registry, so a tag moved on the registry is seen only once
 //! pulled.
 //!
+//! Environment values, the command and `extra-args` end up on the engine's command line
+//! (and in `inspect`), so a value holding a secret is refused there at build time: a
+//! secret goes in a file, mounted into the container.
+//!
 //! With `notify="container:NAME"` a change elsewhere (a bind-mounted config file)
 //! restarts the container, unless the same run creates or starts it anyway.
 //!
@@ -205,6 +209,15 @@ fn diag(at: &At, message: impl Into<String>, label: impl Into<String>) -> Diag {
     Diag::new("converge::container", message, at, label)
 }
 
+/// Secrets never go on a command line, and the engine's `run` arguments are one (and
+/// `inspect` shows them to anyone allowed to ask).
+fn refuse_secret(r: &mut NodeReader, at: &At, what: &str) {
+    r.error(
+        diag(at, format!("{what} holds a secret"), "a secret on the engine's command line")
+            .help("write the secret to a file (a `file` resource) and mount it into the container"),
+    );
+}
+
 /// Words as a shell would read them back: `gunicorn -b '0.0.0.0:3000'`.
 fn words(w: &[String]) -> String {
     w.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ")
@@ -219,6 +232,10 @@ impl Container {
         let prop = r.string("command");
         let nodes = r.children("command");
         if let Some(p) = &prop {
+            if r.holds_secret(p.value.as_bytes()) {
+                refuse_secret(r, &p.at, "the command");
+                return None;
+            }
             if !nodes.is_empty() {
                 r.error(
                     diag(&p.at, "the command is given twice", "`command=` here")
@@ -249,6 +266,9 @@ impl Container {
                 (c.at(), first.into_iter().chain(rest).map(|w| w.value).collect::<Vec<_>>())
             });
             if let Some((at, w)) = words {
+                if w.iter().any(|w| r.holds_secret(w.as_bytes())) {
+                    refuse_secret(r, &at, "the command");
+                }
                 if i > 0 {
                     r.error(diag(&at, "the command is given twice", "second `command`"));
                 }
@@ -317,7 +337,9 @@ impl Container {
                 vars
             });
             for (at, key, value) in vars.unwrap_or_default() {
-                if !valid_env_key(&key) {
+                if r.holds_secret(value.as_bytes()) {
+                    refuse_secret(r, &at, &format!("`{key}`"));
+                } else if !valid_env_key(&key) {
                     r.error(
                         diag(&at, format!("`{key}` is not a variable name"), "invalid name")
                             .help("variable names are letters, digits and _, not starting with a digit"),
@@ -369,7 +391,13 @@ impl Kind for Container {
         let port_specs = r.list("port");
         let mounts = Self::read_mounts(r);
         let env = Self::read_env(r);
-        let extra_args: Vec<String> = r.list("extra-args").into_iter().map(|a| a.value).collect();
+        let extra_args = r.list("extra-args");
+        for a in &extra_args {
+            if r.holds_secret(a.value.as_bytes()) {
+                refuse_secret(r, &a.at, "this argument");
+            }
+        }
+        let extra_args: Vec<String> = extra_args.into_iter().map(|a| a.value).collect();
         let name = name?;
         if !valid_name(&name.value) {
             r.error(

@@ -18,7 +18,7 @@ use crate::template::Templates;
 fn build(kdl: &str) -> Result<Container, String> {
     let src = crate::diag::source("t.kdl", kdl.to_string());
     let doc: kdl::KdlDocument = kdl.parse().expect("kdl");
-    let templates = Templates::new(Path::new("."));
+    let templates = Templates::new(Path::new(".")).with_secrets(vec![SECRET.into()]);
     let ctx = Value::from(BTreeMap::<String, Value>::new());
     let mut diags = Diags::default();
     let mut r = NodeReader::new(&doc.nodes()[0], &src, Path::new("."), &templates, &ctx, &mut diags);
@@ -33,6 +33,9 @@ fn build(kdl: &str) -> Result<Container, String> {
             .join("\n")),
     }
 }
+
+/// A secret value the playbooks of these tests may render.
+const SECRET: &str = "s3cr3t-Zebra";
 
 fn err(kdl: &str) -> String {
     build(kdl).expect_err("should not build")
@@ -129,6 +132,21 @@ fn properties_are_validated_at_the_token() {
     // require/notify belong to the resource, not to its children
     assert!(
         err(r#"container "web" image="a" { mount "/a" "/c" require="file:/a"; }"#).contains("no property `require`")
+    );
+}
+
+#[test]
+fn secrets_never_go_on_the_engines_command_line() {
+    let e = err(r#"container "web" image="a" { env { DB_PASSWORD "s3cr3t-Zebra"; }; }"#);
+    assert!(e.contains("`DB_PASSWORD` holds a secret") && e.contains("mount it"), "{e}");
+    assert!(
+        err(r#"container "web" image="a" command="app --key=s3cr3t-Zebra""#).contains("the command holds a secret")
+    );
+    assert!(
+        err(r#"container "web" image="a" { command "app" "s3cr3t-Zebra"; }"#).contains("the command holds a secret")
+    );
+    assert!(
+        err(r#"container "web" image="a" extra-args="--label=s3cr3t-Zebra""#).contains("this argument holds a secret")
     );
 }
 
