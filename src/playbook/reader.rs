@@ -30,8 +30,10 @@ pub struct NodeReader<'a> {
     children: Vec<&'static str>,
     args_read: usize,
     failed: bool,
-    /// A resource node (accepts `require` and `notify`), not a block inside one.
-    resource: bool,
+    /// A child node's reader: `require`/`notify` are not accepted there.
+    nested: bool,
+    /// Every child node is accepted, whatever its name (a map written as nodes).
+    any_child: bool,
 }
 
 impl<'a> NodeReader<'a> {
@@ -54,16 +56,16 @@ impl<'a> NodeReader<'a> {
             children: Vec::new(),
             args_read: 0,
             failed: false,
-            resource: true,
+            nested: false,
+            any_child: false,
         }
     }
 
-    /// Reads a child node (a block inside a resource, like `nginx-site`'s `server`) with
-    /// its own reader: same source, variables and diagnostics. Its unknown properties and
-    /// children are reported as the resource's are (`require` and `notify` are not known
-    /// there); an error in it fails the resource.
-    pub fn child<T>(&mut self, node: &KdlNode, read: impl FnOnce(&mut NodeReader<'_>) -> Option<T>) -> Option<T> {
-        let mut sub = NodeReader {
+    /// Reads one child node of this node (`mount "/srv" "/data" read-only=#true`) with
+    /// `f`, then reports what `f` did not ask for, as [`NodeReader::finish`] does. Returns
+    /// `None` if the child had an error (which also marks this node failed).
+    pub fn child<T>(&mut self, node: &'a KdlNode, f: impl FnOnce(&mut NodeReader<'_>) -> T) -> Option<T> {
+        let mut r = NodeReader {
             node,
             src: self.src,
             dir: self.dir,
@@ -74,14 +76,20 @@ impl<'a> NodeReader<'a> {
             children: Vec::new(),
             args_read: 0,
             failed: false,
-            resource: false,
+            nested: true,
+            any_child: false,
         };
-        let out = read(&mut sub);
-        let ok = sub.finish();
-        if !ok {
-            self.failed = true;
-        }
-        out.filter(|_| ok)
+        let value = f(&mut r);
+        let ok = r.finish();
+        self.failed |= !ok;
+        ok.then_some(value)
+    }
+
+    /// Every child node, whatever its name: for a map written as nodes
+    /// (`env { LOG_LEVEL "info" }`), whose node names are the keys.
+    pub fn any_children(&mut self) -> Vec<&'a KdlNode> {
+        self.any_child = true;
+        self.node.children().map(|d| d.nodes().iter().collect()).unwrap_or_default()
     }
 
     /// The node's name token.
@@ -392,11 +400,16 @@ impl<'a> NodeReader<'a> {
     pub fn finish(mut self) -> bool {
         let kind = self.kind().to_string();
         let mut known: Vec<&str> = self.props.iter().chain(self.children.iter()).copied().collect();
-        if self.resource {
+        if !self.nested {
             known.extend(COMMON);
         }
         let positional = self.positional();
-        let takes = if self.resource { "one name" } else { "one value" };
+        let takes = match (self.nested, self.args_read) {
+            (false, _) => "one name".to_string(),
+            (true, 0) => "no values".to_string(),
+            (true, 1) => "one value".to_string(),
+            (true, n) => format!("{n} values"),
+        };
         for extra in positional.iter().skip(self.args_read) {
             let at = entry_at(self.src, extra);
             self.error(Diag::new(
@@ -416,7 +429,7 @@ impl<'a> NodeReader<'a> {
         }
         for child in self.node.children().map(|d| d.nodes()).unwrap_or_default() {
             let key = child.name().value();
-            if !known.contains(&key) {
+            if !self.any_child && !known.contains(&key) {
                 let at = name_at(self.src, child);
                 self.unknown(&kind, "child", key, &at, &known);
             }

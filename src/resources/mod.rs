@@ -17,6 +17,7 @@
 //! decides to skip itself. Every kind is turned into a [`Resource`] trait object by one
 //! blanket impl, so the engine handles all kinds alike.
 
+pub mod container;
 pub mod content;
 pub mod directory;
 pub mod file;
@@ -64,6 +65,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<pip::Pip>(),
     KindDef::of::<nginx_site::NginxSite>(),
     KindDef::of::<line::Line>(),
+    KindDef::of::<container::Container>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

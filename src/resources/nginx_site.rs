@@ -129,7 +129,7 @@ impl Kind for NginxSite {
         let enabled = r.bool("enabled");
         let reload = r.bool("reload").unwrap_or(true);
         let nodes = r.children_of(&["server"]);
-        let servers: Vec<Server> = nodes.iter().filter_map(|n| r.child(n, read_server)).collect();
+        let servers: Vec<Server> = nodes.iter().filter_map(|n| r.child(n, read_server).flatten()).collect();
         let name = name?;
         if !valid_site_name(&name.value) {
             r.error(

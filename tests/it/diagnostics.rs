@@ -100,6 +100,16 @@ diag_case!(
     &[("t.j2", "x")]
 );
 
+diag_case!(
+    container_mistakes,
+    "host \"a\"\n\
+     container \"web\" image=\"app:1\" network=\"host\" cgroups=\"disabled\" {\n    \
+     port \"8080:80\"\n    \
+     mount \"/srv/www\" \"/www\" readonly=#true\n    \
+     env { GREETING \"hi\"; \"2FA\" \"x\"; }\n\
+     }\n"
+);
+
 #[test]
 fn a_missing_playbook_is_an_error_without_a_span() {
     let p = Project::new();

@@ -91,25 +91,39 @@ fn every_kind_has_a_reference_page_linked_from_the_language_doc() {
     }
 }
 
+/// The Rust files of a source directory and of its module directories (`package/mod.rs`,
+/// `package/apt.rs`).
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The file that holds a kind: `src/resources/<kind>.rs`, or `src/resources/<kind>/mod.rs`
+/// for a kind split into providers or parts.
+fn kind_file(name: &str) -> std::path::PathBuf {
+    let base = repo().join("src/resources").join(name.replace('-', "_"));
+    let dir = base.join("mod.rs");
+    if dir.is_file() { dir } else { base.with_extension("rs") }
+}
+
 #[test]
 fn every_kdl_example_in_module_docs_checks() {
     let mut checked = 0;
-    let mut files = Vec::new();
-    let mut dirs = vec![repo().join("src/resources"), repo().join("src/playbook")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
+    for dir in ["src/resources", "src/playbook"] {
+        for path in rust_files(&repo().join(dir)) {
+            for (i, b) in kdl_blocks(&module_doc(&path)).iter().enumerate() {
+                check_snippet(&format!("{} block {i}", path.display()), b);
+                checked += 1;
             }
-        }
-    }
-    for path in files {
-        for (i, b) in kdl_blocks(&module_doc(&path)).iter().enumerate() {
-            check_snippet(&format!("{} block {i}", path.display()), b);
-            checked += 1;
         }
     }
     assert!(checked >= 10, "only {checked} examples found");
@@ -118,7 +132,7 @@ fn every_kdl_example_in_module_docs_checks() {
 #[test]
 fn every_kind_has_a_documented_example() {
     for def in converge::resources::KINDS {
-        let file = repo().join("src/resources").join(format!("{}.rs", def.name.replace('-', "_")));
+        let file = kind_file(def.name);
         let doc = module_doc(&file);
         assert!(
             kdl_blocks(&doc).iter().any(|b| b.lines().any(|l| l.starts_with(def.name))),
@@ -137,8 +151,10 @@ fn every_kind_file_is_registered() {
     for entry in std::fs::read_dir(repo().join("src/resources")).expect("dir") {
         let path = entry.expect("entry").path();
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-        if path.is_file() && !NOT_KINDS.contains(&stem.as_str()) {
-            assert!(registered.contains(&stem), "src/resources/{stem}.rs is not in KINDS (or add it to NOT_KINDS)");
+        // a kind split into parts is a directory with a mod.rs
+        let is_module = path.is_file() || path.join("mod.rs").is_file();
+        if is_module && !NOT_KINDS.contains(&stem.as_str()) {
+            assert!(registered.contains(&stem), "src/resources/{stem} is not in KINDS (or add it to NOT_KINDS)");
         }
     }
 }

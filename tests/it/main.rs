@@ -1,4 +1,5 @@
 //! The one integration test binary: every test module is registered here.
+mod container;
 mod diagnostics;
 mod engine;
 mod examples;

@@ -63,12 +63,12 @@ fn diagnostics_mask_secrets_and_missing_ones_are_errors() {
     let p = Project::new();
     p.file(
         "playbook.kdl",
-        &format!("host \"a\"\nsecrets {{ api_key env=\"{VAR}\" }}\npackage \"{{{{ api_key }}}}\"\n"),
+        &format!("host \"a\"\nsecrets {{ api_key env=\"{VAR}\" }}\npackage \"{{{{ api_key }}}}/x\"\n"),
     );
     let bad = crate::support::converge_env(p.path(), &["check", "playbook.kdl"], &[(VAR, SECRET)]);
     bad.expect(1);
     assert_hidden(&bad, "check");
-    assert!(bad.stderr.contains("`********` is not a package name"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("`********/x` is not a package name"), "{}", bad.stderr);
     let missing = crate::support::converge_env(p.path(), &["check", "playbook.kdl"], &[]);
     missing.expect(1);
     insta::assert_snapshot!(missing.stderr);

@@ -179,7 +179,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
             let defaults = r.bool("headers").unwrap_or(true);
             let websocket = r.bool("websocket").unwrap_or(false);
             let headers: Vec<(Spanned<String>, Spanned<String>)> =
-                r.children_of(&["header"]).into_iter().filter_map(|n| r.child(n, read_header)).collect();
+                r.children_of(&["header"]).into_iter().filter_map(|n| r.child(n, read_header).flatten()).collect();
             if let Some(to) = &to
                 && !(to.value.starts_with("http://") || to.value.starts_with("https://"))
             {
@@ -279,7 +279,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
         _ => {}
     }
     let directives: Vec<Directive> =
-        r.children_of(&["directive"]).into_iter().filter_map(|n| r.child(n, read_directive)).collect();
+        r.children_of(&["directive"]).into_iter().filter_map(|n| r.child(n, read_directive).flatten()).collect();
     body.extend(directives);
     let path = path?;
     if !check_value(r, &path, "a location path") {
@@ -325,8 +325,8 @@ pub fn read_server(r: &mut NodeReader<'_>) -> Option<Server> {
     let mut locations: Vec<Location> = Vec::new();
     for n in r.children_of(&keys) {
         match n.name().value() {
-            "directive" => directives.extend(r.child(n, read_directive)),
-            kind => locations.extend(r.child(n, |r| read_location(r, kind))),
+            "directive" => directives.extend(r.child(n, read_directive).flatten()),
+            kind => locations.extend(r.child(n, |r| read_location(r, kind)).flatten()),
         }
     }
     let names: Vec<Spanned<String>> = first.into_iter().chain(rest).collect();
