@@ -252,6 +252,8 @@ pub struct Saved {
     pub boot: String,
     /// Tagged lines in the file.
     pub entries: Vec<Entry>,
+    /// Untagged copies of the live rule in the file (a rule saved before converge adopted it).
+    pub untagged: Vec<Entry>,
 }
 
 fn builtin_chain(table: &str, chain: &str) -> bool {
@@ -272,14 +274,19 @@ fn valid_word(s: &str, max: usize) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
-/// The shell function `tagged` (in awk) and the tag it looks for (`CV_TAG`): iptables-save
-/// quotes a comment holding `:`, but the unquoted form is accepted too.
+/// The awk functions `tagged` (a line carries the tag `CV_TAG`; iptables-save quotes a
+/// comment holding `:`, but the unquoted form is accepted too) and `untag` (the line as
+/// iptables-save prints the same rule without the tag: the comment match removed).
 const AWK_TAGGED_FN: &str = "function tagged(s) { return index(s, \"--comment \\\"\" tag \"\\\"\") > 0 || index(s \" \", \"--comment \" tag \" \") > 0 }\n\
+function untag(s,   m, i) { m = \" -m comment --comment \\\"\" tag \"\\\"\"; i = index(s, m); if (i == 0) return \"\"; return substr(s, 1, i - 1) substr(s, i + length(m)) }\n\
 BEGIN { tag = ENVIRON[\"CV_TAG\"]; pre = ENVIRON[\"CV_PRE\"] }\n";
 
-/// iptables-save format in, `PRE TABLE CHAIN INDEX LINE` out for every tagged rule.
-const AWK_LIST: &str = "/^\\*/ { t = substr($0, 2); split(\"\", n); next }\n\
-$1 == \"-A\" { n[$2]++; if (tagged($0)) print pre t \" \" $2 \" \" n[$2] \" \" $0 }\n";
+/// iptables-save format in, `PRE TABLE CHAIN INDEX LINE` out for every tagged rule, and
+/// `saved_untagged=TABLE CHAIN INDEX LINE` for every untagged copy of the live rule
+/// `CV_LIVE` (`TABLE CHAIN INDEX LINE`, as the live listing printed it).
+const AWK_LIST: &str = "BEGIN { lv = ENVIRON[\"CV_LIVE\"]; lt = substr(lv, 1, index(lv, \" \") - 1); for (k = 0; k < 3; k++) lv = substr(lv, index(lv, \" \") + 1); plain = untag(lv) }\n\
+/^\\*/ { t = substr($0, 2); split(\"\", n); next }\n\
+$1 == \"-A\" { n[$2]++; if (tagged($0)) print pre t \" \" $2 \" \" n[$2] \" \" $0; else if (plain != \"\" && t == lt && $0 == plain) print \"saved_untagged=\" t \" \" $2 \" \" n[$2] \" \" $0 }\n";
 
 /// iptables-save format in, an iptables-restore --noflush script deleting every tagged
 /// rule out.
@@ -287,17 +294,19 @@ const AWK_DELETE: &str = "/^\\*/ { t = substr($0, 2); next }\n\
 $1 == \"-A\" && tagged($0) { sub(/^-A /, \"-D \"); print \"*\" t; print; print \"COMMIT\" }\n";
 
 /// The saved rules file (given twice: one pass to look, one to write) in, the edited file
-/// out: tagged lines dropped; `CV_LINE` (if any) put in table `CV_T`, chain `CV_C`, before
+/// out: tagged lines dropped, and with `CV_UNTAG` untagged copies of the rule too (the
+/// tagged line without its tag); `CV_LINE` (if any) put in table `CV_T`, chain `CV_C`, before
 /// the `CV_POS`-th rule of the chain or at its end, with the chain declared (`CV_DECL`) if
 /// the section lacks it; a section created if the file has none. Exits 3 when `CV_JUMP`
 /// names a chain the section does not declare.
-const AWK_SAVE: &str = "BEGIN { t = ENVIRON[\"CV_T\"]; c = ENVIRON[\"CV_C\"]; line = ENVIRON[\"CV_LINE\"]; pos = ENVIRON[\"CV_POS\"] + 0; decl = ENVIRON[\"CV_DECL\"]; jump = ENVIRON[\"CV_JUMP\"] }\n\
+const AWK_SAVE: &str = "BEGIN { t = ENVIRON[\"CV_T\"]; c = ENVIRON[\"CV_C\"]; line = ENVIRON[\"CV_LINE\"]; pos = ENVIRON[\"CV_POS\"] + 0; decl = ENVIRON[\"CV_DECL\"]; jump = ENVIRON[\"CV_JUMP\"]; drop = ENVIRON[\"CV_UNTAG\"] != \"\"; if (line != \"\") plain = untag(line) }\n\
 FNR == 1 { pass++ }\n\
 pass == 1 && /^\\*/ { cur = substr($0, 2); next }\n\
-pass == 1 { if (cur == t && $1 == \":\" c) hasc = 1; if (cur == t && jump != \"\" && $1 == \":\" jump) hasjump = 1; next }\n\
+pass == 1 { if (cur == t && $1 == \":\" c) hasc = 1; if (cur == t && jump != \"\" && $1 == \":\" jump) hasjump = 1; if (plain == \"\" && cur == t && tagged($0)) plain = untag($0); next }\n\
 line != \"\" && jump != \"\" && !hasjump { bad = 1; exit 3 }\n\
 /^\\*/ { cur = substr($0, 2); n = 0; print; if (line != \"\" && cur == t && decl != \"\" && !hasc) { print decl; hasc = 1 } next }\n\
 tagged($0) { next }\n\
+drop && plain != \"\" && cur == t && $0 == plain { next }\n\
 line != \"\" && !done && cur == t && $1 == \"-A\" && $2 == c { n++; if (pos > 0 && n == pos) { print line; done = 1 } }\n\
 line != \"\" && !done && cur == t && $0 == \"COMMIT\" { print line; done = 1 }\n\
 { print }\n\
@@ -370,6 +379,7 @@ impl Iptables {
         }
         let ([live], [file]) = (s.live.as_slice(), saved.entries.as_slice()) else { return false };
         matches!(saved.backend, Backend::Debian | Backend::Rhel)
+            && saved.untagged.is_empty()
             && file.table == live.table
             && file.chain == live.chain
             && file.line == live.line
@@ -537,12 +547,15 @@ impl Kind for Iptables {
         if self.present && self.user_chain().is_some() {
             sh.raw("if ! \"$ipt\" -w 5 -t \"$t\" -n -L \"$c\" >/dev/null 2>&1; then echo chain=missing; fi\n");
         }
-        sh.raw("\"$ipt_save\" | CV_TAG=\"$tag\" CV_PRE=live= awk '").raw(AWK_TAGGED_FN).raw(AWK_LIST).raw("'\nfi\n");
+        sh.raw("lv=$(\"$ipt_save\" | CV_TAG=\"$tag\" CV_PRE=live= awk '")
+            .raw(AWK_TAGGED_FN)
+            .raw(AWK_LIST)
+            .raw("'); [ -z \"$lv\" ] || printf '%s\\n' \"$lv\"\nfi\n");
         if self.persist {
             self.family.detect_backend(sh);
             sh.raw("echo \"persist=$backend\"; echo \"file=$f\"\n");
             sh.raw("if [ -n \"$unit\" ]; then echo \"boot=$(systemctl is-enabled -- \"$unit\" 2>/dev/null)\"; fi\n");
-            sh.raw("if [ -n \"$f\" ] && [ -f \"$f\" ]; then CV_TAG=\"$tag\" CV_PRE=saved= awk '")
+            sh.raw("if [ -n \"$f\" ] && [ -f \"$f\" ]; then CV_LIVE=$(printf '%s\\n' \"${lv:-}\" | sed -n '1s/^live=//p') CV_TAG=\"$tag\" CV_PRE=saved= awk '")
                 .raw(AWK_TAGGED_FN)
                 .raw(AWK_LIST)
                 .raw("' \"$f\"; fi\n");
@@ -573,6 +586,7 @@ impl Kind for Iptables {
                 file: rec.req("file")?.to_string(),
                 boot: rec.get("boot").unwrap_or("").to_string(),
                 entries: rec.all("saved").into_iter().map(Entry::parse).collect::<Result<Vec<_>, _>>()?,
+                untagged: rec.all("saved_untagged").into_iter().map(Entry::parse).collect::<Result<Vec<_>, _>>()?,
             })
         } else {
             None
@@ -604,10 +618,9 @@ impl Kind for Iptables {
             && ((live_changes && self.present) || !self.saved_in_sync(state, saved))
         {
             let file = if saved.file.is_empty() { "(no saved rules file)".to_string() } else { saved.file.clone() };
-            let before = match saved.entries.as_slice() {
-                [] => None,
-                entries => Some(entries.iter().map(Entry::show).collect::<Vec<_>>().join("; ")),
-            };
+            let mut lines: Vec<String> = saved.entries.iter().map(Entry::show).collect();
+            lines.extend(saved.untagged.iter().map(|e| format!("{} (untagged)", e.show())));
+            let before = (!lines.is_empty()).then(|| lines.join("; "));
             if self.present {
                 let after = match saved.backend {
                     Backend::Debian | Backend::Rhel => file,
@@ -715,7 +728,8 @@ impl Iptables {
         sh.raw("d=$(dirname -- \"$f\"); mkdir -p -- \"$d\"\n");
         sh.raw("new=$(mktemp \"$d/.converge.XXXXXXXX\")\ntrap 'rm -f -- \"$new\"' EXIT\n");
         sh.raw("src=$f; [ -f \"$f\" ] || src=/dev/null\n");
-        sh.raw("if ! CV_T=\"$t\" CV_C=\"$c\" CV_LINE=\"$line\" CV_POS=\"$pos\" CV_DECL=\"$decl\" CV_JUMP=\"$j\" CV_TAG=\"$tag\" awk '")
+        sh.raw(if self.words.is_empty() { "untag=\n" } else { "untag=1\n" });
+        sh.raw("if ! CV_UNTAG=\"$untag\" CV_T=\"$t\" CV_C=\"$c\" CV_LINE=\"$line\" CV_POS=\"$pos\" CV_DECL=\"$decl\" CV_JUMP=\"$j\" CV_TAG=\"$tag\" awk '")
             .raw(AWK_TAGGED_FN)
             .raw(AWK_SAVE)
             .raw("' \"$src\" \"$src\" > \"$new\"; then echo \"the rule jumps to chain $j, which $f does not declare in table $t: restoring it at boot would fail (save that chain in $f first, or set persist=#false)\" >&2; exit 1; fi\n");
@@ -934,6 +948,33 @@ mod tests {
         // an empty file (Debian's rules.v6) gets the section
         let (_, out) = edit("", &vars);
         assert_eq!(out, format!("*nat\n{line}\nCOMMIT\n"));
+    }
+
+    #[test]
+    fn saving_drops_an_untagged_copy_of_an_adopted_rule() {
+        // seed 000's rule, saved by hand before converge managed it
+        let plain = "-A PREROUTING -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080";
+        let line =
+            "-A PREROUTING -p tcp -m tcp --dport 80 -m comment --comment \"converge:web\" -j REDIRECT --to-ports 8080";
+        let file = format!("*nat\n:PREROUTING ACCEPT [0:0]\n{plain}\nCOMMIT\n");
+        let vars = [("CV_T", "nat"), ("CV_C", "PREROUTING"), ("CV_LINE", line), ("CV_UNTAG", "1")];
+        let (_, out) = edit(&file, &vars);
+        assert_eq!(out, format!("*nat\n:PREROUTING ACCEPT [0:0]\n{line}\nCOMMIT\n"));
+        // without words (absent by name) an untagged rule is not converge's
+        let file = format!("*nat\n{plain}\n{line}\nCOMMIT\n");
+        let (_, out) = edit(&file, &[("CV_T", "nat"), ("CV_C", "PREROUTING")]);
+        assert_eq!(out, format!("*nat\n{plain}\nCOMMIT\n"));
+        let (_, out) = edit(&file, &[("CV_T", "nat"), ("CV_C", "PREROUTING"), ("CV_UNTAG", "1")]);
+        assert_eq!(out, "*nat\nCOMMIT\n");
+        // the probe reports the untagged copy next to the live rule
+        let program = format!("{AWK_TAGGED_FN}{AWK_LIST}");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("printf '%s' \"$1\" | CV_LIVE=\"$3\" CV_TAG=converge:web CV_PRE=saved= awk \"$2\"")
+            .args(["sh", &format!("*nat\n{plain}\nCOMMIT\n"), &program, &format!("nat PREROUTING 1 {line}")])
+            .output()
+            .expect("sh");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("saved_untagged=nat PREROUTING 1 {plain}\n"));
     }
 
     #[test]

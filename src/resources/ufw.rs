@@ -62,7 +62,12 @@ pub struct State {
     pub refused: Option<String>,
     /// An identical rule without the tag exists.
     pub untagged: bool,
-    /// Every rule carrying the tag, as `ufw show added` prints it.
+    /// How many rules (IPv4 and IPv6 count apart) carry the tag in ufw's rule files.
+    pub tuples: usize,
+    /// How many the wanted rule makes (the dry run's "Skipping" lines).
+    pub wanted_tuples: usize,
+    /// Every rule carrying the tag, as `ufw show added` prints it (read only when some
+    /// rule carrying the tag is not the wanted one).
     pub tagged: Vec<String>,
 }
 
@@ -115,7 +120,13 @@ impl Ufw {
     }
 
     fn in_sync(&self, s: &State) -> bool {
-        if self.present { s.exact && s.tagged.len() == 1 } else { s.tagged.is_empty() && !s.untagged }
+        if self.present { s.exact && s.tuples == s.wanted_tuples } else { s.tuples == 0 && !s.untagged }
+    }
+
+    /// The tag as ufw stores it in its rule files: `comment=` and the hex of its bytes.
+    fn stored_tag(&self) -> String {
+        let hex: String = self.tag().bytes().map(|b| format!("{b:02x}")).collect();
+        format!(" comment={hex}")
     }
 
     fn read_words(r: &mut NodeReader, name: &Spanned<String>) -> Vec<String> {
@@ -230,12 +241,21 @@ impl Kind for Ufw {
         let tag = self.tag();
         sh.set("tag", &tag);
         sh.set("pat", &format!(" comment '{tag}'"));
+        sh.set("stored", &self.stored_tag());
         sh.raw("if ! command -v ufw >/dev/null 2>&1; then echo tool=missing; else echo tool=ok\n");
-        sh.raw("ufw show added 2>&1 | grep -F -- \"$pat\" | sed 's/^/tagged=/'\n");
+        // counting the tagged rules in ufw's files needs no python; `ufw show added`
+        // (their command form, to delete them) runs only when one is not the wanted rule
+        sh.raw("n=$(cat /etc/ufw/user.rules /etc/ufw/user6.rules 2>/dev/null | grep -c -e \"$stored\\$\"); echo \"tuples=$n\"\n");
         if self.present {
             sh.raw("d=$(");
             self.command(true, sh);
             sh.raw(" comment \"$tag\" 2>&1 | grep -E '^(Skipping|Rule|ERROR)')\nprintf '%s\\n' \"$d\" | sed -n '/./s/^/dry=/p'\n");
+            sh.raw("k=$(printf '%s\\n' \"$d\" | grep -c '^Skipping'); case $d in *Rule*|*ERROR*) k=-1;; esac\n");
+        } else {
+            sh.raw("k=0\n");
+        }
+        sh.raw("if [ \"$n\" -gt 0 ] && [ \"$n\" -ne \"$k\" ]; then ufw show added 2>&1 | grep -F -- \"$pat\" | sed 's/^/tagged=/'; fi\n");
+        if self.present {
             // an untagged copy matters only when the tagged rule is not there
             sh.raw("case $d in *Rule*|*ERROR*|'') ");
             self.command(true, sh);
@@ -271,6 +291,8 @@ impl Kind for Ufw {
             exact: dry_present(&dry),
             refused: dry.iter().find(|l| l.starts_with("ERROR")).map(|l| l.to_string()),
             untagged: dry_present(&plain),
+            tuples: if tool { rec.num("tuples")? } else { 0 },
+            wanted_tuples: dry.iter().filter(|l| l.starts_with("Skipping")).count(),
             tagged,
         })
     }
@@ -338,8 +360,9 @@ mod tests {
         (diff, sh.into_text())
     }
 
-    const NEW: &str = "tool=ok\ndry=Rules updated\ndry=Rules updated (v6)\n";
-    const THERE: &str = "tool=ok\ntagged=ufw allow 'Nginx Full' comment 'converge:Nginx Full'\ndry=Skipping adding existing rule\ndry=Skipping adding existing rule (v6)\n";
+    const NEW: &str = "tool=ok\ntuples=0\ndry=Rules updated\ndry=Rules updated (v6)\n";
+    const THERE: &str =
+        "tool=ok\ntuples=2\ndry=Skipping adding existing rule\ndry=Skipping adding existing rule (v6)\n";
 
     #[test]
     fn seed_002_nginx_full_is_added_with_its_tag() {
@@ -352,6 +375,13 @@ mod tests {
             "command -v ufw >/dev/null 2>&1 || { echo 'ufw is not installed' >&2; exit 1; }\ntag='converge:Nginx Full'\nufw allow 'Nginx Full' comment \"$tag\"\n"
         );
         assert!(plan(&k, THERE).0.is_ok());
+        // a second rule carrying the tag (an older version): read, deleted, the rule re-added
+        let two = THERE.replace("tuples=2", "tuples=3")
+            + "tagged=ufw allow 8080/tcp comment 'converge:Nginx Full'\ntagged=ufw allow 'Nginx Full' comment 'converge:Nginx Full'\n";
+        let (diff, sh) = plan(&k, &two);
+        assert_eq!(diff.action, Action::Change);
+        assert!(sh.contains("ufw --force delete allow 8080/tcp comment 'converge:Nginx Full'\n"), "{sh}");
+        assert!(sh.ends_with("ufw allow 'Nginx Full' comment \"$tag\"\n"), "{sh}");
     }
 
     #[test]
@@ -362,13 +392,14 @@ mod tests {
         let text = sh.text();
         assert!(text.contains("ufw --dry-run allow 'Nginx Full' comment \"$tag\""), "{text}");
         assert!(text.contains("ufw show added"), "{text}");
+        assert!(text.contains("stored=' comment=636f6e76657267653a4e67696e782046756c6c'"), "{text}");
         assert!(text.contains(&format!("pat={}\n", quote(" comment 'converge:Nginx Full'"))), "{text}");
     }
 
     #[test]
     fn a_changed_rule_deletes_the_old_tagged_one() {
         let k = rule("web", &["from", "any", "to", "any", "port", "8081"]);
-        let out = "tool=ok\ntagged=ufw allow 8080/tcp comment 'converge:web'\ndry=Rules updated\n";
+        let out = "tool=ok\ntuples=1\ntagged=ufw allow 8080/tcp comment 'converge:web'\ndry=Rules updated\n";
         let (diff, sh) = plan(&k, out);
         assert_eq!(diff.action, Action::Change);
         assert_eq!(diff.changes[0].before.as_deref(), Some("ufw allow 8080/tcp comment 'converge:web'"));
@@ -380,7 +411,7 @@ mod tests {
     #[test]
     fn an_untagged_rule_is_adopted_in_place() {
         let k = rule("Nginx Full", &["Nginx Full"]);
-        let out = "tool=ok\ndry=Rules updated\nplain=Skipping adding existing rule\nplain=Skipping adding existing rule (v6)\n";
+        let out = "tool=ok\ntuples=0\ndry=Rules updated\nplain=Skipping adding existing rule\nplain=Skipping adding existing rule (v6)\n";
         let (diff, sh) = plan(&k, out);
         assert_eq!(diff.action, Action::Change);
         assert!(!sh.contains("delete"), "ufw updates the comment of the same rule: {sh}");
@@ -389,19 +420,19 @@ mod tests {
     #[test]
     fn absent_deletes_tagged_and_untagged_copies() {
         let k = Ufw { present: false, ..rule("Nginx Full", &["Nginx Full"]) };
-        let out = "tool=ok\ntagged=ufw allow 'Nginx Full' comment 'converge:Nginx Full'\nplain=Skipping adding existing rule\n";
+        let out = "tool=ok\ntuples=2\ntagged=ufw allow 'Nginx Full' comment 'converge:Nginx Full'\nplain=Skipping adding existing rule\n";
         let (diff, sh) = plan(&k, out);
         assert_eq!(diff.action, Action::Remove);
         assert!(sh.contains("ufw --force delete allow 'Nginx Full' comment 'converge:Nginx Full'\n"), "{sh}");
         assert!(sh.ends_with("ufw --force delete allow 'Nginx Full'\n"), "{sh}");
-        assert!(plan(&k, "tool=ok\nplain=ERROR: Could not find a profile matching 'Nginx Full'\n").0.is_ok());
+        assert!(plan(&k, "tool=ok\ntuples=0\nplain=ERROR: Could not find a profile matching 'Nginx Full'\n").0.is_ok());
         assert!(plan(&k, "tool=missing\n").0.is_ok());
     }
 
     #[test]
     fn a_refused_rule_shows_why() {
         let k = rule("Nginx Full", &["Nginx Full"]);
-        let out = "tool=ok\ndry=ERROR: Could not find a profile matching 'Nginx Full'\n";
+        let out = "tool=ok\ntuples=0\ndry=ERROR: Could not find a profile matching 'Nginx Full'\n";
         let (diff, _) = plan(&k, out);
         assert_eq!(
             diff.changes[0].before.as_deref(),
@@ -413,8 +444,9 @@ mod tests {
     fn malformed_output_is_an_error() {
         let k = rule("web", &["8080/tcp"]);
         assert!(k.parse("tool=ok\n").is_err(), "no dry run");
-        assert!(k.parse("tool=ok\ndry=Rules updated\ntagged=rm -rf / comment 'converge:web'\n").is_err());
-        assert!(k.parse("tool=ok\ndry=Rules updated\ntagged=ufw allow 'x comment 'converge:web'\n").is_err());
+        assert!(k.parse("tool=ok\ntuples=x\ndry=Rules updated\n").is_err());
+        assert!(k.parse("tool=ok\ntuples=1\ndry=Rules updated\ntagged=rm -rf / comment 'converge:web'\n").is_err());
+        assert!(k.parse("tool=ok\ntuples=1\ndry=Rules updated\ntagged=ufw allow 'x comment 'converge:web'\n").is_err());
         // a missing tool: the package comes first in the same run
         let (diff, _) = plan(&k, "tool=missing\n");
         assert_eq!(diff.action, Action::Create);

@@ -2,6 +2,7 @@
 mod diagnostics;
 mod engine;
 mod examples;
+mod firewall;
 mod git;
 mod kinds;
 mod modules;
