@@ -39,8 +39,11 @@ const REDIRECT: &str = "iptables \"http-to-gunicorn\" table=\"nat\" chain=\"PRER
 const SAVED: &str = "-A PREROUTING -p tcp -m tcp --dport 80 -m comment --comment \"converge:http-to-gunicorn\" -j REDIRECT --to-ports 8080";
 const RULES_V4: &str = "/etc/iptables/rules.v4";
 
+/// An IPv6 rule, saved to rules.v6 (empty after iptables-persistent's install).
+const WEB6: &str = "iptables \"web6\" family=\"ipv6\" chain=\"INPUT\" rule=\"-p tcp --dport 443 -j ACCEPT\"\n";
+
 fn redirect_playbook(rule: &str) -> String {
-    format!("package \"python3\" \"iptables-persistent\"\n{}{rule}", web_server(8080))
+    format!("package \"python3\" \"iptables-persistent\"\n{}{WEB6}{rule}", web_server(8080))
 }
 
 #[test]
@@ -71,6 +74,8 @@ fn iptables_redirect_is_saved_survives_a_reboot_and_is_removed_by_name() {
     assert!(!saved.contains("--dport 80 -j REDIRECT"), "the untagged copy left the file:\n{saved}");
     assert!(saved.contains("-A INPUT -p tcp -m tcp --dport 9999 -j ACCEPT"), "{saved}");
     assert_eq!(h.sh("systemctl is-enabled netfilter-persistent"), "enabled\n");
+    let web6 = "-A INPUT -p tcp -m tcp --dport 443 -m comment --comment \"converge:web6\" -j ACCEPT";
+    assert!(h.sh("cat /etc/iptables/rules.v6").lines().any(|l| l == web6), "{}", h.sh("cat /etc/iptables/rules.v6"));
     // real traffic: port 80 on the container reaches the server on 8080
     assert!(get(addr, 80).contains("served from 8080"), "redirected");
 
@@ -95,6 +100,7 @@ fn iptables_redirect_is_saved_survives_a_reboot_and_is_removed_by_name() {
     assert!(h.sh("iptables -t nat -S PREROUTING").contains(SAVED));
     let input = h.sh("iptables -S INPUT");
     assert!(input.contains("9999") && !input.contains("7777"), "rules came from {RULES_V4}:\n{input}");
+    assert!(h.sh("ip6tables -S INPUT").contains(web6), "restored from rules.v6");
     assert!(get(addr, 80).contains("served from 8080"), "redirected after the reboot");
     h.run("diff", &[]).expect(0);
 
