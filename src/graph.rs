@@ -3,10 +3,12 @@
 //! Edges come from `require` (this needs that first), `notify` (this changes, then that
 //! refreshes: the target runs after its notifier) and implicit dependencies kinds declare
 //! (a file needs its managed parent directory and owner), kept only when the target is
-//! managed on the host. A cycle is a diagnostic that shows every hop, each labelled at the
-//! token that made the edge. The apply order is topological with declaration order
-//! breaking ties (Kahn's algorithm on a min-heap), so plans are deterministic and read
-//! like the playbook.
+//! managed on the host. An implicit dependency on `kind:*`
+//! ([`Implicit::every`](crate::resources::Implicit::every)) is an edge from every resource
+//! of that kind (ufw rules before the firewall is enabled). A cycle is a diagnostic that
+//! shows every hop, each labelled at the token that made the edge. The apply order is
+//! topological with declaration order breaking ties (Kahn's algorithm on a min-heap), so
+//! plans are deterministic and read like the playbook.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -16,7 +18,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diag::{At, Diag, Diags, did_you_mean};
 use crate::playbook::expand::{Instance, Reference};
-use crate::resources::ResourceId;
+use crate::resources::{EVERY, ResourceId};
 
 /// Why one resource comes before another.
 #[derive(Debug, Clone)]
@@ -83,7 +85,12 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
             add_edge(&mut g, ix[i], ix[j], Edge::Notify(r.text.at.clone()));
         }
         for imp in n.res.deps() {
-            if let Some(&j) = index.get(&imp.target).filter(|&&j| j != i) {
+            if imp.target.name == EVERY {
+                let of_kind = nodes.iter().enumerate().filter(|(j, m)| *j != i && m.id.kind == imp.target.kind);
+                for (j, _) in of_kind {
+                    add_edge(&mut g, ix[j], ix[i], Edge::Implicit(imp.why));
+                }
+            } else if let Some(&j) = index.get(&imp.target).filter(|&&j| j != i) {
                 add_edge(&mut g, ix[j], ix[i], Edge::Implicit(imp.why));
             }
         }

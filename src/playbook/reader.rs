@@ -197,6 +197,16 @@ impl<'a> NodeReader<'a> {
         Some(v)
     }
 
+    /// A string property that may also be written as an integer (`port=80` or
+    /// `port="80,443"`); the integer is returned as its decimal text.
+    pub fn string_or_int(&mut self, key: &'static str) -> Option<Spanned<String>> {
+        let e = self.entry(key)?;
+        if let kdl::KdlValue::Integer(i) = e.value() {
+            return Some(Spanned { value: i.to_string(), at: entry_at(self.src, e) });
+        }
+        self.render_entry(e, &format!("`{key}`"))
+    }
+
     pub fn bool(&mut self, key: &'static str) -> Option<bool> {
         let e = self.entry(key)?;
         match expect_bool(self.src, e, &format!("`{key}`")) {

@@ -23,6 +23,7 @@ pub mod directory;
 pub mod file;
 pub mod git;
 pub mod group;
+pub mod iptables;
 pub mod line;
 pub mod nginx_site;
 pub mod ownership;
@@ -36,6 +37,8 @@ pub mod runas;
 pub mod service;
 pub mod supervisor_program;
 pub mod symlink;
+pub mod ufw;
+pub mod ufw_firewall;
 pub mod unit;
 pub mod user;
 pub mod venv;
@@ -66,6 +69,9 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<nginx_site::NginxSite>(),
     KindDef::of::<line::Line>(),
     KindDef::of::<container::Container>(),
+    KindDef::of::<iptables::Iptables>(),
+    KindDef::of::<ufw::Ufw>(),
+    KindDef::of::<ufw_firewall::UfwFirewall>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.
@@ -114,9 +120,18 @@ pub struct Implicit {
     pub why: &'static str,
 }
 
+/// The name that stands for every resource of a kind in [`Implicit::every`].
+pub const EVERY: &str = "*";
+
 impl Implicit {
     pub fn new(kind: &'static str, name: impl Into<String>, why: &'static str) -> Implicit {
         Implicit { target: ResourceId::new(kind, name), why }
+    }
+
+    /// An edge from every resource of `kind` on the host (the firewall is enabled after
+    /// all its rules are in place).
+    pub fn every(kind: &'static str, why: &'static str) -> Implicit {
+        Implicit::new(kind, EVERY, why)
     }
 }
 

@@ -1,6 +1,7 @@
 //! One booted systemd-nspawn container on an overlayfs copy of the cached rootfs: boot
 //! (slot, overlay, per-container files, cgroups, nspawn, veth, readiness), shell access over
-//! ssh, and teardown on `stop` or `Drop` (also while a test panics).
+//! ssh, reboot (poweroff, then boot again on the same overlay), and teardown on `stop` or
+//! `Drop` (also while a test panics).
 
 use std::fs::File;
 use std::io::Write as _;
@@ -177,6 +178,35 @@ impl Container {
             .unwrap_or_default()
     }
 
+    /// Reboots the container: an orderly poweroff, then a boot again on the same overlay
+    /// (everything the container wrote is kept; /run and /tmp start empty, as after a real
+    /// reboot), in the same slot with the same address, waiting until it is ready.
+    ///
+    /// The slot, overlay mount, record and NAT rule stay held throughout. A container that
+    /// does not power off within the grace is killed and the reboot fails; if the second
+    /// boot fails, the error carries the console log. Either way, dropping or stopping the
+    /// container afterwards tears everything down as usual.
+    pub fn reboot(&mut self) -> Result<(), SandboxError> {
+        let name = self.paths.name.clone();
+        let fail = |problem: String| SandboxError::Reboot { name: name.clone(), problem };
+        if self.stopped {
+            return Err(fail("it was already stopped".to_string()));
+        }
+        let Some(mut child) = self.nspawn.take() else {
+            return Err(fail("it has no systemd-nspawn to power off".to_string()));
+        };
+        let off = teardown::power_off(&mut child, &self.paths.name);
+        // Kept even when dead: teardown reaps it (or stops it, if SIGKILL did not).
+        self.nspawn = Some(child);
+        off.map_err(fail)?;
+        self.wait_for_veth_gone()?;
+        let problems = cgroups::remove(&self.paths.name);
+        if !problems.is_empty() {
+            return Err(fail(problems.join("; ")));
+        }
+        self.restart()
+    }
+
     /// Orderly teardown: poweroff (SIGKILL after 15 s), then release veth, overlay,
     /// cgroups, directories, record and slot.
     pub fn stop(mut self) -> Result<(), SandboxError> {
@@ -191,17 +221,29 @@ impl Container {
         self.save_record(None, Vec::new())?;
         self.mount_overlay()?;
         self.write_container_files()?;
-        let cgroups = cgroups::create(&self.paths.name)?;
-        let child = self.spawn_nspawn(&cgroups)?;
-        let pid = child.id();
-        self.nspawn = Some(child);
-        self.save_record(Some(pid), cgroups)?;
-        self.wait_for_veth()?;
-        network::configure_host_side(&self.paths.veth, self.slot.number())?;
+        self.launch(false)?;
         if self.nat {
             network::enable_nat(self.slot.number(), &self.paths.name)?;
         }
         self.wait_until_ready()
+    }
+
+    /// The second and later boots: the overlay, its files and the NAT rule are in place.
+    fn restart(&mut self) -> Result<(), SandboxError> {
+        self.launch(true)?;
+        self.wait_until_ready()
+    }
+
+    /// Cgroups, nspawn (recorded), and the host side of its veth. `again`: a reboot, whose
+    /// console output is appended to the first boot's.
+    fn launch(&mut self, again: bool) -> Result<(), SandboxError> {
+        let cgroups = cgroups::create(&self.paths.name)?;
+        let child = self.spawn_nspawn(&cgroups, again)?;
+        let pid = child.id();
+        self.nspawn = Some(child);
+        self.save_record(Some(pid), cgroups)?;
+        self.wait_for_veth()?;
+        network::configure_host_side(&self.paths.veth, self.slot.number())
     }
 
     fn save_record(&self, nspawn_pid: Option<u32>, cgroups: Vec<PathBuf>) -> Result<(), SandboxError> {
@@ -252,10 +294,19 @@ impl Container {
     }
 
     /// Starts `setsid sh -c 'echo $$ > each cgroup.procs; exec systemd-nspawn ...'` with
-    /// stdin from /dev/null and all output into the console log.
-    fn spawn_nspawn(&self, cgroups: &[PathBuf]) -> Result<Child, SandboxError> {
-        let log = File::create(&self.paths.console_log)
+    /// stdin from /dev/null and all output into the console log (appended to, on a reboot).
+    fn spawn_nspawn(&self, cgroups: &[PathBuf], append: bool) -> Result<Child, SandboxError> {
+        let mut log = File::options()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&self.paths.console_log)
             .map_err(|e| SandboxError::io(format!("cannot create {}", self.paths.console_log.display()), e))?;
+        if append {
+            writeln!(log, "\n--- converge sandbox: rebooting ---")
+                .map_err(|e| SandboxError::io("cannot write the console log", e))?;
+        }
         let log_err = log.try_clone().map_err(|e| SandboxError::io("cannot duplicate the console log handle", e))?;
         let script = launch_script(cgroups, &self.nspawn_args());
         host_tools::command("setsid")
@@ -318,6 +369,20 @@ impl Container {
                     seconds: VETH_TIMEOUT.as_secs(),
                     console_tail: self.console_tail(),
                 });
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// After a poweroff: the old veth goes with the container's network namespace; a new
+    /// nspawn cannot create its own while it lingers, so it is deleted if it stays.
+    fn wait_for_veth_gone(&self) -> Result<(), SandboxError> {
+        let deadline = Instant::now() + VETH_TIMEOUT;
+        while network::interface_exists(&self.paths.veth) {
+            if Instant::now() >= deadline {
+                return network::delete_veth(&self.paths.veth)
+                    .map_err(|problem| SandboxError::Reboot { name: self.paths.name.clone(), problem });
             }
             thread::sleep(Duration::from_millis(20));
         }

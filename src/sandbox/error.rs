@@ -79,6 +79,10 @@ pub enum SandboxError {
     )]
     NotReady { name: String, address: std::net::Ipv4Addr, seconds: u64, tries: u32, last: String, console_tail: String },
 
+    /// A reboot could not power the container off in order, or not boot it again.
+    #[error("rebooting container {name} failed: {problem}")]
+    Reboot { name: String, problem: String },
+
     /// Teardown finished, but some resources could not be released.
     #[error("stopping container {name} left things behind: {}", .problems.join("; "))]
     Teardown { name: String, problems: Vec<String> },

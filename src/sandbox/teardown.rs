@@ -37,6 +37,28 @@ pub(crate) fn stop_child(child: &mut Child, name: &str) -> Result<(), String> {
     }
 }
 
+/// Powers the container off in order (SIGTERM, which nspawn turns into SIGRTMIN+4) and
+/// reaps its nspawn, for a reboot. A container that does not finish within
+/// [`POWEROFF_GRACE`] is killed, and that is an error: the poweroff was not orderly.
+pub(crate) fn power_off(child: &mut Child, name: &str) -> Result<(), String> {
+    let pid = child.id();
+    if let Ok(Some(status)) = child.try_wait() {
+        return Err(format!("systemd-nspawn of {name} (pid {pid}) had already exited ({status})"));
+    }
+    process::signal(pid, "TERM");
+    if let Ok(Some(_)) = command::wait_bounded(child, POWEROFF_GRACE) {
+        return Ok(());
+    }
+    kill_container(pid);
+    let reaped = matches!(command::wait_bounded(child, KILL_GRACE), Ok(Some(_)));
+    let grace = POWEROFF_GRACE.as_secs();
+    Err(if reaped {
+        format!("{name} did not power off within {grace} s and was killed")
+    } else {
+        format!("systemd-nspawn of {name} (pid {pid}) is still running after SIGTERM and SIGKILL")
+    })
+}
+
 /// Stops an nspawn recorded by an earlier (dead) run, if the PID still is that nspawn.
 fn stop_recorded(pid: u32, name: &str) -> Result<(), String> {
     if !process::is_nspawn_for(pid, name) {

@@ -3,6 +3,7 @@ mod container;
 mod diagnostics;
 mod engine;
 mod examples;
+mod firewall;
 mod git;
 mod kinds;
 mod modules;

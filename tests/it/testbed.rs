@@ -255,3 +255,34 @@ fn nspawn_alive(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     String::from_utf8_lossy(&cmdline).contains("systemd-nspawn") && !stat.contains(") Z")
 }
+
+#[test]
+fn a_reboot_keeps_the_disk_and_starts_with_a_fresh_run() {
+    let mut c = boot("reboots");
+    let (slot, address) = (c.slot(), c.address());
+    let first_pid = c.nspawn_pid();
+    c.sh_ok("echo kept > /root/written-before-reboot; echo gone > /run/written-before-reboot");
+    let boot_id = c.sh_ok(
+        "cat /proc/sys/kernel/random/boot_id; systemctl show -p ActiveEnterTimestampMonotonic --value init.scope",
+    );
+    let started = Instant::now();
+    c.reboot().unwrap_or_else(|e| panic!("reboot failed: {e}"));
+    eprintln!("reboot to ready: {:?}", started.elapsed());
+    assert_eq!((c.slot(), c.address()), (slot, address), "same slot and address");
+    assert_ne!(c.nspawn_pid(), first_pid, "a new systemd-nspawn");
+    assert_eq!(c.sh_ok("cat /root/written-before-reboot"), "kept\n");
+    assert_eq!(c.sh_ok("ls /run/written-before-reboot 2>/dev/null | wc -l"), "0\n", "/run is fresh");
+    assert_ne!(
+        c.sh_ok(
+            "cat /proc/sys/kernel/random/boot_id; systemctl show -p ActiveEnterTimestampMonotonic --value init.scope"
+        ),
+        boot_id,
+        "systemd started again"
+    );
+    let state = c.sh_ok("systemctl is-system-running").trim().to_string();
+    assert!(state == "running" || state == "degraded", "state {state}");
+    assert!(c.console_log().contains("rebooting"), "the console log keeps both boots");
+    let leftovers = Leftovers::of(&c);
+    c.stop().expect("stop");
+    leftovers.assert_gone();
+}
