@@ -386,8 +386,10 @@ impl Kind for Container {
         let command = Self::read_command(r);
         let network = r.nonempty("network");
         let restart = r.nonempty("restart");
-        let runtime = r.nonempty("runtime");
-        let cgroups = r.nonempty("cgroups");
+        // an empty runtime or cgroups mode means "the engine's default", so a playbook can
+        // take them from variables that only some inventories set
+        let runtime = r.string("runtime").filter(|v| !v.value.is_empty());
+        let cgroups = r.string("cgroups").filter(|v| !v.value.is_empty());
         let port_specs = r.list("port");
         let mounts = Self::read_mounts(r);
         let env = Self::read_env(r);
