@@ -65,24 +65,28 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
                 add_edge(&mut g, ix[j], ix[i], Edge::Require(r.text.at.clone()));
             }
         }
-        for r in &n.notifies {
-            let Some(&j) = resolve(r, "notify", n, &index, &nodes, &mut diags) else { continue };
+        // `subscribe` is `notify` written on the receiver
+        let sent = n.notifies.iter().map(|r| (r, "notify"));
+        let received = n.subscribes.iter().map(|r| (r, "subscribe"));
+        for (r, what) in sent.chain(received) {
+            let Some(&other) = resolve(r, what, n, &index, &nodes, &mut diags) else { continue };
+            let (sender, j) = if what == "notify" { (i, other) } else { (other, i) };
             if !nodes[j].res.notifiable() {
                 diags.push(
                     n.decl.annotate(
                         Diag::new(
                             "converge::notify",
-                            format!("`{}` cannot be notified", r.id),
+                            format!("`{}` cannot be notified", nodes[j].id),
                             &r.text.at,
                             "nothing to restart or reload",
                         )
-                        .help("notify a `service`; use `require` for ordering only"),
+                        .help("notify what can restart or reload (a service, a supervisor program, a container, a refresh-only exec); use `require` for ordering only"),
                     ),
                 );
                 continue;
             }
-            notifies[i].push(j);
-            add_edge(&mut g, ix[i], ix[j], Edge::Notify(r.text.at.clone()));
+            notifies[sender].push(j);
+            add_edge(&mut g, ix[sender], ix[j], Edge::Notify(r.text.at.clone()));
         }
         for imp in n.res.deps() {
             if imp.target.name == EVERY {

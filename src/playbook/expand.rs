@@ -30,6 +30,9 @@ pub struct Instance {
     /// Explicit `require` references, as written (`kind:name`).
     pub requires: Vec<Reference>,
     pub notifies: Vec<Reference>,
+    /// `subscribe`: the resources that notify this one (the reverse of `notify`), for a
+    /// receiver declared where the sender cannot name it (a module's resource).
+    pub subscribes: Vec<Reference>,
 }
 
 /// A `kind:name` reference with its token.
@@ -135,9 +138,9 @@ pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Resu
         if let Some(inst) = built {
             if let Some(same) = shared_with(&out, &inst) {
                 // the same resource declared identically by modules: one resource
-                let (requires, notifies) = (inst.requires, inst.notifies);
-                out[same].requires.extend(requires);
-                out[same].notifies.extend(notifies);
+                out[same].requires.extend(inst.requires);
+                out[same].notifies.extend(inst.notifies);
+                out[same].subscribes.extend(inst.subscribes);
                 continue;
             }
             check_duplicate(&out, &inst, &mut diags);
@@ -152,14 +155,16 @@ fn build(decl: &ResourceDecl, ctx: &Value, templates: &Templates, diags: &mut Di
     let mut r = NodeReader::new(&decl.node, &decl.src, &decl.dir, templates, ctx, diags);
     let requires = r.list("require");
     let notifies = r.list("notify");
+    let subscribes = r.list("subscribe");
     let res = (def.build)(&mut r);
     let ok = r.finish();
     let res = res.filter(|_| ok)?;
     let requires = references(requires, "require", diags);
     let notifies = references(notifies, "notify", diags);
+    let subscribes = references(subscribes, "subscribe", diags);
     let id = res.id();
     let aliases = res.aliases().into_iter().map(|a| ResourceId::new(id.kind, a)).collect();
-    Some(Instance { res, id, aliases, decl: decl.clone(), requires, notifies })
+    Some(Instance { res, id, aliases, decl: decl.clone(), requires, notifies, subscribes })
 }
 
 /// Parses `kind:name` references; a bad one is labelled at its token.

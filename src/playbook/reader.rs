@@ -17,7 +17,7 @@ use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::template::{StringToken, Templates};
 
 /// Properties and children every resource accepts; the engine reads them.
-pub const COMMON: &[&str] = &["require", "notify"];
+pub const COMMON: &[&str] = &["require", "notify", "subscribe"];
 
 pub struct NodeReader<'a> {
     node: &'a KdlNode,
