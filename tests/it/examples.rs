@@ -38,6 +38,11 @@ fn module_doc(path: &Path) -> String {
         .join("\n")
 }
 
+/// The environment variables a playbook's secrets come from (`env="NAME"`).
+fn secret_vars(text: &str) -> Vec<String> {
+    text.split("env=\"").skip(1).filter_map(|s| s.split('"').next()).map(str::to_string).collect()
+}
+
 /// Runs `converge check` on a snippet, with empty stand-ins for the files it names.
 fn check_snippet(origin: &str, snippet: &str) {
     let p = Project::new();
@@ -50,8 +55,7 @@ fn check_snippet(origin: &str, snippet: &str) {
         }
     }
     // secrets read from the environment get a stand-in value
-    let vars: Vec<String> =
-        snippet.split("env=\"").skip(1).filter_map(|s| s.split('"').next()).map(str::to_string).collect();
+    let vars = secret_vars(snippet);
     let env: Vec<(&str, &str)> = vars.iter().map(|v| (v.as_str(), "stand-in secret")).collect();
     // snippets that declare no host are checked against their own variables
     p.file("playbook.kdl", snippet);
@@ -170,7 +174,10 @@ fn every_playbook_and_example_checks() {
                 continue;
             }
             let rel = format!("{dir}/{name}");
-            let run = crate::support::converge_in(&repo(), &["check", &rel]);
+            let text = std::fs::read_to_string(&path).expect("read playbook");
+            let vars = secret_vars(&text);
+            let env: Vec<(&str, &str)> = vars.iter().map(|v| (v.as_str(), "stand-in secret")).collect();
+            let run = crate::support::converge_env(&repo(), &["check", &rel], &env);
             assert_eq!(run.code, 0, "{rel}:\n{}", run.stderr);
             n += 1;
         }

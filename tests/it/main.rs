@@ -1,15 +1,18 @@
 //! The one integration test binary: every test module is registered here.
 mod container;
 mod diagnostics;
+mod elife_bot;
 mod engine;
 mod examples;
 mod firewall;
 mod git;
 mod jacow;
+mod kano_konnect;
 mod kinds;
 mod modules;
 mod nginx;
 mod python;
+mod ramascene;
 mod ranch;
 mod sandbox;
 mod secrets;

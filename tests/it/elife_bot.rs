@@ -1,0 +1,44 @@
+//! playbooks/elife-bot.kdl (seed 003): settings.py with the AWS secret, mode 0600, the
+//! secret never printed; both */5 cron entries; the workers and deciders running; time
+//! sync active.
+
+use crate::seeds::{Seed, upstream_repo};
+
+const BARE: &str = "/srv/upstream/elife-bot.git";
+const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+
+#[test]
+fn elife_bot_converges_and_never_prints_its_secret() {
+    // a container may not set the clock: chronyd runs with -x there
+    let vars = format!("        repo \"file://{BARE}\"\n        chrony_opts \"-F 1 -x\"");
+    let mut s = Seed::new("elife-bot.kdl", "elife-bot", &vars);
+    s.env("ELIFE_AWS_ACCESS_KEY_ID", "AKIAEXAMPLEID");
+    s.env("ELIFE_AWS_SECRET_ACCESS_KEY", SECRET);
+    upstream_repo(&s.container, "elife-bot/app", BARE, "master");
+    // every output stream of every run
+    for cmd in ["diff", "apply", "apply", "diff"] {
+        let run = s.run(cmd);
+        assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET), "{cmd} printed the secret");
+    }
+    s.converge_twice();
+
+    let settings = s.sh("stat -c %a /home/localgit/elife-bot/settings.py; cat /home/localgit/elife-bot/settings.py");
+    assert!(settings.starts_with("600\n") && settings.contains(SECRET), "the secret reached the host in a 0600 file");
+    let crontab = s.sh("crontab -l -u root");
+    assert!(
+        crontab.contains(
+            "*/5 * * * * cd /home/localgit/elife-bot && /home/localgit/elife-bot/env/bin/elifebot cron --settings"
+        ),
+        "{crontab}"
+    );
+    assert!(crontab.contains("elifebot cron -e live"), "{crontab}");
+    let units = s.sh("systemctl is-active elife-bot-worker@dev elife-bot-worker@live elife-bot-decider@dev elife-bot-decider@live chrony");
+    assert_eq!(units, "active\nactive\nactive\nactive\nactive\n");
+    // the workers run the installed bot and read its settings
+    s.sh("sleep 2");
+    assert!(s.sh("cat /var/log/elife-bot/worker-live.log").contains("polling us-east-1"));
+    assert_eq!(
+        s.sh("/home/localgit/elife-bot/env/bin/python -c 'import elifebot; print(elifebot.__version__)'"),
+        "1.4.0\n"
+    );
+}
