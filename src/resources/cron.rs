@@ -412,8 +412,8 @@ fn check_schedule(r: &mut NodeReader, s: &Spanned<String>) -> Option<String> {
 }
 
 /// The span of `range` inside a string token that holds `value` verbatim (no escapes, no
-/// template), or the whole token.
-fn inside(at: &At, value: &str, range: Range<usize>) -> At {
+/// template), or the whole token: a label on the exact part of a value that is wrong.
+pub fn inside(at: &At, value: &str, range: Range<usize>) -> At {
     let (off, len) = (at.span.offset(), at.span.len());
     let token = at.src.inner().get(off..off + len).unwrap_or("");
     let hashes = token.bytes().take_while(|b| *b == b'#').count();
