@@ -415,7 +415,7 @@ impl Kind for AuthorizedKey {
         let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
         if self.present {
             sh.raw("[ -d \"$h\" ] || { echo \"the home directory of $u does not exist: $h\" >&2; exit 1; }\n");
-            sh.raw("[ -d \"$d\" ] || mkdir -m 0700 -- \"$d\"\n");
+            sh.raw("[ -d \"$d\" ] || { mkdir -m 0700 -- \"$d\"; chown -- \"$u:\" \"$d\"; }\n");
             if has(".ssh owner") || has(".ssh mode") {
                 sh.raw("chown -- \"$u:\" \"$d\"\nchmod 0700 \"$d\"\n");
             }
@@ -594,7 +594,7 @@ mod tests {
         let mut sh = Sh::new();
         a.steps(&state, &diff, &mut sh);
         let t = sh.text();
-        assert!(t.contains("[ -d \"$d\" ] || mkdir -m 0700 -- \"$d\"\n"), "{t}");
+        assert!(t.contains("[ -d \"$d\" ] || { mkdir -m 0700 -- \"$d\"; chown -- \"$u:\" \"$d\"; }\n"), "{t}");
         assert!(t.contains("[ \"$cur\" != absent ]"), "guarded against a file that appeared: {t}");
         assert!(t.contains("chown -- \"$u:\" \"$tmp\"\nchmod 0600 \"$tmp\"\n"), "{t}");
         assert!(!t.contains("AAAAC3"), "the key travels as base64 content, not shell text: {t}");

@@ -41,8 +41,10 @@ fn cron_jobs_in_cron_d_and_in_a_crontab() {
     let tab = "# converge: elife-dev\n*/5 * * * * cd /tmp && echo dev > /dev/null\n\
                # converge: elife-live\n*/5 * * * * cd /tmp && echo live > /dev/null\n";
     assert_eq!(h.sh("crontab -u jacow -l"), tab);
-    // cron itself accepts what was written: no complaint in its log
+    // cron itself accepts what was written: no complaint in its log (a bad minute shows as
+    // "Error: bad minute; while reading /etc/cron.d/NAME", a bad mode as "INSECURE MODE")
     h.sh("systemctl restart cron");
+    assert!(h.sh("journalctl -u cron --no-pager -o cat").contains("(CRON) INFO"), "cron's log is readable");
     let log = h.sh("sleep 1; journalctl -u cron --no-pager -o cat | grep -iE 'error|bad|ignor|wrong|insecure' || true");
     assert_eq!(log, "", "cron complained");
 
