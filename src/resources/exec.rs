@@ -335,7 +335,7 @@ impl Exec {
             }
             sh.sp();
         }
-        sh.raw("sh -c \"$").raw(var).raw("\")");
+        sh.raw("sh -c -- \"$").raw(var).raw("\")");
     }
 
     /// Evaluates the guards into `$cv_go` (non-empty: run), stopping at the first that
@@ -483,9 +483,9 @@ mod tests {
              [ -d \"$w\" ] || { echo \"working directory $w does not exist\" >&2; exit 1; }\n\
              cv_go=1\n\
              if [ -e \"$c\" ] || [ -L \"$c\" ]; then cv_go=; fi\n\
-             if [ -n \"$cv_go\" ]; then cv_r=0; (cd \"$w\" && exec runuser -u \"$u\" -- env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c \"$g_unless\") >/dev/null 2>&1 </dev/null || cv_r=$?; [ \"$cv_r\" -ne 0 ] || cv_go=; fi\n\
+             if [ -n \"$cv_go\" ]; then cv_r=0; (cd \"$w\" && exec runuser -u \"$u\" -- env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$g_unless\") >/dev/null 2>&1 </dev/null || cv_r=$?; [ \"$cv_r\" -ne 0 ] || cv_go=; fi\n\
              if [ -n \"$cv_go\" ]; then\n\
-             cv_r=0; (cd \"$w\" && exec runuser -u \"$u\" -- env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c \"$cmd\") || cv_r=$?\n\
+             cv_r=0; (cd \"$w\" && exec runuser -u \"$u\" -- env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$cmd\") || cv_r=$?\n\
              if [ \"$cv_r\" -ne 0 ]; then echo \"the command failed with exit status $cv_r\" >&2; exit \"$cv_r\"; fi\n\
              : > \"$CV_A\"\nfi\n"
         );
