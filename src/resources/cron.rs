@@ -42,9 +42,9 @@ use std::ops::Range;
 
 use super::content::Desired;
 use super::file::{self, File};
-use super::group::check_account_name;
 use super::ownership::Ownership;
 use super::record::Record;
+use super::runas;
 use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{At, Diag, Spanned};
 use crate::playbook::reader::NodeReader;
@@ -92,15 +92,12 @@ impl Kind for Cron {
         let present = r.choice("state", &["present", "absent"]).is_none_or(|s| s == "present");
         let schedule = r.nonempty("schedule");
         let command = r.nonempty("command");
-        let user = r.nonempty("user");
+        let user = runas::read_user(r, "user");
         let crontab = r.bool("crontab").unwrap_or(false);
         let env = r.map("env");
         let name = name?;
         check_name(r, &name, crontab);
-        let user = match user {
-            Some(u) => check_account_name(r, u, "user name"),
-            None => Some("root".to_string()),
-        };
+        let user = user.unwrap_or_else(|| "root".to_string());
         let schedule = schedule.and_then(|s| check_schedule(r, &s));
         let command = command.and_then(|c| check_command(r, &c));
         let env = check_env(r, &env, crontab);
@@ -116,7 +113,7 @@ impl Kind for Cron {
             }
             return None;
         }
-        let (user, env) = (user?, env?);
+        let env = env?;
         let line = match (present, schedule, command) {
             (true, Some(s), Some(c)) => Some(if crontab {
                 format!("{s} {}", escape_percent(&c))

@@ -13,11 +13,12 @@
 //! exec "swap" command="swapon /swapfile" only-if="test -f /swapfile" unless="grep -q /swapfile /proc/swaps"
 //! ```
 //!
-//! `command` is a shell command line: it runs as `sh -c COMMAND` (the text travels as a
+//! `command` is a shell command line: it runs as `sh -c -- COMMAND` (the text travels as a
 //! quoted value, never spliced into converge's script), in `cwd` (default `/`), as `user`
-//! (through `runuser -u USER --`, from util-linux on Debian and RHEL; default: the user the
-//! exchange runs as, root with `become`), with the `env` variables added. It runs only when
-//! every guard given agrees:
+//! (through `runuser -u USER --`, from util-linux on Debian and RHEL, or directly when the
+//! exchange already runs as that user: see `runas.rs`; default: the user the exchange runs
+//! as, root with `become`), with the `env` variables added. It runs only when every guard
+//! given agrees:
 //!
 //! - `creates="/path"`: the path does not exist;
 //! - `only-if="COMMAND"`: the command succeeds (exit status 0);
@@ -44,8 +45,8 @@
 //! An exec depends on its managed `user` and on the managed directory `cwd`.
 
 use super::cron::is_env_name;
-use super::group::check_account_name;
 use super::record::Record;
+use super::runas;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
@@ -91,7 +92,7 @@ impl Kind for Exec {
         let name = r.arg("a name");
         let command = r.nonempty("command");
         let cwd = r.nonempty("cwd");
-        let user = r.nonempty("user");
+        let user = runas::read_user(r, "user");
         let creates = r.nonempty("creates");
         let only_if = r.nonempty("only-if");
         let unless = r.nonempty("unless");
@@ -108,7 +109,6 @@ impl Kind for Exec {
                 ));
             }
         }
-        let user = user.and_then(|u| check_account_name(r, u, "user name"));
         for (k, _) in &env {
             if !is_env_name(&k.value) {
                 r.error(
@@ -302,8 +302,11 @@ impl Exec {
         Ok(why)
     }
 
-    /// The values the snippets use, as shell variables.
+    /// The values the snippets use, as shell variables, and `cv_as`.
     fn vars(&self, sh: &mut Sh) {
+        if self.user.is_some() {
+            runas::define(sh);
+        }
         sh.set("cmd", &self.command);
         if let Some(u) = &self.user {
             sh.set("u", u);
@@ -322,12 +325,11 @@ impl Exec {
         }
     }
 
-    /// Runs the command line in the shell variable `var` in `cwd`, as `user`, with `env`.
+    /// Runs the command line in the shell variable `var` in `cwd`, as `user` (through
+    /// `cv_as`, see `runas.rs`), with `env`.
     fn run(&self, var: &'static str, sh: &mut Sh) {
-        sh.raw(if self.cwd.is_some() { "(cd \"$w\" && exec " } else { "(cd / && exec " });
-        if self.user.is_some() {
-            sh.raw("runuser -u \"$u\" -- ");
-        }
+        sh.raw(if self.cwd.is_some() { "(cd \"$w\" && " } else { "(cd / && " });
+        sh.raw(if self.user.is_some() { "cv_as \"$u\" " } else { "exec " });
         if !self.env.is_empty() {
             sh.raw("env");
             for (k, v) in &self.env {
@@ -475,17 +477,18 @@ mod tests {
         let state = e.parse("guards=checked\ncreates=0\nunless=1\n").expect("parse");
         let mut sh = Sh::new();
         e.steps(&state, &e.diff(&state, &PlanCx::default()), &mut sh);
+        assert!(sh.text().starts_with("cd /\ncv_as() {"), "defines cv_as: {}", sh.text());
         assert_eq!(
-            sh.text(),
+            sh.text().split_once("}\n").map(|(_, rest)| rest).unwrap_or_default(),
             "cmd='python3 manage.py migrate && touch .migrated'\nu=app\nw=/srv/app\nc=/srv/app/.migrated\n\
              g_unless='test -e /srv/app/skip'\n\
              getent passwd -- \"$u\" >/dev/null 2>&1 || { echo \"user $u does not exist\" >&2; exit 1; }\n\
              [ -d \"$w\" ] || { echo \"working directory $w does not exist\" >&2; exit 1; }\n\
              cv_go=1\n\
              if [ -e \"$c\" ] || [ -L \"$c\" ]; then cv_go=; fi\n\
-             if [ -n \"$cv_go\" ]; then cv_r=0; (cd \"$w\" && exec runuser -u \"$u\" -- env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$g_unless\") >/dev/null 2>&1 </dev/null || cv_r=$?; [ \"$cv_r\" -ne 0 ] || cv_go=; fi\n\
+             if [ -n \"$cv_go\" ]; then cv_r=0; (cd \"$w\" && cv_as \"$u\" env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$g_unless\") >/dev/null 2>&1 </dev/null || cv_r=$?; [ \"$cv_r\" -ne 0 ] || cv_go=; fi\n\
              if [ -n \"$cv_go\" ]; then\n\
-             cv_r=0; (cd \"$w\" && exec runuser -u \"$u\" -- env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$cmd\") || cv_r=$?\n\
+             cv_r=0; (cd \"$w\" && cv_as \"$u\" env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$cmd\") || cv_r=$?\n\
              if [ \"$cv_r\" -ne 0 ]; then echo \"the command failed with exit status $cv_r\" >&2; exit \"$cv_r\"; fi\n\
              : > \"$CV_A\"\nfi\n"
         );
@@ -528,6 +531,13 @@ mod tests {
         // the command sees its environment literally, in its working directory
         let (code, out) = step(&local("printf '%s|%s\\n' \"$GREETING\" \"$(pwd)\"", None, Some("true"), None));
         assert_eq!((code, out.as_str()), (0, "it's $HOME|/tmp\nACTED\n"));
+        // as the user the exchange runs as: directly, without runuser
+        let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().expect("id").stdout)
+            .expect("utf8")
+            .trim()
+            .to_string();
+        let as_me = Exec { user: Some(me.clone()), ..local("id -un", None, Some("true"), None) };
+        assert_eq!(step(&as_me), (0, format!("{me}\nACTED\n")));
         // a guard that says no: nothing runs, nothing marked
         assert_eq!(step(&local("echo ran", Some("/"), None, None)), (0, String::new()));
         assert_eq!(step(&local("echo ran", None, Some("false"), None)), (0, String::new()));

@@ -12,7 +12,7 @@
 
 use super::record::Record;
 use super::{Action, Change, Diff, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, Spanned};
+use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -33,20 +33,11 @@ pub enum State {
 /// Unix user and group names: what `useradd` accepts without `--badname`.
 pub fn read_account_name(r: &mut NodeReader, what: &str) -> Option<String> {
     let n = r.arg(what)?;
-    check_account_name(r, n, what)
-}
-
-/// Whether `name` is a user or group name `useradd` accepts without `--badname`.
-pub fn is_account_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 32
-        && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-$".contains(&b))
-}
-
-/// Returns the name, or reports on its token that it is not a valid account name.
-pub fn check_account_name(r: &mut NodeReader, n: Spanned<String>, what: &str) -> Option<String> {
-    if !is_account_name(&n.value) {
+    let ok = !n.value.is_empty()
+        && n.value.len() <= 32
+        && !n.value.starts_with('-')
+        && n.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-$".contains(&b));
+    if !ok {
         r.error(
             Diag::new("converge::name", format!("`{}` is not a valid {what}", n.value), &n.at, "invalid name")
                 .help("use letters, digits, `_`, `-` and `.`, at most 32 characters, not starting with `-`"),
