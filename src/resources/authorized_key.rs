@@ -26,6 +26,10 @@
 //! `state="absent"` the listed keys are removed. The plan names keys by type, SHA256
 //! fingerprint (as `ssh-keygen -l` prints it) and comment, never by their whole body.
 //!
+//! The new file is an edit of the probed one: while something it depends on changes in
+//! the same run, an edit of an existing file waits (`Diff::deferred`, shown as `?`) and is
+//! planned again from the host after that change.
+//!
 //! It depends on the managed `user` of that name.
 
 use std::ops::Range;
@@ -336,7 +340,7 @@ impl Kind for AuthorizedKey {
         Ok(State::User { uid, home: home.to_string(), dir, file, text })
     }
 
-    fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
+    fn diff(&self, state: &State, cx: &PlanCx) -> Diff {
         let (uid, dir, file, text) = match state {
             State::NoUser if !self.present => return Diff::ok(),
             State::NoUser => {
@@ -364,6 +368,11 @@ impl Kind for AuthorizedKey {
         }
         let (new_text, key_changes) = self.edit(text);
         let writes = new_text != *text;
+        if writes && matches!(file, Node::Present { .. }) && !cx.upstream.is_empty() {
+            // the new file is this edit of the probed one: wait until what changes first
+            // has changed, and edit what is there then
+            return Diff::deferred(key_changes, &cx.upstream);
+        }
         changes.extend(key_changes);
         if self.present && (writes || *file != Node::Absent) {
             for (what, n, mode) in [(".ssh", dir, 0o700), ("authorized_keys", file, 0o600)] {
@@ -641,6 +650,19 @@ mod tests {
         // not exclusive: other lines stay
         let (new, _) = keys("jacow", &[ALICE], false).edit(&text);
         assert_eq!(new, text);
+    }
+
+    #[test]
+    fn an_edit_waits_for_what_changes_upstream() {
+        let a = keys("jacow", &[ALICE, BOB], false);
+        let state = a.parse(&probe_out(Some(&format!("{ALICE}\n")), "1001:700", "600")).expect("parse");
+        let cx = PlanCx { upstream: vec![crate::resources::ResourceId::new("user", "jacow")], ..PlanCx::default() };
+        let diff = a.diff(&state, &cx);
+        assert_eq!(diff.action, Action::Recheck);
+        assert_eq!(diff.changes[0].after.as_deref(), Some(key(BOB).describe().as_str()));
+        // a new file is not an edit: written in the first round
+        let new = a.parse(&probe_out(None, "absent", "")).expect("parse");
+        assert_eq!(a.diff(&new, &cx).action, Action::Create);
     }
 
     #[test]

@@ -447,11 +447,11 @@ mod tests {
         (e.creates, e.unless) = (None, None);
         let state = e.parse("guards=checked\n").expect("parse");
         assert!(e.diff(&state, &PlanCx::default()).is_ok());
-        let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/srv/app/app.py")], owed: false };
+        let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/srv/app/app.py")], ..PlanCx::default() };
         let diff = e.diff(&state, &cx);
         assert_eq!(diff.action, Action::Refresh);
         assert_eq!(run_reason(&diff), Some("notified by file:/srv/app/app.py"));
-        let owed = e.diff(&state, &PlanCx { notified_by: vec![], owed: true });
+        let owed = e.diff(&state, &PlanCx { owed: true, ..PlanCx::default() });
         assert_eq!(run_reason(&owed), Some("owed by an earlier run"));
         let mut sh = Sh::new();
         assert!(!Kind::recheck(&e, &mut sh), "not notified: nothing to re-check");
@@ -461,7 +461,7 @@ mod tests {
     fn a_notified_exec_whose_guard_said_no_is_checked_again_at_apply_time() {
         let e = exec();
         let state = e.parse("guards=checked\ncreates=1\n").expect("parse");
-        let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/srv/app/app.py")], owed: false };
+        let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/srv/app/app.py")], ..PlanCx::default() };
         let diff = e.diff(&state, &cx);
         assert_eq!(
             run_reason(&diff),
