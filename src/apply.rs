@@ -17,9 +17,15 @@
 //! also `?`): no block in this round, planned again from the verify probe; the others
 //! are re-verified after the apply (`engine.rs`).
 //!
-//! Before a block that notifies a service runs, the refresh it will owe is recorded under
-//! `$CV_STATE/owed/`; the service's own block clears it once it has restarted. A run that
-//! dies in between leaves the record for the next run's probe.
+//! Before a block that notifies a service (or a command) runs, the refresh it will owe is
+//! recorded under `$CV_STATE/owed/`; the target's own block clears it once it has
+//! restarted (or run). A run that dies in between leaves the record for the next run's
+//! probe.
+//!
+//! Some blocks decide at apply time whether to act: re-check blocks, and commands behind
+//! guards evaluated again just before they would run (`exec`). Their steps mark that they
+//! acted with `: > "$CV_A"` ([`Planned::marks_acted`]); one that ran without marking it
+//! did nothing and is reported in sync, not changed.
 
 use std::collections::HashMap;
 
@@ -32,6 +38,10 @@ use crate::script::Sh;
 
 /// The last bytes of a failed step's output sent back.
 const FAILURE_TAIL: u64 = 8192;
+
+/// Changes that are a refresh owed to a notification (a service's restart or reload, a
+/// command's run): recorded on the host before the notifier's block runs.
+const REFRESHES: &[&str] = &["restart", "reload", "run"];
 
 /// Nodes that have a block (something to change or re-check).
 /// A deferred resource ([`Planned::is_deferred`]) has no block: it waits for the verify
@@ -81,7 +91,7 @@ pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
         let note =
             format!("checked again after {} change{}", causes.join(", "), if causes.len() == 1 { "s" } else { "" });
         let diff = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some(note))] };
-        plans[i] = Some(Ok(Planned { diff, steps }));
+        plans[i] = Some(Ok(Planned { diff, steps, marks_acted: true }));
     }
 }
 
@@ -169,7 +179,8 @@ fn block(
     }
     sh.raw("\" ]; then\n");
     for &t in &graph.notifies[i] {
-        let refreshes = matches!(&plans[t], Some(Ok(p)) if p.diff.changes.iter().any(|c| c.field == "restart" || c.field == "reload"));
+        let refreshes =
+            matches!(&plans[t], Some(Ok(p)) if p.diff.changes.iter().any(|c| REFRESHES.contains(&c.field.as_str())));
         if refreshes {
             sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&owed_key(&graph.nodes[t].id)).nl();
         }
@@ -196,8 +207,8 @@ fn block(
     sh.raw("fi\n");
 }
 
-/// What happened to each block, from the apply output. A re-check block that did not
-/// act is `Ok`.
+/// What happened to each block, from the apply output. A block whose steps mark when
+/// they act (a re-check, a guarded command) and did not is `Ok`.
 pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) -> Vec<(Outcome, Option<String>)> {
     let blocks = blocks(plans);
     let mut out: Vec<(Outcome, Option<String>)> = vec![(Outcome::Ok, None); graph.nodes.len()];
@@ -205,7 +216,7 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
         if !blocks.contains(&i) {
             continue;
         }
-        let recheck = matches!(&plans[i], Some(Ok(p)) if p.diff.action == Action::Recheck);
+        let marks_acted = matches!(&plans[i], Some(Ok(p)) if p.marks_acted);
         out[i] = match frames.frames.get(&i) {
             None => (
                 Outcome::Failed,
@@ -213,7 +224,7 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
             ),
             Some(f) if f.skipped => (Outcome::Skipped, None),
             Some(f) => match f.status {
-                Some(0) if recheck && !f.flags.iter().any(|x| x == "acted") => (Outcome::Ok, None),
+                Some(0) if marks_acted && !f.flags.iter().any(|x| x == "acted") => (Outcome::Ok, None),
                 Some(0) => (Outcome::Changed, None),
                 Some(code) => {
                     let text = f.stderr.trim();
@@ -271,10 +282,10 @@ mod tests {
         let deferred = Diff::deferred(vec![Change::set("x", "1", "2")], &[ResourceId::new("package", "nginx")]);
         let recheck = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some("x".into()))] };
         let plans = vec![
-            Some(Ok(Planned { diff: change, steps: steps.clone() })),
-            Some(Ok(Planned { diff: deferred, steps: Sh::new() })),
-            Some(Ok(Planned { diff: recheck, steps })),
-            Some(Ok(Planned { diff: Diff::ok(), steps: Sh::new() })),
+            Some(Ok(Planned { diff: change, steps: steps.clone(), marks_acted: false })),
+            Some(Ok(Planned { diff: deferred, steps: Sh::new(), marks_acted: false })),
+            Some(Ok(Planned { diff: recheck, steps, marks_acted: true })),
+            Some(Ok(Planned { diff: Diff::ok(), steps: Sh::new(), marks_acted: false })),
             Some(Err("probe failed".into())),
         ];
         assert_eq!(blocks(&plans), [0, 2]);
@@ -284,5 +295,54 @@ mod tests {
             p.diff.changes.last().and_then(|c| c.after.as_deref()),
             Some("planned again after package:nginx changes")
         );
+    }
+
+    fn graph(playbook: &str) -> HostGraph {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("playbook.kdl");
+        std::fs::write(&path, playbook).expect("write");
+        let prepared = crate::commands::prepare(&path, None, None).unwrap_or_else(|d| panic!("{d:?}"));
+        prepared.jobs.into_iter().next().expect("one host").graph
+    }
+
+    fn planned(field: &str, marks_acted: bool) -> Option<NodePlan> {
+        let diff = Diff::new(Action::Change, vec![Change::new(field, None, Some("x".into()))]);
+        let mut steps = Sh::new();
+        steps.raw("true\n");
+        Some(Ok(Planned { diff, steps, marks_acted }))
+    }
+
+    #[test]
+    fn a_block_that_marks_when_it_acts_is_changed_only_if_it_marked() {
+        let g = graph("host \"a\"\nfile \"/a\" content=\"\"\nfile \"/b\" content=\"\"\nfile \"/c\" content=\"\"\n");
+        let plans = vec![planned("run", true), planned("run", true), planned("content", false)];
+        let nonce = Nonce::fixed("ab");
+        let out = "::ab:b:0\n::ab:e:0:0\n::ab:b:1\n::ab:f:1:acted\n::ab:e:1:0\n::ab:b:2\n::ab:e:2:0\n";
+        let got: Vec<Outcome> = outcomes(&g, &plans, &frames::parse(out, &nonce)).into_iter().map(|o| o.0).collect();
+        // did not mark: in sync; marked: changed; a kind that never marks: changed
+        assert_eq!(got, [Outcome::Ok, Outcome::Changed, Outcome::Changed]);
+        // a failure is a failure whether or not it marked
+        let out = "::ab:b:0\n::ab:x:0\nboom\n::ab:e:0:1\n";
+        let got = outcomes(
+            &g,
+            &plans[..1].iter().cloned().chain([None, None]).collect::<Vec<_>>(),
+            &frames::parse(out, &nonce),
+        );
+        assert_eq!(got[0], (Outcome::Failed, Some("boom".into())));
+    }
+
+    #[test]
+    fn every_block_reports_whether_it_acted_and_a_notified_run_is_owed_first() {
+        let g = graph(
+            "host \"a\"\nfile \"/a\" content=\"\" notify=\"exec:migrate\"\n\
+             exec \"migrate\" command=\"true\" refresh-only=#true\n",
+        );
+        let plans = vec![planned("content", false), planned("run", true)];
+        let script = script(&g, &plans, &Nonce::fixed("ab")).expect("a script");
+        let key = crate::script::quote(&owed_key(&g.nodes[1].id));
+        let owed = script.find(&format!("owed/\"{key}")).expect("the run is recorded as owed");
+        assert!(owed < script.find("::ab:b:0").expect("block 0"), "{script}");
+        assert!(script.contains(&format!("rm -f -- \"$CV_STATE/owed/\"{key}")), "{script}");
+        assert!(script.contains("if [ -e \"$CV_A\" ]; then echo ::ab:f:1:acted"), "{script}");
     }
 }

@@ -92,7 +92,7 @@ fn show(v: &Option<String>) -> String {
 
 fn change(out: &mut String, c: &Change, name: &str) {
     match &c.content {
-        None if c.before.is_none() && matches!(c.field.as_str(), "restart" | "reload" | "recheck" | "note") => {
+        None if c.before.is_none() && matches!(c.field.as_str(), "restart" | "reload" | "run" | "recheck" | "note") => {
             let _ = writeln!(out, "      {} ({})", c.field, show(&c.after));
         }
         None => {

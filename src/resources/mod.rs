@@ -17,9 +17,12 @@
 //! decides to skip itself. Every kind is turned into a [`Resource`] trait object by one
 //! blanket impl, so the engine handles all kinds alike.
 
+pub mod authorized_key;
 pub mod container;
 pub mod content;
+pub mod cron;
 pub mod directory;
+pub mod exec;
 pub mod file;
 pub mod git;
 pub mod group;
@@ -72,6 +75,9 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<iptables::Iptables>(),
     KindDef::of::<ufw::Ufw>(),
     KindDef::of::<ufw_firewall::UfwFirewall>(),
+    KindDef::of::<cron::Cron>(),
+    KindDef::of::<exec::Exec>(),
+    KindDef::of::<authorized_key::AuthorizedKey>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.
@@ -308,6 +314,12 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     fn recheck(&self, _sh: &mut Sh) -> bool {
         false
     }
+    /// Whether `steps` decide at apply time whether to act (a command behind guards that
+    /// are evaluated again when it is about to run) and mark that they acted with
+    /// `: > "$CV_A"`. A block whose steps did not mark it counts as in sync, not changed.
+    fn marks_acted(&self) -> bool {
+        false
+    }
 }
 
 /// A planned resource: its diff and the shell that applies it.
@@ -315,6 +327,9 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
 pub struct Planned {
     pub diff: Diff,
     pub steps: Sh,
+    /// The steps mark `$CV_A` when they act; a block that ran without marking it did
+    /// nothing (re-check blocks, guarded commands). See [`Kind::marks_acted`].
+    pub marks_acted: bool,
 }
 
 impl Planned {
@@ -364,7 +379,7 @@ impl<K: Kind> Resource for K {
         if !diff.is_ok() {
             self.steps(&state, &diff, &mut steps);
         }
-        Ok(Planned { diff, steps })
+        Ok(Planned { diff, steps, marks_acted: Kind::marks_acted(self) })
     }
     fn recheck(&self) -> Option<Sh> {
         let mut sh = Sh::new();
