@@ -333,7 +333,13 @@ impl Kind for Pip {
             r#"if [ -x "$v/bin/python" ]; then echo venv=1
 for d in "$v"/lib/python*/site-packages/*.dist-info "$v"/lib/python*/site-packages/*.egg-info; do [ -e "$d" ] && echo "dist=${d##*/}"; done
 if grep -qi '^ *include-system-site-packages *= *true' -- "$v/pyvenv.cfg" 2>/dev/null; then
-for d in /usr/local/lib/python3*/dist-packages/*.*-info /usr/lib/python3/dist-packages/*.*-info /usr/lib/python3.*/dist-packages/*.*-info; do [ -e "$d" ] && echo "sysdist=${d##*/}"; done
+for d in /usr/local/lib/python3*/dist-packages/*.*-info /usr/lib/python3/dist-packages/*.*-info /usr/lib/python3.*/dist-packages/*.*-info; do
+[ -e "$d" ] || continue; b=${d##*/}
+case "$b" in
+*-*) echo "sysdist=$b" ;;
+*) n=$(sed -n 's/^Version: *//p' "$d/PKG-INFO" "$d/METADATA" "$d" 2>/dev/null | head -n 1); echo "sysdist=${b%.*-info}-$n.${b##*.}" ;;
+esac
+done
 fi
 else echo venv=0; fi
 "#,
@@ -353,9 +359,16 @@ else echo venv=0; fi
         // the venv's own packages shadow the system's
         for key in ["sysdist", "dist"] {
             for d in rec.all(key) {
-                let (name, version) =
-                    parse_dist(d).ok_or_else(|| ProbeError(format!("unexpected distribution directory {d:?}")))?;
-                installed.insert(name, version);
+                match parse_dist(d) {
+                    Some((name, version)) => {
+                        installed.insert(name, version);
+                    }
+                    // the system's directories are whatever distributions left there
+                    // (Debian ships unversioned `NAME.egg-info`): one without a version
+                    // is not counted; the venv's own always name their version
+                    None if key == "sysdist" => {}
+                    None => return Err(ProbeError(format!("unexpected distribution directory {d:?}"))),
+                }
             }
         }
         let file = match &self.file {

@@ -596,7 +596,9 @@ impl SupervisorProgram {
             .num(self.numprocs)
             .raw(" ]; then break; fi\n");
         if self.want == Want::Running {
-            sh.raw("if [ \"$(cv_count FATAL)\" -gt 0 ]; then printf '%s\\n' \"$st\" >&2; echo \"$n did not start\" >&2; exit 1; fi\n");
+            // what the program printed says why: the last lines of its log
+            sh.raw("if [ \"$(cv_count FATAL)\" -gt 0 ]; then printf '%s\\n' \"$st\" >&2; echo \"$n did not start; the end of its output:\" >&2; ");
+            sh.raw("for p in $(printf '%s\\n' \"$st\" | awk '$2 == \"FATAL\" {print $1}'); do t=$(supervisorctl tail \"$p\" stderr 2>&1 | tail -n 15); [ -n \"$t\" ] || t=$(supervisorctl tail \"$p\" 2>&1 | tail -n 15); printf '%s\\n' \"$t\" >&2; done; exit 1; fi\n");
         }
         sh.raw("i=$((i+1)); if [ $i -ge ")
             .num(self.wait_polls)

@@ -3,7 +3,7 @@
 //! kano_konnect with migrations applied, `current` on the newest release.
 
 use crate::seeds::{Seed, upstream_commit, upstream_repo};
-use crate::support::http_get;
+use crate::support::{http_get, http_get_until};
 
 const BARE: &str = "/srv/upstream/kano-konnect.git";
 const PASSWORD: &str = "kano-db-S3cret";
@@ -22,7 +22,7 @@ fn kano_konnect_converges_and_switches_releases() {
     assert!(!first.to_string().contains(PASSWORD), "the password is in the report");
 
     let addr = s.container.address();
-    let page = http_get(addr, 80, "kano-konnect.example.org", "/");
+    let page = http_get_until(addr, 80, "kano-konnect.example.org", "/", "Kano Konnect");
     assert!(page.starts_with("HTTP/1.1 200") && page.contains("Kano Konnect\nconnections: 0"), "{page}");
     let css = http_get(addr, 80, "kano-konnect.example.org", "/static/css/site.css");
     assert!(css.contains("font-family") && css.contains("Server: nginx"), "{css}");

@@ -3,7 +3,7 @@
 //! the weekly clean-up.
 
 use crate::seeds::{Seed, upstream_repo};
-use crate::support::http_get;
+use crate::support::{http_get, http_get_until};
 
 const BARE: &str = "/srv/upstream/ramascene.git";
 
@@ -19,7 +19,7 @@ fn ramascene_converges_with_its_workers_and_firewall() {
     assert_eq!(s.sh("redis-cli ping"), "PONG\n");
     assert_eq!(s.sh("systemctl is-active rabbitmq-server"), "active\n");
     let addr = s.container.address();
-    let page = http_get(addr, 80, "ramascene.example.org", "/");
+    let page = http_get_until(addr, 80, "ramascene.example.org", "/", "RaMa-Scene");
     assert!(page.starts_with("HTTP/1.1 200") && page.contains("RaMa-Scene\ndatasets: v3"), "{page}");
     let bundle = http_get(addr, 80, "ramascene.example.org", "/static/bundle.js");
     assert!(bundle.contains("built by frontend/build.js"), "{bundle}");

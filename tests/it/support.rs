@@ -120,3 +120,20 @@ pub fn http_get(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str) 
     s.read_to_string(&mut out).expect("read");
     out
 }
+
+/// [`http_get`] until the response contains `want`: a server that was just (re)started
+/// may take a moment to listen. Bounded: 40 tries, 0.5 s apart.
+pub fn http_get_until(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str, want: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..40 {
+        let addr = std::net::SocketAddr::from((address, port));
+        if std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok() {
+            last = http_get(address, port, host, path);
+            if last.contains(want) {
+                return last;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("{address}:{port}{path} never answered with {want:?}; last answer:\n{last}");
+}
