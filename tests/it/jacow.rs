@@ -3,7 +3,7 @@
 //! reboot, /run/gunicorn is back with its owner and port 80 still reaches the app.
 
 use crate::seeds::{Seed, upstream_commit, upstream_repo};
-use crate::support::{http_get, http_get_until};
+use crate::support::http_get_until;
 
 const BARE: &str = "/srv/upstream/jacow.git";
 
