@@ -1,9 +1,11 @@
 //! `converge sandbox PLAYBOOK`: converge a playbook against local systemd containers
 //! that converge boots itself, one per host of the playbook, named like them. Nothing to
 //! set up: as root on Debian, the host tools are installed when missing and a Debian root
-//! filesystem is built once and cached. The playbook's own inventory is replaced by the
-//! containers (`root` over ssh with a throwaway key), the plan and the result are printed,
-//! and the containers are torn down, or kept until Ctrl-C with `--keep`.
+//! filesystem is built once and cached. The hosts are those of the playbook's inventory,
+//! or of `NAME.sandbox.kdl` beside `NAME.kdl` when there is one (an inventory for local
+//! containers: say, a group whose variables pick podman over docker); each is reached as
+//! `root` over ssh with a throwaway key. The plan and the result are printed, and the
+//! containers are torn down, or kept until Ctrl-C with `--keep`.
 
 use std::time::Duration;
 
@@ -19,14 +21,18 @@ use crate::transport::ssh::SshOptions;
 pub fn run(args: &SandboxArgs) -> i32 {
     let say = |msg: &str| super::print_err(&format!("sandbox: {msg}\n"), args.no_color);
     // the whole playbook is checked, for every host, before anything boots
-    let prepared =
-        match playbook::load(&args.playbook, None).and_then(|pb| super::prepare_loaded(pb, args.limit.as_deref())) {
-            Ok(p) => p,
-            Err(diags) => {
-                super::print_diags(&diags, args.no_color);
-                return error::FAILURE;
-            }
-        };
+    let inventory = sandbox_inventory(&args.playbook);
+    if let Some(inv) = &inventory {
+        say(&format!("inventory: {}", inv.display()));
+    }
+    let loaded = playbook::load(&args.playbook, inventory.as_deref());
+    let prepared = match loaded.and_then(|pb| super::prepare_loaded(pb, args.limit.as_deref())) {
+        Ok(p) => p,
+        Err(diags) => {
+            super::print_diags(&diags, args.no_color);
+            return error::FAILURE;
+        }
+    };
     let names: Vec<String> = prepared.jobs.iter().map(|j| j.host.name.clone()).collect();
     say(&format!(
         "preparing the container image (the first run builds it under {}, about a minute)",
@@ -73,6 +79,14 @@ pub fn run(args: &SandboxArgs) -> i32 {
         }
     }
     code
+}
+
+/// `NAME.sandbox.kdl` beside `NAME.kdl`: the inventory a playbook's author wrote for local
+/// containers (groups and variables a throwaway container needs that production does not).
+pub fn sandbox_inventory(playbook: &std::path::Path) -> Option<std::path::PathBuf> {
+    let stem = playbook.file_stem()?.to_str()?;
+    let path = playbook.with_file_name(format!("{stem}.sandbox.kdl"));
+    path.is_file().then_some(path)
 }
 
 /// Points every job at its container (root over ssh, with the testbed's key) and applies.

@@ -11,3 +11,6 @@ if command -v aws >/dev/null 2>&1 && aws s3 ls s3://s3-csu-003/ >/dev/null 2>&1;
 elif [ ! -s "$dest/VERSION" ]; then
     echo "stand-in $(date -u +%Y-%m-%d)" > "$dest/VERSION"
 fi
+# the page the stand-in app serves (the real app reads the data itself)
+mkdir -p "$dest/www"
+printf 'ViewBovis\ndata: %s\n' "$(cat "$dest/VERSION")" > "$dest/www/index.html"

@@ -245,6 +245,9 @@ impl Container {
             }
             return match shlex::split(&p.value) {
                 Some(w) if !w.is_empty() => Some(w),
+                // an empty command is the image's own (so it can come from a variable
+                // that only some inventories set)
+                Some(_) if p.value.trim().is_empty() => None,
                 Some(_) => {
                     r.error(diag(&p.at, "the command is empty", "no words"));
                     None
