@@ -158,7 +158,7 @@ fn postgres_role_and_database_with_a_password_no_process_ever_sees() {
     h.sh(&format!("printf '%s' {} > /root/needle", converge::script::quote(PASSWORD)));
     h.sh(
         "setsid sh -c 'n=0; while [ ! -e /root/stop ]; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr \"\\0\" \"\\n\" > /root/snap; \
-         grep -xF -f /root/needle /root/snap >> /root/seen; grep -c ON_ERROR_STOP /root/snap >> /root/psql; n=$((n+1)); echo $n > /root/samples; done' \
+         grep -xF -f /root/needle /root/snap >> /root/seen; grep -c ON_ERROR_STOP /root/snap >> /root/psql; n=$((n+1)); echo $n > /root/samples.new; mv /root/samples.new /root/samples; done' \
          </dev/null >/dev/null 2>&1 &",
     );
     let plan = h.run("diff", &[]);
