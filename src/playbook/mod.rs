@@ -75,12 +75,17 @@ impl ResourceDecl {
 
     /// Adds the use sites of the modules this declaration comes from to a diagnostic
     /// about it, so an error inside a module also points at where it is used.
-    pub fn annotate(&self, mut diag: Diag) -> Diag {
-        for m in self.modules.iter().rev() {
-            diag = diag.label(&m.at, "in the module used here");
-        }
-        diag
+    pub fn annotate(&self, diag: Diag) -> Diag {
+        annotate(&self.modules, diag)
     }
+}
+
+/// Labels the use sites of a chain of modules (innermost first) on a diagnostic.
+fn annotate(chain: &[Arc<ModuleUse>], mut diag: Diag) -> Diag {
+    for m in chain.iter().rev() {
+        diag = diag.label(&m.at, "in the module used here");
+    }
+    diag
 }
 
 /// Reads a file into a [`Source`] named by the path as the user gave it.
@@ -189,13 +194,7 @@ impl Playbook {
             "on" if targets.is_none() => self.read_on(src, node, dir, chain, diags),
             "use" => self.read_use(src, node, dir, targets, chain, diags),
             kind if kind_def(kind).is_some() => self.push_resource(src, node, dir, targets, chain),
-            _ => {
-                let mut d = unknown_kind(src, node);
-                for m in chain.iter().rev() {
-                    d = d.label(&m.at, "in the module used here");
-                }
-                diags.push(d);
-            }
+            _ => diags.push(annotate(chain, unknown_kind(src, node))),
         }
     }
 

@@ -775,13 +775,7 @@ mod tests {
     const RHEL: &str = "persist=rhel\nfile=/etc/sysconfig/iptables\nboot=disabled\n";
 
     fn plan(k: &Iptables, out: &str) -> (Diff, String) {
-        let state = k.parse(out).expect("parse");
-        let diff = k.diff(&state, &PlanCx::default());
-        let mut sh = Sh::new();
-        if !diff.is_ok() {
-            k.steps(&state, &diff, &mut sh);
-        }
-        (diff, sh.into_text())
+        crate::resources::plan_of(k, out)
     }
 
     #[test]

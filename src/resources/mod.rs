@@ -387,6 +387,19 @@ impl<K: Kind> Resource for K {
     }
 }
 
+/// A kind's plan (diff and step text) from a probe output, for unit tests.
+#[cfg(test)]
+pub fn plan_with<K: Kind>(k: &K, out: &str, cx: &PlanCx) -> (Diff, String) {
+    let planned = Resource::plan(k, out, cx).expect("parse");
+    (planned.diff, planned.steps.into_text())
+}
+
+/// [`plan_with`] without notifications.
+#[cfg(test)]
+pub fn plan_of<K: Kind>(k: &K, out: &str) -> (Diff, String) {
+    plan_with(k, out, &PlanCx::default())
+}
+
 /// Builds a kind from the first node of a KDL text, for unit tests: the kind, or the
 /// messages and labels of its diagnostics (`message @ label`).
 #[cfg(test)]

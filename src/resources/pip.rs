@@ -444,13 +444,7 @@ mod tests {
     }
 
     fn plan(p: &Pip, out: &str) -> (Diff, String) {
-        let state = p.parse(out).expect("parse");
-        let diff = p.diff(&state, &PlanCx::default());
-        let mut sh = Sh::new();
-        if !diff.is_ok() {
-            p.steps(&state, &diff, &mut sh);
-        }
-        (diff, sh.into_text())
+        crate::resources::plan_of(p, out)
     }
 
     const OUT: &str = "venv=1\ndist=pip-23.0.1.dist-info\ndist=Flask-2.2.2.dist-info\ndist=gunicorn-20.1.0-py3.11.egg-info\ndist=typing_extensions-4.5.0.dist-info\n";

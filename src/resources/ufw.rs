@@ -351,13 +351,7 @@ mod tests {
     }
 
     fn plan(k: &Ufw, out: &str) -> (Diff, String) {
-        let state = k.parse(out).expect("parse");
-        let diff = k.diff(&state, &PlanCx::default());
-        let mut sh = Sh::new();
-        if !diff.is_ok() {
-            k.steps(&state, &diff, &mut sh);
-        }
-        (diff, sh.into_text())
+        crate::resources::plan_of(k, out)
     }
 
     const NEW: &str = "tool=ok\ntuples=0\ndry=Rules updated\ndry=Rules updated (v6)\n";

@@ -246,13 +246,7 @@ mod tests {
         "tool=ok\nstatus=Status: active\nenabled=yes\nlogging=low\nincoming=DROP\noutgoing=ACCEPT\nrouted=DROP\n";
 
     fn plan(k: &UfwFirewall, out: &str) -> (Diff, String) {
-        let state = k.parse(out).expect("parse");
-        let diff = k.diff(&state, &PlanCx::default());
-        let mut sh = Sh::new();
-        if !diff.is_ok() {
-            k.steps(&state, &diff, &mut sh);
-        }
-        (diff, sh.into_text())
+        crate::resources::plan_of(k, out)
     }
 
     #[test]

@@ -317,13 +317,7 @@ mod tests {
     const CFG: &str = "type=venv\nowner=app\ncfg.home=/usr/bin\ncfg.include-system-site-packages=false\ncfg.version=3.11.2\ncfg.executable=/usr/bin/python3.11\ncfg.command=/usr/bin/python3 -m venv /srv/app/env\nbin=/usr/bin/python3.11\n";
 
     fn plan(v: &Venv, out: &str) -> (Diff, String) {
-        let state = v.parse(out).expect("parse");
-        let diff = v.diff(&state, &PlanCx::default());
-        let mut sh = Sh::new();
-        if !diff.is_ok() {
-            v.steps(&state, &diff, &mut sh);
-        }
-        (diff, sh.into_text())
+        crate::resources::plan_of(v, out)
     }
 
     #[test]

@@ -21,3 +21,5 @@ mod seeds;
 mod supervisor_postgres;
 mod support;
 mod testbed;
+#[path = "../common/world.rs"]
+mod world;

@@ -67,13 +67,7 @@ const WEB: &str = r#"container "web" engine="podman" image="localhost/app:1" net
 }"#;
 
 fn plan(c: &Container, out: &str, cx: &PlanCx) -> (Diff, String) {
-    let state = c.parse(out).expect("parse");
-    let diff = c.diff(&state, cx);
-    let mut sh = Sh::new();
-    if !diff.is_ok() {
-        c.steps(&state, &diff, &mut sh);
-    }
-    (diff, sh.into_text())
+    crate::resources::plan_with(c, out, cx)
 }
 
 fn fields(d: &Diff) -> Vec<String> {

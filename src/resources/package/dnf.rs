@@ -272,7 +272,7 @@ pub fn steps(p: Provider, pkg: &Package, state: &State, diff: &Diff, sh: &mut Sh
 mod tests {
     use super::super::tests::pkg;
     use super::*;
-    use crate::resources::{Action, Change, Kind, PlanCx};
+    use crate::resources::{Action, Change, Kind};
 
     /// A RHEL 9 host: httpd installed (epoch 0), git missing, the cache knows both, and
     /// a newer httpd build.
@@ -286,13 +286,7 @@ mod tests {
         candidate=tar 2 1.34-6.el9_1\n";
 
     fn plan(p: &Package, out: &str) -> (Diff, String) {
-        let s = p.parse(out).expect("parse");
-        let diff = p.diff(&s, &PlanCx::default());
-        let mut sh = Sh::new();
-        if !diff.is_ok() {
-            p.steps(&s, &diff, &mut sh);
-        }
-        (diff, sh.into_text())
+        crate::resources::plan_of(p, out)
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! Cold and no-op `converge apply` of each seed playbook on one fresh local container,
+//! with the resource count and the exchanges, written to benches/seed-timings.md.
+//!
+//!     cargo bench --bench seeds
+//!
+//! Each playbook gets a fresh container from the project's testbed and the same stand-ins
+//! its test uses (a bare repository for GitHub, secrets in the environment). Cold = the
+//! first apply on the fresh host (packages installed from the image's offline apt cache);
+//! no-op = median of RUNS applies after it (min-max), each of which must change nothing.
+
+#[path = "../tests/common/world.rs"]
+#[allow(dead_code)] // the tests use more of it than the benchmark
+mod world;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_config};
+
+const RUNS: usize = 5;
+
+struct Seed {
+    playbook: &'static str,
+    host: &'static str,
+    /// (source directory under playbooks/files, bare repository path)
+    upstream: Option<(&'static str, &'static str)>,
+    vars: &'static str,
+    extra_inventory: &'static str,
+    env: &'static [(&'static str, &'static str)],
+}
+
+const SEEDS: &[Seed] = &[
+    Seed { playbook: "ranch.kdl", host: "ranch-869", upstream: None, vars: "", extra_inventory: "", env: &[] },
+    Seed {
+        playbook: "jacow.kdl",
+        host: "jacow",
+        upstream: Some(("jacow/app", "/srv/upstream/jacow.git")),
+        vars: "repo \"file:///srv/upstream/jacow.git\"",
+        extra_inventory: "",
+        env: &[],
+    },
+    Seed {
+        playbook: "ramascene.kdl",
+        host: "ramascene",
+        upstream: Some(("ramascene/app", "/srv/upstream/ramascene.git")),
+        vars: "repo \"file:///srv/upstream/ramascene.git\"",
+        extra_inventory: "",
+        env: &[("RAMASCENE_SECRET_KEY", "bench-key")],
+    },
+    Seed {
+        playbook: "elife-bot.kdl",
+        host: "elife-bot",
+        upstream: Some(("elife-bot/app", "/srv/upstream/elife-bot.git")),
+        vars: "repo \"file:///srv/upstream/elife-bot.git\"",
+        extra_inventory: "group \"containers\" {\n    host \"elife-bot\"\n    vars { chrony_opts \"-F 1 -x\" }\n}\n",
+        env: &[("ELIFE_AWS_ACCESS_KEY_ID", "bench-id"), ("ELIFE_AWS_SECRET_ACCESS_KEY", "bench-secret")],
+    },
+    Seed {
+        playbook: "kano-konnect.kdl",
+        host: "kano",
+        upstream: Some(("kano-konnect/app", "/srv/upstream/kano-konnect.git")),
+        vars: "repo \"file:///srv/upstream/kano-konnect.git\"\n release \"r1\"",
+        extra_inventory: "",
+        env: &[("KANO_DB_PASSWORD", "bench-db"), ("KANO_DJANGO_SECRET_KEY", "bench-key")],
+    },
+];
+
+fn apply(dir: &Path, args: &[String], env: &[(&str, &str)]) -> (Duration, serde_json::Value) {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_converge"))
+        .current_dir(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("converge");
+    let took = started.elapsed();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    assert_eq!(json["summary"]["failed"], 0, "{json}");
+    (took, json)
+}
+
+fn row(seed: &Seed) -> String {
+    let c = Container::boot(testbed_rootfs(), ContainerOptions::new(seed.host)).expect("boot");
+    if let Some((src, bare)) = seed.upstream {
+        world::upstream_repo(&c, src, bare, "master");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let playbook = world::repo_root().join("playbooks").join(seed.playbook);
+    let inventory = if seed.playbook == "ranch.kdl" {
+        world::repo_root().join("playbooks/ranch.sandbox.kdl")
+    } else {
+        let inv = format!(
+            "host \"{}\" user=\"root\" {{\n    vars {{ {} }}\n}}\n{}",
+            seed.host, seed.vars, seed.extra_inventory
+        );
+        let p = dir.path().join("inventory.kdl");
+        std::fs::write(&p, inv).expect("inventory");
+        p
+    };
+    let cfg = write_ssh_config(dir.path(), &[(seed.host, &c)]);
+    let args: Vec<String> = vec![
+        "apply".into(),
+        playbook.display().to_string(),
+        "--inventory".into(),
+        inventory.display().to_string(),
+        "--ssh-config".into(),
+        cfg.display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ];
+    let (cold, json) = apply(dir.path(), &args, seed.env);
+    let resources = json["hosts"][0]["resources"].as_array().map_or(0, Vec::len);
+    let cold_exchanges = json["hosts"][0]["exchanges"].clone();
+    let mut noop = Vec::new();
+    let mut noop_exchanges = serde_json::Value::Null;
+    for _ in 0..RUNS {
+        let (t, json) = apply(dir.path(), &args, seed.env);
+        assert_eq!(json["summary"]["changed"], 0, "not a no-op: {json}");
+        noop_exchanges = json["hosts"][0]["exchanges"].clone();
+        noop.push(t);
+    }
+    noop.sort();
+    c.stop().expect("stop");
+    let ms = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1000.0);
+    format!(
+        "| {} | {resources} | {} | {} ({}–{}) | {cold_exchanges} / {noop_exchanges} |\n",
+        seed.playbook,
+        ms(cold),
+        ms(noop[RUNS / 2]),
+        ms(noop[0]),
+        ms(noop[RUNS - 1])
+    )
+}
+
+fn main() {
+    let mut table = String::new();
+    for seed in SEEDS {
+        let _ = write!(table, "{}", row(seed));
+    }
+    let out = format!(
+        "# Seed playbooks: cold and no-op apply\n\n\
+         Made by `cargo bench --bench seeds` (release build) on {} cores. One fresh local\n\
+         systemd-nspawn container per playbook; wall time of the whole `converge apply` in ms;\n\
+         no-op: median of {RUNS} (min–max). Cold runs install packages from the image's offline\n\
+         apt cache, so they are dominated by dpkg.\n\n\
+         | playbook | resources | cold apply | no-op apply | exchanges cold / no-op |\n|---|---|---|---|---|\n{table}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    std::fs::write(world::repo_root().join("benches/seed-timings.md"), &out).expect("write");
+    print!("{out}");
+}
