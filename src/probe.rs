@@ -103,8 +103,32 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
                 format!("cannot read probe output: {e} ({stderr})")
             }
         }));
+        if matches!(pass, Pass::First) {
+            wait_for_deferred(graph, i, &mut plans);
+        }
     }
     plans
+}
+
+/// A change downstream of a deferred resource waits with it: it was planned from a host
+/// the deferred change has not reached yet (a service started before the line that gives
+/// it its options would start with the old ones). It gets no block in the first round and
+/// is planned again from the verify probe, after what it waits for.
+fn wait_for_deferred(graph: &HostGraph, i: usize, plans: &mut [Option<NodePlan>]) {
+    let Some(Ok(p)) = &plans[i] else { return };
+    if p.diff.is_ok() || p.is_deferred() {
+        return;
+    }
+    let waiting: Vec<ResourceId> = upstream(graph, i)
+        .into_iter()
+        .filter(|&j| matches!(&plans[j], Some(Ok(q)) if q.is_deferred()))
+        .map(|j| graph.nodes[j].id.clone())
+        .collect();
+    if waiting.is_empty() {
+        return;
+    }
+    let diff = crate::resources::Diff::deferred(p.diff.changes.clone(), &waiting);
+    plans[i] = Some(Ok(Planned { diff, steps: crate::script::Sh::new(), marks_acted: false }));
 }
 
 /// Every node `i` depends on, directly or not, in apply order.

@@ -152,7 +152,13 @@ impl Kind for Service {
     fn steps(&self, _state: &State, diff: &Diff, sh: &mut Sh) {
         let refreshes = diff.changes.iter().any(|c| c.field == "restart" || c.field == "reload");
         sh.set("u", &self.unit);
-        sh.raw("if [ \"$(systemctl show -p NeedDaemonReload --value -- \"$u\")\" = yes ]; then systemctl daemon-reload; fi\n");
+        // systemd flags a changed unit file, but not a drop-in in a directory it has not
+        // seen yet: a drop-in it has not loaded needs a daemon-reload too
+        sh.raw("cv_reload=$(systemctl show -p NeedDaemonReload --value -- \"$u\")\n");
+        sh.raw("cv_drop=\" $(systemctl show -p DropInPaths --value -- \"$u\") \"\n");
+        sh.raw("for f in /etc/systemd/system/\"$u\".d/*.conf /run/systemd/system/\"$u\".d/*.conf; do\n");
+        sh.raw("if [ -e \"$f\" ]; then case \"$cv_drop\" in *\" $f \"*) ;; *) cv_reload=yes ;; esac; fi\ndone\n");
+        sh.raw("if [ \"$cv_reload\" = yes ]; then systemctl daemon-reload; fi\n");
         for c in &diff.changes {
             let verb: &'static str = match (c.field.as_str(), c.after.as_deref()) {
                 ("enabled", Some("true")) => "enable",
