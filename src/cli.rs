@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// Seconds to wait for a host to answer before reporting it unreachable
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout: u64,
+    /// Seconds each host's ssh master stays up, idle, after the run, so that the next run
+    /// reuses it without connecting again (as Ansible's ControlPersist); 0 closes them at the end
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub control_persist: u64,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,

@@ -25,6 +25,7 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
             config_file: args.ssh_config.clone(),
             strict_host_keys: args.strict_host_keys,
             connect_timeout: Duration::from_secs(args.connect_timeout),
+            persist: (args.control_persist > 0).then(|| Duration::from_secs(args.control_persist)),
         },
         forks: usize::from(args.forks),
     };

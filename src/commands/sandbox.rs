@@ -122,6 +122,8 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
             config_file: Some(ssh_config),
             strict_host_keys: false,
             connect_timeout: Duration::from_secs(10),
+            // the containers end with the run
+            persist: None,
         },
         forks: 16,
     };

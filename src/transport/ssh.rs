@@ -9,12 +9,24 @@
 //!   around the whole connect (a host that accepts TCP but never speaks SSH would
 //!   otherwise hang).
 //! - Keep-alives detect a connection that drops in the middle of an exchange.
+//! - Masters persist (`--control-persist SECS`, 60 by default, as Ansible's ControlPersist):
+//!   at the end of a run each master is left running, idle, for that long, and the next run
+//!   to the same host, user, port, key and ssh config resumes it instead of making a new
+//!   connection (no TCP, key exchange, authentication or login session). The control
+//!   sockets live in a directory only this user can enter (`$XDG_RUNTIME_DIR/converge/ssh`
+//!   or `~/.cache/converge/ssh`, mode 0700); a master idle that long exits by itself, even
+//!   when converge was killed. A resumed master whose connection died (the host rebooted)
+//!   is noticed on the first exchange, which is the read-only probe: converge connects
+//!   afresh and sends the probe again. `--control-persist 0` closes every master at the end.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::{BoxFut, Output, Transport, TransportError, remote_command};
@@ -24,6 +36,9 @@ pub struct SshOptions {
     pub config_file: Option<PathBuf>,
     pub strict_host_keys: bool,
     pub connect_timeout: Duration,
+    /// How long a master stays up, idle, after the run for the next run to resume it;
+    /// `None` closes it at the end of the run.
+    pub persist: Option<Duration>,
 }
 
 /// Where to connect: what the inventory says about one host.
@@ -38,16 +53,56 @@ pub struct Target {
 }
 
 pub struct Ssh {
-    session: Arc<Session>,
+    session: Mutex<Arc<Session>>,
+    /// The session was resumed from an earlier run and has not yet carried an exchange.
+    resumed: AtomicBool,
     become_root: bool,
+    target: Target,
+    opts: SshOptions,
+    /// Where this master's control socket is recorded when it persists.
+    record: Option<PathBuf>,
 }
 
 pub async fn connect(target: &Target, opts: &SshOptions) -> Result<Ssh, TransportError> {
+    let record = opts.persist.and_then(|_| control_dir()).map(|dir| dir.join(format!("{}.ctl", key(target, opts))));
+    let resumed = match &record {
+        Some(r) => resume(r).await,
+        None => None,
+    };
+    let was_resumed = resumed.is_some();
+    let session = match resumed {
+        Some(s) => s,
+        None => fresh(target, opts, record.as_deref()).await?,
+    };
+    Ok(Ssh {
+        session: Mutex::new(Arc::new(session)),
+        resumed: AtomicBool::new(was_resumed),
+        become_root: target.become_root,
+        target: target.clone(),
+        opts: opts.clone(),
+        record,
+    })
+}
+
+/// A new master connection; recorded for later runs when it persists.
+async fn fresh(target: &Target, opts: &SshOptions, record: Option<&Path>) -> Result<Session, TransportError> {
     let mut b = SessionBuilder::default();
     b.known_hosts_check(if opts.strict_host_keys { KnownHosts::Strict } else { KnownHosts::Add });
     b.connect_timeout(opts.connect_timeout);
     b.server_alive_interval(Duration::from_secs(10));
-    b.control_directory(std::env::temp_dir());
+    // Idle masters always end by themselves, even when converge is killed before it can
+    // close them: after the persist time, or a minute when they do not persist.
+    let idle = opts.persist.map_or(60, |d| d.as_secs().max(1));
+    b.control_persist(ControlPersist::IdleFor(NonZeroUsize::new(idle as usize).unwrap_or(NonZeroUsize::MIN)));
+    match record.and_then(Path::parent) {
+        Some(dir) => {
+            sweep(dir);
+            b.control_directory(dir);
+        }
+        None => {
+            b.control_directory(std::env::temp_dir());
+        }
+    }
     if let Some(cfg) = &opts.config_file {
         b.config_file(cfg);
     }
@@ -61,18 +116,95 @@ pub async fn connect(target: &Target, opts: &SshOptions) -> Result<Ssh, Transpor
         b.keyfile(k);
     }
     let deadline = opts.connect_timeout + Duration::from_secs(2);
-    let session = match tokio::time::timeout(deadline, b.connect_mux(&target.destination)).await {
+    match tokio::time::timeout(deadline, b.connect_mux(&target.destination)).await {
         Err(_) => {
-            return Err(TransportError::Unreachable(format!(
-                "{}: no SSH session within {}s",
-                target.name,
-                deadline.as_secs()
-            )));
+            Err(TransportError::Unreachable(format!("{}: no SSH session within {}s", target.name, deadline.as_secs())))
         }
-        Ok(Err(e)) => return Err(classify(&target.name, &e)),
-        Ok(Ok(s)) => s,
+        Ok(Err(e)) => Err(classify(&target.name, &e)),
+        Ok(Ok(s)) => Ok(s),
+    }
+}
+
+/// The master recorded by an earlier run, if it still answers.
+async fn resume(record: &Path) -> Option<Session> {
+    let ctl = PathBuf::from(std::fs::read_to_string(record).ok()?.trim());
+    let gone = || {
+        let _ = std::fs::remove_file(record);
     };
-    Ok(Ssh { session: Arc::new(session), become_root: target.become_root })
+    // only a socket inside the private directory, as recorded by this user's converge
+    if ctl.parent().and_then(Path::parent) != record.parent() || !ctl.exists() {
+        gone();
+        return None;
+    }
+    let session = Session::resume_mux(ctl.into_boxed_path(), None);
+    match tokio::time::timeout(Duration::from_secs(2), session.check()).await {
+        Ok(Ok(())) => Some(session),
+        _ => {
+            gone();
+            None
+        }
+    }
+}
+
+/// The directory of persisted control sockets: private to this user, or none at all.
+fn control_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let base = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(run) => PathBuf::from(run).join("converge"),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache/converge"),
+    };
+    let dir = base.join("ssh");
+    // a control socket path must fit in sun_path (108 bytes) with openssh's
+    // `/.ssh-connectionXXXXXX/master` after it
+    if dir.as_os_str().len() > 70 {
+        return None;
+    }
+    let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    // this process's effective uid owns its /proc entry
+    let me = std::fs::metadata("/proc/self").ok()?.uid();
+    if !meta.is_dir() || meta.uid() != me || meta.permissions().mode() & 0o077 != 0 {
+        return None;
+    }
+    Some(dir)
+}
+
+/// What identifies a reusable master: everything that decides where and as whom ssh logs in.
+fn key(target: &Target, opts: &SshOptions) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "dest={}\nport={:?}\nuser={:?}\nidentity={:?}\nconfig={:?}\nstrict={}\n",
+        target.destination,
+        target.port,
+        target.user,
+        target.identity.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        opts.config_file.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        opts.strict_host_keys
+    ));
+    h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Removes the directories of masters that have ended (openssh leaves them behind when a
+/// detached master exits); directories younger than ten minutes may belong to a master
+/// that is still starting and are left alone.
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name();
+        if !name.to_string_lossy().starts_with(".ssh-connection") || path.join("master").exists() {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600));
+        if old {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Turns ssh's error text into a message that names the host and says what happened.
@@ -103,42 +235,79 @@ fn classify(host: &str, e: &openssh::Error) -> TransportError {
     }
 }
 
+impl Ssh {
+    fn session(&self) -> Arc<Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Sends `script` to `sh` on the host over one new session of the master.
+async fn run(session: Arc<Session>, script: &str, become_root: bool) -> Result<Output, TransportError> {
+    let mut cmd = session.arc_raw_command("sh");
+    cmd.raw_arg("-c").raw_arg(
+        shlex::try_quote(remote_command(become_root)).map_err(|e| TransportError::Other(e.to_string()))?.as_ref(),
+    );
+    cmd.stdin(openssh::Stdio::piped()).stdout(openssh::Stdio::piped()).stderr(openssh::Stdio::piped());
+    let mut child = cmd.spawn().await.map_err(|e| TransportError::Lost(e.to_string()))?;
+    let mut stdin = child.stdin().take().ok_or_else(|| TransportError::Other("no stdin".into()))?;
+    let body = script.as_bytes().to_vec();
+    let writer = tokio::spawn(async move {
+        let r = stdin.write_all(&body).await;
+        let _ = stdin.shutdown().await;
+        drop(stdin);
+        r
+    });
+    let out = child.wait_with_output().await;
+    let _ = writer.await;
+    match out {
+        Ok(out) => Ok(Output {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code(),
+        }),
+        Err(e) => Err(TransportError::Lost(e.to_string())),
+    }
+}
+
 impl Transport for Ssh {
     fn exchange<'a>(&'a self, script: &'a str) -> BoxFut<'a, Result<Output, TransportError>> {
         Box::pin(async move {
-            let mut cmd = self.session.clone().arc_raw_command("sh");
-            cmd.raw_arg("-c").raw_arg(
-                shlex::try_quote(remote_command(self.become_root))
-                    .map_err(|e| TransportError::Other(e.to_string()))?
-                    .as_ref(),
-            );
-            cmd.stdin(openssh::Stdio::piped()).stdout(openssh::Stdio::piped()).stderr(openssh::Stdio::piped());
-            let mut child = cmd.spawn().await.map_err(|e| TransportError::Lost(e.to_string()))?;
-            let mut stdin = child.stdin().take().ok_or_else(|| TransportError::Other("no stdin".into()))?;
-            let body = script.as_bytes().to_vec();
-            let writer = tokio::spawn(async move {
-                let r = stdin.write_all(&body).await;
-                let _ = stdin.shutdown().await;
-                drop(stdin);
-                r
-            });
-            let out = child.wait_with_output().await;
-            let _ = writer.await;
-            match out {
-                Ok(out) => Ok(Output {
-                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                    code: out.status.code(),
-                }),
-                Err(e) => Err(TransportError::Lost(e.to_string())),
+            let first_on_resumed = self.resumed.swap(false, Ordering::SeqCst);
+            let result = run(self.session(), script, self.become_root).await;
+            match result {
+                // A resumed master whose connection died: the first exchange is the
+                // read-only probe, so connecting afresh and sending it again is safe.
+                Err(TransportError::Lost(_)) if first_on_resumed => {
+                    if let Some(r) = &self.record {
+                        let _ = std::fs::remove_file(r);
+                    }
+                    let session = Arc::new(fresh(&self.target, &self.opts, self.record.as_deref()).await?);
+                    *self.session.lock().unwrap_or_else(|e| e.into_inner()) = session.clone();
+                    self.resumed.store(false, Ordering::SeqCst);
+                    run(session, script, self.become_root).await
+                }
+                other => other,
             }
         })
     }
 
     fn close(self: Box<Self>) -> BoxFut<'static, ()> {
         Box::pin(async move {
-            if let Ok(session) = Arc::try_unwrap(self.session) {
-                let _ = session.close().await;
+            let Ssh { session, record, opts, .. } = *self;
+            let session = session.into_inner().unwrap_or_else(|e| e.into_inner());
+            let Ok(session) = Arc::try_unwrap(session) else { return };
+            match (record, opts.persist) {
+                (Some(record), Some(_)) => {
+                    let (ctl, _log) = session.detach();
+                    // written whole, then renamed: another run never reads half a path
+                    let tmp = record.with_extension(format!("ctl.{}", std::process::id()));
+                    if std::fs::write(&tmp, ctl.as_os_str().as_encoded_bytes()).is_ok() {
+                        let _ = std::fs::rename(&tmp, &record);
+                    }
+                }
+                _ => {
+                    let _ = session.close().await;
+                }
             }
         })
     }

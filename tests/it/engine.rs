@@ -164,13 +164,14 @@ fn host_keys_are_checked() {
     let h = OnHost::new("file \"/etc/k\" content=\"k\"\n");
     let known = h.project.path().join("known_hosts");
     let _ = std::fs::remove_file(&known);
-    // unknown key + --strict-host-keys: refused
-    let strict = h.run("diff", &["--strict-host-keys", "--format", "json"]);
+    // unknown key + --strict-host-keys: refused. The runs here close their masters: a
+    // resumed master carries a connection whose key was checked when it was made.
+    let strict = h.run("diff", &["--strict-host-keys", "--format", "json", "--control-persist", "0"]);
     strict.expect(1);
     let err = strict.json()["hosts"][0]["error"].as_str().unwrap_or("").to_string();
     assert!(err.contains("host key") && err.contains("t:"), "{err}");
     // default: accepted and recorded
-    h.run("diff", &[]).expect(2);
+    h.run("diff", &["--control-persist", "0"]).expect(2);
     let recorded = std::fs::read_to_string(&known).expect("known_hosts written");
     assert!(recorded.contains(&h.container.address().to_string()), "{recorded}");
     // a changed key is always refused
@@ -190,7 +191,7 @@ fn host_keys_are_checked() {
         })
         .collect();
     std::fs::write(&known, fake).expect("rewrite known_hosts");
-    let changed = h.run("apply", &["--format", "json"]);
+    let changed = h.run("apply", &["--format", "json", "--control-persist", "0"]);
     changed.expect(1);
     let err = changed.json()["hosts"][0]["error"].as_str().unwrap_or("").to_string();
     assert!(err.contains("CHANGED") && err.starts_with("host key refused: t:"), "{err}");
@@ -302,4 +303,33 @@ fn the_local_connection_converges_this_machine() {
     let noop = p.converge(&["apply", "playbook.kdl", "--format", "json"]);
     noop.expect(0);
     assert_eq!(noop.json()["summary"]["changed"], 0);
+}
+
+/// (connections, sessions) sshd logged so far, read in one session (counted itself).
+fn ssh_counts(h: &OnHost) -> (usize, usize) {
+    let out = h.sh("journalctl -q -u ssh --no-pager | grep -c 'Accepted publickey' || true; \
+         journalctl -q -u ssh --no-pager | grep -c 'Starting session: command' || true");
+    let n: Vec<usize> = out.split_whitespace().map(|s| s.parse().expect("count")).collect();
+    (n[0], n[1])
+}
+
+#[test]
+fn masters_persist_between_runs_and_survive_a_reboot() {
+    let mut h = OnHost::new(r#"file "/etc/persisted" content="p\n""#);
+    h.run("apply", &[]).expect(0);
+    // the next runs resume the first run's master: no new connection, one session each
+    let (logins, sessions) = ssh_counts(&h);
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    // (each counting command logs in once itself)
+    assert_eq!(ssh_counts(&h), (logins + 1, sessions + 2 + 1), "resumed masters: no new connection");
+    // the host reboots under a persisted master: the probe notices and connects afresh
+    h.container.reboot().expect("reboot");
+    h.sh("rm /etc/persisted");
+    h.run("apply", &[]).expect(0);
+    assert_eq!(h.sh("cat /etc/persisted"), "p\n");
+    // --control-persist 0: a connection of its own, whatever was recorded
+    let (before, _) = ssh_counts(&h);
+    h.run("diff", &["--control-persist", "0"]).expect(0);
+    assert_eq!(ssh_counts(&h).0, before + 2, "a fresh connection (and the counting command's)");
 }
