@@ -184,14 +184,22 @@ fn key(target: &Target, opts: &SshOptions) -> String {
     h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Removes the directories of masters that have ended (openssh leaves them behind when a
-/// detached master exits); directories younger than ten minutes may belong to a master
+/// Removes the records and directories of masters that have ended (openssh leaves the
+/// directory behind when a detached master exits); directories younger than ten minutes may belong to a master
 /// that is still starting and are left alone.
 fn sweep(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let path = e.path();
         let name = e.file_name();
+        // a record whose master has ended
+        if name.to_string_lossy().ends_with(".ctl") {
+            let live = std::fs::read_to_string(&path).is_ok_and(|ctl| Path::new(ctl.trim()).exists());
+            if !live {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
         if !name.to_string_lossy().starts_with(".ssh-connection") || path.join("master").exists() {
             continue;
         }
