@@ -124,7 +124,8 @@ impl Fleet {
             }
         });
         let dir = tempfile::tempdir().expect("tempdir");
-        let aliases: Vec<String> = hosts.iter().map(|c| c.hostname().to_string()).collect();
+        // ssh config entries are keyed by address, which is what every tool connects to
+        let aliases: Vec<String> = hosts.iter().map(|c| c.address().to_string()).collect();
         let pairs: Vec<(&str, &Container)> = aliases.iter().map(String::as_str).zip(hosts.iter()).collect();
         let ssh_config = write_ssh_config(dir.path(), &pairs);
         let known_hosts = dir.path().join("known_hosts");
@@ -133,7 +134,7 @@ impl Fleet {
             let out = Command::new("ssh")
                 .arg("-F")
                 .arg(&ssh_config)
-                .arg(c.hostname())
+                .arg(c.address().to_string())
                 .arg("true")
                 .stdin(Stdio::null())
                 .output()
@@ -270,19 +271,21 @@ fn invocation(tool: Tool, phase: Phase, fleet: &Fleet, paths: &Paths) -> Invocat
             // one ssh per host, all hosts at once, from one sh (the process tree measured)
             let script = paths.peers.join("floor/floor.sh");
             let dry = if phase == Phase::Dry { " --dry" } else { "" };
-            let mut line = String::new();
-            for h in &fleet.hosts {
+            let mut line = String::from("fail=0; ");
+            for (i, h) in fleet.hosts.iter().enumerate() {
                 let _ = write!(
                     line,
-                    "ssh -F '{}' '{}' sh -s --{dry} < '{}' > '{}/floor-{}.out' 2>&1 & ",
+                    "ssh -F '{}' '{}' sh -s --{dry} < '{}' > '{}/floor-{}.out' 2>&1 & p{i}=$!; ",
                     fleet.ssh_config().display(),
-                    h.hostname(),
+                    h.address(),
                     script.display(),
                     dir.display(),
                     h.hostname()
                 );
             }
-            line.push_str("fail=0; for j in $(jobs -p); do wait $j || fail=1; done; ");
+            for i in 0..fleet.hosts.len() {
+                let _ = write!(line, "wait $p{i} || fail=1; ");
+            }
             for h in &fleet.hosts {
                 let _ = write!(line, "cat '{}/floor-{}.out'; ", dir.display(), h.hostname());
             }
@@ -454,27 +457,56 @@ fn main() {
     measure::sweep();
     let started = Instant::now();
     let mut results: BTreeMap<(usize, Tool, Phase), Vec<Run>> = BTreeMap::new();
+    let mut failures: Vec<String> = Vec::new();
     for &n in &a.hosts {
         for &tool in &a.tools {
-            for round in 0..a.cold_runs.unwrap_or(a.runs) {
-                let fleet = Fleet::boot(n, &format!("p{}{round}", &tool.name()[..2]));
-                let cold = run_once(tool, Phase::Cold, &fleet, &paths);
-                eprintln!("N={n} {} cold #{round}: {:?} ({} changes)", tool.name(), cold.wall, cold.changes);
-                results.entry((n, tool, Phase::Cold)).or_default().push(cold);
-                if round == 0 {
-                    for _ in 0..a.runs {
-                        for phase in [Phase::Noop, Phase::Dry] {
-                            let r = run_once(tool, phase, &fleet, &paths);
-                            eprintln!("N={n} {} {}: {:?} ({} changes)", tool.name(), phase.name(), r.wall, r.changes);
-                            results.entry((n, tool, phase)).or_default().push(r);
+            // a tool that fails is reported and the others go on; what ran so far is kept
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for round in 0..a.cold_runs.unwrap_or(a.runs) {
+                    let fleet = Fleet::boot(n, &format!("p{}{round}", &tool.name()[..2]));
+                    let cold = run_once(tool, Phase::Cold, &fleet, &paths);
+                    eprintln!("N={n} {} cold #{round}: {:?} ({} changes)", tool.name(), cold.wall, cold.changes);
+                    results.entry((n, tool, Phase::Cold)).or_default().push(cold);
+                    if round == 0 {
+                        for _ in 0..a.runs {
+                            for phase in [Phase::Noop, Phase::Dry] {
+                                let r = run_once(tool, phase, &fleet, &paths);
+                                eprintln!(
+                                    "N={n} {} {}: {:?} ({} changes)",
+                                    tool.name(),
+                                    phase.name(),
+                                    r.wall,
+                                    r.changes
+                                );
+                                results.entry((n, tool, phase)).or_default().push(r);
+                            }
                         }
                     }
+                    fleet.stop();
                 }
-                fleet.stop();
+            }));
+            if done.is_err() {
+                eprintln!("N={n} {}: FAILED (see the panic above); going on", tool.name());
+                failures.push(format!("N={n} {} failed; its rows are partial or missing", tool.name()));
             }
+            write_report(&a, &results, &versions, started.elapsed(), &failures, &paths);
         }
     }
-    let report = render(&a, &results, &versions, started.elapsed());
+}
+
+/// Renders what has run so far and writes it into BENCHMARKS.md (unless --no-write).
+fn write_report(
+    a: &Args,
+    results: &BTreeMap<(usize, Tool, Phase), Vec<Run>>,
+    versions: &BTreeMap<String, String>,
+    took: Duration,
+    failures: &[String],
+    paths: &Paths,
+) {
+    let mut report = render(a, results, versions, took);
+    for f in failures {
+        let _ = writeln!(report, "**{f}.**\n");
+    }
     print!("{report}");
     if a.write {
         let path = paths.repo.join("BENCHMARKS.md");
