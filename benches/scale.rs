@@ -116,6 +116,10 @@ fn main() {
             "json".into(),
             "--forks".into(),
             n.to_string(),
+            // a hundred logins at once queue for the hosts' two cores (sshd, PAM, logind
+            // each take their share): more than the default 10 s for the last ones
+            "--connect-timeout".into(),
+            "60".into(),
         ];
         a.extend(extra.iter().map(|s| s.to_string()));
         a

@@ -360,7 +360,10 @@ impl Container {
 
     fn wait_for_veth(&mut self) -> Result<(), SandboxError> {
         let deadline = Instant::now() + VETH_TIMEOUT;
-        while !network::interface_exists(&self.paths.veth) {
+        // the interface shows in /sys a moment before its IPv4 settings in /proc, which
+        // configure_host_side writes
+        let neigh = Path::new("/proc/sys/net/ipv4/neigh").join(&self.paths.veth);
+        while !network::interface_exists(&self.paths.veth) || !neigh.exists() {
             self.check_nspawn_running()?;
             if Instant::now() >= deadline {
                 return Err(SandboxError::VethMissing {
