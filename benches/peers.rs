@@ -25,6 +25,8 @@ use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_c
 
 #[path = "common/measure.rs"]
 mod measure;
+#[path = "common/report.rs"]
+mod report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Tool {
@@ -295,12 +297,11 @@ fn invocation(tool: Tool, phase: Phase, fleet: &Fleet, paths: &Paths) -> Invocat
     }
 }
 
-/// The number of changes the tool reported, from its output; None when it cannot tell.
-fn changes(tool: Tool, phase: Phase, output: &str) -> Option<u64> {
+/// The number of changes the tool reported, from its stdout; None when it cannot tell.
+fn changes(tool: Tool, phase: Phase, stdout: &str) -> Option<u64> {
     match tool {
         Tool::Converge | Tool::ConvergeFresh => {
-            let json = output.split("\n--- stderr ---\n").next()?;
-            let v: serde_json::Value = serde_json::from_str(json).ok()?;
+            let v: serde_json::Value = serde_json::from_str(stdout).ok()?;
             let s = &v["summary"];
             if phase == Phase::Dry {
                 Some(["create", "update", "delete"].iter().map(|k| s[*k].as_u64().unwrap_or(0)).sum())
@@ -311,16 +312,16 @@ fn changes(tool: Tool, phase: Phase, output: &str) -> Option<u64> {
         Tool::AnsibleStock | Tool::AnsibleTuned => {
             // PLAY RECAP: `host : ok=20 changed=0 unreachable=0 failed=0 ...`
             let mut total = None;
-            for line in output.lines().filter(|l| l.contains(" changed=") && l.contains(" ok=")) {
+            for line in stdout.lines().filter(|l| l.contains(" changed=") && l.contains(" ok=")) {
                 let n: u64 = line.split("changed=").nth(1)?.split_whitespace().next()?.parse().ok()?;
                 total = Some(total.unwrap_or(0) + n);
             }
             total
         }
-        Tool::Pyinfra => pyinfra_changes(output, phase == Phase::Dry),
+        Tool::Pyinfra => pyinfra_changes(stdout, phase == Phase::Dry),
         Tool::Floor => {
             let mut total = None;
-            for line in output.lines().filter(|l| l.starts_with("changed=")) {
+            for line in stdout.lines().filter(|l| l.starts_with("changed=")) {
                 total = Some(total.unwrap_or(0) + line["changed=".len()..].trim().parse::<u64>().ok()?);
             }
             total
@@ -332,9 +333,8 @@ fn changes(tool: Tool, phase: Phase, output: &str) -> Option<u64> {
 /// success`: pyinfra's "success" means it ran commands), or on a dry run the hosts each
 /// would change (`plan[].hosts_with_change`; `hosts_with_conditional_change` lists every
 /// `_if=` operation whatever happened and is not a change).
-fn pyinfra_changes(output: &str, dry: bool) -> Option<u64> {
-    let json = output.split("\n--- stderr ---\n").next()?;
-    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+fn pyinfra_changes(stdout: &str, dry: bool) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(stdout).ok()?;
     let count = |list: &serde_json::Value, field: &str| -> Option<u64> {
         Some(list.as_array()?.iter().map(|op| op[field].as_array().map_or(0, |h| h.len() as u64)).sum())
     };
@@ -352,7 +352,7 @@ fn run_once(tool: Tool, phase: Phase, fleet: &Fleet, paths: &Paths) -> Run {
     let cpu_after = fleet.host_cpu();
     let output = format!("{}\n--- stderr ---\n{}", m.stdout, m.stderr);
     assert!(m.ok, "{} {} failed:\n{output}", tool.name(), phase.name());
-    let changes = changes(tool, phase, &output)
+    let changes = changes(tool, phase, &m.stdout)
         .unwrap_or_else(|| panic!("cannot tell the changes of {} {}:\n{output}", tool.name(), phase.name()));
     let host_cpu: Duration = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a.saturating_sub(*b)).sum();
     Run {
@@ -510,13 +510,7 @@ fn write_report(
     print!("{report}");
     if a.write {
         let path = paths.repo.join("BENCHMARKS.md");
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let (begin, end) = ("<!-- peers:begin -->", "<!-- peers:end -->");
-        let new = match (old.find(begin), old.find(end)) {
-            (Some(b), Some(e)) if b < e => format!("{}{begin}\n{report}{}", &old[..b], &old[e..]),
-            _ => format!("{old}\n{begin}\n{report}{end}\n"),
-        };
-        std::fs::write(&path, new).expect("write BENCHMARKS.md");
+        report::write_section(&path, "peers", &report);
         eprintln!("wrote {}", path.display());
     }
 }
@@ -528,14 +522,7 @@ fn render(
     took: Duration,
 ) -> String {
     let mut out = String::new();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = report::cpu_model();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_config};
 
+#[path = "common/report.rs"]
+#[allow(dead_code)] // write_section is for the benchmarks that write into BENCHMARKS.md
+mod report;
+
 const RUNS: usize = 7;
 
 struct Timed {
@@ -108,14 +112,7 @@ fn main() {
             c.stop().expect("stop");
         }
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = report::cpu_model();
     let out = format!(
         "# ranch.kdl timings\n\n\
          Made by `cargo bench --bench ranch_timings` (release build) on {} cores ({cpu}).\n\

@@ -22,6 +22,9 @@ use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_c
 
 #[path = "common/measure.rs"]
 mod measure;
+#[path = "common/report.rs"]
+#[allow(dead_code)] // cpu_model is for the benchmarks that name the machine
+mod report;
 
 struct Point {
     hosts: usize,
@@ -230,14 +233,7 @@ fn main() {
     if !plotted {
         eprintln!("could not plot: run `cargo bench --bench peers` once (it makes target/peers-venv with matplotlib)");
     }
-    let path = repo.join("BENCHMARKS.md");
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let (begin, end) = ("<!-- scale:begin -->", "<!-- scale:end -->");
-    let new = match (old.find(begin), old.find(end)) {
-        (Some(b), Some(e)) if b < e => format!("{}{begin}\n{out}{}", &old[..b], &old[e..]),
-        _ => format!("{old}\n{begin}\n{out}{end}\n"),
-    };
-    std::fs::write(&path, new).expect("write BENCHMARKS.md");
+    report::write_section(&repo.join("BENCHMARKS.md"), "scale", &out);
 }
 
 fn available_mib() -> u64 {
