@@ -96,7 +96,9 @@ async fn fresh(target: &Target, opts: &SshOptions, record: Option<&Path>) -> Res
     b.control_persist(ControlPersist::IdleFor(NonZeroUsize::new(idle as usize).unwrap_or(NonZeroUsize::MIN)));
     match record.and_then(Path::parent) {
         Some(dir) => {
-            sweep(dir);
+            // once per run, not once per host: every host's master shares the directory
+            static SWEPT: std::sync::Once = std::sync::Once::new();
+            SWEPT.call_once(|| sweep(dir));
             b.control_directory(dir);
         }
         None => {
