@@ -33,10 +33,17 @@ pub fn owed_key(id: &ResourceId) -> String {
 pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
     let mut sh = Sh::new();
     frames::header(&mut sh);
+    let slots = batch(&mut sh, graph, which);
     for &i in which {
         let node = &graph.nodes[i];
         frames::marker(&mut sh, nonce, "b", i);
         sh.raw("(\n");
+        if let Some(k) = slots.stat[i] {
+            sh.raw("cv_stat=${cv_st_").num(k as u64).raw("-}\n");
+        }
+        if let Some(k) = slots.sum[i] {
+            sh.raw("cv_sum=${cv_sum_").num(k as u64).raw("-}\n");
+        }
         node.res.probe(&mut sh);
         sh.raw(") 2>\"$CV_E\" </dev/null\ncv_rc=$?\n");
         if node.res.notifiable() {
@@ -50,6 +57,77 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
         frames::end_marker(&mut sh, nonce, i);
     }
     sh.into_text()
+}
+
+/// Each node's slot in the batched `stat` and `sha256sum` lines, if it has one.
+struct Slots {
+    stat: Vec<Option<usize>>,
+    sum: Vec<Option<usize>>,
+}
+
+/// The batched facts of [`crate::resources::Batched`]: one `stat` for every path the
+/// nodes ask for and one `sha256sum` for every file, split into `cv_st_K` and `cv_sum_K`
+/// by shell builtins. A batch is all or nothing: when one path is missing (or, for the
+/// hashes, not a regular file) its command fails, no slot is set, and each snippet runs
+/// its own command as it would without a batch. Lines are matched to paths by position,
+/// which the exit status makes safe: both tools print exactly one line per operand when
+/// they succeed, and paths whose `sha256sum` line would be escaped (a backslash or a
+/// newline in the name) are left out of the batch. A batch of one is no saving.
+fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
+    let mut slots = Slots { stat: vec![None; graph.nodes.len()], sum: vec![None; graph.nodes.len()] };
+    let mut stat: Vec<String> = Vec::new();
+    let mut sum: Vec<String> = Vec::new();
+    for &i in which {
+        let b = graph.nodes[i].res.batched();
+        if let Some(p) = b.stat {
+            slots.stat[i] = Some(stat.len());
+            stat.push(p);
+        }
+        if let Some(p) = b.sha256.filter(|p| !p.contains(['\\', '\n'])) {
+            slots.sum[i] = Some(sum.len());
+            sum.push(p);
+        }
+    }
+    if stat.len() < 2 {
+        slots.stat.iter_mut().for_each(|s| *s = None);
+        stat.clear();
+    }
+    if sum.len() < 2 {
+        slots.sum.iter_mut().for_each(|s| *s = None);
+        sum.clear();
+    }
+    if stat.is_empty() && sum.is_empty() {
+        return slots;
+    }
+    sh.raw("cv_split() {\ncv_i=0\nwhile IFS= read -r cv_l; do eval \"cv_$1_$cv_i=\\$cv_l\"; cv_i=$((cv_i + 1)); done <<CV_EOF\n$2\nCV_EOF\n}\n");
+    if !stat.is_empty() {
+        sh.raw("unset");
+        for k in 0..stat.len() {
+            sh.raw(" cv_st_").num(k as u64);
+        }
+        sh.raw("\ncv_b=$(stat -c '%U:%u:%G:%g:%a' --");
+        for p in &stat {
+            sh.sp().q(p);
+        }
+        sh.raw(" 2>/dev/null) && cv_split st \"$cv_b\"\n");
+    }
+    if !sum.is_empty() {
+        sh.raw("unset");
+        for k in 0..sum.len() {
+            sh.raw(" cv_sum_").num(k as u64);
+        }
+        // sha256sum would block on a FIFO and never end on a device: regular files only
+        sh.raw("\nif true");
+        for p in &sum {
+            sh.raw(" && [ -f ").q(p).raw(" ] && [ ! -L ").q(p).raw(" ]");
+        }
+        sh.raw("; then cv_b=$(sha256sum --");
+        for p in &sum {
+            sh.sp().q(p);
+        }
+        sh.raw(" 2>/dev/null) && cv_split sum \"$cv_b\"; fi\n");
+    }
+    slots
 }
 
 /// Which probe a plan is made from.

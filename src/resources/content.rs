@@ -70,10 +70,11 @@ impl Desired {
         Some(Desired::new(bytes, sensitive))
     }
 
-    /// Prints `sha256=` for the regular file in `$p`, then its content after `--body--`
-    /// when it differs from what is wanted and may be shown.
+    /// Prints `sha256=` for the regular file in `$p` (from the probe's batched line in
+    /// `$cv_sum` when it has one, see [`crate::resources::Batched`]), then its content
+    /// after `--body--` when it differs from what is wanted and may be shown.
     pub fn probe(&self, sh: &mut Sh) {
-        sh.raw("s=$(sha256sum < \"$p\") && s=${s%% *} && echo \"sha256=$s\"\n");
+        sh.raw("if [ -n \"${cv_sum-}\" ]; then s=${cv_sum%% *}; else s=$(sha256sum < \"$p\") && s=${s%% *}; fi && echo \"sha256=$s\"\n");
         if self.sensitive {
             return;
         }

@@ -45,7 +45,7 @@ use super::file::{self, File};
 use super::ownership::Ownership;
 use super::record::Record;
 use super::runas;
-use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Batched, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{At, Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -150,6 +150,13 @@ impl Kind for Cron {
             d.extend(Kind::deps(f));
         }
         d
+    }
+
+    fn batched(&self) -> Batched {
+        match &self.place {
+            Place::CronD(f) => f.batched(),
+            Place::Crontab(_) => Batched::default(),
+        }
     }
 
     fn probe(&self, sh: &mut Sh) {

@@ -12,7 +12,7 @@
 use super::file::read_path;
 use super::ownership::{self, Ownership};
 use super::record::Record;
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
+use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -58,6 +58,10 @@ impl Kind for Directory {
         sh.raw("if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then echo type=directory\n");
         Ownership::probe(sh);
         sh.raw("elif [ -L \"$p\" ]; then echo type=symlink\nelif [ -e \"$p\" ]; then echo type=other\nelse echo type=absent\nfi\n");
+    }
+
+    fn batched(&self) -> Batched {
+        Batched { stat: Some(self.path.clone()), sha256: None }
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -17,7 +17,7 @@
 use super::content::{self, Desired};
 use super::ownership::{self, Ownership};
 use super::record::Record;
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
+use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -99,6 +99,10 @@ impl Kind for File {
             }
         }
         sh.raw("elif [ -L \"$p\" ]; then echo type=symlink\nelif [ -d \"$p\" ]; then echo type=directory\nelif [ -e \"$p\" ]; then echo type=other\nelse echo type=absent\nfi\n");
+    }
+
+    fn batched(&self) -> Batched {
+        Batched { stat: Some(self.path.clone()), sha256: self.content.as_ref().map(|_| self.path.clone()) }
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

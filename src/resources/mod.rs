@@ -279,6 +279,23 @@ impl fmt::Display for ProbeError {
     }
 }
 
+/// Facts a resource's probe needs that one command can gather for many paths: the probe
+/// script runs one `stat` and one `sha256sum` for every path the resources of a host ask
+/// for, instead of one of each per resource (each is a process on the host, and on a
+/// no-op run the host's process start-ups are most of converge's cost).
+///
+/// The snippets find the results in `$cv_stat` (the `%U:%u:%G:%g:%a` line of
+/// [`ownership::Ownership::probe`]) and `$cv_sum` (a `sha256sum` line, see
+/// [`content::Desired::probe`]); either is empty when the batch could not be used (a path
+/// missing, or not a regular file), and the snippet then runs its own command.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batched {
+    /// The path whose owner, group and mode the snippet prints.
+    pub stat: Option<String>,
+    /// The regular file whose sha256 the snippet prints.
+    pub sha256: Option<String>,
+}
+
 /// A resource kind. See the module documentation for the contract.
 pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     /// The node name in a playbook and the `kind` in `kind:name`.
@@ -303,6 +320,11 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
         Vec::new()
     }
     fn probe(&self, sh: &mut Sh);
+    /// Paths whose facts the probe gathers for all resources of a host at once (see
+    /// [`Batched`]); the snippet of [`Kind::probe`] reads them when present.
+    fn batched(&self) -> Batched {
+        Batched::default()
+    }
     fn parse(&self, out: &str) -> Result<Self::State, ProbeError>;
     fn diff(&self, state: &Self::State, cx: &PlanCx) -> Diff;
     fn steps(&self, state: &Self::State, diff: &Diff, sh: &mut Sh);
@@ -347,6 +369,7 @@ pub trait Resource: fmt::Debug + Send + Sync {
     fn notifiable(&self) -> bool;
     fn secrets(&self) -> Vec<String>;
     fn probe(&self, sh: &mut Sh);
+    fn batched(&self) -> Batched;
     /// Parses the probe output, diffs and, when something differs, writes the steps.
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError>;
     /// The apply-time check-and-fix steps, if the kind has them (see [`Kind::recheck`]).
@@ -371,6 +394,9 @@ impl<K: Kind> Resource for K {
     }
     fn probe(&self, sh: &mut Sh) {
         Kind::probe(self, sh)
+    }
+    fn batched(&self) -> Batched {
+        Kind::batched(self)
     }
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError> {
         let state = self.parse(out)?;

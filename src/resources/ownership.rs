@@ -49,9 +49,10 @@ impl Ownership {
         out
     }
 
-    /// Prints the `stat=` line for the path in `$p`.
+    /// Prints the `stat=` line for the path in `$p`: the probe's batched line in
+    /// `$cv_stat` when it has one (see [`crate::resources::Batched`]), else its own `stat`.
     pub fn probe(sh: &mut Sh) {
-        sh.raw("stat -c 'stat=%U:%u:%G:%g:%a' -- \"$p\"\n");
+        sh.raw("if [ -n \"${cv_stat-}\" ]; then echo \"stat=$cv_stat\"; else stat -c 'stat=%U:%u:%G:%g:%a' -- \"$p\"; fi\n");
     }
 
     pub fn parse(rec: &Record) -> Result<Observed, ProbeError> {

@@ -16,7 +16,7 @@
 use super::content::Desired;
 use super::file::{self, File};
 use super::ownership::Ownership;
-use super::{Diff, Kind, PlanCx, ProbeError};
+use super::{Batched, Diff, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -71,6 +71,10 @@ impl Kind for Unit {
 
     fn probe(&self, sh: &mut Sh) {
         self.file.probe(sh)
+    }
+
+    fn batched(&self) -> Batched {
+        self.file.batched()
     }
 
     fn parse(&self, out: &str) -> Result<file::State, ProbeError> {

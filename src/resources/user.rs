@@ -109,7 +109,8 @@ impl Kind for User {
     fn probe(&self, sh: &mut Sh) {
         sh.set("n", &self.name);
         sh.raw("if e=$(getent passwd -- \"$n\"); then echo present=1; echo \"passwd=$e\"; ");
-        sh.raw("echo \"group=$(id -gn -- \"$n\")\"; echo \"groups=$(id -Gn -- \"$n\")\"; else echo present=0; fi\n");
+        // `id -Gn` lists the primary group first
+        sh.raw("g=$(id -Gn -- \"$n\") && echo \"group=${g%% *}\" && echo \"groups=$g\"; else echo present=0; fi\n");
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::kinds::{OnHost, boot};
-use crate::support::Project;
+use crate::support::{Project, Run};
 
 /// A playbook of `n` resources or more: groups, users, directories and files.
 fn big_playbook(n: usize) -> String {
@@ -303,6 +303,76 @@ fn the_local_connection_converges_this_machine() {
     let noop = p.converge(&["apply", "playbook.kdl", "--format", "json"]);
     noop.expect(0);
     assert_eq!(noop.json()["summary"]["changed"], 0);
+}
+
+/// The probe stats and hashes many paths with one command each; every line must land on
+/// its own resource. Distinct modes and contents make a line given to the wrong resource
+/// show up as a change; a missing path, a name the batch leaves out (a backslash) and a
+/// FIFO where a file should be make the probe fall back on one command per resource.
+#[test]
+fn batched_probe_facts_land_on_their_own_resources() {
+    let p = Project::new();
+    let dir = p.path().join("b");
+    p.file(
+        "playbook.kdl",
+        &format!(
+            r#"host "here" connection="local"
+vars {{ d "{}" }}
+directory "{{{{ d }}}}/a" mode="0700"
+directory "{{{{ d }}}}/b" mode="0751"
+file "{{{{ d }}}}/a/one" content="one\n" mode="0600"
+file "{{{{ d }}}}/b/two words" content="two\n" mode="0640"
+file "{{{{ d }}}}/b/back\\slash" content="three\n" mode="0604"
+file "{{{{ d }}}}/b/four" content="four\n" mode="0644"
+"#,
+            dir.display()
+        ),
+    );
+    let changed = |run: &Run| -> Vec<String> {
+        let json = run.json();
+        json["hosts"][0]["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .filter(|r| r["action"] != "ok")
+            .map(|r| format!("{} {}", r["action"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?")))
+            .collect()
+    };
+    let name = |rel: &str| format!("{}/{rel}", dir.display());
+    p.converge(&["apply", "playbook.kdl"]).expect(0);
+    let run = p.converge(&["diff", "playbook.kdl", "--format", "json"]);
+    assert_eq!(changed(run.expect(0)), Vec::<String>::new());
+
+    // one mode and one content (same length) changed by hand: exactly those two resources
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("a/one"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::write(dir.join("b/four"), "FOUR\n").expect("write");
+    let run = p.converge(&["diff", "playbook.kdl", "--format", "json"]);
+    assert_eq!(changed(run.expect(2)), vec![format!("change {}", name("a/one")), format!("change {}", name("b/four"))]);
+    p.converge(&["apply", "playbook.kdl"]).expect(0);
+
+    // a missing path fails the batch: each resource probes itself, with the same answers
+    std::fs::remove_file(dir.join("b/two words")).expect("rm");
+    let run = p.converge(&["diff", "playbook.kdl", "--format", "json"]);
+    assert_eq!(changed(run.expect(2)), vec![format!("create {}", name("b/two words"))]);
+    p.converge(&["apply", "playbook.kdl"]).expect(0);
+
+    // a FIFO is never hashed (it would block the probe for ever)
+    std::fs::remove_file(dir.join("b/four")).expect("rm");
+    let status = std::process::Command::new("mkfifo").arg(dir.join("b/four")).status().expect("mkfifo");
+    assert!(status.success());
+    let run = p.converge(&["diff", "playbook.kdl", "--format", "json"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let json = run.json();
+    let four = json["hosts"][0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["name"] == name("b/four").as_str())
+        .expect("b/four in the report")
+        .clone();
+    assert_ne!(four["action"], "ok", "{four}");
+    assert_eq!(changed(&run).len(), 1, "{}", run.stdout);
 }
 
 /// (connections, sessions) sshd logged so far, read in one session (counted itself).

@@ -15,18 +15,18 @@ use crate::script::Sh;
 /// Installed versions, then candidates when something is missing (`present`) or always
 /// (`latest`).
 pub fn probe(names: &[String], present: bool, candidates: bool, sh: &mut Sh) {
-    sh.raw("q=$(dpkg-query -W -f='${Package}|${db:Status-Status}|${Version}\\n'");
+    // one process: the prefix is in dpkg-query's own format, the count in shell builtins
+    sh.raw("q=$(dpkg-query -W -f='pkg=${Package}|${db:Status-Status}|${Version}\\n'");
     for n in names {
         sh.sp().q(n);
     }
-    sh.raw(" 2>/dev/null)\nprintf '%s\\n' \"$q\" | sed -n 's/^/pkg=/p'\n");
+    sh.raw(" 2>/dev/null)\nif [ -n \"$q\" ]; then printf '%s\\n' \"$q\"; fi\n");
     if !candidates {
         return;
     }
     if present {
-        sh.raw("if [ \"$(printf '%s\\n' \"$q\" | grep -c '|installed|')\" -lt ")
-            .num(names.len() as u64)
-            .raw(" ]; then\n");
+        sh.raw("i=0\nwhile IFS= read -r l; do case \"$l\" in *'|installed|'*) i=$((i + 1));; esac; done <<CV_EOF\n$q\nCV_EOF\n");
+        sh.raw("if [ \"$i\" -lt ").num(names.len() as u64).raw(" ]; then\n");
     } else {
         sh.raw("if true; then\n");
     }
