@@ -91,7 +91,7 @@ pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
         let note =
             format!("checked again after {} change{}", causes.join(", "), if causes.len() == 1 { "s" } else { "" });
         let diff = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some(note))] };
-        plans[i] = Some(Ok(Planned { diff, steps, marks_acted: true }));
+        plans[i] = Some(Ok(Planned { diff, steps, marks_acted: true, leaves: None }));
     }
 }
 
@@ -222,6 +222,9 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
                 Outcome::Failed,
                 Some("did not run: the apply script stopped before this step (connection lost?)".into()),
             ),
+            Some(f) if f.repeated => {
+                (Outcome::Failed, Some("the apply output holds this step more than once: its result is unknown".into()))
+            }
             Some(f) if f.skipped => (Outcome::Skipped, None),
             Some(f) => match f.status {
                 Some(0) if marks_acted && !f.flags.iter().any(|x| x == "acted") => (Outcome::Ok, None),
@@ -282,10 +285,10 @@ mod tests {
         let deferred = Diff::deferred(vec![Change::set("x", "1", "2")], &[ResourceId::new("package", "nginx")]);
         let recheck = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some("x".into()))] };
         let plans = vec![
-            Some(Ok(Planned { diff: change, steps: steps.clone(), marks_acted: false })),
-            Some(Ok(Planned { diff: deferred, steps: Sh::new(), marks_acted: false })),
-            Some(Ok(Planned { diff: recheck, steps, marks_acted: true })),
-            Some(Ok(Planned { diff: Diff::ok(), steps: Sh::new(), marks_acted: false })),
+            Some(Ok(Planned { diff: change, steps: steps.clone(), marks_acted: false, leaves: None })),
+            Some(Ok(Planned { diff: deferred, steps: Sh::new(), marks_acted: false, leaves: None })),
+            Some(Ok(Planned { diff: recheck, steps, marks_acted: true, leaves: None })),
+            Some(Ok(Planned { diff: Diff::ok(), steps: Sh::new(), marks_acted: false, leaves: None })),
             Some(Err("probe failed".into())),
         ];
         assert_eq!(blocks(&plans), [0, 2]);
@@ -309,7 +312,7 @@ mod tests {
         let diff = Diff::new(Action::Change, vec![Change::new(field, None, Some("x".into()))]);
         let mut steps = Sh::new();
         steps.raw("true\n");
-        Some(Ok(Planned { diff, steps, marks_acted }))
+        Some(Ok(Planned { diff, steps, marks_acted, leaves: None }))
     }
 
     #[test]

@@ -29,7 +29,8 @@ impl Nonce {
         Nonce(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    #[cfg(test)]
+    /// A nonce of a given value, for tests and the fuzz targets (which frame their own
+    /// output). A run always uses [`Nonce::random`].
     pub fn fixed(s: &str) -> Nonce {
         Nonce(s.to_string())
     }
@@ -83,6 +84,9 @@ pub struct Frame {
     pub flags: Vec<String>,
     /// What the part wrote to stderr (probe), after an `x` marker.
     pub stderr: String,
+    /// The output held this frame more than once (a host that lies, or output that was
+    /// mangled on the way): nothing in it can be trusted.
+    pub repeated: bool,
 }
 
 /// Splits `out` into frames. Lines outside any frame are ignored (a login banner);
@@ -103,8 +107,14 @@ pub fn parse(out: &str, nonce: &Nonce) -> Frames {
             let Some(index) = index else { continue };
             match tag {
                 "b" => {
-                    frames.frames.insert(index, Frame::default());
-                    current = Some(index);
+                    if let Some(seen) = frames.frames.get_mut(&index) {
+                        // keep nothing of either: read on into a frame that is dropped
+                        seen.repeated = true;
+                        current = None;
+                    } else {
+                        frames.frames.insert(index, Frame::default());
+                        current = Some(index);
+                    }
                     in_stderr = false;
                 }
                 "x" => in_stderr = true,
@@ -115,7 +125,11 @@ pub fn parse(out: &str, nonce: &Nonce) -> Frames {
                     current = None;
                 }
                 "s" => {
-                    frames.frames.insert(index, Frame { skipped: true, status: Some(0), ..Frame::default() });
+                    if let Some(seen) = frames.frames.get_mut(&index) {
+                        seen.repeated = true;
+                    } else {
+                        frames.frames.insert(index, Frame { skipped: true, status: Some(0), ..Frame::default() });
+                    }
                 }
                 "f" => {
                     if let Some(f) = frames.frames.get_mut(&index) {
@@ -147,6 +161,24 @@ mod tests {
         assert!(f.frames[&1].skipped);
         assert_eq!(f.frames[&2].status, None);
         assert_eq!(f.frames[&2].body, "partial");
+    }
+
+    #[test]
+    fn a_frame_sent_twice_is_marked_and_the_second_copy_ignored() {
+        let n = Nonce::fixed("abcd");
+        let out = "::abcd:b:0
+type=file
+::abcd:e:0:0
+::abcd:b:0
+type=absent
+::abcd:e:0:0
+::abcd:s:1
+::abcd:s:1
+";
+        let f = parse(out, &n);
+        assert!(f.frames[&0].repeated);
+        assert_eq!(f.frames[&0].body, "type=file\n");
+        assert!(f.frames[&1].repeated);
     }
 
     #[test]

@@ -99,6 +99,16 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
             }
         }
     }
+    // resources that edit the same file in place, in declaration order: each after the one
+    // before (it is planned from the text that one leaves, see `Kind::same_file`)
+    let mut last_edit: HashMap<String, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(path) = n.res.same_file()
+            && let Some(j) = last_edit.insert(path, i)
+        {
+            add_edge(&mut g, ix[j], ix[i], Edge::Implicit("edits the same file before it"));
+        }
+    }
     for scc in tarjan_scc(&g) {
         let looped = scc.len() > 1 || g.contains_edge(scc[0], scc[0]);
         if looped {

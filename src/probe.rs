@@ -145,12 +145,19 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
     let mut plans: Vec<Option<NodePlan>> = vec![None; graph.nodes.len()];
     let changes =
         |plans: &[Option<NodePlan>], j: usize| matches!(&plans[j], Some(Ok(p)) if !p.diff.is_ok() && !p.is_deferred());
+    // what the changes planned so far leave in files that later resources edit too
+    let mut texts: std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>> = Default::default();
     for &i in graph.order.iter().filter(|i| which.contains(i)) {
         let node = &graph.nodes[i];
+        let same_file = node.res.same_file();
         let Some(frame) = frames.frames.get(&i) else {
             plans[i] = Some(Err("no probe output for this resource (the probe script stopped early)".into()));
             continue;
         };
+        if frame.repeated {
+            plans[i] = Some(Err("the probe output holds this resource more than once".into()));
+            continue;
+        }
         if frame.status.is_none() {
             plans[i] = Some(Err("the probe output for this resource was cut short".into()));
             continue;
@@ -164,15 +171,21 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
             })
             .map(|j| graph.nodes[j].id.clone())
             .collect();
+        // an earlier edit of the same file is planned from, not waited for
+        let chained = |j: usize| {
+            same_file.is_some()
+                && matches!(&plans[j], Some(Ok(p)) if p.leaves.as_ref().map(|(f, _)| f) == same_file.as_ref())
+        };
         let upstream: Vec<ResourceId> = match pass {
             Pass::First => upstream(graph, i)
                 .into_iter()
+                .filter(|&j| !chained(j))
                 .filter(|&j| changes(&plans, j) || matches!(&plans[j], Some(Ok(p)) if p.is_deferred()))
                 .map(|j| graph.nodes[j].id.clone())
                 .collect(),
             Pass::Verify { .. } => Vec::new(),
         };
-        let cx = PlanCx { notified_by, owed: frame.flags.iter().any(|f| f == "owed"), upstream };
+        let cx = PlanCx { notified_by, owed: frame.flags.iter().any(|f| f == "owed"), upstream, texts: texts.clone() };
         plans[i] = Some(node.res.plan(&frame.body, &cx).map_err(|e| {
             let stderr = frame.stderr.trim();
             if stderr.is_empty() {
@@ -183,6 +196,9 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
         }));
         if matches!(pass, Pass::First) {
             wait_for_deferred(graph, i, &mut plans);
+        }
+        if let Some(Ok(Planned { leaves: Some((path, text)), .. })) = &plans[i] {
+            std::sync::Arc::make_mut(&mut texts).insert(path.clone(), text.clone());
         }
     }
     plans
@@ -206,7 +222,7 @@ fn wait_for_deferred(graph: &HostGraph, i: usize, plans: &mut [Option<NodePlan>]
         return;
     }
     let diff = crate::resources::Diff::deferred(p.diff.changes.clone(), &waiting);
-    plans[i] = Some(Ok(Planned { diff, steps: crate::script::Sh::new(), marks_acted: false }));
+    plans[i] = Some(Ok(Planned { diff, steps: crate::script::Sh::new(), marks_acted: false, leaves: None }));
 }
 
 /// Every node `i` depends on, directly or not, in apply order.

@@ -165,7 +165,7 @@ pub struct Observed {
     pub body: Option<Vec<u8>>,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -69,7 +69,8 @@ impl Kind for Directory {
         Ok(match rec.req("type")? {
             "absent" => State::Absent,
             "directory" => State::Directory(Ownership::parse(&rec)?),
-            other => State::Other(other.to_string()),
+            t @ ("symlink" | "other") => State::Other(t.to_string()),
+            other => return Err(ProbeError(format!("unexpected type {other:?}"))),
         })
     }
 

@@ -13,8 +13,10 @@
 //! exec "swap" command="swapon /swapfile" only-if="test -f /swapfile" unless="grep -q /swapfile /proc/swaps"
 //! ```
 //!
-//! `command` is a shell command line: it runs as `sh -c -- COMMAND` (the text travels as a
-//! quoted value, never spliced into converge's script), in `cwd` (default `/`), as `user`
+//! `command` is a shell command line: it runs as `sh -c -- COMMAND` would (the text travels
+//! as a quoted value, never spliced into converge's script, and reaches `sh` through the
+//! environment, not its argv: a command line or an `env` value holding a secret never
+//! shows in a process list), in `cwd` (default `/`), as `user`
 //! (through `runuser -u USER --`, from util-linux on Debian and RHEL, or directly when the
 //! exchange already runs as that user: see `runas.rs`; default: the user the exchange runs
 //! as, root with `become`), with the `env` variables added. It runs only when every guard
@@ -326,18 +328,20 @@ impl Exec {
     }
 
     /// Runs the command line in the shell variable `var` in `cwd`, as `user` (through
-    /// `cv_as`, see `runas.rs`), with `env`.
+    /// `cv_as`, see `runas.rs`), with `env`. Neither the command line nor the values of
+    /// `env` are ever in a process's argv, which any user of the host can read in
+    /// `/proc/PID/cmdline` (they may hold secrets): the values are exported by the shell's
+    /// builtin, and the command line travels in the environment to a `sh` that reads it
+    /// into a variable of its own, removes it from the environment and runs it with
+    /// `eval`, which is what `sh -c` does with its argument.
     fn run(&self, var: &'static str, sh: &mut Sh) {
         sh.raw(if self.cwd.is_some() { "(cd \"$w\" && " } else { "(cd / && " });
-        sh.raw(if self.user.is_some() { "cv_as \"$u\" " } else { "exec " });
-        if !self.env.is_empty() {
-            sh.raw("env");
-            for (k, v) in &self.env {
-                sh.sp().q(&format!("{k}={v}"));
-            }
-            sh.sp();
+        for (k, v) in &self.env {
+            sh.raw("export ").q(&format!("{k}={v}")).raw(" && ");
         }
-        sh.raw("sh -c -- \"$").raw(var).raw("\")");
+        sh.raw("CV_CMD=$").raw(var).raw(" && export CV_CMD && ");
+        sh.raw(if self.user.is_some() { "cv_as \"$u\" " } else { "exec " });
+        sh.raw("sh -c 'cv_c=$CV_CMD; unset CV_CMD; eval \"$cv_c\"')");
     }
 
     /// Evaluates the guards into `$cv_go` (non-empty: run), stopping at the first that
@@ -486,9 +490,9 @@ mod tests {
              [ -d \"$w\" ] || { echo \"working directory $w does not exist\" >&2; exit 1; }\n\
              cv_go=1\n\
              if [ -e \"$c\" ] || [ -L \"$c\" ]; then cv_go=; fi\n\
-             if [ -n \"$cv_go\" ]; then cv_r=0; (cd \"$w\" && cv_as \"$u\" env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$g_unless\") >/dev/null 2>&1 </dev/null || cv_r=$?; [ \"$cv_r\" -ne 0 ] || cv_go=; fi\n\
+             if [ -n \"$cv_go\" ]; then cv_r=0; (cd \"$w\" && export 'DJANGO_SETTINGS_MODULE=app.settings' && CV_CMD=$g_unless && export CV_CMD && cv_as \"$u\" sh -c 'cv_c=$CV_CMD; unset CV_CMD; eval \"$cv_c\"') >/dev/null 2>&1 </dev/null || cv_r=$?; [ \"$cv_r\" -ne 0 ] || cv_go=; fi\n\
              if [ -n \"$cv_go\" ]; then\n\
-             cv_r=0; (cd \"$w\" && cv_as \"$u\" env 'DJANGO_SETTINGS_MODULE=app.settings' sh -c -- \"$cmd\") || cv_r=$?\n\
+             cv_r=0; (cd \"$w\" && export 'DJANGO_SETTINGS_MODULE=app.settings' && CV_CMD=$cmd && export CV_CMD && cv_as \"$u\" sh -c 'cv_c=$CV_CMD; unset CV_CMD; eval \"$cv_c\"') || cv_r=$?\n\
              if [ \"$cv_r\" -ne 0 ]; then echo \"the command failed with exit status $cv_r\" >&2; exit \"$cv_r\"; fi\n\
              : > \"$CV_A\"\nfi\n"
         );
@@ -528,9 +532,14 @@ mod tests {
             e.guarded_run(&mut sh);
             sh_run(sh.text())
         };
-        // the command sees its environment literally, in its working directory
-        let (code, out) = step(&local("printf '%s|%s\\n' \"$GREETING\" \"$(pwd)\"", None, Some("true"), None));
-        assert_eq!((code, out.as_str()), (0, "it's $HOME|/tmp\nACTED\n"));
+        // the command sees its environment literally, in its working directory, and not
+        // the variable that carried it
+        let (code, out) =
+            step(&local("printf '%s|%s|%s\\n' \"$GREETING\" \"$(pwd)\" \"${CV_CMD-unset}\"", None, Some("true"), None));
+        assert_eq!((code, out.as_str()), (0, "it's $HOME|/tmp|unset\nACTED\n"));
+        // a command line is a shell program: several lines, its own quoting, `$0`
+        let (code, out) = step(&local("a='x y'\necho \"$a\" | tr x z; echo \"$0\"", None, Some("true"), None));
+        assert_eq!((code, out.as_str()), (0, "z y\nsh\nACTED\n"));
         // as the user the exchange runs as: directly, without runuser
         let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().expect("id").stdout)
             .expect("utf8")

@@ -112,7 +112,8 @@ impl Kind for File {
             "file" => State::File { meta: Ownership::parse(&rec)?, content: Desired::parse(&rec)? },
             // a symlink is replaced by the file (the rename replaces the link itself)
             "symlink" => State::Absent,
-            other => State::Other(other.to_string()),
+            t @ ("directory" | "other") => State::Other(t.to_string()),
+            other => return Err(ProbeError(format!("unexpected type {other:?}"))),
         })
     }
 

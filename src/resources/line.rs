@@ -37,6 +37,11 @@
 //!   `Diff::deferred`): it is probed again after that change and edited in a second round,
 //!   in the same `apply`, and the services it notifies are refreshed after it.
 
+//!
+//! Several `line` resources may edit one file: they are chained in declaration order
+//! (`Kind::same_file`), each planned from the text the one before leaves, and each step
+//! finds the file exactly as planned.
+
 use regex::bytes::Regex;
 use sha2::{Digest, Sha256};
 
@@ -356,6 +361,28 @@ impl Kind for Line {
         sh.raw("s=$(sha256sum < \"$p\") && echo \"sha256=${s%% *}\"\nn=$(stat -c %s -- \"$p\") && echo \"size=$n\"\n");
         sh.raw("if [ \"$n\" -le ").num(SIZE_LIMIT).raw(" ]; then echo --body--; base64 < \"$p\"; fi\n");
         sh.raw("elif [ -d \"$p\" ]; then echo type=directory\nelif [ -e \"$p\" ]; then echo type=special\nelse echo type=absent\nfi\n");
+    }
+
+    fn same_file(&self) -> Option<&str> {
+        Some(&self.path)
+    }
+
+    fn rebase(&self, state: State, cx: &PlanCx) -> State {
+        match cx.texts.get(&self.path) {
+            Some(text) => State::File { sha256: content::hex(&Sha256::digest(text)), text: text.clone() },
+            None => state,
+        }
+    }
+
+    fn leaves(&self, state: &State, diff: &Diff) -> Option<Vec<u8>> {
+        if diff.action == Action::Recheck {
+            return None;
+        }
+        match state {
+            State::File { text, .. } => Some(self.edit(text)),
+            State::Absent if self.create() => Some(self.edit(b"")),
+            _ => None,
+        }
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -266,6 +266,10 @@ pub struct PlanCx {
     /// (`line` edits the probed text) may defer itself while they are pending: see
     /// [`Diff::deferred`].
     pub upstream: Vec<ResourceId>,
+    /// What earlier resources of this run leave in files that this one edits too (see
+    /// [`Kind::same_file`]): the path's text after them, to plan from instead of the text
+    /// probed before them.
+    pub texts: std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>>,
 }
 
 /// A probe's output did not have the shape its parser expects: the host is lying, or
@@ -342,6 +346,22 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     fn marks_acted(&self) -> bool {
         false
     }
+    /// The file this resource edits in place, when several resources of its kind may edit
+    /// the same one (`line`). Those are chained in declaration order: each requires the
+    /// one before it, and is planned from the text the one before leaves
+    /// ([`PlanCx::texts`], [`Kind::rebase`], [`Kind::leaves`]), so that every edit of the
+    /// run lands and each step finds the file exactly as planned.
+    fn same_file(&self) -> Option<&str> {
+        None
+    }
+    /// The state to plan from, given what earlier resources of the run leave.
+    fn rebase(&self, state: Self::State, _cx: &PlanCx) -> Self::State {
+        state
+    }
+    /// The text this change leaves in [`Kind::same_file`].
+    fn leaves(&self, _state: &Self::State, _diff: &Diff) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// A planned resource: its diff and the shell that applies it.
@@ -352,6 +372,9 @@ pub struct Planned {
     /// The steps mark `$CV_A` when they act; a block that ran without marking it did
     /// nothing (re-check blocks, guarded commands). See [`Kind::marks_acted`].
     pub marks_acted: bool,
+    /// The file this change edits and its text afterwards, for a later resource that edits
+    /// the same file ([`Kind::same_file`]).
+    pub leaves: Option<(String, Vec<u8>)>,
 }
 
 impl Planned {
@@ -370,6 +393,7 @@ pub trait Resource: fmt::Debug + Send + Sync {
     fn secrets(&self) -> Vec<String>;
     fn probe(&self, sh: &mut Sh);
     fn batched(&self) -> Batched;
+    fn same_file(&self) -> Option<String>;
     /// Parses the probe output, diffs and, when something differs, writes the steps.
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError>;
     /// The apply-time check-and-fix steps, if the kind has them (see [`Kind::recheck`]).
@@ -398,14 +422,21 @@ impl<K: Kind> Resource for K {
     fn batched(&self) -> Batched {
         Kind::batched(self)
     }
+    fn same_file(&self) -> Option<String> {
+        Kind::same_file(self).map(str::to_string)
+    }
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError> {
-        let state = self.parse(out)?;
+        let state = self.rebase(self.parse(out)?, cx);
         let diff = self.diff(&state, cx);
         let mut steps = Sh::new();
+        let mut leaves = None;
         if !diff.is_ok() {
             self.steps(&state, &diff, &mut steps);
+            if let (Some(path), Some(text)) = (Kind::same_file(self), self.leaves(&state, &diff)) {
+                leaves = Some((path.to_string(), text));
+            }
         }
-        Ok(Planned { diff, steps, marks_acted: Kind::marks_acted(self) })
+        Ok(Planned { diff, steps, marks_acted: Kind::marks_acted(self), leaves })
     }
     fn recheck(&self) -> Option<Sh> {
         let mut sh = Sh::new();

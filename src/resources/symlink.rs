@@ -57,6 +57,19 @@ impl Kind for Symlink {
                 r.error(Diag::new("converge::conflict", "an absent symlink has no target", &t.at, "remove this"));
                 return None;
             }
+            (_, Some(t)) if t.value.contains(['\n', '\r']) => {
+                // the probe reads the link back as one line
+                r.error(
+                    Diag::new(
+                        "converge::target",
+                        "a symlink target cannot hold a line break",
+                        &t.at,
+                        "line break here",
+                    )
+                    .help("write the target on one line"),
+                );
+                return None;
+            }
             (_, t) => t.map(|t| t.value),
         };
         Some(Symlink { path: path?, target, force })

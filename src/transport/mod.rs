@@ -52,6 +52,23 @@ pub trait Transport: Send + Sync {
     fn close(self: Box<Self>) -> BoxFut<'static, ()>;
 }
 
+/// Wraps a script so that the host's `sh` runs it only once it has read all of it: the
+/// whole text is the body of one function, called on the last line. `sh` reads a script
+/// from stdin as it comes and runs each command as soon as it is complete, so a script
+/// cut short on the way (the connection dropped while it was sent, converge killed) would
+/// run a prefix that stops anywhere, even inside a line; wrapped, a cut is a syntax error
+/// at the end and nothing runs.
+pub fn whole(script: &str) -> String {
+    let mut out = String::with_capacity(script.len() + 24);
+    out.push_str("cv_main() {\n");
+    out.push_str(script);
+    if !script.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("}\ncv_main\n");
+    out
+}
+
 /// Counts exchanges on the way through, so the round-trip budget is observable (and
 /// tested) instead of assumed.
 pub struct Counted {
@@ -66,11 +83,56 @@ impl Counted {
     pub fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
+    /// Sends `script` [`whole`] and returns what it printed.
     pub async fn exchange(&self, script: &str) -> Result<Output, TransportError> {
         self.count.fetch_add(1, Ordering::SeqCst);
-        self.inner.exchange(script).await
+        self.inner.exchange(&whole(script)).await
     }
     pub async fn close(self) {
         self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    /// Runs `text` as `sh -s` reads it from ssh, in `dir`.
+    fn run_sh(text: &[u8], dir: &std::path::Path) {
+        let mut child = Command::new("sh")
+            .arg("-s")
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh");
+        child.stdin.take().expect("stdin").write_all(text).expect("write");
+        child.wait().expect("wait");
+    }
+
+    #[test]
+    fn a_script_cut_anywhere_runs_nothing() {
+        let script = "touch first\nx=$(echo two)\ntouch \"$x\"\nbase64 -d > third <<'CONVERGE_B64'\naGVsbG8K\nCONVERGE_B64\nrm -f -- first\ntouch last\n";
+        let text = whole(script);
+        let dir = tempfile::tempdir().expect("tempdir");
+        // (without its last newline the script is whole: `cv_main` at the end of input runs)
+        for cut in 0..text.len() - 1 {
+            run_sh(&text.as_bytes()[..cut], dir.path());
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).expect("read_dir").flatten().map(|e| e.file_name()).collect();
+            assert!(left.is_empty(), "cut at byte {cut} of {} ran {left:?}", text.len());
+        }
+        run_sh(text.as_bytes(), dir.path());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["last", "third", "two"]);
+        assert_eq!(std::fs::read_to_string(dir.path().join("third")).expect("third"), "hello\n");
     }
 }
