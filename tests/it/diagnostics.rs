@@ -15,6 +15,9 @@ fn check_fails(playbook: &str, files: &[(&str, &str)]) -> String {
     run.expect(1);
     assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // every problem is labelled in a source file: never a bare message, never a backtrace
+    assert!(run.stderr.contains("╭─["), "no labelled span:\n{}", run.stderr);
+    assert!(!run.stderr.contains("stack backtrace"), "{}", run.stderr);
     run.stderr
 }
 
@@ -139,3 +142,68 @@ fn a_valid_playbook_checks() {
     run.expect(0);
     insta::assert_snapshot!(run.stdout, @"playbook.kdl: valid (2 hosts, 4 resources in all)");
 }
+
+// The rest of the catalogue (RELIABILITY.md counts these cases): one mistake each, from
+// every layer that can refuse a playbook.
+
+// syntax
+diag_case!(unclosed_block, "host \"a\"\non \"a\" {\n    package \"cron\"\n");
+diag_case!(unterminated_string, "host \"a\"\nfile \"/etc/x content=\"x\"\n");
+diag_case!(bad_escape_in_a_string, "host \"a\"\nfile \"/etc/x\" content=\"a\\qb\"\n");
+diag_case!(property_given_twice, "host \"a\"\nfile \"/etc/x\" content=\"a\" content=\"b\"\n");
+diag_case!(too_many_arguments, "host \"a\"\nfile \"/etc/x\" \"/etc/y\" content=\"\"\n");
+diag_case!(unknown_child_suggests, "host \"a\"\nfile \"/etc/x\" content=\"\" {\n    ownr \"root\"\n}\n");
+
+// types and ranges
+diag_case!(number_for_a_string, "host \"a\"\nuser \"app\" home=42\n");
+diag_case!(string_for_a_number, "host \"a\" port=\"ssh\"\n");
+diag_case!(negative_uid, "host \"a\"\nuser \"app\" uid=-1\n");
+diag_case!(package_state_is_not_a_choice, "host \"a\"\npackage \"cron\" state=\"installed\"\n");
+
+// modes
+diag_case!(mode_with_a_non_octal_digit, "host \"a\"\nfile \"/etc/x\" content=\"x\" mode=\"0999\"\n");
+diag_case!(symbolic_mode, "host \"a\"\ndirectory \"/srv/x\" mode=\"u=rwx\"\n");
+diag_case!(mode_beyond_07777, "host \"a\"\ndirectory \"/srv/x\" mode=\"17777\"\n");
+
+// hosts and targets
+diag_case!(host_without_a_name, "host address=\"1.2.3.4\"\n");
+diag_case!(unknown_connection, "host \"a\" connection=\"telnet\"\n");
+diag_case!(on_names_no_host_or_group, "host \"a\"\non \"b\" {\n    package \"cron\"\n}\n");
+
+// kinds' own rules
+diag_case!(relative_directory_path, "host \"a\"\ndirectory \"srv/app\"\n");
+diag_case!(relative_venv_path, "host \"a\"\nvenv \"srv/venv\"\n");
+diag_case!(symlink_without_target, "host \"a\"\nsymlink \"/srv/current\"\n");
+diag_case!(user_name_with_a_space, "host \"a\"\nuser \"bad name\"\n");
+diag_case!(authorized_key_that_is_not_a_key, "host \"a\"\nuser \"app\"\nauthorized-key \"app\" key=\"not a key\"\n");
+diag_case!(cron_without_a_command, "host \"a\"\ncron \"backup\" schedule=\"@daily\"\n");
+diag_case!(exec_without_a_command, "host \"a\"\nexec \"migrate\" creates=\"/srv/x\"\n");
+diag_case!(git_without_repo_and_an_unknown_property, "host \"a\"\ngit \"/srv/app\" branch=\"main\"\n");
+diag_case!(nginx_site_without_a_server, "host \"a\"\nnginx-site \"app\"\n");
+diag_case!(line_with_an_invalid_regex, "host \"a\"\nline \"/etc/environment\" line=\"A=1\" match=\"^A=(\"\n");
+
+// references and cycles
+diag_case!(require_without_a_kind, "host \"a\"\npackage \"cron\"\nfile \"/etc/x\" content=\"\" require=\"cron\"\n");
+diag_case!(require_of_a_misspelt_kind, "host \"a\"\nfile \"/etc/x\" content=\"\" require=\"pakage:cron\"\n");
+diag_case!(a_resource_that_requires_itself, "host \"a\"\nfile \"/etc/x\" content=\"\" require=\"file:/etc/x\"\n");
+diag_case!(
+    two_services_that_require_each_other,
+    "host \"a\"\nservice \"a\" state=\"running\" require=\"service:b\"\nservice \"b\" state=\"running\" require=\"service:a\"\n"
+);
+
+// variables, templates, secrets, modules
+diag_case!(undefined_variable_inside_vars, "host \"a\"\nvars { b \"{{ a }}\" }\npackage \"cron\"\n");
+diag_case!(unknown_template_filter, "host \"a\"\nvars { app \"x\" }\nfile \"/etc/x\" content=\"{{ app | shout }}\"\n");
+diag_case!(template_file_missing, "host \"a\"\nfile \"/etc/x\" template=\"missing.j2\"\n");
+diag_case!(
+    secret_from_an_unset_variable,
+    "host \"a\"\nsecrets { token env=\"CONVERGE_CATALOGUE_UNSET\" }\nfile \"/etc/x\" content=\"{{ token }}\" mode=\"0600\"\n"
+);
+diag_case!(secret_and_variable_share_a_name, "host \"a\"\nvars { token \"x\" }\nsecrets { token env=\"HOME\" }\n");
+diag_case!(use_of_a_missing_module, "host \"a\"\nuse \"modules/nope.kdl\" app=\"x\"\n");
+diag_case!(nul_in_a_value, "host \"a\"\nfile \"/etc/x\" content=\"a\\u{0}b\"\n");
+diag_case!(symlink_target_with_a_line_break, "host \"a\"\nsymlink \"/srv/l\" target=\"a\\nb\"\n");
+diag_case!(
+    lines_of_one_file_required_against_their_order,
+    "host \"a\"\nline \"a\" path=\"/etc/x\" line=\"a=1\" require=\"line:b\"\nline \"b\" path=\"/etc/x\" line=\"b=1\"\n"
+);

@@ -1,0 +1,118 @@
+//! What a host sends back, read by converge: the frames of a probe and the plan of every
+//! resource of every kind from them (each kind's parser), the apply script written from
+//! that plan, and the frames of an apply read into outcomes. The resources are every
+//! example of docs/kinds/*.md, so each kind is there with real properties. A lying host
+//! may make converge report errors; it must never make it panic.
+//!
+//! Input: the first byte picks the example; the rest is the host's output. The nonce is
+//! fixed (`00000000`), so inputs can frame themselves.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use converge::frames::{self, Nonce};
+use converge::graph::{self, HostGraph};
+use converge::playbook::{self, expand};
+use converge::probe::{self, Pass};
+use converge::template::Templates;
+use libfuzzer_sys::fuzz_target;
+
+const DOCS: &[&str] = &[
+    include_str!("../../docs/kinds/authorized-key.md"),
+    include_str!("../../docs/kinds/container.md"),
+    include_str!("../../docs/kinds/cron.md"),
+    include_str!("../../docs/kinds/directory.md"),
+    include_str!("../../docs/kinds/exec.md"),
+    include_str!("../../docs/kinds/file.md"),
+    include_str!("../../docs/kinds/git.md"),
+    include_str!("../../docs/kinds/group.md"),
+    include_str!("../../docs/kinds/iptables.md"),
+    include_str!("../../docs/kinds/line.md"),
+    include_str!("../../docs/kinds/nginx-site.md"),
+    include_str!("../../docs/kinds/package.md"),
+    include_str!("../../docs/kinds/pip.md"),
+    include_str!("../../docs/kinds/postgres-database.md"),
+    include_str!("../../docs/kinds/postgres-role.md"),
+    include_str!("../../docs/kinds/service.md"),
+    include_str!("../../docs/kinds/supervisor-program.md"),
+    include_str!("../../docs/kinds/symlink.md"),
+    include_str!("../../docs/kinds/ufw-firewall.md"),
+    include_str!("../../docs/kinds/ufw.md"),
+    include_str!("../../docs/kinds/unit.md"),
+    include_str!("../../docs/kinds/user.md"),
+    include_str!("../../docs/kinds/venv.md"),
+];
+
+/// ```kdl blocks of a markdown text.
+fn kdl_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, "```kdl") => current = Some(String::new()),
+            (Some(b), "```") => {
+                blocks.push(std::mem::take(b));
+                current = None;
+            }
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+/// Every example that loads on its own (with empty stand-ins for the files it names and
+/// the secrets it reads), as a graph.
+fn graphs() -> Vec<HostGraph> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut out = Vec::new();
+    for (n, block) in DOCS.iter().flat_map(|d| kdl_blocks(d)).enumerate() {
+        for key in ["template=\"", "source=\""] {
+            for part in block.split(key).skip(1) {
+                let rel = part.split('"').next().unwrap_or("");
+                if !rel.is_empty() && !rel.contains("{{") && !rel.starts_with('/') {
+                    let p = dir.path().join(rel);
+                    if let Some(parent) = p.parent() {
+                        let _ = std::fs::create_dir_all(parent);
+                    }
+                    let _ = std::fs::write(p, "");
+                }
+            }
+        }
+        for part in block.split("env=\"").skip(1) {
+            if let Some(var) = part.split('"').next() {
+                // SAFETY: set once, before any thread of this process reads the environment
+                unsafe { std::env::set_var(var, "stand-in") };
+            }
+        }
+        let path = dir.path().join(format!("example-{n}.kdl"));
+        std::fs::write(&path, &block).expect("write");
+        let Ok(pb) = playbook::load(&path, None) else { continue };
+        let templates = Templates::new(&pb.dir).with_secrets(pb.secret_list());
+        let host = pb.inventory.hosts.first();
+        if let Ok(g) = expand::expand(&pb, host, &templates).and_then(graph::build) {
+            out.push(g);
+        }
+    }
+    assert!(out.len() >= 23, "only {} examples load", out.len());
+    out
+}
+
+static GRAPHS: OnceLock<Vec<HostGraph>> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    let graphs = GRAPHS.get_or_init(graphs);
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let graph = &graphs[pick as usize % graphs.len()];
+    let text = String::from_utf8_lossy(rest);
+    let nonce = Nonce::fixed("00000000");
+    let all: Vec<usize> = (0..graph.nodes.len()).collect();
+    let found = frames::parse(&text, &nonce);
+    let plans = probe::plan(graph, &all, &found, Pass::First);
+    let _ = converge::apply::script(graph, &plans, &nonce);
+    let _ = converge::apply::outcomes(graph, &plans, &found);
+    let _ = probe::plan(graph, &all, &found, Pass::Verify { again: &all });
+});
