@@ -19,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let (_, path) = DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         // a module and a template the inputs may name
-        std::fs::write(dir.path().join("m.kdl"), "params {\n    name\n}\ndirectory \"/srv/{{ name }}\"\n").expect("module");
+        std::fs::write(dir.path().join("m.kdl"), "params {\n    name\n}\ndirectory \"/srv/{{ name }}\"\n")
+            .expect("module");
         std::fs::write(dir.path().join("t.j2"), "port = {{ port }}\n").expect("template");
         let path = dir.path().join("playbook.kdl");
         (dir, path)
