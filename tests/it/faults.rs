@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use crate::kinds::{OnHost, boot};
-use crate::support::Project;
+use crate::support::{KillOnDrop, Project};
 
 /// Accepts TCP connections on loopback and never says a word (no SSH banner), until the
 /// guard is dropped or a minute has passed.
@@ -132,17 +132,6 @@ fn a_connection_dropped_mid_apply_is_reported_and_the_next_run_converges() {
     assert_eq!(again.json()["summary"]["changed"], 0);
 }
 
-/// A child process that is killed when the test ends, whatever happens (a failed
-/// assertion must not leave a converge running).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn converge_killed_mid_apply_leaves_no_half_written_file() {
     // 2 MiB of content after a slow command: converge is killed while the host works
@@ -161,7 +150,7 @@ fn converge_killed_mid_apply_leaves_no_half_written_file() {
     let log = h.project.path().join("converge.log");
     let out = std::fs::File::create(&log).expect("log");
     cmd.stdout(out.try_clone().expect("log")).stderr(out);
-    let mut child = Killed(cmd.spawn().expect("spawn converge"));
+    let mut child = KillOnDrop(cmd.spawn().expect("spawn converge"));
     let started = h.container.root_dir().join("srv/k/started");
     let until = Instant::now() + Duration::from_secs(300);
     while !started.exists() && Instant::now() < until {

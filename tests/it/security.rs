@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::kinds::OnHost;
+use crate::support::KillOnDrop;
 
 const SECRET: &str = "Zq7-argv-canary-55102";
 const VAR: &str = "CONVERGE_TEST_ARGV_SECRET";
@@ -30,22 +31,6 @@ fn argv_holding(needle: &str) -> Vec<String> {
     found
 }
 
-/// A child killed when dropped, unless taken out to be waited for.
-struct Guard(Option<std::process::Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn scopeguard_child(c: std::process::Child) -> Guard {
-    Guard(Some(c))
-}
-
 #[test]
 fn no_secret_in_any_process_argv_during_a_run() {
     // the secret goes into a file, an exec's environment, its command line and its guard
@@ -58,24 +43,24 @@ fn no_secret_in_any_process_argv_during_a_run() {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("converge"));
     cmd.current_dir(h.project.path()).arg("apply").arg("playbook.kdl").args(h.project_args()).env(VAR, SECRET);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().expect("spawn converge");
-    // killed on every way out of this test
-    let mut child = scopeguard_child(child);
+    let mut child = KillOnDrop(cmd.spawn().expect("spawn converge"));
     // sample every process's argv until converge exits (bounded)
     let until = Instant::now() + Duration::from_secs(180);
     let mut samples = 0;
     let mut seen = Vec::new();
-    while child.0.as_mut().expect("child").try_wait().expect("try_wait").is_none() && Instant::now() < until {
+    while child.0.try_wait().expect("try_wait").is_none() && Instant::now() < until {
         seen.extend(argv_holding(SECRET));
         samples += 1;
         std::thread::sleep(Duration::from_millis(2));
     }
-    let mut done = child.0.take().expect("child");
-    if done.try_wait().expect("try_wait").is_none() {
-        let _ = done.kill();
+    // (still running after the bound: killed, so that reading its output ends)
+    if child.0.try_wait().expect("try_wait").is_none() {
+        let _ = child.0.kill();
     }
-    let out = done.wait_with_output().expect("converge");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let stdout = read_all(child.0.stdout.take());
+    let stderr = read_all(child.0.stderr.take());
+    let status = child.0.wait().expect("converge");
+    assert!(status.success(), "{stdout}\n{stderr}");
     assert!(samples > 50, "sampled the process list only {samples} times");
     assert!(seen.is_empty(), "a secret in argv: {seen:?}");
     // the secret did reach the host, through each path
@@ -135,4 +120,12 @@ fn become_that_needs_a_password_fails_at_once() {
     let text = run.stdout.clone();
     assert!(text.contains("password"), "sudo's own reason is shown: {text}");
     assert_eq!(h.sh("test -e /root/never && echo yes || echo no"), "no\n");
+}
+
+fn read_all(r: Option<impl std::io::Read>) -> String {
+    let mut s = String::new();
+    if let Some(mut r) = r {
+        let _ = r.read_to_string(&mut s);
+    }
+    s
 }

@@ -137,3 +137,15 @@ pub fn http_get_until(address: std::net::Ipv4Addr, port: u16, host: &str, path: 
     }
     panic!("{address}:{port}{path} never answered with {want:?}; last answer:\n{last}");
 }
+
+/// A child process (a converge run a test started) that is killed, by its PID, when the
+/// test ends whatever happens: a failed assertion must not leave it running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // an error here means it has already ended and been waited for
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
