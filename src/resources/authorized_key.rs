@@ -310,7 +310,7 @@ impl Kind for AuthorizedKey {
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("u", &self.user);
-        sh.raw("if e=$(getent passwd -- \"$u\"); then echo \"passwd=$e\"\n");
+        sh.raw("if e=$(getent passwd -- \"$u\"); then printf '%s\\n' \"passwd=$e\"\n");
         sh.raw("h=$(printf '%s\\n' \"$e\" | cut -d: -f6); d=\"$h/.ssh\"; f=\"$d/authorized_keys\"\n");
         sh.raw("if [ -L \"$d\" ]; then echo dir=symlink; elif [ -d \"$d\" ]; then stat -c 'dir=%u:%a' -- \"$d\"; elif [ -e \"$d\" ]; then echo dir=other; else echo dir=absent; fi\n");
         sh.raw("if [ -L \"$f\" ]; then echo file=symlink; elif [ -f \"$f\" ]; then stat -c 'file=%u:%a' -- \"$f\"; echo --body--; base64 < \"$f\"\n");
@@ -412,18 +412,20 @@ impl Kind for AuthorizedKey {
 
     fn steps(&self, state: &State, diff: &Diff, sh: &mut Sh) {
         sh.set("u", &self.user);
-        sh.raw("e=$(getent passwd -- \"$u\") || { echo \"user $u does not exist\" >&2; exit 1; }\n");
+        sh.raw("e=$(getent passwd -- \"$u\") || { printf '%s\\n' \"user $u does not exist\" >&2; exit 1; }\n");
         sh.raw("h=$(printf '%s\\n' \"$e\" | cut -d: -f6); d=\"$h/.ssh\"; p=\"$d/authorized_keys\"\n");
         sh.raw(
-            "if [ -L \"$d\" ] || [ -L \"$p\" ]; then echo \"refusing to follow a symlink: $d or $p\" >&2; exit 1; fi\n",
+            "if [ -L \"$d\" ] || [ -L \"$p\" ]; then printf '%s\\n' \"refusing to follow a symlink: $d or $p\" >&2; exit 1; fi\n",
         );
-        sh.raw("if [ -e \"$d\" ] && [ ! -d \"$d\" ]; then echo \"refusing: $d is not a directory\" >&2; exit 1; fi\n");
+        sh.raw("if [ -e \"$d\" ] && [ ! -d \"$d\" ]; then printf '%s\\n' \"refusing: $d is not a directory\" >&2; exit 1; fi\n");
         sh.raw(
-            "if [ -e \"$p\" ] && [ ! -f \"$p\" ]; then echo \"refusing: $p is not a regular file\" >&2; exit 1; fi\n",
+            "if [ -e \"$p\" ] && [ ! -f \"$p\" ]; then printf '%s\\n' \"refusing: $p is not a regular file\" >&2; exit 1; fi\n",
         );
         let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
         if self.present {
-            sh.raw("[ -d \"$h\" ] || { echo \"the home directory of $u does not exist: $h\" >&2; exit 1; }\n");
+            sh.raw(
+                "[ -d \"$h\" ] || { printf '%s\\n' \"the home directory of $u does not exist: $h\" >&2; exit 1; }\n",
+            );
             sh.raw("[ -d \"$d\" ] || { mkdir -m 0700 -- \"$d\"; chown -- \"$u:\" \"$d\"; }\n");
             if has(".ssh owner") || has(".ssh mode") {
                 sh.raw("chown -- \"$u:\" \"$d\"\nchmod 0700 \"$d\"\n");

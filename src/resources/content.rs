@@ -74,7 +74,7 @@ impl Desired {
     /// `$cv_sum` when it has one, see [`crate::resources::Batched`]), then its content
     /// after `--body--` when it differs from what is wanted and may be shown.
     pub fn probe(&self, sh: &mut Sh) {
-        sh.raw("if [ -n \"${cv_sum-}\" ]; then s=${cv_sum%% *}; else s=$(sha256sum < \"$p\") && s=${s%% *}; fi && echo \"sha256=$s\"\n");
+        sh.raw("if [ -n \"${cv_sum-}\" ]; then s=${cv_sum%% *}; else s=$(sha256sum < \"$p\") && s=${s%% *}; fi && printf '%s\\n' \"sha256=$s\"\n");
         if self.sensitive {
             return;
         }
@@ -149,7 +149,7 @@ pub fn guard(expected: Option<&str>, sh: &mut Sh) {
     sh.raw("cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(sha256sum < \"$p\") && cur=${cur%% *}; fi\n");
     sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ")
         .q(expected.unwrap_or("absent"))
-        .raw(" ]; then echo \"changed since plan: $p\" >&2; exit 3; fi\n");
+        .raw(" ]; then printf '%s\\n' \"changed since plan: $p\" >&2; exit 3; fi\n");
 }
 
 /// Keeps a copy of `$p` under the state directory before it is replaced

@@ -107,7 +107,7 @@ impl Kind for Directory {
                 sh.raw("rm -rf -- \"$p\"\n");
             }
             (State::Other(_), true) => {
-                sh.raw("echo \"refusing to replace something that is not a directory: $p\" >&2; exit 1\n");
+                sh.raw("printf '%s\\n' \"refusing to replace something that is not a directory: $p\" >&2; exit 1\n");
             }
             (State::Absent, true) => {
                 if self.parents {

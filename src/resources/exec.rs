@@ -372,17 +372,17 @@ impl Exec {
     fn guarded_run(&self, sh: &mut Sh) {
         self.vars(sh);
         if self.user.is_some() {
-            sh.raw("getent passwd -- \"$u\" >/dev/null 2>&1 || { echo \"user $u does not exist\" >&2; exit 1; }\n");
+            sh.raw("getent passwd -- \"$u\" >/dev/null 2>&1 || { printf '%s\\n' \"user $u does not exist\" >&2; exit 1; }\n");
         }
         if self.cwd.is_some() {
-            sh.raw("[ -d \"$w\" ] || { echo \"working directory $w does not exist\" >&2; exit 1; }\n");
+            sh.raw("[ -d \"$w\" ] || { printf '%s\\n' \"working directory $w does not exist\" >&2; exit 1; }\n");
         }
         self.guards(sh, false);
         sh.raw("if [ -n \"$cv_go\" ]; then\ncv_r=0; ");
         self.run("cmd", sh);
         sh.raw(" || cv_r=$?\n");
         sh.raw(
-            "if [ \"$cv_r\" -ne 0 ]; then echo \"the command failed with exit status $cv_r\" >&2; exit \"$cv_r\"; fi\n",
+            "if [ \"$cv_r\" -ne 0 ]; then printf '%s\\n' \"the command failed with exit status $cv_r\" >&2; exit \"$cv_r\"; fi\n",
         );
         sh.raw(": > \"$CV_A\"\nfi\n");
     }
@@ -486,14 +486,14 @@ mod tests {
             sh.text().split_once("}\n").map(|(_, rest)| rest).unwrap_or_default(),
             "cmd='python3 manage.py migrate && touch .migrated'\nu=app\nw=/srv/app\nc=/srv/app/.migrated\n\
              g_unless='test -e /srv/app/skip'\n\
-             getent passwd -- \"$u\" >/dev/null 2>&1 || { echo \"user $u does not exist\" >&2; exit 1; }\n\
-             [ -d \"$w\" ] || { echo \"working directory $w does not exist\" >&2; exit 1; }\n\
+             getent passwd -- \"$u\" >/dev/null 2>&1 || { printf '%s\\n' \"user $u does not exist\" >&2; exit 1; }\n\
+             [ -d \"$w\" ] || { printf '%s\\n' \"working directory $w does not exist\" >&2; exit 1; }\n\
              cv_go=1\n\
              if [ -e \"$c\" ] || [ -L \"$c\" ]; then cv_go=; fi\n\
              if [ -n \"$cv_go\" ]; then cv_r=0; (cd \"$w\" && export 'DJANGO_SETTINGS_MODULE=app.settings' && CV_CMD=$g_unless && export CV_CMD && cv_as \"$u\" sh -c 'cv_c=$CV_CMD; unset CV_CMD; eval \"$cv_c\"') >/dev/null 2>&1 </dev/null || cv_r=$?; [ \"$cv_r\" -ne 0 ] || cv_go=; fi\n\
              if [ -n \"$cv_go\" ]; then\n\
              cv_r=0; (cd \"$w\" && export 'DJANGO_SETTINGS_MODULE=app.settings' && CV_CMD=$cmd && export CV_CMD && cv_as \"$u\" sh -c 'cv_c=$CV_CMD; unset CV_CMD; eval \"$cv_c\"') || cv_r=$?\n\
-             if [ \"$cv_r\" -ne 0 ]; then echo \"the command failed with exit status $cv_r\" >&2; exit \"$cv_r\"; fi\n\
+             if [ \"$cv_r\" -ne 0 ]; then printf '%s\\n' \"the command failed with exit status $cv_r\" >&2; exit \"$cv_r\"; fi\n\
              : > \"$CV_A\"\nfi\n"
         );
         assert!(Kind::marks_acted(&e));
@@ -538,7 +538,8 @@ mod tests {
             step(&local("printf '%s|%s|%s\\n' \"$GREETING\" \"$(pwd)\" \"${CV_CMD-unset}\"", None, Some("true"), None));
         assert_eq!((code, out.as_str()), (0, "it's $HOME|/tmp|unset\nACTED\n"));
         // a command line is a shell program: several lines, its own quoting, `$0`
-        let (code, out) = step(&local("a='x y'\necho \"$a\" | tr x z; echo \"$0\"", None, Some("true"), None));
+        let (code, out) =
+            step(&local("a='x y'\nprintf '%s\\n' \"$a\" | tr x z; printf '%s\\n' \"$0\"", None, Some("true"), None));
         assert_eq!((code, out.as_str()), (0, "z y\nsh\nACTED\n"));
         // as the user the exchange runs as: directly, without runuser
         let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().expect("id").stdout)

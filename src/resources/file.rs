@@ -165,7 +165,9 @@ impl Kind for File {
             _ => None,
         };
         if let State::Other(t) = state {
-            sh.raw("echo \"refusing to replace a ").raw(static_type(t)).raw(" with a file: $p\" >&2; exit 1\n");
+            sh.raw("printf '%s\\n' \"refusing to replace a ")
+                .raw(static_type(t))
+                .raw(" with a file: $p\" >&2; exit 1\n");
             return;
         }
         if !self.present {

@@ -256,16 +256,16 @@ impl Kind for Git {
         self.prelude(sh);
         sh.raw("ready=1\ncommand -v git >/dev/null 2>&1 || { echo missing=git; ready=0; }\n");
         sh.raw("if [ -n \"$u\" ] && ! id -u -- \"$u\" >/dev/null 2>&1; then echo missing=user; ready=0; fi\n");
-        sh.raw("echo \"me=$(id -un)\"\n");
+        sh.raw("printf '%s\\n' \"me=$(id -un)\"\n");
         sh.raw(
             r#"if [ -L "$p" ]; then echo type=symlink
 elif [ -d "$p" ] && [ -e "$p/.git" ]; then
 echo type=repo
-o=$(stat -c %U -- "$p"); echo "owner=$o"
+o=$(stat -c %U -- "$p"); printf '%s\n' "owner=$o"
 if [ $ready = 1 ] && [ "$o" = "${u:-$(id -un)}" ]; then
-echo "head=$(cv_git -C "$p" rev-parse -q --verify 'HEAD^{commit}')"
-echo "branch=$(cv_git -C "$p" symbolic-ref -q --short HEAD)"
-echo "url=$(cv_git -C "$p" config --get remote.origin.url)"
+printf '%s\n' "head=$(cv_git -C "$p" rev-parse -q --verify 'HEAD^{commit}')"
+printf '%s\n' "branch=$(cv_git -C "$p" symbolic-ref -q --short HEAD)"
+printf '%s\n' "url=$(cv_git -C "$p" config --get remote.origin.url)"
 if s=$(cv_git -C "$p" status --porcelain --untracked-files=no); then echo status=ok; printf '%s\n' "$s" | sed -n '/./s/^/changed=/p'; fi
 fi
 elif [ -d "$p" ]; then if [ -z "$(ls -A -- "$p")" ]; then echo type=empty; else echo type=directory; fi
@@ -384,20 +384,20 @@ fi
         self.prelude(sh);
         match &state.tree {
             Tree::Other(t) => {
-                sh.raw("echo \"refusing to clone into $p: it is a ")
+                sh.raw("printf '%s\\n' \"refusing to clone into $p: it is a ")
                     .raw(static_type(t))
                     .raw(", not a git checkout\" >&2; exit 1\n");
                 return;
             }
             Tree::Foreign { owner, runs_as } => {
                 sh.set("o", owner).set("w", runs_as);
-                sh.raw("echo \"refusing to run git as $w in $p, which belongs to $o (chown it, or set user=\\\"$o\\\")\" >&2; exit 1\n");
+                sh.raw("printf '%s\\n' \"refusing to run git as $w in $p, which belongs to $o (chown it, or set user=\\\"$o\\\")\" >&2; exit 1\n");
                 return;
             }
             _ => {}
         }
         if state.target == Target::Missing {
-            sh.raw("echo \"$v is not a branch or tag of $r\" >&2; exit 1\n");
+            sh.raw("printf '%s\\n' \"$v is not a branch or tag of $r\" >&2; exit 1\n");
             return;
         }
         let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
@@ -406,7 +406,7 @@ fi
             Tree::Repo(co) => {
                 sh.set("seen", co.head.as_deref().unwrap_or(""));
                 sh.raw("cur=$(cv_git -C \"$p\" rev-parse -q --verify 'HEAD^{commit}' || true)\n");
-                sh.raw("if [ \"$cur\" != \"$seen\" ]; then echo \"changed since plan: HEAD of $p is now ${cur:-(no commits)}\" >&2; exit 1; fi\n");
+                sh.raw("if [ \"$cur\" != \"$seen\" ]; then printf '%s\\n' \"changed since plan: HEAD of $p is now ${cur:-(no commits)}\" >&2; exit 1; fi\n");
                 if has("repo") {
                     if co.url.is_some() {
                         sh.raw("cv_git -C \"$p\" remote set-url origin \"$r\"\n");
@@ -430,7 +430,7 @@ fi
 impl Git {
     fn clone_steps(&self, target: &Target, sh: &mut Sh) {
         sh.raw(
-            "if [ -e \"$p/.git\" ]; then echo \"changed since plan: $p is already a git checkout\" >&2; exit 1; fi\n",
+            "if [ -e \"$p/.git\" ]; then printf '%s\\n' \"changed since plan: $p is already a git checkout\" >&2; exit 1; fi\n",
         );
         let by_name = match target {
             Target::Branch { .. } | Target::Tag { .. } => true,
@@ -451,7 +451,7 @@ impl Git {
     fn move_steps(&self, target: &Target, sh: &mut Sh) {
         if !self.force {
             sh.raw("s=$(cv_git -C \"$p\" status --porcelain --untracked-files=no)\n");
-            sh.raw("if [ -n \"$s\" ]; then echo \"local changes in $p; force=#true discards them:\" >&2; printf '%s\\n' \"$s\" >&2; exit 1; fi\n");
+            sh.raw("if [ -n \"$s\" ]; then printf '%s\\n' \"local changes in $p; force=#true discards them:\" >&2; printf '%s\\n' \"$s\" >&2; exit 1; fi\n");
         }
         match target {
             Target::Branch { .. } | Target::Later(_) => {
@@ -475,7 +475,7 @@ impl Git {
             self.checkout_branch("\"$v\"", sh);
             sh.raw("elif want=$(cv_git -C \"$p\" rev-parse -q --verify \"refs/tags/$v^{commit}\"); then\n");
             self.checkout_detached(sh);
-            sh.raw("else echo \"$v is not a branch or tag of $r\" >&2; exit 1; fi\n");
+            sh.raw("else printf '%s\\n' \"$v is not a branch or tag of $r\" >&2; exit 1; fi\n");
             return;
         }
         self.checkout(target, sh);
@@ -491,7 +491,7 @@ impl Git {
             }
             _ => self.checkout_detached(sh),
         }
-        sh.raw("[ \"$(cv_git -C \"$p\" rev-parse HEAD)\" = \"$want\" ] || { echo \"$p did not move to $want\" >&2; exit 1; }\n");
+        sh.raw("[ \"$(cv_git -C \"$p\" rev-parse HEAD)\" = \"$want\" ] || { printf '%s\\n' \"$p did not move to $want\" >&2; exit 1; }\n");
     }
 
     /// Local branch `branch` (shell text) at `$want`, tracking `origin/BRANCH`.

@@ -65,7 +65,7 @@ impl Kind for Group {
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("n", &self.name);
-        sh.raw("if e=$(getent group -- \"$n\"); then echo present=1; e=${e#*:*:}; echo \"gid=${e%%:*}\"; else echo present=0; fi\n");
+        sh.raw("if e=$(getent group -- \"$n\"); then echo present=1; e=${e#*:*:}; printf '%s\\n' \"gid=${e%%:*}\"; else echo present=0; fi\n");
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -539,7 +539,7 @@ impl Kind for Iptables {
         if self.chain.is_some() && !self.words.is_empty() {
             sh.raw("if e=$(");
             self.check(true, sh);
-            sh.raw(" 2>&1); then echo exact=1; else rc=$?; echo exact=0; if [ $rc -ne 1 ]; then echo \"refused=$(printf '%s\\n' \"$e\" | grep -v '^#' | head -n 1)\"; fi; fi\n");
+            sh.raw(" 2>&1); then echo exact=1; else rc=$?; echo exact=0; if [ $rc -ne 1 ]; then printf '%s\\n' \"refused=$(printf '%s\\n' \"$e\" | grep -v '^#' | head -n 1)\"; fi; fi\n");
             sh.raw("if ");
             self.check(false, sh);
             sh.raw(" >/dev/null 2>&1; then echo untagged=1; else echo untagged=0; fi\n");
@@ -553,8 +553,8 @@ impl Kind for Iptables {
             .raw("'); [ -z \"$lv\" ] || printf '%s\\n' \"$lv\"\nfi\n");
         if self.persist {
             self.family.detect_backend(sh);
-            sh.raw("echo \"persist=$backend\"; echo \"file=$f\"\n");
-            sh.raw("if [ -n \"$unit\" ]; then echo \"boot=$(systemctl is-enabled -- \"$unit\" 2>/dev/null)\"; fi\n");
+            sh.raw("printf '%s\\n' \"persist=$backend\"; printf '%s\\n' \"file=$f\"\n");
+            sh.raw("if [ -n \"$unit\" ]; then printf '%s\\n' \"boot=$(systemctl is-enabled -- \"$unit\" 2>/dev/null)\"; fi\n");
             sh.raw("if [ -n \"$f\" ] && [ -f \"$f\" ]; then CV_LIVE=$(printf '%s\\n' \"${lv:-}\" | sed -n '1s/^live=//p') CV_TAG=\"$tag\" CV_PRE=saved= awk '")
                 .raw(AWK_TAGGED_FN)
                 .raw(AWK_LIST)
@@ -662,7 +662,9 @@ impl Kind for Iptables {
         let boot = has("restored at boot");
         self.set_vars(sh);
         if self.present || live {
-            sh.raw("command -v \"$ipt\" >/dev/null 2>&1 || { echo \"$ipt is not installed\" >&2; exit 1; }\n");
+            sh.raw(
+                "command -v \"$ipt\" >/dev/null 2>&1 || { printf '%s\\n' \"$ipt is not installed\" >&2; exit 1; }\n",
+            );
         }
         if saves || boot {
             self.family.detect_backend(sh);
@@ -714,7 +716,7 @@ impl Iptables {
             sh.raw("line=$(\"$ipt_save\" -t \"$t\" | CV_TAG=\"$tag\" awk '")
                 .raw(AWK_TAGGED_FN)
                 .raw("$1 == \"-A\" && tagged($0)')\n");
-            sh.raw("case $line in '') echo \"the rule is not in $ipt_save's output after adding it\" >&2; exit 1;; *\"\n\"*) echo \"the rule is there more than once\" >&2; exit 1;; esac\n");
+            sh.raw("case $line in '') printf '%s\\n' \"the rule is not in $ipt_save's output after adding it\" >&2; exit 1;; *\"\n\"*) echo \"the rule is there more than once\" >&2; exit 1;; esac\n");
             sh.raw("j=$(printf '%s\\n' \"$line\" | sed -n 's/.* -[jg] \\([^ ]*\\).*/\\1/p')\n");
             sh.raw("if [ -n \"$j\" ] && ! \"$ipt\" -w 5 -t \"$t\" -n -L \"$j\" >/dev/null 2>&1; then j=; fi\n");
             sh.set("pos", &self.position.map(|p| p.to_string()).unwrap_or_default());
@@ -732,8 +734,8 @@ impl Iptables {
         sh.raw("if ! CV_UNTAG=\"$untag\" CV_T=\"$t\" CV_C=\"$c\" CV_LINE=\"$line\" CV_POS=\"$pos\" CV_DECL=\"$decl\" CV_JUMP=\"$j\" CV_TAG=\"$tag\" awk '")
             .raw(AWK_TAGGED_FN)
             .raw(AWK_SAVE)
-            .raw("' \"$src\" \"$src\" > \"$new\"; then echo \"the rule jumps to chain $j, which $f does not declare in table $t: restoring it at boot would fail (save that chain in $f first, or set persist=#false)\" >&2; exit 1; fi\n");
-        sh.raw("if command -v \"$ipt_restore\" >/dev/null 2>&1 && ! e=$(\"$ipt_restore\" --test < \"$new\" 2>&1); then echo \"$ipt_restore --test refuses the edited $f (left as it was): $e\" >&2; exit 1; fi\n");
+            .raw("' \"$src\" \"$src\" > \"$new\"; then printf '%s\\n' \"the rule jumps to chain $j, which $f does not declare in table $t: restoring it at boot would fail (save that chain in $f first, or set persist=#false)\" >&2; exit 1; fi\n");
+        sh.raw("if command -v \"$ipt_restore\" >/dev/null 2>&1 && ! e=$(\"$ipt_restore\" --test < \"$new\" 2>&1); then printf '%s\\n' \"$ipt_restore --test refuses the edited $f (left as it was): $e\" >&2; exit 1; fi\n");
         sh.raw("if [ -f \"$f\" ]; then chown --reference=\"$f\" -- \"$new\"; chmod --reference=\"$f\" -- \"$new\"; else chmod 0640 \"$new\"; fi\n");
         sh.raw("sync -- \"$new\" 2>/dev/null || sync\nmv -f -- \"$new\" \"$f\"\ntrap - EXIT\n");
     }

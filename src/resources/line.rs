@@ -358,7 +358,7 @@ impl Kind for Line {
     fn probe(&self, sh: &mut Sh) {
         sh.set("p", &self.path);
         sh.raw("if [ -L \"$p\" ]; then echo type=symlink\nelif [ -f \"$p\" ]; then echo type=file\n");
-        sh.raw("s=$(sha256sum < \"$p\") && echo \"sha256=${s%% *}\"\nn=$(stat -c %s -- \"$p\") && echo \"size=$n\"\n");
+        sh.raw("s=$(sha256sum < \"$p\") && printf '%s\\n' \"sha256=${s%% *}\"\nn=$(stat -c %s -- \"$p\") && printf '%s\\n' \"size=$n\"\n");
         sh.raw("if [ \"$n\" -le ").num(SIZE_LIMIT).raw(" ]; then echo --body--; base64 < \"$p\"; fi\n");
         sh.raw("elif [ -d \"$p\" ]; then echo type=directory\nelif [ -e \"$p\" ]; then echo type=special\nelse echo type=absent\nfi\n");
     }
@@ -435,11 +435,11 @@ impl Kind for Line {
         sh.set("p", &self.path);
         let (text, expected): (&[u8], &str) = match state {
             State::Other(_) => {
-                sh.raw("echo \"refusing: $p is not a regular file (name the file itself)\" >&2; exit 1\n");
+                sh.raw("printf '%s\\n' \"refusing: $p is not a regular file (name the file itself)\" >&2; exit 1\n");
                 return;
             }
             State::Absent if !self.create() => {
-                sh.raw("echo \"no such file: $p (create=#true creates it; if a package installs it, require that package)\" >&2; exit 1\n");
+                sh.raw("printf '%s\\n' \"no such file: $p (create=#true creates it; if a package installs it, require that package)\" >&2; exit 1\n");
                 return;
             }
             State::Absent => (b"", "absent"),
@@ -449,7 +449,9 @@ impl Kind for Line {
         sh.raw(
             "cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(sha256sum < \"$p\") && cur=${cur%% *}; fi\n",
         );
-        sh.raw("if [ \"$cur\" != ").hex(expected).raw(" ]; then echo \"changed since plan: $p\" >&2; exit 3; fi\n");
+        sh.raw("if [ \"$cur\" != ")
+            .hex(expected)
+            .raw(" ]; then printf '%s\\n' \"changed since plan: $p\" >&2; exit 3; fi\n");
         sh.raw("tmp=$(mktemp \"$(dirname -- \"$p\")/.converge.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\n");
         sh.heredoc_base64("\"$tmp\"", &self.edit(text));
         sh.raw("if [ -f \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod 0644 \"$tmp\"; fi\n");
@@ -468,7 +470,7 @@ impl Kind for Line {
                     }
                 }
             }
-            sh.raw(" 2>&1 </dev/null); then printf '%s\\n' \"$cv_out\" >&2; echo \"validate refused the new content: $p is unchanged\" >&2; exit 1; fi\n");
+            sh.raw(" 2>&1 </dev/null); then printf '%s\\n' \"$cv_out\" >&2; printf '%s\\n' \"validate refused the new content: $p is unchanged\" >&2; exit 1; fi\n");
         }
         sh.raw("sync -- \"$tmp\" 2>/dev/null || sync\nmv -f -- \"$tmp\" \"$p\"\ntrap - EXIT\n");
     }
@@ -566,7 +568,9 @@ mod tests {
         let text = sh.text();
         let State::File { sha256, .. } = &state else { panic!() };
         assert!(
-            text.contains(&format!("if [ \"$cur\" != {sha256} ]; then echo \"changed since plan: $p\" >&2; exit 3")),
+            text.contains(&format!(
+                "if [ \"$cur\" != {sha256} ]; then printf '%s\\n' \"changed since plan: $p\" >&2; exit 3"
+            )),
             "{text}"
         );
         assert!(!text.contains("CV_DOWNSTREAM"), "the guard is strict: {text}");

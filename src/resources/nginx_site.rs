@@ -205,7 +205,7 @@ impl Kind for NginxSite {
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("l", &self.link);
-        sh.raw("if [ -L \"$l\" ]; then echo link=symlink; echo \"target=$(readlink -- \"$l\")\"\n");
+        sh.raw("if [ -L \"$l\" ]; then echo link=symlink; printf '%s\\n' \"target=$(readlink -- \"$l\")\"\n");
         sh.raw("elif [ -d \"$l\" ]; then echo link=directory\nelif [ -e \"$l\" ]; then echo link=file\nelse echo link=absent\nfi\n");
         // the file last: its content comes after `--body--`
         sh.set("p", &self.file);
@@ -287,7 +287,7 @@ impl Kind for NginxSite {
         };
         sh.set("p", &self.file).set("l", &self.link);
         refuse_directories(sh);
-        sh.raw("command -v nginx >/dev/null 2>&1 || { echo \"nginx is not installed: refusing to write a site it cannot check ($p)\" >&2; exit 1; }\n");
+        sh.raw("command -v nginx >/dev/null 2>&1 || { printf '%s\\n' \"nginx is not installed: refusing to write a site it cannot check ($p)\" >&2; exit 1; }\n");
         let writes = diff.changes.iter().any(|c| c.field == "content");
         let expected = match &state.file {
             FileState::File(Some(o)) => Some(o.sha256.as_str()),
@@ -336,8 +336,8 @@ const BACKUP: &str =
     "b=\"$CV_STATE/backup$p.$(date +%Y%m%dT%H%M%S)\"; mkdir -p -- \"$(dirname -- \"$b\")\"; cp -p -- \"$p\" \"$b\";";
 
 fn refuse_directories(sh: &mut Sh) {
-    sh.raw("if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then echo \"refusing to replace a directory with a site file: $p\" >&2; exit 1; fi\n");
-    sh.raw("if [ -d \"$l\" ] && [ ! -L \"$l\" ]; then echo \"refusing to replace a directory with a site link: $l\" >&2; exit 1; fi\n");
+    sh.raw("if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then printf '%s\\n' \"refusing to replace a directory with a site file: $p\" >&2; exit 1; fi\n");
+    sh.raw("if [ -d \"$l\" ] && [ ! -L \"$l\" ]; then printf '%s\\n' \"refusing to replace a directory with a site link: $l\" >&2; exit 1; fi\n");
 }
 
 /// Keeps exact copies of the site file and link (a link stays a link) until the step
@@ -374,7 +374,7 @@ impl NginxSite {
             "if ! cv_out=$(nginx -t 2>&1); then\ncv_back \"$cv_keep/file\" \"$p\"\ncv_back \"$cv_keep/link\" \"$l\"\n",
         );
         sh.raw("printf '%s\\n' \"$cv_out\" >&2\n");
-        sh.raw("echo \"nginx refused the configuration: $p and $l are back as they were, nginx was not reloaded\" >&2\nexit 1\nfi\n");
+        sh.raw("printf '%s\\n' \"nginx refused the configuration: $p and $l are back as they were, nginx was not reloaded\" >&2\nexit 1\nfi\n");
         if self.reload {
             sh.raw("if systemctl is-active --quiet nginx 2>/dev/null; then systemctl reload nginx || { systemctl status --no-pager --lines=15 nginx >&2; exit 1; }\n");
             sh.raw("elif [ -s /run/nginx.pid ] && kill -0 \"$(cat /run/nginx.pid)\" 2>/dev/null; then nginx -s reload; fi\n");

@@ -244,7 +244,7 @@ impl Pip {
 
     /// The install command, as the venv's owner; sets `$o` to the owner.
     fn install(&self, sh: &mut Sh) {
-        sh.raw("[ -x \"$v/bin/pip\" ] || { echo \"$v is not a virtualenv with pip (no $v/bin/pip)\" >&2; exit 1; }\n");
+        sh.raw("[ -x \"$v/bin/pip\" ] || { printf '%s\\n' \"$v is not a virtualenv with pip (no $v/bin/pip)\" >&2; exit 1; }\n");
         sh.raw("o=$(stat -c %U -- \"$v\")\n");
         sh.raw("cv_as \"$o\" \"$v/bin/pip\" install --no-input --disable-pip-version-check");
         if !self.index {
@@ -331,13 +331,13 @@ impl Kind for Pip {
         sh.set("v", &self.venv);
         sh.raw(
             r#"if [ -x "$v/bin/python" ]; then echo venv=1
-for d in "$v"/lib/python*/site-packages/*.dist-info "$v"/lib/python*/site-packages/*.egg-info; do [ -e "$d" ] && echo "dist=${d##*/}"; done
+for d in "$v"/lib/python*/site-packages/*.dist-info "$v"/lib/python*/site-packages/*.egg-info; do [ -e "$d" ] && printf '%s\n' "dist=${d##*/}"; done
 if grep -qi '^ *include-system-site-packages *= *true' -- "$v/pyvenv.cfg" 2>/dev/null; then
 for d in /usr/local/lib/python3*/dist-packages/*.*-info /usr/lib/python3/dist-packages/*.*-info /usr/lib/python3.*/dist-packages/*.*-info; do
 [ -e "$d" ] || continue; b=${d##*/}
 case "$b" in
-*-*) echo "sysdist=$b" ;;
-*) n=$(sed -n 's/^Version: *//p' "$d/PKG-INFO" "$d/METADATA" "$d" 2>/dev/null | head -n 1); echo "sysdist=${b%.*-info}-$n.${b##*.}" ;;
+*-*) printf '%s\n' "sysdist=$b" ;;
+*) n=$(sed -n 's/^Version: *//p' "$d/PKG-INFO" "$d/METADATA" "$d" 2>/dev/null | head -n 1); printf '%s\n' "sysdist=${b%.*-info}-$n.${b##*.}" ;;
 esac
 done
 fi

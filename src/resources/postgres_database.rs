@@ -207,7 +207,7 @@ impl Kind for PostgresDatabase {
             .collect();
         if !fixed.is_empty() {
             sh.set("d", &self.name);
-            sh.raw("echo \"the encoding and locale of database $d cannot change once it exists: dump it, drop it and create it again\" >&2; exit 1\n");
+            sh.raw("printf '%s\\n' \"the encoding and locale of database $d cannot change once it exists: dump it, drop it and create it again\" >&2; exit 1\n");
             return;
         }
         psql::wait_for_server(sh);

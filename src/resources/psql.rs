@@ -83,7 +83,7 @@ pub fn run(sh: &mut Sh, input: &Psql) {
 pub fn probe(sh: &mut Sh, input: &Psql) {
     sh.raw("if ! command -v psql >/dev/null 2>&1 || ! id -u postgres >/dev/null 2>&1; then echo server=absent; else\nout=$(");
     run(sh, input);
-    sh.raw(")\nrc=$?\nif [ $rc -eq 0 ]; then echo server=up; printf '%s\\n' \"$out\"; elif [ $rc -eq 2 ]; then echo server=down; else echo \"server=error $rc\"; fi\nfi\n");
+    sh.raw(")\nrc=$?\nif [ $rc -eq 0 ]; then echo server=up; printf '%s\\n' \"$out\"; elif [ $rc -eq 2 ]; then echo server=down; else printf '%s\\n' \"server=error $rc\"; fi\nfi\n");
 }
 
 /// Waits (up to 30 s) for the server to accept connections: it may just have been

@@ -44,7 +44,7 @@ mod tests {
     fn runs_directly_as_the_current_user() {
         let mut sh = Sh::new();
         define(&mut sh);
-        sh.raw("cv_as \"$(id -un)\" sh -c 'echo \"$1 $(pwd)\"' x 'a b'; cv_as '' echo ok\n");
+        sh.raw("cv_as \"$(id -un)\" sh -c 'printf \"%s\\n\" \"$1 $(pwd)\"' x 'a b'; cv_as '' echo ok\n");
         let out = Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a b /\nok\n");
     }

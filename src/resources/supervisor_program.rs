@@ -443,11 +443,11 @@ impl Kind for SupervisorProgram {
         sh.set("n", &self.name);
         sh.set("p", &self.path);
         sh.raw("if command -v supervisorctl >/dev/null 2>&1; then\n");
-        sh.raw("st=$(supervisorctl status \"$n:*\" 2>&1); echo \"rc=$?\"; printf '%s\\n' \"$st\" | sed 's/^/line=/'\n");
+        sh.raw("st=$(supervisorctl status \"$n:*\" 2>&1); printf '%s\\n' \"rc=$?\"; printf '%s\\n' \"$st\" | sed 's/^/line=/'\n");
         sh.raw("else echo ctl=absent; fi\n");
         sh.raw("if [ -f \"$p\" ]; then echo conf=file\n");
         if self.want == Want::Absent {
-            sh.raw("s=$(sha256sum < \"$p\") && echo \"sha256=${s%% *}\"\n");
+            sh.raw("s=$(sha256sum < \"$p\") && printf '%s\\n' \"sha256=${s%% *}\"\n");
         } else {
             self.conf.probe(sh);
         }
@@ -558,7 +558,7 @@ impl Kind for SupervisorProgram {
             sh.raw("if ! out=$(supervisorctl reread 2>&1) || printf '%s\\n' \"$out\" | grep -q '^ERROR'; then\n");
             if writes {
                 sh.raw("if [ -n \"$old\" ]; then mv -f -- \"$old\" \"$p\"; else rm -f -- \"$p\"; fi\nsupervisorctl reread >/dev/null 2>&1 || true\n");
-                sh.raw("printf '%s\\n' \"$out\" >&2; echo \"supervisor refused the configuration; $p is as it was\" >&2; exit 1\n");
+                sh.raw("printf '%s\\n' \"$out\" >&2; printf '%s\\n' \"supervisor refused the configuration; $p is as it was\" >&2; exit 1\n");
             } else {
                 sh.raw("printf '%s\\n' \"$out\" >&2; exit 1\n");
             }
@@ -597,7 +597,7 @@ impl SupervisorProgram {
             .raw(" ]; then break; fi\n");
         if self.want == Want::Running {
             // what the program printed says why: the last lines of its log
-            sh.raw("if [ \"$(cv_count FATAL)\" -gt 0 ]; then printf '%s\\n' \"$st\" >&2; echo \"$n did not start; the end of its output:\" >&2; ");
+            sh.raw("if [ \"$(cv_count FATAL)\" -gt 0 ]; then printf '%s\\n' \"$st\" >&2; printf '%s\\n' \"$n did not start; the end of its output:\" >&2; ");
             sh.raw("for p in $(printf '%s\\n' \"$st\" | awk '$2 == \"FATAL\" {print $1}'); do t=$(supervisorctl tail \"$p\" stderr 2>&1 | tail -n 15); [ -n \"$t\" ] || t=$(supervisorctl tail \"$p\" 2>&1 | tail -n 15); printf '%s\\n' \"$t\" >&2; done; exit 1; fi\n");
         }
         sh.raw("i=$((i+1)); if [ $i -ge ")

@@ -92,7 +92,7 @@ impl Kind for Symlink {
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("p", &self.path);
-        sh.raw("if [ -L \"$p\" ]; then echo type=symlink; echo \"target=$(readlink -- \"$p\")\"\n");
+        sh.raw("if [ -L \"$p\" ]; then echo type=symlink; printf '%s\\n' \"target=$(readlink -- \"$p\")\"\n");
         sh.raw("elif [ -d \"$p\" ]; then echo type=directory\nelif [ -e \"$p\" ]; then echo type=file\nelse echo type=absent\nfi\n");
     }
 
@@ -142,19 +142,19 @@ impl Kind for Symlink {
         sh.set("p", &self.path);
         let Some(target) = &self.target else {
             match state {
-                State::Directory => sh.raw("echo \"refusing to remove a directory in place of a symlink: $p\" >&2; exit 1\n"),
-                State::File if !self.force => sh.raw("echo \"refusing to remove a regular file in place of a symlink (force=#true allows it): $p\" >&2; exit 1\n"),
+                State::Directory => sh.raw("printf '%s\\n' \"refusing to remove a directory in place of a symlink: $p\" >&2; exit 1\n"),
+                State::File if !self.force => sh.raw("printf '%s\\n' \"refusing to remove a regular file in place of a symlink (force=#true allows it): $p\" >&2; exit 1\n"),
                 _ => sh.raw("rm -f -- \"$p\"\n"),
             };
             return;
         };
         match state {
             State::Directory => {
-                sh.raw("echo \"refusing to replace a directory with a symlink: $p\" >&2; exit 1\n");
+                sh.raw("printf '%s\\n' \"refusing to replace a directory with a symlink: $p\" >&2; exit 1\n");
                 return;
             }
             State::File if !self.force => {
-                sh.raw("echo \"refusing to replace a regular file with a symlink (force=#true allows it): $p\" >&2; exit 1\n");
+                sh.raw("printf '%s\\n' \"refusing to replace a regular file with a symlink (force=#true allows it): $p\" >&2; exit 1\n");
                 return;
             }
             _ => {}

@@ -245,7 +245,7 @@ impl Kind for Ufw {
         sh.raw("if ! command -v ufw >/dev/null 2>&1; then echo tool=missing; else echo tool=ok\n");
         // counting the tagged rules in ufw's files needs no python; `ufw show added`
         // (their command form, to delete them) runs only when one is not the wanted rule
-        sh.raw("n=$(cat /etc/ufw/user.rules /etc/ufw/user6.rules 2>/dev/null | grep -c -e \"$stored\\$\"); echo \"tuples=$n\"\n");
+        sh.raw("n=$(cat /etc/ufw/user.rules /etc/ufw/user6.rules 2>/dev/null | grep -c -e \"$stored\\$\"); printf '%s\\n' \"tuples=$n\"\n");
         if self.present {
             sh.raw("d=$(");
             self.command(true, sh);

@@ -99,7 +99,7 @@ impl UfwFirewall {
         sh.raw("ports=$(sshd -T 2>/dev/null | awk '$1 == \"port\" { print $2 }'); [ -n \"$ports\" ] || ports=22\n");
         sh.raw("for p in $ports; do if ! cat /etc/ufw/user.rules /etc/ufw/user6.rules 2>/dev/null | CV_PORT=$p awk '")
             .raw(AWK_SSH_ALLOWED)
-            .raw("'; then echo \"refusing to enable ufw with incoming traffic denied: no ufw rule allows ssh (tcp port $p) from anywhere, so the next connection would be refused; add e.g. ufw \\\"OpenSSH\\\", or set guard-ssh=#false\" >&2; exit 1; fi; done\n");
+            .raw("'; then printf '%s\\n' \"refusing to enable ufw with incoming traffic denied: no ufw rule allows ssh (tcp port $p) from anywhere, so the next connection would be refused; add e.g. ufw \\\"OpenSSH\\\", or set guard-ssh=#false\" >&2; exit 1; fi; done\n");
     }
 }
 
@@ -134,7 +134,7 @@ impl Kind for UfwFirewall {
 
     fn probe(&self, sh: &mut Sh) {
         sh.raw("if ! command -v ufw >/dev/null 2>&1; then echo tool=missing; else echo tool=ok\n");
-        sh.raw("echo \"status=$(ufw status 2>&1 | head -n 1)\"\n");
+        sh.raw("printf '%s\\n' \"status=$(ufw status 2>&1 | head -n 1)\"\n");
         sh.raw("sed -n -e 's/^ENABLED=/enabled=/p' -e 's/^LOGLEVEL=/logging=/p' /etc/ufw/ufw.conf\n");
         sh.raw("sed -n -e 's/^DEFAULT_INPUT_POLICY=/incoming=/p' -e 's/^DEFAULT_OUTPUT_POLICY=/outgoing=/p' -e 's/^DEFAULT_FORWARD_POLICY=/routed=/p' /etc/default/ufw | tr -d '\"'\nfi\n");
     }

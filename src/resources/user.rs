@@ -108,9 +108,9 @@ impl Kind for User {
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("n", &self.name);
-        sh.raw("if e=$(getent passwd -- \"$n\"); then echo present=1; echo \"passwd=$e\"; ");
+        sh.raw("if e=$(getent passwd -- \"$n\"); then echo present=1; printf '%s\\n' \"passwd=$e\"; ");
         // `id -Gn` lists the primary group first
-        sh.raw("g=$(id -Gn -- \"$n\") && echo \"group=${g%% *}\" && echo \"groups=$g\"; else echo present=0; fi\n");
+        sh.raw("g=$(id -Gn -- \"$n\") && printf '%s\\n' \"group=${g%% *}\" && printf '%s\\n' \"groups=$g\"; else echo present=0; fi\n");
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -152,14 +152,14 @@ impl Kind for Venv {
         sh.set("p", &self.path);
         sh.set("py", &self.python);
         sh.raw(
-            r#"if real=$(readlink -f -- "$py") && [ -f "$real" ] && [ -x "$real" ]; then echo "python=$real"
-case "${real##*/}" in python[0-9]*.[0-9]*) echo "pyver=${real##*/python}";; *) echo "pyver=$("$real" -c 'import sys; print("%d.%d" % sys.version_info[:2])')";; esac
+            r#"if real=$(readlink -f -- "$py") && [ -f "$real" ] && [ -x "$real" ]; then printf '%s\n' "python=$real"
+case "${real##*/}" in python[0-9]*.[0-9]*) printf '%s\n' "pyver=${real##*/python}";; *) printf '%s\n' "pyver=$("$real" -c 'import sys; print("%d.%d" % sys.version_info[:2])')";; esac
 else echo python=missing; fi
 if [ -L "$p" ]; then echo type=symlink
 elif [ -f "$p/pyvenv.cfg" ]; then echo type=venv
 stat -c 'owner=%U' -- "$p"
 sed -n 's/^ *\([A-Za-z0-9_.-]*\) *= */cfg.\1=/p' -- "$p/pyvenv.cfg"
-if [ -x "$p/bin/python" ]; then echo "bin=$(readlink -f -- "$p/bin/python")"; else echo bin=; fi
+if [ -x "$p/bin/python" ]; then printf '%s\n' "bin=$(readlink -f -- "$p/bin/python")"; else echo bin=; fi
 elif [ -d "$p" ]; then if [ -z "$(ls -A -- "$p")" ]; then echo type=empty; else echo type=directory; fi
 elif [ -e "$p" ]; then echo type=file
 else echo type=absent
@@ -248,16 +248,16 @@ fi
         let recreate = diff.changes.iter().any(|c| c.field == "python");
         match &state.env {
             Env::Other(t) => {
-                sh.raw("echo \"refusing to make a virtualenv in $p: it is a ")
+                sh.raw("printf '%s\\n' \"refusing to make a virtualenv in $p: it is a ")
                     .raw(static_type(t))
                     .raw("\" >&2; exit 1\n");
             }
             Env::Absent => {
-                sh.raw("if [ -e \"$p/pyvenv.cfg\" ]; then echo \"changed since plan: $p is already a virtualenv\" >&2; exit 1; fi\n");
+                sh.raw("if [ -e \"$p/pyvenv.cfg\" ]; then printf '%s\\n' \"changed since plan: $p is already a virtualenv\" >&2; exit 1; fi\n");
                 self.create(sh);
             }
             Env::Present(_) if recreate => {
-                sh.raw("[ -x \"$py\" ] || { echo \"$py is not installed\" >&2; exit 1; }\n");
+                sh.raw("[ -x \"$py\" ] || { printf '%s\\n' \"$py is not installed\" >&2; exit 1; }\n");
                 sh.raw("rm -rf -- \"$p\"\n");
                 self.create(sh);
             }
@@ -279,7 +279,7 @@ impl Venv {
     /// The directory (root makes it, so the owner needs no right on the parent), then the
     /// venv inside it, as the owner.
     fn create(&self, sh: &mut Sh) {
-        sh.raw("[ -x \"$py\" ] || { echo \"$py is not installed\" >&2; exit 1; }\n");
+        sh.raw("[ -x \"$py\" ] || { printf '%s\\n' \"$py is not installed\" >&2; exit 1; }\n");
         sh.raw("mkdir -p -- \"$p\"\n");
         if self.owner.is_some() {
             sh.raw("chown -- \"$o\" \"$p\"\n");

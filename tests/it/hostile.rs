@@ -50,7 +50,7 @@ fn untemplated(s: &str) -> String {
 }
 
 /// The fixed payloads: quoting, substitution, separators, globs, braces, options, tildes,
-/// here-document delimiters converge and sh use, unicode, whitespace.
+/// here-document delimiters converge and sh use, `echo` escapes, unicode, whitespace.
 pub const PAYLOADS: &[&str] = &[
     "'; touch cv-canary; '",
     "\"; touch cv-canary; \"",
@@ -72,6 +72,9 @@ pub const PAYLOADS: &[&str] = &[
     "~root",
     "ünïcødé ✓ 中文 🦀",
     "back\\slash\\",
+    // what `echo` in dash interprets: an octal escape, \c (ends the output), \n
+    "\\0101 oct\\c cut\\n",
+    "\\\\ two \\\\\\",
     "tab\there",
     " leading and trailing ",
     "#not a comment",
@@ -371,4 +374,36 @@ fn hostile_host_names_key_paths_and_user_names_in_the_inventory() {
     assert_eq!(got, name);
     assert_eq!(c.sh_ok("find / -xdev -name cv-canary 2>/dev/null | head -5"), "");
     no_canary(&[p.path()]);
+}
+
+/// `echo` in dash (Debian's and Ubuntu's `sh`) interprets backslashes: `\0101` is an
+/// octal escape and `\c` ends the output, so `echo "target=$t"` reports a different
+/// target than the host has. Every value converge's shell code prints goes through
+/// `printf '%s\n'`; this keeps it so: no `echo` of an expansion anywhere in `src/`
+/// except numbers converge itself computed (`$?`, `$cv_rc`, `$cv_r`).
+#[test]
+fn generated_shell_never_echoes_an_expansion() {
+    let mut offenders = Vec::new();
+    for file in walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
+        // the testbed's own scripts run on this machine with values it made
+        if file.extension().is_none_or(|e| e != "rs") || file.components().any(|c| c.as_os_str() == "sandbox") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("source");
+        for (n, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("echo ") {
+                let rest = &line[at + 5..];
+                // one shell command: up to a separator or a line break in the script; an
+                // escaped `\\$` (a cron command's literal dollar in a unit test) is no expansion
+                let end =
+                    ["\\n", ";", "|", "&", ">", ")"].iter().filter_map(|s| rest.find(s)).min().unwrap_or(rest.len());
+                let words =
+                    rest[..end].replace("$?", "").replace("$cv_rc", "").replace("$cv_r\\\"", "").replace("\\\\$", "");
+                if words.contains('$') {
+                    offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "echo of an expansion (use printf '%s\\n'):\n{}", offenders.join("\n"));
 }

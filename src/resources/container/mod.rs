@@ -633,7 +633,7 @@ impl Kind for Container {
                 .raw(e)
                 .raw(" container inspect --format '{{.Id}}' -- \"$n\" 2>/dev/null)\" != ")
                 .hex(&o.id)
-                .raw(" ]; then echo \"container $n changed since plan\" >&2; exit 1; fi\n");
+                .raw(" ]; then printf '%s\\n' \"container $n changed since plan\" >&2; exit 1; fi\n");
         }
         if diff.action == Action::Remove {
             self.remove(sh);
@@ -799,7 +799,7 @@ impl Container {
             }
             Pull::Never => {
                 sh.raw("if ! ").raw(e).raw(" image inspect -- \"$i\" >/dev/null 2>&1; then ");
-                sh.raw("echo \"image $i is not on the host, and pull=\\\"never\\\"\" >&2; exit 1; fi\n");
+                sh.raw("printf '%s\\n' \"image $i is not on the host, and pull=\\\"never\\\"\" >&2; exit 1; fi\n");
             }
         }
     }

@@ -230,7 +230,7 @@ fn a_changed_env_value_recreates_the_container() {
         sh,
         "n=web\n\
          if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$(podman container inspect --format '{{.Id}}' -- \"$n\" 2>/dev/null)\" != \
-         2189044d39d227ed4b71bad8e6031dc5da08990ce5ea5cddc6560c55995e0be1 ]; then echo \"container $n changed since plan\" >&2; exit 1; fi\n\
+         2189044d39d227ed4b71bad8e6031dc5da08990ce5ea5cddc6560c55995e0be1 ]; then printf '%s\\n' \"container $n changed since plan\" >&2; exit 1; fi\n\
          i=localhost/app:1\n\
          if ! podman image inspect -- \"$i\" >/dev/null 2>&1; then podman pull -- \"$i\"; fi\n\
          if podman container inspect -- \"$n\" >/dev/null 2>&1; then podman stop -- \"$n\" >/dev/null; podman rm -f -- \"$n\" >/dev/null; fi\n\
@@ -268,7 +268,10 @@ fn a_tag_moved_to_a_new_image_recreates_the_container() {
     let never = build(&WEB.replace("cgroups=", "pull=\"never\" cgroups=")).expect("build");
     let (diff, sh) = plan(&never, &probe_out(Some(PODMAN), None), &PlanCx::default());
     assert_eq!(fields(&diff)[0], "image: localhost/app:1 (4abb30d73d07) -> localhost/app:1 (not on the host)");
-    assert!(sh.contains("then echo \"image $i is not on the host, and pull=\\\"never\\\"\" >&2; exit 1; fi\n"), "{sh}");
+    assert!(
+        sh.contains("then printf '%s\\n' \"image $i is not on the host, and pull=\\\"never\\\"\" >&2; exit 1; fi\n"),
+        "{sh}"
+    );
     let always = build(&WEB.replace("cgroups=", "pull=\"always\" cgroups=")).expect("build");
     let (_, sh) = plan(&always, &probe_out(Some(PODMAN), Some(&newer)), &PlanCx::default());
     assert!(sh.contains("\npodman pull -- \"$i\"\n"), "{sh}");
