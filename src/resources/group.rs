@@ -12,7 +12,7 @@
 
 use super::record::Record;
 use super::{Action, Change, Diff, Kind, PlanCx, ProbeError};
-use crate::diag::Diag;
+use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -30,21 +30,37 @@ pub enum State {
     Present { gid: u32 },
 }
 
-/// Unix user and group names: what `useradd` accepts without `--badname`.
-pub fn read_account_name(r: &mut NodeReader, what: &str) -> Option<String> {
-    let n = r.arg(what)?;
-    let ok = !n.value.is_empty()
-        && n.value.len() <= 32
-        && !n.value.starts_with('-')
-        && n.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-$".contains(&b));
-    if !ok {
+/// Unix user and group names: what `useradd` accepts without `--badname` (a numeric ID
+/// too, where one is allowed).
+pub fn is_account_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 32
+        && !n.starts_with('-')
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-$".contains(&b))
+}
+
+/// `Some(value)` when `v` is an account name; otherwise an error on its token.
+pub fn account(r: &mut NodeReader, v: Spanned<String>, what: &str) -> Option<String> {
+    if !is_account_name(&v.value) {
         r.error(
-            Diag::new("converge::name", format!("`{}` is not a valid {what}", n.value), &n.at, "invalid name")
+            Diag::new("converge::name", format!("`{}` is not a valid {what}", v.value), &v.at, "invalid name")
                 .help("use letters, digits, `_`, `-` and `.`, at most 32 characters, not starting with `-`"),
         );
         return None;
     }
-    Some(n.value)
+    Some(v.value)
+}
+
+/// The node's name argument, a user or group name.
+pub fn read_account_name(r: &mut NodeReader, what: &str) -> Option<String> {
+    let n = r.arg(what)?;
+    account(r, n, what)
+}
+
+/// A property naming a user or group (`owner`, `group`, `user`).
+pub fn read_account(r: &mut NodeReader, key: &'static str, what: &str) -> Option<String> {
+    let v = r.nonempty(key)?;
+    account(r, v, what)
 }
 
 impl Kind for Group {

@@ -5,9 +5,9 @@
 //! cannot contain `:`), so it works with GNU and busybox `stat` alike. A wanted owner may
 //! be a name or a numeric id.
 
+use super::group::read_account;
 use super::record::Record;
 use super::{Change, Implicit, ProbeError};
-use crate::diag::Spanned;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -31,8 +31,8 @@ pub struct Observed {
 impl Ownership {
     /// Reads `owner`, `group` and `mode`.
     pub fn read(r: &mut NodeReader) -> Ownership {
-        let owner = r.nonempty("owner").map(|s: Spanned<String>| s.value);
-        let group = r.nonempty("group").map(|s| s.value);
+        let owner = read_account(r, "owner", "user name");
+        let group = read_account(r, "group", "group name");
         let mode = r.mode("mode");
         Ownership { owner, group, mode }
     }

@@ -251,10 +251,10 @@ impl Pip {
             sh.raw(" --no-index");
         }
         if let Some(u) = &self.index_url {
-            sh.raw(" --index-url ").q(u);
+            sh.raw(" --index-url=").q(u);
         }
         if let Some(f) = &self.find_links {
-            sh.raw(" --find-links ").q(f);
+            sh.raw(" --find-links=").q(f);
         }
         if let Some(f) = &self.file {
             sh.raw(" -r ").q(f);
@@ -282,9 +282,24 @@ impl Kind for Pip {
         let venv = super::file::read_path(r);
         let requirements = Pip::read_requirements(r);
         let file = Pip::read_file(r);
-        let find_links = r.nonempty("find-links").map(|f| f.value);
+        let find_links = r.nonempty("find-links");
         let index = r.bool("index").unwrap_or(true);
         let index_url = r.nonempty("index-url");
+        // pip reads both as a path or URL; a URL is one word
+        for (v, path) in [(&find_links, true), (&index_url, false)] {
+            let located = |s: &str| s.contains("://") || (path && s.starts_with('/'));
+            if let Some(v) = v
+                && (!located(&v.value) || v.value.contains(|c: char| c.is_control() || (c.is_whitespace() && !path)))
+            {
+                let want = if path {
+                    "a directory by absolute path, or a URL"
+                } else {
+                    "a URL, like https://pypi.example.org/simple"
+                };
+                r.error(Diag::new("converge::pip", format!("`{}` is not {want}", v.value), &v.at, "invalid value"));
+            }
+        }
+        let find_links = find_links.map(|f| f.value);
         if let Some(u) = &index_url
             && !index
         {
@@ -459,7 +474,7 @@ mod tests {
             vec![Change::set("flask", "2.2.2", "2.2.5"), Change::new("demo-pkg", None, Some("1.0".into()))]
         );
         assert!(
-            text.ends_with("cv_as \"$o\" \"$v/bin/pip\" install --no-input --disable-pip-version-check --no-index --find-links /srv/wheels -- 'flask==2.2.5' 'gunicorn==20.1.0' Typing.Extensions 'demo-pkg==1.0'\n"),
+            text.ends_with("cv_as \"$o\" \"$v/bin/pip\" install --no-input --disable-pip-version-check --no-index --find-links=/srv/wheels -- 'flask==2.2.5' 'gunicorn==20.1.0' Typing.Extensions 'demo-pkg==1.0'\n"),
             "{text}"
         );
         assert!(plan(&pip(&["flask==2.2.2", "FLASK"]), OUT).0.is_ok());

@@ -165,6 +165,16 @@ pub fn random_salt() -> [u8; 16] {
     salt
 }
 
+/// A name the probe sent as `encode(convert_to(NAME, 'UTF8'), 'hex')`: names may hold
+/// newlines, which would break the probe's one-fact-per-line output.
+pub fn unhex(s: &str) -> Option<String> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()).collect();
+    String::from_utf8(bytes?).ok()
+}
+
 /// A PostgreSQL role or database name: at most 63 bytes (longer ones are cut), no NUL.
 pub fn valid_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 63 && !n.contains('\0')

@@ -8,7 +8,6 @@
 //! The working directory is `/` first: the exchange's own (root's home) is not readable by
 //! other users, and tools that look around their working directory (git) would fail there.
 
-use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -21,18 +20,7 @@ pub fn define(sh: &mut Sh) {
 /// Reads a user-name property (`user=`, `owner=`): a name `runuser -u` and `stat -c %U`
 /// agree on.
 pub fn read_user(r: &mut NodeReader, key: &'static str) -> Option<String> {
-    let v: Spanned<String> = r.nonempty(key)?;
-    let ok = v.value.len() <= 32
-        && !v.value.starts_with('-')
-        && v.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-$".contains(&b));
-    if !ok {
-        r.error(
-            Diag::new("converge::name", format!("`{}` is not a user name", v.value), &v.at, "invalid user name")
-                .help("use letters, digits, `_`, `-` and `.`, at most 32 characters, not starting with `-`"),
-        );
-        return None;
-    }
-    Some(v.value)
+    super::group::read_account(r, key, "user name")
 }
 
 #[cfg(test)]

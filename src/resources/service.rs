@@ -16,8 +16,9 @@
 //! changed on disk, `daemon-reload` runs before the service is touched.
 
 use super::record::Record;
-use super::unit::unit_name;
+use super::unit::{check_unit_name, unit_name};
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -57,10 +58,25 @@ impl Kind for Service {
 
     fn build(r: &mut NodeReader) -> Option<Service> {
         let name = r.arg("a service name")?;
+        check_unit_name(r, &name);
         let enabled = r.bool("enabled");
         let running = r.choice("state", &["running", "stopped"]).map(|s| s == "running");
         let reload = r.choice("on-notify", &["restart", "reload"]) == Some("reload");
-        let package = r.nonempty("package").map(|p| p.value);
+        let package = r.nonempty("package");
+        if let Some(p) = &package
+            && !super::package::valid_name(&p.value)
+        {
+            r.error(Diag::new(
+                "converge::package",
+                format!("`{}` is not a package name", p.value),
+                &p.at,
+                "invalid name",
+            ));
+        }
+        let package = package.map(|p| p.value);
+        if r.failed() {
+            return None;
+        }
         let unit = unit_name(&name.value);
         Some(Service { name: name.value, unit, enabled, running, reload, package })
     }

@@ -149,14 +149,6 @@ fn env_value(v: &str) -> Result<String, &'static str> {
     }
 }
 
-/// A Unix user name as `useradd` accepts it (see `group.rs`).
-fn valid_user_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 32
-        && !n.starts_with('-')
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-$".contains(&b))
-}
-
 fn valid_env_name(n: &str) -> bool {
     n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -301,7 +293,7 @@ impl Kind for SupervisorProgram {
             }
         }
         if let Some(u) = &user
-            && !valid_user_name(&u.value)
+            && !super::group::is_account_name(&u.value)
         {
             r.error(Diag::new("converge::supervisor", format!("`{}` is not a user name", u.value), &u.at, "invalid"));
         }

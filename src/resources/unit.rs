@@ -17,7 +17,7 @@ use super::content::Desired;
 use super::file::{self, File};
 use super::ownership::Ownership;
 use super::{Batched, Diff, Kind, PlanCx, ProbeError};
-use crate::diag::Diag;
+use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -27,6 +27,32 @@ const SUFFIXES: &[&str] = &[".service", ".socket", ".timer", ".target", ".mount"
 pub struct Unit {
     name: String,
     file: File,
+}
+
+/// What systemd takes as a unit name (`unit_name_is_valid`): letters, digits and
+/// `:-_.\\@`, at most 255 bytes with its suffix; no leading `.` (a hidden file).
+pub fn valid_unit_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && unit_name(name).len() <= 255
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b))
+}
+
+/// Refuses a unit or service name systemd would not take, on its token.
+pub fn check_unit_name(r: &mut NodeReader, name: &Spanned<String>) -> bool {
+    if valid_unit_name(&name.value) {
+        return true;
+    }
+    r.error(
+        Diag::new(
+            "converge::unit",
+            format!("`{}` is not a unit name", name.value),
+            &name.at,
+            "not a systemd unit name",
+        )
+        .help("a unit name is letters, digits and `:-_.\\@`, like `gunicorn` or `app@1.service`"),
+    );
+    false
 }
 
 /// `nginx` → `nginx.service`; names with a unit suffix stay as they are.
@@ -42,13 +68,7 @@ impl Kind for Unit {
         let name = r.arg("a unit name")?;
         let present = r.choice("state", &["present", "absent"]).is_none_or(|s| s == "present");
         let content = Desired::read(r);
-        if name.value.contains('/') || name.value.starts_with('.') || name.value.is_empty() {
-            r.error(Diag::new(
-                "converge::unit",
-                format!("`{}` is not a unit name", name.value),
-                &name.at,
-                "a unit name has no `/`",
-            ));
+        if !check_unit_name(r, &name) {
             return None;
         }
         if present && content.is_none() && !r.failed() {

@@ -16,9 +16,10 @@
 //! account unless `create-home=#false`; `system` only matters at creation. A user depends
 //! on the managed groups it names.
 
-use super::group::read_account_name;
+use super::group::{account, read_account, read_account_name};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
 
@@ -54,6 +55,26 @@ pub struct Account {
     pub groups: Vec<String>,
 }
 
+/// A field of `/etc/passwd` (`home`, `shell`, `comment`): one line, no `:` (the field
+/// separator); a home or shell is an absolute path.
+fn passwd_field(r: &mut NodeReader, key: &'static str, path: bool) -> Option<String> {
+    let v = if path { r.nonempty(key)? } else { r.string(key)? };
+    let problem = if v.value.contains(':') {
+        Some("`:` separates the fields of /etc/passwd")
+    } else if v.value.chars().any(char::is_control) {
+        Some("a field of /etc/passwd is one line, without control characters")
+    } else if path && !v.value.starts_with('/') {
+        Some("an absolute path starts with `/`")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        r.error(Diag::new("converge::user", format!("`{key}` cannot be {:?}", v.value), &v.at, p));
+        return None;
+    }
+    Some(v.value)
+}
+
 impl Kind for User {
     const KIND: &'static str = "user";
     type State = State;
@@ -63,13 +84,14 @@ impl Kind for User {
         let present = r.choice("state", &["present", "absent"]).is_none_or(|s| s == "present");
         let system = r.bool("system").unwrap_or(false);
         let uid = r.int::<u32>("uid").map(|u| u.value);
-        let group = r.nonempty("group").map(|g| g.value);
+        let group = read_account(r, "group", "group name");
         let has_groups = r.has("groups") || !r.children("groups").is_empty();
-        let groups = r.list("groups").into_iter().map(|g| g.value).collect::<Vec<_>>();
+        let listed = r.list("groups");
+        let groups: Vec<String> = listed.into_iter().filter_map(|g| account(r, g, "group name")).collect();
         let append = r.bool("append").unwrap_or(false);
-        let home = r.nonempty("home").map(|h| h.value);
-        let shell = r.nonempty("shell").map(|s| s.value);
-        let comment = r.string("comment").map(|c| c.value);
+        let home = passwd_field(r, "home", true);
+        let shell = passwd_field(r, "shell", true);
+        let comment = passwd_field(r, "comment", false);
         let create_home = r.bool("create-home").unwrap_or(true);
         let remove_home = r.bool("remove-home").unwrap_or(false);
         let mut groups = has_groups.then_some(groups);

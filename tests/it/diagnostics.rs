@@ -207,3 +207,19 @@ diag_case!(
     lines_of_one_file_required_against_their_order,
     "host \"a\"\nline \"a\" path=\"/etc/x\" line=\"a=1\" require=\"line:b\"\nline \"b\" path=\"/etc/x\" line=\"b=1\"\n"
 );
+diag_case!(
+    names_the_host_would_misread,
+    "host \"a\"\n\
+     file \"/etc/x\" content=\"\" owner=\"$(id)\" group=\"adm wheel\"\n\
+     user \"app\" group=\"a:b\" home=\"srv/app\" shell=\"/bin/sh\\n\" comment=\"App: the app\" {\n    \
+     groups \"sudo\" \"-x\"\n\
+     }\n\
+     unit \"my app\" content=\"[Service]\\n\"\n\
+     service \"app;reboot\" package=\"app pkg\"\n\
+     package \"jq\" version=\"1.6'\"\n\
+     container \"web\" image=\"app:1 --privileged\" network=\"x;y\" runtime=\"crun run\"\n\
+     postgres-database \"d\" encoding=\"UTF 8\" lc-collate=\"C;\"\n\
+     pip \"/srv/env\" find-links=\"wheels\" index-url=\"pypi.org/simple\" {\n    \
+     requirement \"flask==2.2.5\"\n\
+     }\n"
+);

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::support::{Project, repo};
 
 /// ```kdl blocks of a markdown text.
-fn kdl_blocks(markdown: &str) -> Vec<String> {
+pub fn kdl_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {

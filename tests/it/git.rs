@@ -154,7 +154,7 @@ fn invalid_git_venv_and_pip_nodes_are_refused_before_any_host() {
     for msg in [
         "`--upload-pack=touch /tmp/x` is not a repository URL",
         "`a..b` is not a branch, tag or commit",
-        "`-root` is not a user name",
+        "`-root` is not a valid user name",
         "a git checkout needs a `repo`",
         "`python3` is not an absolute path",
         "`flask>=2` is not a pinned requirement",

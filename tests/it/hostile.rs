@@ -41,7 +41,7 @@ pub fn kdl_str(s: &str) -> String {
 
 /// Values are Jinja templates in converge; a payload that should stay literal must not
 /// open a tag. (Templating itself is tested elsewhere.)
-fn untemplated(s: &str) -> String {
+pub fn untemplated(s: &str) -> String {
     let mut out = s.to_string();
     while out.contains("{{") || out.contains("{%") || out.contains("{#") {
         out = out.replace("{{", "{ {").replace("{%", "{ %").replace("{#", "{ #");

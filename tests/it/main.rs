@@ -9,6 +9,7 @@ mod faults;
 mod firewall;
 mod git;
 mod hostile;
+mod hostile_kinds;
 mod jacow;
 mod kano_konnect;
 mod kinds;

@@ -365,6 +365,16 @@ impl Container {
     }
 }
 
+/// An image reference (`[registry/]path[:tag][@digest]`), as the engines' grammar allows.
+fn valid_image(i: &str) -> bool {
+    !i.is_empty() && !i.starts_with('-') && i.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b))
+}
+
+/// A network or runtime name (a runtime may be a path).
+fn valid_word(v: &str, slash: bool) -> bool {
+    !v.starts_with('-') && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b) || (slash && b == b'/'))
+}
+
 impl Kind for Container {
     const KIND: &'static str = "container";
     type State = State;
@@ -413,8 +423,10 @@ impl Kind for Container {
         }
         let image = match (image, state) {
             (Some(i), _) => {
-                if i.value.starts_with('-') || i.value.contains(|c: char| c.is_whitespace() || c.is_control()) {
-                    r.error(diag(&i.at, format!("`{}` is not an image reference", i.value), "invalid image"));
+                if !valid_image(&i.value) {
+                    r.error(diag(&i.at, format!("`{}` is not an image reference", i.value), "invalid image").help(
+                        "an image reference is letters, digits and . _ - / : @, like `docker.io/library/redis:7`",
+                    ));
                 }
                 i.value
             }
@@ -453,9 +465,16 @@ impl Kind for Container {
                     .help("write \"no\", \"always\", \"unless-stopped\", \"on-failure\" or \"on-failure:N\""),
             );
         }
-        for v in [&network, &runtime].into_iter().flatten() {
-            if v.value.starts_with('-') || v.value.contains(|c: char| c.is_whitespace() || c.is_control()) {
-                r.error(diag(&v.at, format!("`{}` is not a name", v.value), "invalid value"));
+        // a network is a name; a runtime a name or an absolute path
+        for (v, slash) in [(&network, false), (&runtime, true)] {
+            if let Some(v) = v
+                && !valid_word(&v.value, slash)
+            {
+                r.error(diag(&v.at, format!("`{}` is not a name", v.value), "invalid value").help(if slash {
+                    "letters, digits and . _ - /"
+                } else {
+                    "letters, digits and . _ -"
+                }));
             }
         }
         if let Some(c) = &cgroups {

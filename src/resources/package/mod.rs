@@ -99,7 +99,12 @@ pub struct State {
     pub candidate: BTreeMap<String, String>,
 }
 
-fn valid_name(n: &str) -> bool {
+/// A Debian or RPM version (epoch, upstream version, revision or release).
+fn valid_version(v: &str) -> bool {
+    !v.starts_with('-') && v.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~:_^-".contains(&b))
+}
+
+pub fn valid_name(n: &str) -> bool {
     n.len() >= 2
         && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._:".contains(&b))
@@ -174,8 +179,16 @@ impl Kind for Package {
                     "conflicts with `state`",
                 ));
             }
-            if v.value.contains(char::is_whitespace) {
-                r.error(Diag::new("converge::package", "a version has no spaces", &v.at, "invalid version"));
+            if !valid_version(&v.value) {
+                r.error(
+                    Diag::new(
+                        "converge::package",
+                        format!("`{}` is not a package version", v.value),
+                        &v.at,
+                        "invalid version",
+                    )
+                    .help("versions are letters, digits and . + ~ : _ ^ -, like `1.6-2.1` or `2:8.2.3995-1+deb12u2`"),
+                );
             }
         }
         if names.is_empty() || r.failed() {
