@@ -15,17 +15,25 @@ file "/etc/containers/storage.conf" require="package:podman" content="[storage]\
 file "/etc/containers/containers.conf" require="package:podman" content="[containers]\nkeyring = false\n"
 "#;
 
+/// The hostile catalogue as one value: an environment value and a command word of the
+/// container must reach the engine exactly.
+fn hostile() -> String {
+    crate::hostile::PAYLOADS.iter().map(|p| crate::hostile::untemplated(p)).collect::<Vec<_>>().join(" ")
+}
+
 /// The served directory and the container serving it on the host's port 8080 (busybox
-/// httpd under a shell that exits on SIGTERM, so `stop` is quick).
+/// httpd under a shell that exits on SIGTERM, so `stop` is quick). The shell gets a
+/// hostile `$0` it never uses, and a hostile environment variable.
 fn app(greeting: &str, extra: &str) -> String {
+    let h = crate::hostile::kdl_str(&hostile());
     format!(
         r#"{ENGINE}
 directory "/srv/www"
 file "/srv/www/index.html" content="{{{{ page }}}}\n" notify="container:web"
 container "web" engine="podman" image="localhost/app:1" network="host" restart="always" runtime="crun" cgroups="disabled" {extra}{{
-    command "/bin/busybox" "sh" "-c" "trap 'exit 0' TERM; /bin/busybox httpd -f -p 8080 -h /www & wait"
+    command "/bin/busybox" "sh" "-c" "trap 'exit 0' TERM; /bin/busybox httpd -f -p 8080 -h /www & wait" {h}
     mount "/srv/www" "/www" read-only=#true
-    env {{ GREETING "{greeting}"; }}
+    env {{ GREETING "{greeting}"; HOSTILE {h}; }}
 }}
 "#
     )
@@ -74,6 +82,16 @@ fn podman_container_runs_is_recreated_on_change_and_stops() {
     );
     assert_eq!(inspect(&h, "{{range .Mounts}}{{.Source}} {{.Destination}} {{.RW}}{{end}}"), "/srv/www /www false\n");
     assert_eq!(exec(&h, "sh -c 'echo \"$GREETING\"'"), "hi\n");
+    // the hostile word and value, exactly, as the engine keeps them
+    let config: serde_json::Value =
+        serde_json::from_str(&inspect(&h, "{{json .Config}}")).expect("podman's JSON of the container");
+    assert_eq!(config["Cmd"].as_array().and_then(|c| c.last()).and_then(|c| c.as_str()), Some(hostile().as_str()));
+    let hostile_env = format!("HOSTILE={}", hostile());
+    assert!(
+        config["Env"].as_array().expect("env").iter().any(|e| e.as_str() == Some(hostile_env.as_str())),
+        "{}",
+        config["Env"]
+    );
     let page = http_get(h.container.address(), 8080, "t", "/index.html");
     assert!(page.starts_with("HTTP/1.") && page.ends_with("hello from the host\n"), "{page}");
 
