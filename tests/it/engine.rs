@@ -201,25 +201,16 @@ fn host_keys_are_checked() {
 #[test]
 fn become_runs_every_exchange_through_sudo() {
     let h = OnHost::new("");
-    let pubkey = std::fs::read_to_string(h.container.key().with_extension("pub")).expect("testbed public key");
-    h.playbook(&format!(
-        "user \"deploy\" shell=\"/bin/sh\"\n\
-         directory \"/home/deploy/.ssh\" owner=\"deploy\" mode=\"0700\"\n\
-         file \"/home/deploy/.ssh/authorized_keys\" owner=\"deploy\" mode=\"0600\" content=\"{}\\n\"\n\
-         file \"/etc/sudoers.d/deploy\" content=\"deploy ALL=(ALL) NOPASSWD: ALL\\n\" mode=\"0440\"\n",
-        pubkey.trim()
-    ));
-    h.run("apply", &[]).expect(0);
     // the same container, now as `deploy`
-    let inv = std::fs::read_to_string(h.project.path().join("inventory.kdl")).expect("inventory");
-    h.project.file("inventory.kdl", &inv.replace("user=\"root\"", "user=\"deploy\" become=#true"));
+    h.log_in_as("deploy", "/bin/sh", Some("ALL=(ALL) NOPASSWD: ALL"), true);
     h.playbook("file \"/root/proof\" content=\"as root\\n\" mode=\"0600\"\n");
     let run = h.run("apply", &["--format", "json"]);
     run.expect(0);
     assert_eq!(run.json()["hosts"][0]["exchanges"], 3);
     assert_eq!(h.sh("stat -c '%U %a' /root/proof"), "root 600\n");
     // without become, the same wish fails with the host's own error
-    h.project.file("inventory.kdl", &inv.replace("user=\"root\"", "user=\"deploy\""));
+    let inv = std::fs::read_to_string(h.project.path().join("inventory.kdl")).expect("inventory");
+    h.project.file("inventory.kdl", &inv.replace(" become=#true", ""));
     h.playbook("file \"/root/other\" content=\"x\"\n");
     let denied = h.run("apply", &[]);
     denied.expect(1);

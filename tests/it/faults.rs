@@ -274,19 +274,10 @@ exit $rc
 #[test]
 fn a_lying_host_gets_errors_never_a_wrong_plan() {
     let h = OnHost::new("");
-    let pubkey = std::fs::read_to_string(h.container.key().with_extension("pub")).expect("testbed public key");
     std::fs::write(h.container.root_dir().join("usr/local/bin/liar"), LIAR).expect("liar shell");
     h.sh("chmod 0755 /usr/local/bin/liar && echo /usr/local/bin/liar >> /etc/shells");
     // the liar logs in as a user whose login shell is the liar; what it manages it can read
-    h.playbook(&format!(
-        "user \"liar\" shell=\"/usr/local/bin/liar\"\n\
-         directory \"/home/liar/.ssh\" owner=\"liar\" mode=\"0700\"\n\
-         file \"/home/liar/.ssh/authorized_keys\" owner=\"liar\" mode=\"0600\" content=\"{}\\n\"\n",
-        pubkey.trim()
-    ));
-    h.run("apply", &[]).expect(0);
-    let inv = std::fs::read_to_string(h.project.path().join("inventory.kdl")).expect("inventory");
-    h.project.file("inventory.kdl", &inv.replace("user=\"root\"", "user=\"liar\""));
+    h.log_in_as("liar", "/usr/local/bin/liar", None, false);
     h.playbook(
         "directory \"/home/liar/app\" mode=\"0750\"\n\
          file \"/home/liar/app/a.conf\" content=\"a = 1\\n\" mode=\"0640\"\n\

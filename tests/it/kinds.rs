@@ -66,6 +66,27 @@ impl OnHost {
     pub fn sh(&self, script: &str) -> String {
         self.container.sh_ok(script)
     }
+
+    /// Converges a login for `user` (the testbed's key, this shell, optionally a sudoers
+    /// line), then points the inventory at it: the next runs log in as `user`,
+    /// through sudo when `become`.
+    pub fn log_in_as(&self, user: &str, shell: &str, sudoers: Option<&str>, become_: bool) {
+        let pubkey = std::fs::read_to_string(self.container.key().with_extension("pub")).expect("testbed public key");
+        let mut pb = format!(
+            "user \"{user}\" shell=\"{shell}\"\n\
+             directory \"/home/{user}/.ssh\" owner=\"{user}\" mode=\"0700\"\n\
+             file \"/home/{user}/.ssh/authorized_keys\" owner=\"{user}\" mode=\"0600\" content=\"{}\\n\"\n",
+            pubkey.trim()
+        );
+        if let Some(rule) = sudoers {
+            pb.push_str(&format!("file \"/etc/sudoers.d/{user}\" content=\"{user} {rule}\\n\" mode=\"0440\"\n"));
+        }
+        self.playbook(&pb);
+        self.run("apply", &[]).expect(0);
+        let inv = std::fs::read_to_string(self.project.path().join("inventory.kdl")).expect("inventory");
+        let login = if become_ { format!("user=\"{user}\" become=#true") } else { format!("user=\"{user}\"") };
+        self.project.file("inventory.kdl", &inv.replace("user=\"root\"", &login));
+    }
 }
 
 #[test]

@@ -101,17 +101,7 @@ fn temp_files_are_private_in_the_target_directory_and_removed_when_a_step_fails(
 #[test]
 fn become_that_needs_a_password_fails_at_once() {
     let h = OnHost::new("");
-    let pubkey = std::fs::read_to_string(h.container.key().with_extension("pub")).expect("testbed public key");
-    h.playbook(&format!(
-        "user \"asks\" shell=\"/bin/sh\"\n\
-         directory \"/home/asks/.ssh\" owner=\"asks\" mode=\"0700\"\n\
-         file \"/home/asks/.ssh/authorized_keys\" owner=\"asks\" mode=\"0600\" content=\"{}\\n\"\n\
-         file \"/etc/sudoers.d/asks\" content=\"asks ALL=(ALL) ALL\\n\" mode=\"0440\"\n",
-        pubkey.trim()
-    ));
-    h.run("apply", &[]).expect(0);
-    let inv = std::fs::read_to_string(h.project.path().join("inventory.kdl")).expect("inventory");
-    h.project.file("inventory.kdl", &inv.replace("user=\"root\"", "user=\"asks\" become=#true"));
+    h.log_in_as("asks", "/bin/sh", Some("ALL=(ALL) ALL"), true);
     h.playbook("file \"/root/never\" content=\"x\"\n");
     let started = Instant::now();
     let run = h.run("apply", &["--format", "json", "--control-persist", "0"]);
