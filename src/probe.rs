@@ -72,13 +72,16 @@ struct Slots {
 /// its own command as it would without a batch. Lines are matched to paths by position,
 /// which the exit status makes safe: both tools print exactly one line per operand when
 /// they succeed, and paths whose `sha256sum` line would be escaped (a backslash or a
-/// newline in the name) are left out of the batch. A batch of one is no saving.
+/// newline in the name) are left out of the batch. A batch of one is no saving. The
+/// status of all supervisor programs is read once when two or more ask for it.
 fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
     let mut slots = Slots { stat: vec![None; graph.nodes.len()], sum: vec![None; graph.nodes.len()] };
     let mut stat: Vec<String> = Vec::new();
     let mut sum: Vec<String> = Vec::new();
+    let mut supervised = 0;
     for &i in which {
         let b = graph.nodes[i].res.batched();
+        supervised += usize::from(b.supervisor);
         if let Some(p) = b.stat {
             slots.stat[i] = Some(stat.len());
             stat.push(p);
@@ -95,6 +98,10 @@ fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
     if sum.len() < 2 {
         slots.sum.iter_mut().for_each(|s| *s = None);
         sum.clear();
+    }
+    if supervised >= 2 {
+        // a failure is each program's to report: the output and status are theirs to read
+        sh.raw("unset cv_sup_rc\nif command -v supervisorctl >/dev/null 2>&1; then cv_sup=$(supervisorctl status 2>&1); cv_sup_rc=$?; fi\n");
     }
     if stat.is_empty() && sum.is_empty() {
         return slots;

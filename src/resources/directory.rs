@@ -61,7 +61,7 @@ impl Kind for Directory {
     }
 
     fn batched(&self) -> Batched {
-        Batched { stat: Some(self.path.clone()), sha256: None }
+        Batched { stat: Some(self.path.clone()), ..Batched::default() }
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

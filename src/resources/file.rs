@@ -102,7 +102,11 @@ impl Kind for File {
     }
 
     fn batched(&self) -> Batched {
-        Batched { stat: Some(self.path.clone()), sha256: self.content.as_ref().map(|_| self.path.clone()) }
+        Batched {
+            stat: Some(self.path.clone()),
+            sha256: self.content.as_ref().map(|_| self.path.clone()),
+            ..Batched::default()
+        }
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -292,12 +292,19 @@ impl fmt::Display for ProbeError {
 /// [`ownership::Ownership::probe`]) and `$cv_sum` (a `sha256sum` line, see
 /// [`content::Desired::probe`]); either is empty when the batch could not be used (a path
 /// missing, or not a regular file), and the snippet then runs its own command.
+///
+/// `supervisor` asks for `supervisorctl status` of every program (a Python start-up on
+/// the host, the largest cost of a `supervisor-program` probe), run once: the snippets
+/// find its output in `$cv_sup` and its exit status in `$cv_sup_rc` (unset without a
+/// batch, or without supervisorctl).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Batched {
     /// The path whose owner, group and mode the snippet prints.
     pub stat: Option<String>,
     /// The regular file whose sha256 the snippet prints.
     pub sha256: Option<String>,
+    /// Whether the snippet reads `supervisorctl status` of all programs.
+    pub supervisor: bool,
 }
 
 /// A resource kind. See the module documentation for the contract.

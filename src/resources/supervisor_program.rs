@@ -44,7 +44,7 @@
 
 use super::content::{self, Desired};
 use super::record::Record;
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, ResourceId, parent_dirs};
+use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, ResourceId, parent_dirs};
 use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::probe::owed_key;
@@ -431,10 +431,17 @@ impl Kind for SupervisorProgram {
         true
     }
 
+    fn batched(&self) -> Batched {
+        let sha256 = (self.want != Want::Absent).then(|| self.path.clone());
+        Batched { sha256, supervisor: true, ..Batched::default() }
+    }
+
     fn probe(&self, sh: &mut Sh) {
         sh.set("n", &self.name);
         sh.set("p", &self.path);
-        sh.raw("if command -v supervisorctl >/dev/null 2>&1; then\n");
+        // the status of every program, read once for all (see `Batched`), or this group's
+        sh.raw("if [ -n \"${cv_sup_rc-}\" ]; then printf '%s\\n' \"rc=$cv_sup_rc\"; printf '%s\\n' \"$cv_sup\" | sed 's/^/all=/'\n");
+        sh.raw("elif command -v supervisorctl >/dev/null 2>&1; then\n");
         sh.raw("st=$(supervisorctl status \"$n:*\" 2>&1); printf '%s\\n' \"rc=$?\"; printf '%s\\n' \"$st\" | sed 's/^/line=/'\n");
         sh.raw("else echo ctl=absent; fi\n");
         sh.raw("if [ -f \"$p\" ]; then echo conf=file\n");
@@ -448,7 +455,7 @@ impl Kind for SupervisorProgram {
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {
         let rec = Record::parse(out)?;
-        let daemon = if rec.has("ctl") { Daemon::NotInstalled } else { parse_status(&rec)? };
+        let daemon = if rec.has("ctl") { Daemon::NotInstalled } else { parse_status(&rec, &self.name)? };
         let conf = match rec.req("conf")? {
             "absent" => None,
             "file" => Some(Desired::parse(&rec)?),
@@ -601,11 +608,25 @@ impl SupervisorProgram {
     }
 }
 
-/// The output of `supervisorctl status NAME:*`, one `line=` per line, and its `rc=`.
-fn parse_status(rec: &Record) -> Result<Daemon, ProbeError> {
+/// Whether a `supervisorctl status` line is a process of another group than `name`
+/// (`NAME STATE ...` for one process, `NAME:NAME_00 STATE ...` for several).
+fn of_another_group(line: &str, name: &str) -> bool {
+    let mut words = line.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(process), Some(state)) if PROCESS_STATES.contains(&state) => {
+            process != name && process.strip_prefix(name).is_none_or(|rest| !rest.starts_with(':'))
+        }
+        _ => false,
+    }
+}
+
+/// The output of `supervisorctl status NAME:*`, one `line=` per line, or of
+/// `supervisorctl status` for every program, one `all=` per line; and its `rc=`.
+fn parse_status(rec: &Record, name: &str) -> Result<Daemon, ProbeError> {
     let rc: i32 = rec.num("rc")?;
     let mut procs = Vec::new();
-    for line in rec.all("line") {
+    let all = rec.all("all").into_iter().filter(|l| !of_another_group(l, name));
+    for line in rec.all("line").into_iter().chain(all) {
         let line = line.trim_end();
         if line.is_empty() {
             continue;
@@ -698,6 +719,31 @@ mod tests {
         assert_eq!(s.daemon, Daemon::NotInstalled);
         assert!(p.parse("rc=1\nline=Traceback (most recent call last):\nconf=absent\n").is_err());
         assert!(p.parse("rc=0\n").is_err(), "no conf line");
+    }
+
+    #[test]
+    fn the_status_of_every_program_is_read_for_this_one() {
+        let p = program(Want::Running, 2, "x");
+        // `supervisorctl status` of all programs: others (`celery2`, `web`) are not ours
+        let all = "rc=3\nall=celery2:celery2_00 STOPPED Not started\nall=celery:celery_00 RUNNING pid 7, uptime 0:01:00\n\
+                   all=celery:celery_01 FATAL Exited too quickly\nall=web RUNNING pid 9, uptime 0:02:00\nconf=absent\n";
+        let s = p.parse(all).expect("parse");
+        let names = |s: &State| match &s.daemon {
+            Daemon::Up(procs) => procs.iter().map(|p| format!("{} {}", p.name, p.state)).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(names(&s), ["celery:celery_00 RUNNING", "celery:celery_01 FATAL"]);
+        // a program named like the group of one process
+        let one = program(Want::Running, 1, "x");
+        let one = SupervisorProgram { name: "web".into(), ..one };
+        assert_eq!(names(&one.parse(all).expect("parse")), ["web RUNNING"]);
+        // not loaded: no line of its own
+        let s = p.parse("rc=0\nall=web RUNNING pid 9, uptime 0:02:00\nconf=absent\n").expect("parse");
+        assert_eq!(s.daemon, Daemon::Up(vec![]));
+        // the daemon's own errors are everyone's
+        let s = p.parse("rc=4\nall=unix:///var/run/supervisor.sock no such file\nconf=absent\n").expect("parse");
+        assert!(matches!(s.daemon, Daemon::Down(_)));
+        assert!(p.parse("rc=2\nall=Traceback (most recent call last):\nconf=absent\n").is_err());
     }
 
     #[test]

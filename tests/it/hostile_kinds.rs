@@ -255,6 +255,7 @@ fn service_kinds_take_hostile_values_literally_on_a_container() {
     let again = again.json();
     assert_eq!(again["summary"]["changed"], 0, "second apply changed something: {again}");
     assert_eq!(again["hosts"][0]["exchanges"], 1, "a no-op apply is one exchange");
+    eprintln!("the no-op apply's timings (ms): {}", again["hosts"][0]["timings_ms"]);
 
     // PostgreSQL: names, owners, passwords
     let names: std::collections::BTreeSet<String> = psql_hex(
