@@ -10,7 +10,7 @@
 
 use crate::frames::{self, Frames, Nonce};
 use crate::graph::HostGraph;
-use crate::resources::{PlanCx, Planned, ResourceId};
+use crate::resources::{PlanCx, Planned, ResourceId, psql};
 use crate::script::Sh;
 
 /// A resource's plan, or why it could not be made.
@@ -44,6 +44,9 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
         if let Some(k) = slots.sum[i] {
             sh.raw("cv_sum=${cv_sum_").num(k as u64).raw("-}\n");
         }
+        if let Some(k) = slots.psql[i] {
+            sh.raw("cv_pg_k=").num(k as u64).raw("\n");
+        }
         node.res.probe(&mut sh);
         sh.raw(") 2>\"$CV_E\" </dev/null\ncv_rc=$?\n");
         if node.res.notifiable() {
@@ -63,6 +66,7 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
 struct Slots {
     stat: Vec<Option<usize>>,
     sum: Vec<Option<usize>>,
+    psql: Vec<Option<usize>>,
 }
 
 /// The batched facts of [`crate::resources::Batched`]: one `stat` for every path the
@@ -73,15 +77,22 @@ struct Slots {
 /// which the exit status makes safe: both tools print exactly one line per operand when
 /// they succeed, and paths whose `sha256sum` line would be escaped (a backslash or a
 /// newline in the name) are left out of the batch. A batch of one is no saving. The
-/// status of all supervisor programs is read once when two or more ask for it.
+/// status of all supervisor programs is read once when two or more ask for it, and the
+/// queries of the `postgres-*` resources run in one psql session.
 fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
-    let mut slots = Slots { stat: vec![None; graph.nodes.len()], sum: vec![None; graph.nodes.len()] };
+    let n = graph.nodes.len();
+    let mut slots = Slots { stat: vec![None; n], sum: vec![None; n], psql: vec![None; n] };
     let mut stat: Vec<String> = Vec::new();
     let mut sum: Vec<String> = Vec::new();
+    let mut queries: Vec<String> = Vec::new();
     let mut supervised = 0;
     for &i in which {
         let b = graph.nodes[i].res.batched();
         supervised += usize::from(b.supervisor);
+        if let Some(q) = b.psql {
+            slots.psql[i] = Some(queries.len());
+            queries.push(q);
+        }
         if let Some(p) = b.stat {
             slots.stat[i] = Some(stat.len());
             stat.push(p);
@@ -98,6 +109,11 @@ fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
     if sum.len() < 2 {
         slots.sum.iter_mut().for_each(|s| *s = None);
         sum.clear();
+    }
+    if queries.len() >= 2 {
+        psql::batch(sh, &queries.iter().map(String::as_str).collect::<Vec<_>>());
+    } else {
+        slots.psql.iter_mut().for_each(|s| *s = None);
     }
     if supervised >= 2 {
         // a failure is each program's to report: the output and status are theirs to read

@@ -293,6 +293,9 @@ impl fmt::Display for ProbeError {
 /// [`content::Desired::probe`]); either is empty when the batch could not be used (a path
 /// missing, or not a regular file), and the snippet then runs its own command.
 ///
+/// `psql` gives the queries of a `postgres-*` probe: the probe runs one psql session for
+/// all of them (a `runuser` and a connection each otherwise).
+///
 /// `supervisor` asks for `supervisorctl status` of every program (a Python start-up on
 /// the host, the largest cost of a `supervisor-program` probe), run once: the snippets
 /// find its output in `$cv_sup` and its exit status in `$cv_sup_rc` (unset without a
@@ -305,6 +308,9 @@ pub struct Batched {
     pub sha256: Option<String>,
     /// Whether the snippet reads `supervisorctl status` of all programs.
     pub supervisor: bool,
+    /// The psql input of the snippet's queries: every resource's run in one psql session
+    /// (see [`psql::probe`]).
+    pub psql: Option<String>,
 }
 
 /// A resource kind. See the module documentation for the contract.

@@ -26,7 +26,7 @@
 
 use super::psql::{self, Psql, Server};
 use super::record::Record;
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -76,6 +76,17 @@ fn read_name(r: &mut NodeReader, v: Option<Spanned<String>>, what: &str) -> Opti
         return None;
     }
     Some(v.value)
+}
+
+impl PostgresDatabase {
+    /// What the probe asks of `pg_database`.
+    fn query(&self) -> Psql {
+        let mut q = Psql::new();
+        q.var("name", &self.name);
+        q.sql("SELECT 'present=' || count(*) FROM pg_database WHERE datname = :'name';\n");
+        q.sql("SELECT concat_ws(E'\\n', 'owner=' || encode(convert_to(pg_get_userbyid(datdba), 'UTF8'), 'hex'), 'encoding=' || pg_encoding_to_char(encoding), 'collate=' || datcollate, 'ctype=' || datctype) FROM pg_database WHERE datname = :'name';\n");
+        q
+    }
 }
 
 impl Kind for PostgresDatabase {
@@ -143,12 +154,12 @@ impl Kind for PostgresDatabase {
         d
     }
 
+    fn batched(&self) -> Batched {
+        Batched { psql: Some(self.query().text().to_string()), ..Batched::default() }
+    }
+
     fn probe(&self, sh: &mut Sh) {
-        let mut q = Psql::new();
-        q.var("name", &self.name);
-        q.sql("SELECT 'present=' || count(*) FROM pg_database WHERE datname = :'name';\n");
-        q.sql("SELECT concat_ws(E'\\n', 'owner=' || encode(convert_to(pg_get_userbyid(datdba), 'UTF8'), 'hex'), 'encoding=' || pg_encoding_to_char(encoding), 'collate=' || datcollate, 'ctype=' || datctype) FROM pg_database WHERE datname = :'name';\n");
-        psql::probe(sh, &q);
+        psql::probe(sh, &self.query());
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -30,7 +30,7 @@
 
 use super::psql::{self, Psql, Server};
 use super::record::Record;
-use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Batched, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -91,6 +91,21 @@ pub struct Role {
     pub connection_limit: i32,
     /// The stored verifier or hash; empty when there is none.
     pub password: String,
+}
+
+impl PostgresRole {
+    /// What the probe asks of `pg_authid`.
+    fn query(&self) -> Psql {
+        let mut q = Psql::new();
+        q.var("name", &self.name);
+        q.sql("SELECT 'present=' || count(*) FROM pg_authid WHERE rolname = :'name';\n");
+        q.sql("SELECT concat_ws(E'\\n', 'login=' || rolcanlogin, 'superuser=' || rolsuper, 'createdb=' || rolcreatedb, 'createrole=' || rolcreaterole, 'replication=' || rolreplication, 'inherit=' || rolinherit, 'connection_limit=' || rolconnlimit");
+        if self.password.as_ref().is_some_and(|p| p.always) {
+            q.sql(", 'password=' || coalesce(rolpassword, '')");
+        }
+        q.sql(") FROM pg_authid WHERE rolname = :'name';\n");
+        q
+    }
 }
 
 impl Kind for PostgresRole {
@@ -160,16 +175,12 @@ impl Kind for PostgresRole {
         self.password.iter().flat_map(|p| [p.clear.clone(), p.verifier.clone()]).collect()
     }
 
+    fn batched(&self) -> Batched {
+        Batched { psql: Some(self.query().text().to_string()), ..Batched::default() }
+    }
+
     fn probe(&self, sh: &mut Sh) {
-        let mut q = Psql::new();
-        q.var("name", &self.name);
-        q.sql("SELECT 'present=' || count(*) FROM pg_authid WHERE rolname = :'name';\n");
-        q.sql("SELECT concat_ws(E'\\n', 'login=' || rolcanlogin, 'superuser=' || rolsuper, 'createdb=' || rolcreatedb, 'createrole=' || rolcreaterole, 'replication=' || rolreplication, 'inherit=' || rolinherit, 'connection_limit=' || rolconnlimit");
-        if self.password.as_ref().is_some_and(|p| p.always) {
-            q.sql(", 'password=' || coalesce(rolpassword, '')");
-        }
-        q.sql(") FROM pg_authid WHERE rolname = :'name';\n");
-        psql::probe(sh, &q);
+        psql::probe(sh, &self.query());
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -78,10 +78,28 @@ pub fn run(sh: &mut Sh, input: &Psql) {
     sh.raw("(cd / && runuser -u postgres -- psql -X -At -v ON_ERROR_STOP=1 -d postgres <<CONVERGE_SQL\n$sql\nCONVERGE_SQL\n)");
 }
 
+/// The queries of several probes in one psql session: each one's output follows a line
+/// `cv_pg_K` (every line of a probe's output holds a `=`, so none is taken for a marker).
+/// Sets `$cv_pg` and `$cv_pg_rc` (psql's exit status) when PostgreSQL is here.
+pub fn batch(sh: &mut Sh, inputs: &[&str]) {
+    let mut text = String::new();
+    for (k, input) in inputs.iter().enumerate() {
+        text.push_str(&format!("\\echo cv_pg_{k}\n"));
+        text.push_str(input);
+    }
+    sh.raw("unset cv_pg_rc\nif command -v psql >/dev/null 2>&1 && id -u postgres >/dev/null 2>&1; then\ncv_pg=$(");
+    run(sh, &Psql { text });
+    sh.raw(" 2>/dev/null)\ncv_pg_rc=$?\nfi\n");
+}
+
 /// The probe for `input`: prints `server=absent` (no PostgreSQL here), `server=down` (it
-/// does not answer), or `server=up` and psql's output.
+/// does not answer), or `server=up` and psql's output. With a batch (`$cv_pg_k` is this
+/// probe's place in it), its part of the batch's output; when a statement of the batch
+/// failed, the probe runs its own session, so the failure stays with its resource.
 pub fn probe(sh: &mut Sh, input: &Psql) {
-    sh.raw("if ! command -v psql >/dev/null 2>&1 || ! id -u postgres >/dev/null 2>&1; then echo server=absent; else\nout=$(");
+    sh.raw("if [ -n \"${cv_pg_k-}\" ] && [ \"${cv_pg_rc-}\" = 0 ]; then echo server=up; printf '%s\\n' \"$cv_pg\" | awk -v k=\"cv_pg_$cv_pg_k\" '$0 == k { on = 1; next } /^cv_pg_[0-9]+$/ { on = 0 } on'\n");
+    sh.raw("elif [ -n \"${cv_pg_k-}\" ] && [ \"${cv_pg_rc-}\" = 2 ]; then echo server=down\n");
+    sh.raw("elif ! command -v psql >/dev/null 2>&1 || ! id -u postgres >/dev/null 2>&1; then echo server=absent; else\nout=$(");
     run(sh, input);
     sh.raw(")\nrc=$?\nif [ $rc -eq 0 ]; then echo server=up; printf '%s\\n' \"$out\"; elif [ $rc -eq 2 ]; then echo server=down; else printf '%s\\n' \"server=error $rc\"; fi\nfi\n");
 }
@@ -184,6 +202,34 @@ pub fn valid_name(n: &str) -> bool {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    fn sh_out(script: &str) -> String {
+        let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn a_probe_reads_its_own_part_of_the_batch() {
+        let output =
+            "cv_pg=$(printf 'cv_pg_0\\npresent=1\\nlogin=true\\ncv_pg_1\\npresent=0\\ncv_pg_10\\npresent=1\\n')\n";
+        let probe_text = |rc: u32, k: u32| {
+            let mut sh = Sh::new();
+            sh.raw(output).raw("cv_pg_rc=").num(rc).raw("\ncv_pg_k=").num(k).raw("\n");
+            probe(&mut sh, &Psql::new());
+            sh.into_text()
+        };
+        assert_eq!(sh_out(&probe_text(0, 0)), "server=up\npresent=1\nlogin=true\n");
+        assert_eq!(sh_out(&probe_text(0, 1)), "server=up\npresent=0\n");
+        assert_eq!(sh_out(&probe_text(0, 10)), "server=up\npresent=1\n");
+        assert_eq!(sh_out(&probe_text(2, 1)), "server=down\n");
+        // a statement of the batch failed: the probe asks on its own (no PostgreSQL here)
+        assert!(!sh_out(&probe_text(3, 1)).starts_with("server=up"));
+        // the batch's input: a marker before each probe's queries
+        let mut sh = Sh::new();
+        batch(&mut sh, &["SELECT 1;\n", "SELECT 2;\n"]);
+        assert!(sh.text().contains("\\\\echo cv_pg_0\nSELECT 1;\n\\\\echo cv_pg_1\nSELECT 2;\n"), "{}", sh.text());
+        assert!(sh.text().ends_with(" 2>/dev/null)\ncv_pg_rc=$?\nfi\n"), "{}", sh.text());
+    }
 
     #[test]
     fn scram_verifier_round_trips() {
