@@ -10,7 +10,7 @@
 
 use crate::frames::{self, Frames, Nonce};
 use crate::graph::HostGraph;
-use crate::resources::{PlanCx, Planned, ResourceId, psql};
+use crate::resources::{PlanCx, Planned, ResourceId, psql, service};
 use crate::script::Sh;
 
 /// A resource's plan, or why it could not be made.
@@ -44,6 +44,9 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
         if let Some(k) = slots.sum[i] {
             sh.raw("cv_sum=${cv_sum_").num(k as u64).raw("-}\n");
         }
+        if let Some(k) = slots.unit[i] {
+            sh.raw("cv_svc_k=").num(k as u64).raw("\n");
+        }
         if let Some(k) = slots.psql[i] {
             sh.raw("cv_pg_k=").num(k as u64).raw("\n");
         }
@@ -67,6 +70,7 @@ struct Slots {
     stat: Vec<Option<usize>>,
     sum: Vec<Option<usize>>,
     psql: Vec<Option<usize>>,
+    unit: Vec<Option<usize>>,
 }
 
 /// The batched facts of [`crate::resources::Batched`]: one `stat` for every path the
@@ -78,17 +82,23 @@ struct Slots {
 /// they succeed, and paths whose `sha256sum` line would be escaped (a backslash or a
 /// newline in the name) are left out of the batch. A batch of one is no saving. The
 /// status of all supervisor programs is read once when two or more ask for it, and the
-/// queries of the `postgres-*` resources run in one psql session.
+/// queries of the `postgres-*` resources run in one psql session; one `systemctl show`
+/// gives the state of every service.
 fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
     let n = graph.nodes.len();
-    let mut slots = Slots { stat: vec![None; n], sum: vec![None; n], psql: vec![None; n] };
+    let mut slots = Slots { stat: vec![None; n], sum: vec![None; n], psql: vec![None; n], unit: vec![None; n] };
     let mut stat: Vec<String> = Vec::new();
     let mut sum: Vec<String> = Vec::new();
     let mut queries: Vec<String> = Vec::new();
+    let mut units: Vec<String> = Vec::new();
     let mut supervised = 0;
     for &i in which {
         let b = graph.nodes[i].res.batched();
         supervised += usize::from(b.supervisor);
+        if let Some(u) = b.unit {
+            slots.unit[i] = Some(units.len());
+            units.push(u);
+        }
         if let Some(q) = b.psql {
             slots.psql[i] = Some(queries.len());
             queries.push(q);
@@ -114,6 +124,19 @@ fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
         psql::batch(sh, &queries.iter().map(String::as_str).collect::<Vec<_>>());
     } else {
         slots.psql.iter_mut().for_each(|s| *s = None);
+    }
+    if units.len() >= 2 {
+        sh.raw("cv_svc_n=")
+            .num(units.len() as u64)
+            .raw("\ncv_svc=$(systemctl show ")
+            .raw(service::PROPERTIES)
+            .raw(" --");
+        for u in &units {
+            sh.sp().q(u);
+        }
+        sh.raw(" 2>/dev/null) || cv_svc=\n");
+    } else {
+        slots.unit.iter_mut().for_each(|s| *s = None);
     }
     if supervised >= 2 {
         // a failure is each program's to report: the output and status are theirs to read

@@ -308,6 +308,9 @@ pub struct Batched {
     pub sha256: Option<String>,
     /// Whether the snippet reads `supervisorctl status` of all programs.
     pub supervisor: bool,
+    /// The systemd unit whose state the snippet prints (`systemctl show` of every unit at
+    /// once).
+    pub unit: Option<String>,
     /// The psql input of the snippet's queries: every resource's run in one psql session
     /// (see [`psql::probe`]).
     pub psql: Option<String>,

@@ -17,7 +17,7 @@
 
 use super::record::Record;
 use super::unit::{check_unit_name, unit_name};
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -51,6 +51,9 @@ impl State {
         matches!(self.active.as_str(), "active" | "reloading")
     }
 }
+
+/// What the probe asks `systemctl show`.
+pub const PROPERTIES: &str = "-p LoadState -p ActiveState -p UnitFileState";
 
 impl Kind for Service {
     const KIND: &'static str = "service";
@@ -98,9 +101,16 @@ impl Kind for Service {
         true
     }
 
+    fn batched(&self) -> Batched {
+        Batched { unit: Some(self.unit.clone()), ..Batched::default() }
+    }
+
     fn probe(&self, sh: &mut Sh) {
         sh.set("u", &self.unit);
-        sh.raw("systemctl show -p LoadState -p ActiveState -p UnitFileState -- \"$u\"\n");
+        // its block of the batch's `systemctl show` (one block per unit, in order), when
+        // the batch holds one block per unit; otherwise its own
+        sh.raw("if [ -n \"${cv_svc_k-}\" ] && b=$(printf '%s\\n' \"$cv_svc\" | awk -v k=\"$cv_svc_k\" -v n=\"$cv_svc_n\" 'BEGIN { RS = \"\" } { b[NR] = $0 } END { if (NR == n) print b[k + 1] }') && [ -n \"$b\" ]; then printf '%s\\n' \"$b\"\n");
+        sh.raw("else systemctl show ").raw(PROPERTIES).raw(" -- \"$u\"; fi\n");
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {
@@ -207,6 +217,25 @@ mod tests {
             reload: false,
             package: None,
         }
+    }
+
+    #[test]
+    fn a_probe_reads_its_own_block_of_the_batch() {
+        let run = |batch: &'static str, k: u32, n: u32| {
+            let mut sh = Sh::new();
+            // a stand-in for systemctl: what the probe asks of it on its own
+            sh.raw("systemctl() { echo own; }\ncv_svc=$(printf '").raw(batch).raw("')\n");
+            sh.raw("cv_svc_k=").num(k).raw("\ncv_svc_n=").num(n).raw("\n");
+            svc().probe(&mut sh);
+            let out = std::process::Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let two = "LoadState=loaded\\nActiveState=active\\n\\nLoadState=not-found\\nActiveState=inactive\\n";
+        assert_eq!(run(two, 0, 2), "LoadState=loaded\nActiveState=active\n");
+        assert_eq!(run(two, 1, 2), "LoadState=not-found\nActiveState=inactive\n");
+        // not one block per unit: the probe asks on its own
+        assert_eq!(run(two, 1, 3), "own\n");
+        assert_eq!(run("", 0, 2), "own\n");
     }
 
     #[test]
