@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Probed from `pg_database` as the `postgres` OS user (the SQL on stdin, values as psql
-//! variables: see `psql.rs`). Created with `CREATE DATABASE`; a changed owner is set with
+//! variables, one session for every `postgres-*` resource of a host: see `psql.rs`). Created with `CREATE DATABASE`; a changed owner is set with
 //! `ALTER DATABASE ... OWNER TO`. `owner`, `encoding`, `lc-collate` and `lc-ctype` are
 //! managed only when given; `template` only matters when the database is created, and
 //! defaults to `template0` when an encoding or locale is given (PostgreSQL refuses another

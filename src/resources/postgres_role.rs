@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Probed from `pg_authid` as the `postgres` OS user (`runuser -u postgres -- psql`, the
-//! SQL on stdin, values as psql variables: see `psql.rs`). `login` defaults to `#true`;
+//! SQL on stdin, values as psql variables, one session for every `postgres-*` resource of
+//! a host: see `psql.rs`). `login` defaults to `#true`;
 //! `superuser`, `createdb`, `createrole`, `replication`, `inherit` and `connection-limit`
 //! are managed only when given.
 //!

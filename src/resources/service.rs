@@ -7,7 +7,7 @@
 //! service "apache2" enabled=#false state="stopped"
 //! ```
 //!
-//! Probed with one `systemctl show`. A resource with `notify="service:NAME"` that changes
+//! Probed with `systemctl show` (one call for every service of a host). A resource with `notify="service:NAME"` that changes
 //! makes this service restart (or reload, with `on-notify="reload"`) after it, unless the
 //! same run starts it anyway. The restart owed is recorded on the host before the change
 //! that owes it and cleared once done, so a run that fails in between leaves it to the next

@@ -19,8 +19,8 @@
 //! trailing spaces (stripped), an environment value holding both quote characters or
 //! starting or ending with one (supervisor strips quotes at either end).
 //!
-//! Probed with one `supervisorctl status NAME:*` (the state of every process of the
-//! group) and the file's sha256 (and its text, for the diff). Applied by writing the file
+//! Probed with `supervisorctl status` (one call for every program of a host; `NAME:*`
+//! alone for a single program) and the file's sha256 (and its text, for the diff). Applied by writing the file
 //! atomically, then `supervisorctl reread`, which validates the whole configuration before
 //! anything runs it: if supervisor refuses it, the old file is put back and the step fails
 //! with supervisor's message. Then `supervisorctl update NAME` (which adds the group, or
