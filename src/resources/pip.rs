@@ -25,7 +25,8 @@
 //! pin for exact convergence); options, `-r` includes, paths, URLs and lines with
 //! environment markers are left to pip and not compared. Extras are not compared.
 //!
-//! Step: one `VENV/bin/pip install --no-input` with every wanted requirement (pip leaves
+//! Step: one `VENV/bin/python -m pip install --no-input` (not `bin/pip`, whose `#!` line
+//! cannot hold a path with blanks or quotes) with every wanted requirement (pip leaves
 //! the satisfied ones alone), run as the venv's owner. Packages not named are never
 //! removed. A `pip` depends on the `venv` of its path, the managed `requirements` file and
 //! any `git` checkout that holds it, and a managed `find-links` directory. When something
@@ -246,7 +247,7 @@ impl Pip {
     fn install(&self, sh: &mut Sh) {
         sh.raw("[ -x \"$v/bin/pip\" ] || { printf '%s\\n' \"$v is not a virtualenv with pip (no $v/bin/pip)\" >&2; exit 1; }\n");
         sh.raw("o=$(stat -c %U -- \"$v\")\n");
-        sh.raw("cv_as \"$o\" \"$v/bin/pip\" install --no-input --disable-pip-version-check");
+        sh.raw("cv_as \"$o\" \"$v/bin/python\" -m pip install --no-input --disable-pip-version-check");
         if !self.index {
             sh.raw(" --no-index");
         }
@@ -474,7 +475,7 @@ mod tests {
             vec![Change::set("flask", "2.2.2", "2.2.5"), Change::new("demo-pkg", None, Some("1.0".into()))]
         );
         assert!(
-            text.ends_with("cv_as \"$o\" \"$v/bin/pip\" install --no-input --disable-pip-version-check --no-index --find-links=/srv/wheels -- 'flask==2.2.5' 'gunicorn==20.1.0' Typing.Extensions 'demo-pkg==1.0'\n"),
+            text.ends_with("cv_as \"$o\" \"$v/bin/python\" -m pip install --no-input --disable-pip-version-check --no-index --find-links=/srv/wheels -- 'flask==2.2.5' 'gunicorn==20.1.0' Typing.Extensions 'demo-pkg==1.0'\n"),
             "{text}"
         );
         assert!(plan(&pip(&["flask==2.2.2", "FLASK"]), OUT).0.is_ok());

@@ -302,3 +302,64 @@ fn service_kinds_take_hostile_values_literally_on_a_container() {
     }
     assert_eq!(h.sh("find / -xdev -name cv-canary | wc -l"), "0\n", "a payload ran as a command");
 }
+
+/// One path component made of the catalogue (what a file name can hold: no `/`, no line
+/// break), at most 200 bytes.
+fn hostile_component() -> String {
+    let mut c = String::new();
+    for p in PAYLOADS.iter().map(|p| untemplated(p)) {
+        let p = p.replace(['/', '\n'], "_");
+        if c.len() + p.len() > 200 {
+            break;
+        }
+        c.push_str(&p);
+    }
+    c
+}
+
+/// `venv`, `pip` and `nginx-site` with every path under a directory named with the
+/// catalogue: the virtualenv is made there and a wheel installed from a `find-links`
+/// there (the venv's own Python imports it), and nginx serves a file from an alias there
+/// (HTTP from this machine; in nginx's values `$` is a variable, as documented, so its
+/// directory has `_` for `$`). A second apply changes nothing; nothing ran.
+#[test]
+fn venv_pip_and_nginx_take_hostile_paths_on_a_container() {
+    let dir = format!("/srv/{}", hostile_component());
+    let served = format!("/srv/www-{}", hostile_component().replace('$', "_"));
+    let pb = format!(
+        "package \"python3-venv\" \"nginx-light\"\n\
+         nginx-site \"default\" state=\"absent\"\n\
+         directory {d}\n\
+         directory {www}\n\
+         file {page} content=\"served from a hostile path\\n\"\n\
+         venv {env}\n\
+         pip {env} find-links={wheels} index=#false {{\n    requirement \"demo-pkg==1.0\"\n}}\n\
+         nginx-site \"h\" {{\n    server \"h.test\" listen=80 {{\n        static \"/files/\" alias={alias}\n    }}\n}}\n",
+        d = kdl_str(&dir),
+        www = kdl_str(&served),
+        page = kdl_str(&format!("{served}/page.txt")),
+        env = kdl_str(&format!("{dir}/env")),
+        wheels = kdl_str(&format!("{dir}/wheels")),
+        alias = kdl_str(&format!("{served}/")),
+    );
+    let h = OnHost::new(&pb);
+    // a wheel of `demo-pkg` 1.0, built on the container into the hostile directory
+    let q = converge::script::quote(&format!("{dir}/wheels"));
+    h.sh(&format!(
+        "set -e\nDEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-setuptools python3-wheel >/dev/null\n\
+         mkdir -p /tmp/demo {q}; cd /tmp/demo\n\
+         printf 'from setuptools import setup\\nsetup(name=\"demo-pkg\", version=\"1.0\", py_modules=[\"demo\"])\\n' > setup.py\n\
+         printf '__version__ = \"1.0\"\\n' > demo.py\n\
+         python3 setup.py -q bdist_wheel -d {q} >/dev/null 2>&1\n"
+    ));
+    let first = h.run("apply", &[]);
+    first.expect(0);
+    let again = h.run("apply", &["--format", "json"]);
+    again.expect(0);
+    assert_eq!(again.json()["summary"]["changed"], 0, "{}", again.stdout);
+    let python = converge::script::quote(&format!("{dir}/env/bin/python"));
+    assert_eq!(h.sh(&format!("cd / && {python} -c 'import demo; print(demo.__version__)'")), "1.0\n");
+    let page = crate::support::http_get_until(h.container.address(), 80, "h.test", "/files/page.txt", "hostile");
+    assert!(page.ends_with("served from a hostile path\n"), "{page}");
+    assert_eq!(h.sh("find / -xdev -name cv-canary | wc -l"), "0\n", "a payload ran as a command");
+}
