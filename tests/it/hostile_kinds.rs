@@ -1,6 +1,7 @@
 //! Every string of every kind, hostile: each string value (argument or property, at any
 //! depth) of every KDL example in docs/kinds/ is replaced, one at a time, by each payload
-//! of the hostile catalogue, and the playbook is checked as `converge check` does. A
+//! of the hostile catalogue (and, for an absolute path, by that path with the payload as
+//! a file name under it), and the playbook is checked as `converge check` does. A
 //! value is either taken (and then the container tests of `hostile` and of each kind show
 //! it reaches the host literally) or refused with a diagnostic whose label is on that
 //! very token; never a panic, never an error somewhere else.
@@ -17,14 +18,27 @@ use crate::hostile::{PAYLOADS, kdl_str, untemplated};
 use crate::kinds::OnHost;
 use crate::support::{Project, repo};
 
-/// The string entries of a document, at any depth: (node name, entry key, span).
-fn strings(doc: &kdl::KdlDocument, out: &mut Vec<(String, String, Range<usize>)>) {
+/// A string entry of a document: its node's name, its key (empty for an argument), its
+/// value and its span.
+struct Entry {
+    node: String,
+    key: String,
+    value: String,
+    span: Range<usize>,
+}
+
+/// The string entries of a document, at any depth.
+fn strings(doc: &kdl::KdlDocument, out: &mut Vec<Entry>) {
     for node in doc.nodes() {
         for entry in node.entries() {
-            if let kdl::KdlValue::String(_) = entry.value() {
+            if let kdl::KdlValue::String(value) = entry.value() {
                 let span = entry.span();
-                let key = entry.name().map(|n| n.value().to_string()).unwrap_or_default();
-                out.push((node.name().value().to_string(), key, span.offset()..span.offset() + span.len()));
+                out.push(Entry {
+                    node: node.name().value().to_string(),
+                    key: entry.name().map(|n| n.value().to_string()).unwrap_or_default(),
+                    value: value.clone(),
+                    span: span.offset()..span.offset() + span.len(),
+                });
             }
         }
         if let Some(children) = node.children() {
@@ -102,12 +116,18 @@ fn every_string_of_every_kind_is_taken_or_refused_at_its_token() {
             let parsed: kdl::KdlDocument = block.parse().expect("the example parses");
             let mut entries = Vec::new();
             strings(&parsed, &mut entries);
-            for (node, key, span) in entries {
+            for Entry { node, key, value: was, span } in entries {
                 // keep `key=` of a property, replace the value
                 let original = &block[span.clone()];
                 let value_at = if key.is_empty() { 0 } else { original.find('=').map_or(0, |i| i + 1) };
-                for payload in PAYLOADS {
-                    let value = kdl_str(&untemplated(payload));
+                // each payload alone, and under an absolute path as a file name
+                let under = |p: &str| {
+                    was.starts_with('/').then(|| format!("{}/{}", was.trim_end_matches('/'), p.replace('/', "_")))
+                };
+                let values =
+                    PAYLOADS.iter().map(|p| untemplated(p)).flat_map(|p| [Some(p.clone()), under(&p)]).flatten();
+                for payload in values {
+                    let value = kdl_str(&payload);
                     let start = span.start + value_at;
                     let text = format!("{}{value}{}", &block[..start], &block[span.end..]);
                     let at = start..start + value.len();
