@@ -223,3 +223,7 @@ diag_case!(
      requirement \"flask==2.2.5\"\n\
      }\n"
 );
+diag_case!(
+    nginx_dollar_that_starts_no_variable,
+    "host \"a\"\nnginx-site \"s\" {\n    server \"s.test\" {\n        static \"/files/\" alias=\"/srv/$(id)/files/\"\n    }\n}\n"
+);

@@ -103,6 +103,49 @@ fn check_value(r: &mut NodeReader<'_>, v: &Spanned<String>, what: &str) -> bool 
     true
 }
 
+/// Whether every `$` of a value nginx compiles with variables (`alias`, `root`, URLs,
+/// header values) starts a variable: `$name`, `${name}` or a capture `$1`, as nginx's
+/// script compiler reads them; anything else is "invalid variable name" at `nginx -t`.
+fn variables_ok(v: &str) -> bool {
+    let name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut rest = v;
+    while let Some(i) = rest.find('$') {
+        rest = &rest[i + 1..];
+        if let Some(braced) = rest.strip_prefix('{') {
+            let Some(end) = braced.find('}') else { return false };
+            if end == 0 || !braced[..end].chars().all(name) {
+                return false;
+            }
+            rest = &braced[end + 1..];
+        } else if !rest.starts_with(name) {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`check_value`], and every `$` a variable (see [`variables_ok`]).
+fn check_complex(r: &mut NodeReader<'_>, v: &Spanned<String>, what: &str) -> bool {
+    if !check_value(r, v, what) {
+        return false;
+    }
+    if !variables_ok(&v.value) {
+        r.error(
+            Diag::new(
+                "converge::nginx",
+                format!("{what} has a `$` that starts no variable"),
+                &v.at,
+                "nginx reads `$` as a variable",
+            )
+            .help(
+                "nginx has no escape for `$` here: write `$name` or `${name}` for a variable, or a value without `$`",
+            ),
+        );
+        return false;
+    }
+    true
+}
+
 pub fn valid_site_name(n: &str) -> bool {
     !n.is_empty() && !n.starts_with('.') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
@@ -161,7 +204,7 @@ fn read_to(r: &mut NodeReader<'_>, kind: &str, example: &str) -> Option<Spanned<
         );
     }
     let to = to?;
-    check_value(r, &to, "`to`").then_some(to)
+    check_complex(r, &to, "`to`").then_some(to)
 }
 
 fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
@@ -234,7 +277,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
                 (Some(a), None) => {
                     // a prefix location and its alias end in `/` together, or the
                     // location "/static" with alias "/srv/static/" serves /static../
-                    if check_value(r, a, "`alias`")
+                    if check_complex(r, a, "`alias`")
                         && let Some(p) = &path
                         && matcher == Match::Prefix
                         && p.value.ends_with('/') != a.value.ends_with('/')
@@ -254,7 +297,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
                     dir = Some(a.value.clone());
                 }
                 (None, Some(root)) => {
-                    check_value(r, root, "`root`");
+                    check_complex(r, root, "`root`");
                     body.push(Directive::new("root", &[&root.value]));
                     dir = Some(root.value.clone());
                 }
@@ -309,7 +352,7 @@ fn read_header(r: &mut NodeReader<'_>) -> Option<(Spanned<String>, Spanned<Strin
         ));
         return None;
     }
-    check_value(r, &value, "a header value").then_some((name, value))
+    check_complex(r, &value, "a header value").then_some((name, value))
 }
 
 pub fn read_server(r: &mut NodeReader<'_>) -> Option<Server> {
@@ -472,4 +515,19 @@ pub fn render(name: &str, servers: &[Server]) -> String {
         out.push_str("}\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dollar_must_start_a_variable() {
+        for ok in ["/srv/www/", "http://127.0.0.1:3000$request_uri", "/srv/$host/", "${host}x", "/d/$1", "a$_b"] {
+            assert!(variables_ok(ok), "{ok}");
+        }
+        for bad in ["$", "/srv/a$", "$(id)", "${HOME", "${}", "$ x", "a$$", "${a-b}", "%$%"] {
+            assert!(!variables_ok(bad), "{bad}");
+        }
+    }
 }
