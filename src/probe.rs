@@ -38,17 +38,17 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
         let node = &graph.nodes[i];
         frames::marker(&mut sh, nonce, "b", i);
         sh.raw("(\n");
-        if let Some(k) = slots.stat[i] {
-            sh.raw("cv_stat=${cv_st_").num(k as u64).raw("-}\n");
+        if let Some(k) = slots.stat.slot(i) {
+            sh.raw("cv_stat=${cv_st_").num(k).raw("-}\n");
         }
-        if let Some(k) = slots.sum[i] {
-            sh.raw("cv_sum=${cv_sum_").num(k as u64).raw("-}\n");
+        if let Some(k) = slots.sum.slot(i) {
+            sh.raw("cv_sum=${cv_sum_").num(k).raw("-}\n");
         }
-        if let Some(k) = slots.unit[i] {
-            sh.raw("cv_svc_k=").num(k as u64).raw("\n");
+        if let Some(k) = slots.unit.slot(i) {
+            sh.raw("cv_svc_k=").num(k).raw("\n");
         }
-        if let Some(k) = slots.psql[i] {
-            sh.raw("cv_pg_k=").num(k as u64).raw("\n");
+        if let Some(k) = slots.psql.slot(i) {
+            sh.raw("cv_pg_k=").num(k).raw("\n");
         }
         node.res.probe(&mut sh);
         sh.raw(") 2>\"$CV_E\" </dev/null\ncv_rc=$?\n");
@@ -65,12 +65,44 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
     sh.into_text()
 }
 
-/// Each node's slot in the batched `stat` and `sha256sum` lines, if it has one.
+/// One batch: each node's slot in it, if it has one, and what the slots ask for, in
+/// slot order.
+struct Batch {
+    slots: Vec<Option<usize>>,
+    items: Vec<String>,
+}
+
+impl Batch {
+    fn new(nodes: usize) -> Batch {
+        Batch { slots: vec![None; nodes], items: Vec::new() }
+    }
+
+    fn add(&mut self, node: usize, item: String) {
+        self.slots[node] = Some(self.items.len());
+        self.items.push(item);
+    }
+
+    fn slot(&self, node: usize) -> Option<u64> {
+        self.slots[node].map(|k| k as u64)
+    }
+
+    /// Whether the batch is worth running: a batch of one is no saving, so it is dropped
+    /// and its node asks on its own.
+    fn worth_it(&mut self) -> bool {
+        if self.items.len() < 2 {
+            self.slots.fill(None);
+            self.items.clear();
+        }
+        !self.items.is_empty()
+    }
+}
+
+/// The batches of a probe script: `stat` and `sha256sum` lines, psql queries, units.
 struct Slots {
-    stat: Vec<Option<usize>>,
-    sum: Vec<Option<usize>>,
-    psql: Vec<Option<usize>>,
-    unit: Vec<Option<usize>>,
+    stat: Batch,
+    sum: Batch,
+    psql: Batch,
+    unit: Batch,
 }
 
 /// The batched facts of [`crate::resources::Batched`]: one `stat` for every path the
@@ -86,89 +118,70 @@ struct Slots {
 /// gives the state of every service.
 fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
     let n = graph.nodes.len();
-    let mut slots = Slots { stat: vec![None; n], sum: vec![None; n], psql: vec![None; n], unit: vec![None; n] };
-    let mut stat: Vec<String> = Vec::new();
-    let mut sum: Vec<String> = Vec::new();
-    let mut queries: Vec<String> = Vec::new();
-    let mut units: Vec<String> = Vec::new();
+    let mut slots = Slots { stat: Batch::new(n), sum: Batch::new(n), psql: Batch::new(n), unit: Batch::new(n) };
     let mut supervised = 0;
     for &i in which {
         let b = graph.nodes[i].res.batched();
         supervised += usize::from(b.supervisor);
         if let Some(u) = b.unit {
-            slots.unit[i] = Some(units.len());
-            units.push(u);
+            slots.unit.add(i, u);
         }
         if let Some(q) = b.psql {
-            slots.psql[i] = Some(queries.len());
-            queries.push(q);
+            slots.psql.add(i, q);
         }
         if let Some(p) = b.stat {
-            slots.stat[i] = Some(stat.len());
-            stat.push(p);
+            slots.stat.add(i, p);
         }
         if let Some(p) = b.sha256.filter(|p| !p.contains(['\\', '\n'])) {
-            slots.sum[i] = Some(sum.len());
-            sum.push(p);
+            slots.sum.add(i, p);
         }
     }
-    if stat.len() < 2 {
-        slots.stat.iter_mut().for_each(|s| *s = None);
-        stat.clear();
+    let (stat, sum) = (slots.stat.worth_it(), slots.sum.worth_it());
+    if slots.psql.worth_it() {
+        psql::batch(sh, &slots.psql.items);
     }
-    if sum.len() < 2 {
-        slots.sum.iter_mut().for_each(|s| *s = None);
-        sum.clear();
-    }
-    if queries.len() >= 2 {
-        psql::batch(sh, &queries.iter().map(String::as_str).collect::<Vec<_>>());
-    } else {
-        slots.psql.iter_mut().for_each(|s| *s = None);
-    }
-    if units.len() >= 2 {
+    if slots.unit.worth_it() {
         sh.raw("cv_svc_n=")
-            .num(units.len() as u64)
+            .num(slots.unit.items.len() as u64)
             .raw("\ncv_svc=$(systemctl show ")
             .raw(service::PROPERTIES)
             .raw(" --");
-        for u in &units {
+        for u in &slots.unit.items {
             sh.sp().q(u);
         }
         sh.raw(" 2>/dev/null) || cv_svc=\n");
-    } else {
-        slots.unit.iter_mut().for_each(|s| *s = None);
     }
     if supervised >= 2 {
         // a failure is each program's to report: the output and status are theirs to read
         sh.raw("unset cv_sup_rc\nif command -v supervisorctl >/dev/null 2>&1; then cv_sup=$(supervisorctl status 2>&1); cv_sup_rc=$?; fi\n");
     }
-    if stat.is_empty() && sum.is_empty() {
+    if !stat && !sum {
         return slots;
     }
     sh.raw("cv_split() {\ncv_i=0\nwhile IFS= read -r cv_l; do eval \"cv_$1_$cv_i=\\$cv_l\"; cv_i=$((cv_i + 1)); done <<CV_EOF\n$2\nCV_EOF\n}\n");
-    if !stat.is_empty() {
+    if stat {
         sh.raw("unset");
-        for k in 0..stat.len() {
+        for k in 0..slots.stat.items.len() {
             sh.raw(" cv_st_").num(k as u64);
         }
         sh.raw("\ncv_b=$(stat -c '%U:%u:%G:%g:%a' --");
-        for p in &stat {
+        for p in &slots.stat.items {
             sh.sp().q(p);
         }
         sh.raw(" 2>/dev/null) && cv_split st \"$cv_b\"\n");
     }
-    if !sum.is_empty() {
+    if sum {
         sh.raw("unset");
-        for k in 0..sum.len() {
+        for k in 0..slots.sum.items.len() {
             sh.raw(" cv_sum_").num(k as u64);
         }
         // sha256sum would block on a FIFO and never end on a device: regular files only
         sh.raw("\nif true");
-        for p in &sum {
+        for p in &slots.sum.items {
             sh.raw(" && [ -f ").q(p).raw(" ] && [ ! -L ").q(p).raw(" ]");
         }
         sh.raw("; then cv_b=$(sha256sum --");
-        for p in &sum {
+        for p in &slots.sum.items {
             sh.sp().q(p);
         }
         sh.raw(" 2>/dev/null) && cv_split sum \"$cv_b\"; fi\n");

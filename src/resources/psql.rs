@@ -81,11 +81,11 @@ pub fn run(sh: &mut Sh, input: &Psql) {
 /// The queries of several probes in one psql session: each one's output follows a line
 /// `cv_pg_K` (every line of a probe's output holds a `=`, so none is taken for a marker).
 /// Sets `$cv_pg` and `$cv_pg_rc` (psql's exit status) when PostgreSQL is here.
-pub fn batch(sh: &mut Sh, inputs: &[&str]) {
+pub fn batch(sh: &mut Sh, inputs: &[impl AsRef<str>]) {
     let mut text = String::new();
     for (k, input) in inputs.iter().enumerate() {
         text.push_str(&format!("\\echo cv_pg_{k}\n"));
-        text.push_str(input);
+        text.push_str(input.as_ref());
     }
     sh.raw("unset cv_pg_rc\nif command -v psql >/dev/null 2>&1 && id -u postgres >/dev/null 2>&1; then\ncv_pg=$(");
     run(sh, &Psql { text });
