@@ -17,6 +17,10 @@ use converge::probe::{self, Pass};
 use converge::template::Templates;
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../../tests/common/markdown.rs"]
+mod markdown;
+use markdown::kdl_blocks;
+
 const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/authorized-key.md"),
     include_str!("../../docs/kinds/container.md"),
@@ -42,27 +46,6 @@ const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/user.md"),
     include_str!("../../docs/kinds/venv.md"),
 ];
-
-/// ```kdl blocks of a markdown text.
-fn kdl_blocks(markdown: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim_start()) {
-            (None, "```kdl") => current = Some(String::new()),
-            (Some(b), "```") => {
-                blocks.push(std::mem::take(b));
-                current = None;
-            }
-            (Some(b), _) => {
-                b.push_str(line);
-                b.push('\n');
-            }
-            _ => {}
-        }
-    }
-    blocks
-}
 
 /// Every example that loads on its own (with empty stand-ins for the files it names and
 /// the secrets it reads), as a graph.

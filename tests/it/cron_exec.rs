@@ -100,14 +100,7 @@ fn authorized_keys_with_modes_fingerprints_a_login_and_exclusive() {
     // a key of our own, to log in with
     let p = Project::new();
     let key = p.path().join("id_ed25519");
-    let made = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "bob@ci", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(made.success());
-    let bob = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
-    let bob = bob.trim();
+    let bob = crate::support::new_key(&key, "bob@ci");
     let playbook = |exclusive: &str| {
         format!(
             "user \"jacow\" shell=\"/bin/bash\"\n\

@@ -176,13 +176,7 @@ fn host_keys_are_checked() {
     assert!(recorded.contains(&h.container.address().to_string()), "{recorded}");
     // a changed key is always refused
     let other = h.project.path().join("other_key");
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
-    let pubkey = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let pubkey = crate::support::new_key(&other, "");
     let fake: String = recorded
         .lines()
         .map(|l| {

@@ -4,28 +4,8 @@
 
 use std::path::Path;
 
+use crate::markdown::kdl_blocks;
 use crate::support::{Project, repo};
-
-/// ```kdl blocks of a markdown text.
-pub fn kdl_blocks(markdown: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim_start()) {
-            (None, "```kdl") => current = Some(String::new()),
-            (Some(b), "```") => {
-                blocks.push(std::mem::take(b));
-                current = None;
-            }
-            (Some(b), _) => {
-                b.push_str(line);
-                b.push('\n');
-            }
-            _ => {}
-        }
-    }
-    blocks
-}
 
 /// The `//!` documentation of a Rust file, as markdown.
 fn module_doc(path: &Path) -> String {

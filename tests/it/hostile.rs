@@ -269,13 +269,7 @@ fn the_payloads_reach_a_container_literally_through_every_free_text_property() {
     let keys: Vec<String> = (0..values.len())
         .map(|i| {
             let path = h.project.path().join(format!("k{i}"));
-            let st = std::process::Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(&path)
-                .status()
-                .expect("ssh-keygen");
-            assert!(st.success());
-            let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
+            let public = crate::support::new_key(&path, "");
             public.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
         })
         .collect();

@@ -13,9 +13,9 @@ use converge::graph;
 use converge::playbook::{self, expand};
 use converge::template::Templates;
 
-use crate::examples::kdl_blocks;
 use crate::hostile::{PAYLOADS, kdl_str, untemplated};
 use crate::kinds::OnHost;
+use crate::markdown::kdl_blocks;
 use crate::support::{Project, repo};
 
 /// A string entry of a document: its node's name, its key (empty for an argument), its

@@ -14,6 +14,8 @@ mod jacow;
 mod kano_konnect;
 mod kinds;
 mod load;
+#[path = "../common/markdown.rs"]
+mod markdown;
 mod modules;
 mod nginx;
 mod python;

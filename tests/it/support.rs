@@ -149,3 +149,15 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A new ed25519 key pair at `path`, without a passphrase, commented `comment`; returns
+/// the public key's line (`TYPE KEY COMMENT`).
+pub fn new_key(path: &Path, comment: &str) -> String {
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success(), "ssh-keygen failed for {}", path.display());
+    std::fs::read_to_string(path.with_extension("pub")).expect("public key").trim().to_string()
+}
