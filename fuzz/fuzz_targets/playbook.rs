@@ -7,9 +7,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use converge::graph;
-use converge::playbook::{self, expand};
-use converge::template::Templates;
+use converge::commands::check::validate;
+use converge::playbook;
 use libfuzzer_sys::fuzz_target;
 
 static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
@@ -27,18 +26,7 @@ fuzz_target!(|data: &[u8]| {
     });
     std::fs::write(path, text).expect("write");
     let diags = match playbook::load(path, None) {
-        Ok(pb) => {
-            let templates = Templates::new(&pb.dir).with_secrets(pb.secret_list());
-            let hosts: Vec<Option<&playbook::inventory::Host>> =
-                if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
-            let mut all = converge::diag::Diags::default();
-            for host in hosts {
-                if let Err(d) = expand::expand(&pb, host, &templates).and_then(graph::build) {
-                    all.extend(d);
-                }
-            }
-            all
-        }
+        Ok(pb) => validate(&pb).err().unwrap_or_default(),
         Err(d) => d,
     };
     if !diags.is_empty() {

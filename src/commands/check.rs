@@ -6,7 +6,7 @@ use crate::cli::CheckArgs;
 use crate::diag::Diags;
 use crate::error;
 use crate::graph;
-use crate::playbook::{self, expand};
+use crate::playbook::{self, Playbook, expand};
 use crate::template::Templates;
 
 pub fn run(args: &CheckArgs) -> i32 {
@@ -24,21 +24,12 @@ pub fn run(args: &CheckArgs) -> i32 {
 
 fn check(args: &CheckArgs) -> Result<String, Diags> {
     let pb = playbook::load(&args.playbook, args.inventory.as_deref())?;
-    let secrets = pb.secret_list();
-    let templates = Templates::new(&pb.dir).with_secrets(secrets.clone());
-    let mut diags = Diags::default();
-    let mut resources = 0;
-    let hosts: Vec<Option<&playbook::inventory::Host>> =
-        if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
-    for host in &hosts {
-        match expand::expand(&pb, *host, &templates).and_then(graph::build) {
-            Ok(g) => resources += g.nodes.len(),
-            Err(d) => diags.extend(d),
-        }
-    }
-    diags.mask(&secrets);
+    let resources = validate(&pb).map_err(|mut diags| {
+        diags.mask(&pb.secret_list());
+        diags
+    })?;
     let n = pb.inventory.hosts.len();
-    diags.into_result(format!(
+    Ok(format!(
         "{}: valid ({} host{}, {} resource{} in all)\n",
         args.playbook.display(),
         n,
@@ -46,4 +37,22 @@ fn check(args: &CheckArgs) -> Result<String, Diags> {
         resources,
         if resources == 1 { "" } else { "s" }
     ))
+}
+
+/// Expands a loaded playbook for every host of its inventory (a playbook without hosts,
+/// against its own variables) and builds each graph: the number of resources in all, or
+/// every problem found. Secrets are not masked here (the caller prints).
+pub fn validate(pb: &Playbook) -> Result<usize, Diags> {
+    let templates = Templates::new(&pb.dir).with_secrets(pb.secret_list());
+    let mut diags = Diags::default();
+    let mut resources = 0;
+    let hosts: Vec<Option<&playbook::inventory::Host>> =
+        if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
+    for host in hosts {
+        match expand::expand(pb, host, &templates).and_then(graph::build) {
+            Ok(g) => resources += g.nodes.len(),
+            Err(d) => diags.extend(d),
+        }
+    }
+    diags.into_result(resources)
 }

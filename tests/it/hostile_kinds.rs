@@ -8,10 +8,9 @@
 
 use std::ops::Range;
 
+use converge::commands::check::validate;
 use converge::diag::Diags;
-use converge::graph;
-use converge::playbook::{self, expand};
-use converge::template::Templates;
+use converge::playbook;
 
 use crate::hostile::{PAYLOADS, kdl_str, untemplated};
 use crate::kinds::OnHost;
@@ -51,17 +50,7 @@ fn strings(doc: &kdl::KdlDocument, out: &mut Vec<Entry>) {
 fn check(project: &Project, text: &str) -> Result<(), Diags> {
     let path = project.path().join("playbook.kdl");
     std::fs::write(&path, text).expect("write playbook");
-    let pb = playbook::load(&path, None)?;
-    let templates = Templates::new(&pb.dir).with_secrets(pb.secret_list());
-    let hosts: Vec<Option<&playbook::inventory::Host>> =
-        if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
-    let mut all = Diags::default();
-    for host in hosts {
-        if let Err(d) = expand::expand(&pb, host, &templates).and_then(graph::build) {
-            all.extend(d);
-        }
-    }
-    all.into_result(())
+    validate(&playbook::load(&path, None)?).map(|_| ())
 }
 
 /// Whether a diagnostic (or one related to it) labels bytes `at` of the playbook.
