@@ -152,15 +152,16 @@ fn taken(node: impl Fn(&str) -> String) -> Vec<String> {
     PAYLOADS.iter().map(|p| untemplated(p)).filter(|v| check(&project, &node(v)).is_ok()).collect()
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex")).collect()
-}
-
 /// Runs SQL as postgres; every output line is hex, decoded.
 fn psql_hex(h: &OnHost, sql: &str) -> Vec<String> {
     let out = h.sh(&format!("cd / && runuser -u postgres -- psql -X -At -c {}", converge::script::quote(sql)));
     out.lines()
-        .map(|l| l.split(' ').map(|w| String::from_utf8(unhex(w)).expect("utf-8")).collect::<Vec<_>>().join("\u{0}"))
+        .map(|l| {
+            l.split(' ')
+                .map(|w| converge::resources::psql::unhex(w).expect("hex of UTF-8"))
+                .collect::<Vec<_>>()
+                .join("\u{0}")
+        })
         .collect()
 }
 
