@@ -219,7 +219,7 @@ impl<'a> NodeReader<'a> {
     }
 
     /// An integer property that must fit `T` (uid, port...).
-    pub fn int<T: TryFrom<i128>>(&mut self, key: &'static str) -> Option<Spanned<T>> {
+    pub fn int<T: TryFrom<i128> + IntRange>(&mut self, key: &'static str) -> Option<Spanned<T>> {
         let e = self.entry(key)?;
         let at = entry_at(self.src, e);
         let i = match expect_int(self.src, e, &format!("`{key}`")) {
@@ -232,7 +232,13 @@ impl<'a> NodeReader<'a> {
         match T::try_from(i) {
             Ok(v) => Some(Spanned { value: v, at }),
             Err(_) => {
-                self.error(Diag::new("converge::range", format!("`{key}` is out of range"), &at, "out of range"));
+                let (min, max) = (T::MIN, T::MAX);
+                self.error(Diag::new(
+                    "converge::range",
+                    format!("`{key}` is out of range: it must be {min} to {max}"),
+                    &at,
+                    "out of range",
+                ));
                 None
             }
         }
@@ -466,3 +472,19 @@ impl<'a> NodeReader<'a> {
         self.error(d);
     }
 }
+
+/// The bounds of an integer type that [`NodeReader::int`] reads, for its "out of range" error.
+pub trait IntRange {
+    const MIN: i128;
+    const MAX: i128;
+}
+
+macro_rules! int_range {
+    ($($t:ty),*) => {$(
+        impl IntRange for $t {
+            const MIN: i128 = <$t>::MIN as i128;
+            const MAX: i128 = <$t>::MAX as i128;
+        }
+    )*};
+}
+int_range!(i32, u16, u32, u64, usize);
