@@ -10,7 +10,7 @@
 
 use crate::frames::{self, Frames, Nonce};
 use crate::graph::HostGraph;
-use crate::resources::{PlanCx, Planned, ResourceId, psql, service};
+use crate::resources::{PlanCx, Planned, ResourceId, psql, service, supervisor_program};
 use crate::script::Sh;
 
 /// A resource's plan, or why it could not be made.
@@ -141,19 +141,10 @@ fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
         psql::batch(sh, &slots.psql.items);
     }
     if slots.unit.worth_it() {
-        sh.raw("cv_svc_n=")
-            .num(slots.unit.items.len() as u64)
-            .raw("\ncv_svc=$(systemctl show ")
-            .raw(service::PROPERTIES)
-            .raw(" --");
-        for u in &slots.unit.items {
-            sh.sp().q(u);
-        }
-        sh.raw(" 2>/dev/null) || cv_svc=\n");
+        service::batch(sh, &slots.unit.items);
     }
     if supervised >= 2 {
-        // a failure is each program's to report: the output and status are theirs to read
-        sh.raw("unset cv_sup_rc\nif command -v supervisorctl >/dev/null 2>&1; then cv_sup=$(supervisorctl status 2>&1); cv_sup_rc=$?; fi\n");
+        supervisor_program::batch(sh);
     }
     if !stat && !sum {
         return slots;

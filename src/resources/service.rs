@@ -53,7 +53,18 @@ impl State {
 }
 
 /// What the probe asks `systemctl show`.
-pub const PROPERTIES: &str = "-p LoadState -p ActiveState -p UnitFileState";
+const PROPERTIES: &str = "-p LoadState -p ActiveState -p UnitFileState";
+
+/// One `systemctl show` for the services of `units`: `$cv_svc` holds a block per unit, in
+/// order (empty when systemctl failed), `$cv_svc_n` their number; each probe takes its
+/// block by its place (`$cv_svc_k`), see [`Service::probe`].
+pub fn batch(sh: &mut Sh, units: &[String]) {
+    sh.raw("cv_svc_n=").num(units.len() as u64).raw("\ncv_svc=$(systemctl show ").raw(PROPERTIES).raw(" --");
+    for u in units {
+        sh.sp().q(u);
+    }
+    sh.raw(" 2>/dev/null) || cv_svc=\n");
+}
 
 impl Kind for Service {
     const KIND: &'static str = "service";

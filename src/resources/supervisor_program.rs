@@ -608,6 +608,13 @@ impl SupervisorProgram {
     }
 }
 
+/// One `supervisorctl status` for every program of a host: its output in `$cv_sup`, its
+/// exit status in `$cv_sup_rc` (unset without supervisorctl). A failure is each program's
+/// to report: [`SupervisorProgram::probe`] reads the output and status as its own.
+pub fn batch(sh: &mut Sh) {
+    sh.raw("unset cv_sup_rc\nif command -v supervisorctl >/dev/null 2>&1; then cv_sup=$(supervisorctl status 2>&1); cv_sup_rc=$?; fi\n");
+}
+
 /// Whether a `supervisorctl status` line is a process of another group than `name`
 /// (`NAME STATE ...` for one process, `NAME:NAME_00 STATE ...` for several).
 fn of_another_group(line: &str, name: &str) -> bool {
