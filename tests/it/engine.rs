@@ -364,17 +364,19 @@ file "{{{{ d }}}}/b/four" content="four\n" mode="0644"
 /// (connections, sessions) sshd logged so far, read in one session (counted itself).
 /// sshd's monitor writes the lines of a session asynchronously (the session process hands
 /// them over a pipe), so the counting session first waits, bounded, for its own "Starting
-/// session" line, found by its source port: the count of CI's run of 2026-12-02 missed it.
+/// session" line, found by its source port, and counts in that same read of the journal:
+/// the count of CI's run of 2026-12-02 missed the line.
 fn ssh_counts(h: &OnHost) -> (usize, usize) {
     let out = h.sh("port=${SSH_CLIENT#* }; port=${port%% *}; i=0; \
          while [ $i -lt 100 ]; do \
            journalctl --sync; \
-           journalctl -q -u ssh --no-pager | grep -q \"Starting session: command for .* port $port \" && break; \
+           log=$(journalctl -q -u ssh --no-pager); \
+           printf '%s\\n' \"$log\" | grep -q \"Starting session: command for .* port $port \" && break; \
            sleep 0.1; i=$((i+1)); \
          done; \
          [ $i -lt 100 ] || { echo \"no line for our own session (port $port) in 10 s\" >&2; exit 1; }; \
-         journalctl -q -u ssh --no-pager | grep -c 'Accepted publickey' || true; \
-         journalctl -q -u ssh --no-pager | grep -c 'Starting session: command' || true");
+         printf '%s\\n' \"$log\" | grep -c 'Accepted publickey' || true; \
+         printf '%s\\n' \"$log\" | grep -c 'Starting session: command' || true");
     let n: Vec<usize> = out.split_whitespace().map(|s| s.parse().expect("count")).collect();
     (n[0], n[1])
 }
