@@ -106,6 +106,12 @@ impl Diag {
         self
     }
 
+    /// The source text under the primary label.
+    pub fn primary_text(&self) -> Option<&str> {
+        let (offset, len) = self.primary()?;
+        self.src.as_ref()?.inner().get(offset..offset + len)
+    }
+
     fn primary(&self) -> Option<(usize, usize)> {
         self.labels.first().map(|l| (l.offset(), l.len()))
     }
@@ -213,6 +219,11 @@ impl Diags {
         for d in &mut self.list {
             go(d, secrets);
         }
+    }
+
+    /// Keeps the diagnostics `keep` says to keep.
+    pub fn retain(&mut self, keep: impl FnMut(&Diag) -> bool) {
+        self.list.retain(keep);
     }
 
     /// Returns `Err(self)` when anything was recorded.

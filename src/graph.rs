@@ -17,7 +17,8 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diag::{At, Diag, Diags, did_you_mean};
-use crate::playbook::expand::{Instance, Reference};
+use crate::playbook::ResourceDecl;
+use crate::playbook::expand::{Expansion, Instance, Reference, Unbuilt};
 use crate::resources::{EVERY, ResourceId};
 
 /// Why one resource comes before another.
@@ -48,6 +49,15 @@ impl HostGraph {
 }
 
 pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
+    build_checked(Expansion { instances: nodes, unbuilt: Vec::new() })
+}
+
+/// [`build`] for a host whose expansion left declarations unbuilt (reported already):
+/// the graph of what was built is still checked (unknown references, cycles), without
+/// reporting a reference as naming nothing when it may name an unbuilt declaration, and
+/// the unbuilt declarations' own references are checked too.
+pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
+    let Expansion { instances: nodes, unbuilt } = expansion;
     let mut diags = Diags::default();
     let mut index: HashMap<&ResourceId, usize> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
@@ -61,7 +71,7 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
     let mut notifies = vec![Vec::new(); nodes.len()];
     for (i, n) in nodes.iter().enumerate() {
         for r in &n.requires {
-            if let Some(&j) = resolve(r, "require", n, &index, &nodes, &mut diags) {
+            if let Some(&j) = resolve(r, "require", &n.decl, &index, &nodes, &unbuilt, &mut diags) {
                 add_edge(&mut g, ix[j], ix[i], Edge::Require(r.text.at.clone()));
             }
         }
@@ -69,7 +79,7 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
         let sent = n.notifies.iter().map(|r| (r, "notify"));
         let received = n.subscribes.iter().map(|r| (r, "subscribe"));
         for (r, what) in sent.chain(received) {
-            let Some(&other) = resolve(r, what, n, &index, &nodes, &mut diags) else { continue };
+            let Some(&other) = resolve(r, what, &n.decl, &index, &nodes, &unbuilt, &mut diags) else { continue };
             let (sender, j) = if what == "notify" { (i, other) } else { (other, i) };
             if !nodes[j].res.notifiable() {
                 diags.push(
@@ -97,6 +107,13 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
             } else if let Some(&j) = index.get(&imp.target).filter(|&&j| j != i) {
                 add_edge(&mut g, ix[j], ix[i], Edge::Implicit(imp.why));
             }
+        }
+    }
+    // the references of declarations that could not be built: only whether they name
+    // something (the `notify` of an unbuilt resource cannot be checked for a target)
+    for u in &unbuilt {
+        for (r, what) in &u.references {
+            resolve(r, what, &u.decl, &index, &nodes, &unbuilt, &mut diags);
         }
     }
     // resources that edit the same file in place, in declaration order: each after the one
@@ -141,13 +158,17 @@ fn add_edge(g: &mut DiGraph<usize, Edge>, a: NodeIndex, b: NodeIndex, e: Edge) {
 fn resolve<'a>(
     r: &Reference,
     what: &str,
-    owner: &Instance,
+    owner: &ResourceDecl,
     index: &'a HashMap<&ResourceId, usize>,
     nodes: &[Instance],
+    unbuilt: &[Unbuilt],
     diags: &mut Diags,
 ) -> Option<&'a usize> {
     if let Some(j) = index.get(&r.id) {
         return Some(j);
+    }
+    if unbuilt.iter().any(|u| u.may_be(&r.id)) {
+        return None;
     }
     let ids: Vec<String> = nodes.iter().map(|n| n.id.to_string()).collect();
     let mut d = Diag::new(
@@ -159,7 +180,7 @@ fn resolve<'a>(
     if let Some(s) = did_you_mean(&r.id.to_string(), ids.iter().map(String::as_str)) {
         d = d.help(format!("did you mean `{s}`?"));
     }
-    diags.push(owner.decl.annotate(d));
+    diags.push(owner.annotate(d));
     None
 }
 

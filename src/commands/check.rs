@@ -5,8 +5,7 @@
 use crate::cli::CheckArgs;
 use crate::diag::Diags;
 use crate::error;
-use crate::graph;
-use crate::playbook::{self, Playbook, expand};
+use crate::playbook::{self, Playbook};
 use crate::template::Templates;
 
 pub fn run(args: &CheckArgs) -> i32 {
@@ -23,11 +22,10 @@ pub fn run(args: &CheckArgs) -> i32 {
 }
 
 fn check(args: &CheckArgs) -> Result<String, Diags> {
-    let pb = playbook::load(&args.playbook, args.inventory.as_deref())?;
-    let resources = validate(&pb).map_err(|mut diags| {
-        diags.mask(&pb.secret_list());
-        diags
-    })?;
+    let (pb, mut diags) = playbook::load_all(&args.playbook, args.inventory.as_deref())?;
+    let resources = validate(&pb).map_err(|d| diags.extend(d));
+    diags.mask(&pb.secret_list());
+    let resources = diags.into_result(resources)?.unwrap_or(0);
     let n = pb.inventory.hosts.len();
     Ok(format!(
         "{}: valid ({} host{}, {} resource{} in all)\n",
@@ -49,9 +47,8 @@ pub fn validate(pb: &Playbook) -> Result<usize, Diags> {
     let hosts: Vec<Option<&playbook::inventory::Host>> =
         if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
     for host in hosts {
-        match expand::expand(pb, host, &templates).and_then(graph::build) {
-            Ok(g) => resources += g.nodes.len(),
-            Err(d) => diags.extend(d),
+        if let Some(g) = super::expand_and_graph(pb, host, &templates, &mut diags) {
+            resources += g.nodes.len();
         }
     }
     diags.into_result(resources)

@@ -25,8 +25,8 @@ pub fn run(args: &SandboxArgs) -> i32 {
     if let Some(inv) = &inventory {
         say(&format!("inventory: {}", inv.display()));
     }
-    let loaded = playbook::load(&args.playbook, inventory.as_deref());
-    let prepared = match loaded.and_then(|pb| super::prepare_loaded(pb, args.limit.as_deref())) {
+    let loaded = playbook::load_all(&args.playbook, inventory.as_deref());
+    let prepared = match loaded.and_then(|(pb, diags)| super::prepare_loaded(pb, diags, args.limit.as_deref())) {
         Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);

@@ -101,14 +101,66 @@ fn annotate_all(diags: Diags, decl: &ResourceDecl) -> Diags {
     out
 }
 
+/// A declaration that applies to the host but could not be built (a property in error):
+/// its kind, and the names it may have, so that the graph does not also report a
+/// `require` of it as naming nothing.
+#[derive(Debug, Clone)]
+pub struct Unbuilt {
+    pub kind: &'static str,
+    /// Its positional arguments as written; `None` when they are templated (or absent),
+    /// so its name cannot be known.
+    pub names: Option<Vec<String>>,
+    /// Its own `require`, `notify` and `subscribe` references (with the property's name),
+    /// still checked.
+    pub references: Vec<(Reference, &'static str)>,
+    pub decl: ResourceDecl,
+}
+
+impl Unbuilt {
+    fn of(decl: &ResourceDecl) -> Option<Unbuilt> {
+        let kind = kind_def(decl.node.name().value())?.name;
+        let args: Vec<Option<&str>> =
+            decl.node.entries().iter().filter(|e| e.name().is_none()).map(|e| e.value().as_string()).collect();
+        let names = if args.is_empty() || args.iter().any(|a| a.is_none_or(|a| a.contains("{{"))) {
+            None
+        } else {
+            Some(args.into_iter().flatten().map(str::to_string).collect())
+        };
+        Some(Unbuilt { kind, names, references: Vec::new(), decl: decl.clone() })
+    }
+
+    /// Whether `id` may name this declaration (a unit written `app` is `unit:app.service`).
+    pub fn may_be(&self, id: &ResourceId) -> bool {
+        self.kind == id.kind
+            && self.names.as_ref().is_none_or(|names| names.iter().any(|n| id.name.starts_with(n.as_str())))
+    }
+}
+
+/// What [`expand_all`] could build for one host.
+#[derive(Debug, Default)]
+pub struct Expansion {
+    pub instances: Vec<Instance>,
+    pub unbuilt: Vec<Unbuilt>,
+}
+
 /// Builds every resource that applies to `host` (`None`: check the playbook without an
 /// inventory, against the playbook's own variables).
 pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Vec<Instance>, Diags> {
-    let host_vars = host_context(pb, host, templates)?;
+    let (expansion, diags) = expand_all(pb, host, templates)?;
+    diags.into_result(expansion.instances)
+}
+
+/// [`expand`], keeping what could be built: `Err` only when the host's variables cannot
+/// be resolved (nothing can be rendered without them); otherwise every resource that was
+/// built, the declarations that were not, and every problem found.
+pub fn expand_all(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<(Expansion, Diags), Diags> {
+    let missing = pb.missing_secrets();
+    let host_vars = host_context(pb, host, templates).map_err(|d| without_undefined(d, &missing))?;
     let ctx = Value::from(host_vars.clone());
     let mut module_ctx: HashMap<*const ModuleUse, Result<Value, Diags>> = HashMap::new();
     let mut diags = Diags::default();
     let mut out: Vec<Instance> = Vec::new();
+    let mut unbuilt = Vec::new();
     for decl in &pb.resources {
         let applies = match (&decl.targets, host) {
             (None, _) | (Some(_), None) => true,
@@ -126,7 +178,9 @@ pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Resu
                 match entry {
                     Ok(c) => &*c,
                     Err(d) => {
-                        diags.extend(std::mem::take(d));
+                        let unset: Vec<&str> = decl.modules.iter().flat_map(|m| m.missing()).collect();
+                        diags.extend(without_undefined(std::mem::take(d), &unset));
+                        unbuilt.extend(Unbuilt::of(decl));
                         continue;
                     }
                 }
@@ -134,8 +188,16 @@ pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Resu
         };
         let mut found = Diags::default();
         let built = build(decl, ctx, templates, &mut found);
-        diags.extend(annotate_all(found, decl));
-        if let Some(inst) = built {
+        let unset: Vec<&str> = decl.modules.iter().flat_map(|m| m.missing()).collect();
+        diags.extend(annotate_all(without_undefined(found, &unset), decl));
+        let inst = match built {
+            Ok(inst) => inst,
+            Err(u) => {
+                unbuilt.extend(u);
+                continue;
+            }
+        };
+        {
             if let Some(same) = shared_with(&out, &inst) {
                 // the same resource declared identically by modules: one resource
                 out[same].requires.extend(inst.requires);
@@ -147,24 +209,46 @@ pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Resu
             out.push(inst);
         }
     }
-    diags.into_result(out)
+    Ok((Expansion { instances: out, unbuilt }, without_undefined(diags, &missing)))
 }
 
-fn build(decl: &ResourceDecl, ctx: &Value, templates: &Templates, diags: &mut Diags) -> Option<Instance> {
-    let def = kind_def(decl.node.name().value())?;
+/// Drops "undefined" at a use of a name already reported as missing (a secret that
+/// could not be read, a required module parameter not given): it is reported once, where
+/// it is missing, not again at every use.
+fn without_undefined(mut diags: Diags, missing: &[&str]) -> Diags {
+    if !missing.is_empty() {
+        diags.retain(|d| !(d.code == "converge::template" && d.primary_text().is_some_and(|t| missing.contains(&t))));
+    }
+    diags
+}
+
+/// The instance, or what is known of a declaration that could not be built.
+fn build(
+    decl: &ResourceDecl,
+    ctx: &Value,
+    templates: &Templates,
+    diags: &mut Diags,
+) -> Result<Instance, Option<Unbuilt>> {
+    let Some(def) = kind_def(decl.node.name().value()) else { return Err(None) };
     let mut r = NodeReader::new(&decl.node, &decl.src, &decl.dir, templates, ctx, diags);
     let requires = r.list("require");
     let notifies = r.list("notify");
     let subscribes = r.list("subscribe");
     let res = (def.build)(&mut r);
     let ok = r.finish();
-    let res = res.filter(|_| ok)?;
     let requires = references(requires, "require", diags);
     let notifies = references(notifies, "notify", diags);
     let subscribes = references(subscribes, "subscribe", diags);
+    let Some(res) = res.filter(|_| ok) else {
+        let Some(mut unbuilt) = Unbuilt::of(decl) else { return Err(None) };
+        let named = |refs: Vec<Reference>, what: &'static str| refs.into_iter().map(move |r| (r, what));
+        unbuilt.references =
+            named(requires, "require").chain(named(notifies, "notify")).chain(named(subscribes, "subscribe")).collect();
+        return Err(Some(unbuilt));
+    };
     let id = res.id();
     let aliases = res.aliases().into_iter().map(|a| ResourceId::new(id.kind, a)).collect();
-    Some(Instance { res, id, aliases, decl: decl.clone(), requires, notifies, subscribes })
+    Ok(Instance { res, id, aliases, decl: decl.clone(), requires, notifies, subscribes })
 }
 
 /// Parses `kind:name` references; a bad one is labelled at its token.

@@ -98,6 +98,15 @@ pub fn read_source(path: &Path, what: &str) -> Result<Source, Diags> {
 
 /// Loads a playbook, and with `inventory`, replaces its hosts and groups by that file's.
 pub fn load(path: &Path, inventory: Option<&Path>) -> Result<Playbook, Diags> {
+    let (pb, diags) = load_all(path, inventory)?;
+    diags.into_result(pb)
+}
+
+/// [`load`], keeping what could be read: `Err` only when the file cannot be read or is
+/// not KDL; otherwise the playbook (without the nodes that are not understood: an unknown
+/// kind, a malformed host) and every problem found reading it, so that the later stages
+/// can still check what was read and report their own problems in the same run.
+pub fn load_all(path: &Path, inventory: Option<&Path>) -> Result<(Playbook, Diags), Diags> {
     let src = read_source(path, "playbook")?;
     let doc = kdl::parse(&src)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -119,11 +128,10 @@ pub fn load(path: &Path, inventory: Option<&Path>) -> Result<Playbook, Diags> {
     }
     pb.check_targets(&mut diags);
     pb.check_secret_names(&mut diags);
-    match secrets::resolve(&pb.secrets, &pb.dir) {
-        Ok(values) => pb.secret_values = values,
-        Err(d) => diags.extend(d),
-    }
-    diags.into_result(pb)
+    let (values, missing) = secrets::resolve(&pb.secrets, &pb.dir);
+    pb.secret_values = values;
+    diags.extend(missing);
+    Ok((pb, diags))
 }
 
 fn load_inventory(path: &Path, diags: &mut Diags) -> Inventory {
@@ -257,6 +265,12 @@ impl Playbook {
             index,
             modules: chain.to_vec(),
         });
+    }
+
+    /// The secrets that could not be read (each reported when the playbook was loaded).
+    pub fn missing_secrets(&self) -> Vec<&str> {
+        let read = |name: &str| self.secret_values.iter().any(|(n, _)| n == name);
+        self.secrets.iter().map(|s| s.name.as_str()).filter(|n| !read(n)).collect()
     }
 
     /// The secret values, for masking every report.

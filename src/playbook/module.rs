@@ -59,6 +59,16 @@ pub struct ModuleUse {
     pub params: Vec<Param>,
 }
 
+impl ModuleUse {
+    /// The required parameters this use does not give (each reported at the use site).
+    pub fn missing(&self) -> impl Iterator<Item = &str> {
+        self.params
+            .iter()
+            .filter(|p| p.default.is_none() && !self.given.iter().any(|g| g.name == p.name))
+            .map(|p| p.name.as_str())
+    }
+}
+
 /// A parsed module file: its parameters and its other top-level nodes.
 pub struct ModuleFile {
     pub src: Source,

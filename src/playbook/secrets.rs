@@ -100,8 +100,9 @@ fn read_secret(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Secret
     Some(SecretDecl { name, at, from, from_at, optional })
 }
 
-/// Reads every secret's value. `dir` is the playbook's directory.
-pub fn resolve(decls: &[SecretDecl], dir: &Path) -> Result<Vec<(String, String)>, Diags> {
+/// Reads every secret's value (`dir` is the playbook's directory), with a diagnostic for
+/// each that cannot be read (left out of the values: see [`crate::playbook::Playbook::missing_secrets`]).
+pub fn resolve(decls: &[SecretDecl], dir: &Path) -> (Vec<(String, String)>, Diags) {
     let mut diags = Diags::default();
     let mut out = Vec::new();
     for d in decls {
@@ -121,12 +122,14 @@ pub fn resolve(decls: &[SecretDecl], dir: &Path) -> Result<Vec<(String, String)>
         match value {
             Ok(v) => out.push((d.name.clone(), v)),
             Err(_) if d.optional => out.push((d.name.clone(), String::new())),
-            Err(msg) => diags.push(
-                Diag::new("converge::secret", msg, &d.from_at, "not available").help("or mark it `optional=#true`"),
-            ),
+            Err(msg) => {
+                diags.push(
+                    Diag::new("converge::secret", msg, &d.from_at, "not available").help("or mark it `optional=#true`"),
+                );
+            }
         }
     }
-    diags.into_result(out)
+    (out, diags)
 }
 
 fn expand(path: &str, dir: &Path) -> std::path::PathBuf {

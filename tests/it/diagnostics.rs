@@ -227,3 +227,28 @@ diag_case!(
     nginx_dollar_that_starts_no_variable,
     "host \"a\"\nnginx-site \"s\" {\n    server \"s.test\" {\n        static \"/files/\" alias=\"/srv/$(id)/files/\"\n    }\n}\n"
 );
+
+// every stage checks what the earlier ones could make sense of: an unknown kind does not
+// hide property errors, and property errors do not hide the graph's
+diag_case!(
+    five_mistakes_in_one_run,
+    "host \"web\" address=\"127.0.0.1\"\n\
+     \n\
+     pakage \"nginx\"\n\
+     file \"/etc/a.conf\" content=\"x\" mode=644\n\
+     service \"nginx\" state=\"runing\"\n\
+     file \"/etc/b.conf\" content=\"{{ missing_var }}\"\n\
+     file \"/etc/c.conf\" content=\"y\" require=\"package:ngnix\"\n"
+);
+
+// a `require` of a declaration in error is not also "no such resource"; the unbuilt
+// declaration's own references are still checked, and a cycle among the others is found
+diag_case!(
+    graph_problems_beside_property_errors,
+    "host \"web\"\n\
+     user \"app\" shell=42\n\
+     directory \"/srv/app\" owner=\"app\" require=\"user:app\"\n\
+     file \"/srv/app/x\" content=\"\" mode=\"999\" require=\"directory:/srv/ap\"\n\
+     file \"/a\" content=\"\" require=\"file:/b\"\n\
+     file \"/b\" content=\"\" require=\"file:/a\"\n"
+);
