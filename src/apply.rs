@@ -31,9 +31,8 @@ use std::collections::HashMap;
 
 use crate::frames::{self, Frames, Nonce};
 use crate::graph::HostGraph;
-use crate::plan::Outcome;
 use crate::probe::{NodePlan, owed_key};
-use crate::resources::{Action, Change, Diff, Planned};
+use crate::resources::{Action, Change, Diff, Planned, ResourceId};
 use crate::script::Sh;
 
 /// The last bytes of a failed step's output sent back.
@@ -186,19 +185,26 @@ fn block(
         }
     }
     frames::marker(sh, nonce, "b", i);
-    sh.raw("rm -f -- \"$CV_A\"\n(\nset -e\n");
+    sh.raw("rm -f -- \"$CV_A\" \"$CV_S\"\n(\nset -e\n");
     if downstream {
         sh.raw("CV_DOWNSTREAM=1\n");
     }
     sh.append(&planned.steps).raw(") >\"$CV_E\" 2>&1 </dev/null\ncv_rc=$?\n");
-    sh.raw("if [ $cv_rc -ne 0 ]; then CV_F_").num(i as u64).raw("=1; ");
+    // a stale block changed nothing; any other that ran may have changed something a
+    // later block's guard looks at ($CV_RAN)
+    sh.raw("if [ $cv_rc -ne 0 ] && [ -e \"$CV_S\" ]; then CV_F_").num(i as u64).raw("=1; ");
+    frames::flag(sh, nonce, i, "stale");
+    sh.raw("elif [ $cv_rc -ne 0 ]; then CV_F_").num(i as u64).raw("=1; CV_RAN=1; ");
     frames::marker(sh, nonce, "x", i);
     sh.raw("tail -c ").num(FAILURE_TAIL).raw(" -- \"$CV_E\"; echo\n");
     sh.raw("else\n");
     if node.res.notifiable() {
         sh.raw("rm -f -- \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).nl();
     }
-    sh.raw("if [ -e \"$CV_A\" ]; then ");
+    if !planned.marks_acted {
+        sh.raw("CV_RAN=1\n");
+    }
+    sh.raw("if [ -e \"$CV_A\" ]; then CV_RAN=1; ");
     frames::flag(sh, nonce, i, "acted");
     sh.raw("fi\nfi\n");
     frames::end_marker(sh, nonce, i);
@@ -207,64 +213,90 @@ fn block(
     sh.raw("fi\n");
 }
 
+/// What one block of an apply round did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// No block in this round.
+    NotRun,
+    /// Its steps ran and changed something.
+    Changed,
+    /// Its steps ran and found nothing to do (a re-check, a guarded command that did not
+    /// mark that it acted).
+    Unchanged,
+    /// Its steps failed: why.
+    Failed(String),
+    /// Not run because something it depends on failed: why.
+    Skipped(String),
+    /// Its guard found what it would replace changed by an earlier block of this run
+    /// (`cv_changed_since_plan`): it changed nothing, and is planned again from the
+    /// verify probe.
+    Stale,
+    /// Not run because it depends on a stale block (named), with which it is planned
+    /// again from the verify probe.
+    Waiting(ResourceId),
+}
+
 /// What happened to each block, from the apply output. A block whose steps mark when
-/// they act (a re-check, a guarded command) and did not is `Ok`.
-pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) -> Vec<(Outcome, Option<String>)> {
+/// they act (a re-check, a guarded command) and did not is [`Step::Unchanged`].
+pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) -> Vec<Step> {
     let blocks = blocks(plans);
-    let mut out: Vec<(Outcome, Option<String>)> = vec![(Outcome::Ok, None); graph.nodes.len()];
+    let mut out: Vec<Step> = vec![Step::NotRun; graph.nodes.len()];
     for &i in &graph.order {
         if !blocks.contains(&i) {
             continue;
         }
         let marks_acted = matches!(&plans[i], Some(Ok(p)) if p.marks_acted);
+        let flagged = |f: &frames::Frame, flag: &str| f.flags.iter().any(|x| x == flag);
         out[i] = match frames.frames.get(&i) {
-            None => (
-                Outcome::Failed,
-                Some("did not run: the apply script stopped before this step (connection lost?)".into()),
-            ),
+            None => Step::Failed("did not run: the apply script stopped before this step (connection lost?)".into()),
             Some(f) if f.repeated => {
-                (Outcome::Failed, Some("the apply output holds this step more than once: its result is unknown".into()))
+                Step::Failed("the apply output holds this step more than once: its result is unknown".into())
             }
-            Some(f) if f.skipped => (Outcome::Skipped, None),
+            // the reason is filled in below, once every block's step is known
+            Some(f) if f.skipped => Step::Skipped(String::new()),
+            Some(f) if flagged(f, "stale") && f.status.is_some_and(|c| c != 0) => Step::Stale,
             Some(f) => match f.status {
-                Some(0) if marks_acted && !f.flags.iter().any(|x| x == "acted") => (Outcome::Ok, None),
-                Some(0) => (Outcome::Changed, None),
+                Some(0) if marks_acted && !flagged(f, "acted") => Step::Unchanged,
+                Some(0) => Step::Changed,
                 Some(code) => {
                     let text = f.stderr.trim();
-                    let msg =
-                        if text.is_empty() { format!("step failed with exit status {code}") } else { text.to_string() };
-                    (Outcome::Failed, Some(msg))
+                    Step::Failed(if text.is_empty() {
+                        format!("step failed with exit status {code}")
+                    } else {
+                        text.to_string()
+                    })
                 }
-                None => (Outcome::Failed, Some("the step was cut short (connection lost?)".into())),
+                None => Step::Failed("the step was cut short (connection lost?)".into()),
             },
         };
     }
-    // name the failure each skip comes from
+    // name the failure each skip comes from; a skip that comes only from stale blocks
+    // waits for them
     for &i in &graph.order {
-        if out[i].0 == Outcome::Skipped {
-            let cause = root_cause(graph, plans, &out, i);
-            out[i].1 = Some(match cause {
-                Some(c) => format!("skipped: needs {}, which failed", graph.nodes[c].id),
-                None => "skipped: a dependency failed".into(),
-            });
+        if out[i] != Step::Skipped(String::new()) {
+            continue;
         }
+        out[i] =
+            match upstream_where(graph, i, |d| matches!(out[d], Step::Failed(_)) || matches!(plans[d], Some(Err(_)))) {
+                Some(c) => Step::Skipped(format!("skipped: needs {}, which failed", graph.nodes[c].id)),
+                None => match upstream_where(graph, i, |d| out[d] == Step::Stale) {
+                    Some(c) => Step::Waiting(graph.nodes[c].id.clone()),
+                    None => Step::Skipped("skipped: a dependency failed".into()),
+                },
+            };
     }
     out
 }
 
-fn root_cause(
-    graph: &HostGraph,
-    plans: &[Option<NodePlan>],
-    out: &[(Outcome, Option<String>)],
-    i: usize,
-) -> Option<usize> {
+/// The first node `i` depends on, directly or not, for which `pick` holds.
+fn upstream_where(graph: &HostGraph, i: usize, pick: impl Fn(usize) -> bool) -> Option<usize> {
     let mut stack = graph.deps[i].clone();
     let mut seen = vec![false; graph.nodes.len()];
     while let Some(d) = stack.pop() {
         if std::mem::replace(&mut seen[d], true) {
             continue;
         }
-        if out[d].0 == Outcome::Failed || matches!(plans[d], Some(Err(_))) {
+        if pick(d) {
             return Some(d);
         }
         stack.extend(graph.deps[d].iter().copied());
@@ -321,9 +353,9 @@ mod tests {
         let plans = vec![planned("run", true), planned("run", true), planned("content", false)];
         let nonce = Nonce::fixed("ab");
         let out = "::ab:b:0\n::ab:e:0:0\n::ab:b:1\n::ab:f:1:acted\n::ab:e:1:0\n::ab:b:2\n::ab:e:2:0\n";
-        let got: Vec<Outcome> = outcomes(&g, &plans, &frames::parse(out, &nonce)).into_iter().map(|o| o.0).collect();
+        let got = outcomes(&g, &plans, &frames::parse(out, &nonce));
         // did not mark: in sync; marked: changed; a kind that never marks: changed
-        assert_eq!(got, [Outcome::Ok, Outcome::Changed, Outcome::Changed]);
+        assert_eq!(got, [Step::Unchanged, Step::Changed, Step::Changed]);
         // a failure is a failure whether or not it marked
         let out = "::ab:b:0\n::ab:x:0\nboom\n::ab:e:0:1\n";
         let got = outcomes(
@@ -331,7 +363,7 @@ mod tests {
             &plans[..1].iter().cloned().chain([None, None]).collect::<Vec<_>>(),
             &frames::parse(out, &nonce),
         );
-        assert_eq!(got[0], (Outcome::Failed, Some("boom".into())));
+        assert_eq!(got[0], Step::Failed("boom".into()));
     }
 
     #[test]
@@ -346,6 +378,35 @@ mod tests {
         let owed = script.find(&format!("owed/\"{key}")).expect("the run is recorded as owed");
         assert!(owed < script.find("::ab:b:0").expect("block 0"), "{script}");
         assert!(script.contains(&format!("rm -f -- \"$CV_STATE/owed/\"{key}")), "{script}");
-        assert!(script.contains("if [ -e \"$CV_A\" ]; then echo ::ab:f:1:acted"), "{script}");
+        assert!(script.contains("if [ -e \"$CV_A\" ]; then CV_RAN=1; echo ::ab:f:1:acted"), "{script}");
+    }
+
+    #[test]
+    fn a_stale_block_is_planned_again_and_what_it_gates_waits_with_it() {
+        let g = graph(
+            "host \"a\"\nfile \"/a\" content=\"\"\nfile \"/b\" content=\"\" require=\"file:/a\"\n\
+             file \"/c\" content=\"\"\nfile \"/d\" content=\"\" require=\"file:/c\"\n",
+        );
+        let plans = vec![
+            planned("content", false),
+            planned("content", false),
+            planned("content", false),
+            planned("content", false),
+        ];
+        let nonce = Nonce::fixed("ab");
+        let out = "::ab:b:0\n::ab:f:0:stale\n::ab:e:0:3\n::ab:s:1\n::ab:b:2\n::ab:x:2\nboom\n::ab:e:2:1\n::ab:s:3\n";
+        let got = outcomes(&g, &plans, &frames::parse(out, &nonce));
+        assert_eq!(
+            got,
+            [
+                Step::Stale,
+                Step::Waiting(ResourceId::new("file", "/a")),
+                Step::Failed("boom".into()),
+                Step::Skipped("skipped: needs file:/c, which failed".into())
+            ]
+        );
+        // the flag alone is not enough: a block that ended well changed what it planned
+        let out = "::ab:b:0\n::ab:f:0:stale\n::ab:e:0:0\n";
+        assert_eq!(outcomes(&g, &plans, &frames::parse(out, &nonce))[0], Step::Changed);
     }
 }

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::apply;
+use crate::apply::Step;
 use crate::frames::{self, Nonce};
 use crate::graph::HostGraph;
 use crate::plan::{HostReport, HostStatus, Outcome, ResourceReport, Timings};
 use crate::playbook::inventory::{Connection, Host};
 use crate::probe::{self, NodePlan};
-use crate::resources::{Action, Content};
+use crate::resources::{Action, Change, Content, Planned, ResourceId};
 use crate::transport::ssh::{self, SshOptions, Target};
 use crate::transport::{Counted, Transport, TransportError, local::Local};
 
@@ -194,15 +195,32 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     };
 }
 
-/// How many apply rounds a host may need: the second only re-applies resources that an
-/// earlier step of the same run changed after they were probed.
+/// How many apply rounds a host may need: the second only re-applies what the verify
+/// after the first found different, planned from that verify probe.
 const ROUNDS: usize = 2;
 
-/// Apply, then verify what changed and what lies downstream of it. A resource that was in
-/// sync when probed but was changed by another step of the run (and whose kind cannot
-/// re-check at apply time), or that deferred itself until its upstream changes were made,
-/// gets one more round, planned from the verify probe; the services it notifies are
-/// probed with it and refreshed again after it.
+/// Why a resource is planned again after an apply round: how its second-round plan is
+/// shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Again {
+    /// Its guard found what it would replace changed by an earlier step of the run.
+    Stale,
+    /// It depends on a stale resource, and waited for it.
+    Waiting(ResourceId),
+    /// It deferred itself until the changes upstream of it were made (`Diff::deferred`).
+    Deferred,
+}
+
+/// Apply rounds, each followed by a verify that probes every resource of the host still
+/// standing (one exchange, whatever their number): one planned before the round, or not,
+/// may have been changed by another step of it (a package creating the default site a
+/// later resource wants absent), with no edge declared between them. Whatever the verify
+/// finds different gets a second round, planned from the verify probe: resources in
+/// sync when probed, resources whose own step ran, resources whose guard found their
+/// target changed by an earlier step (stale) and those that waited for them, and
+/// resources that deferred themselves; the services they notify are refreshed again
+/// after them. What still differs after the second round did not converge. Resources
+/// that failed, were skipped by a failure or could not be probed are never planned again.
 async fn apply_rounds(
     graph: &HostGraph,
     t: &Counted,
@@ -210,15 +228,11 @@ async fn apply_rounds(
     secrets: &[String],
     report: &mut HostReport,
 ) {
-    let all = graph.order.clone();
-    let pos: Vec<usize> = {
-        let mut p = vec![0; graph.nodes.len()];
-        for (k, &i) in all.iter().enumerate() {
-            p[i] = k;
-        }
-        p
-    };
-    let mut broken: Vec<usize> = (0..graph.nodes.len()).filter(|&i| matches!(plans[i], Some(Err(_)))).collect();
+    let mut pos = vec![0; graph.nodes.len()];
+    for (k, &i) in graph.order.iter().enumerate() {
+        pos[i] = k;
+    }
+    let mut broken: Vec<bool> = plans.iter().map(|p| matches!(p, Some(Err(_)))).collect();
     for round in 1..=ROUNDS {
         let phase = Instant::now();
         let nonce = Nonce::random();
@@ -228,87 +242,76 @@ async fn apply_rounds(
             Err(e) => return fail(report, format!("apply: {e}")),
         };
         report.timings_ms.apply += ms(phase.elapsed());
-        let frames = frames::parse(&out.stdout, &nonce);
-        let outcomes = apply::outcomes(graph, &plans, &frames);
-        let round_blocks = apply::blocks(&plans);
-        for &i in &round_blocks {
+        let steps = apply::outcomes(graph, &plans, &frames::parse(&out.stdout, &nonce));
+        let mut again: Vec<Option<Again>> = vec![None; graph.nodes.len()];
+        let mut acted = false;
+        for &i in &graph.order {
             let r = &mut report.resources[pos[i]];
-            r.result = Some(outcomes[i].0);
-            r.error = outcomes[i].1.as_deref().map(|e| mask(e, secrets));
-            if matches!(outcomes[i].0, Outcome::Failed | Outcome::Skipped) {
-                broken.push(i);
+            match &steps[i] {
+                Step::NotRun => {}
+                Step::Changed => {
+                    r.result = Some(Outcome::Changed);
+                    acted = true;
+                }
+                // a second round that finds nothing to do keeps the first round's result
+                Step::Unchanged => {}
+                Step::Failed(e) => {
+                    r.result = Some(Outcome::Failed);
+                    r.error = Some(mask(e, secrets));
+                    broken[i] = true;
+                }
+                Step::Skipped(why) => {
+                    r.result = Some(Outcome::Skipped);
+                    r.error = Some(why.clone());
+                    broken[i] = true;
+                }
+                Step::Stale => again[i] = Some(Again::Stale),
+                Step::Waiting(on) => again[i] = Some(Again::Waiting(on.clone())),
             }
         }
-        let changed: Vec<usize> =
-            all.iter().copied().filter(|i| round_blocks.contains(i) && outcomes[*i].0 == Outcome::Changed).collect();
-        let after_change = apply::downstream(graph, &changed);
-        let after_failure = apply::downstream(graph, &broken);
         // deferred resources wait for this round; if what they wait for failed, they skip
-        let deferred: Vec<usize> =
-            all.iter().copied().filter(|&i| matches!(&plans[i], Some(Ok(p)) if p.is_deferred())).collect();
-        for &i in deferred.iter().filter(|&&i| after_failure[i]) {
-            let cause = broken.iter().find(|&&b| apply::depends_on(graph, i, b));
-            let r = &mut report.resources[pos[i]];
-            r.result = Some(Outcome::Skipped);
-            r.error = Some(match cause {
-                Some(&c) => format!("skipped: needs {}, which failed", graph.nodes[c].id),
-                None => "skipped: a dependency failed".into(),
-            });
+        for &i in &graph.order {
+            if !matches!(&plans[i], Some(Ok(p)) if p.is_deferred()) {
+                continue;
+            }
+            match graph.order.iter().find(|&&b| broken[b] && apply::depends_on(graph, i, b)) {
+                Some(&cause) => {
+                    let r = &mut report.resources[pos[i]];
+                    r.result = Some(Outcome::Skipped);
+                    r.error = Some(format!("skipped: needs {}, which failed", graph.nodes[cause].id));
+                    broken[i] = true;
+                }
+                None => again[i] = Some(Again::Deferred),
+            }
         }
-        let provisional: Vec<usize> = all
-            .iter()
-            .copied()
-            .filter(|&i| {
-                (after_change[i] || deferred.contains(&i))
-                    && !after_failure[i]
-                    && !round_blocks.contains(&i)
-                    && matches!(&plans[i], Some(Ok(_)) | None)
-            })
-            .filter(|&i| report.resources[pos[i]].result == Some(Outcome::Ok))
-            .collect();
-        // what a resource applied again in the next round notifies is refreshed again too
-        let targets: Vec<usize> = if round < ROUNDS {
-            provisional.iter().flat_map(|&i| graph.notifies[i].iter().copied()).filter(|&t| !after_failure[t]).collect()
-        } else {
-            Vec::new()
-        };
-        let check: Vec<usize> = all
-            .iter()
-            .copied()
-            .filter(|i| changed.contains(i) || provisional.contains(i) || targets.contains(i))
-            .collect();
-        if check.is_empty() {
+        if !acted && again.iter().all(Option::is_none) {
             return;
         }
+        // whether a block after each node (in apply order) ran and may have changed it
+        let mut changed_after = vec![false; graph.nodes.len()];
+        let mut seen = false;
+        for &i in graph.order.iter().rev() {
+            changed_after[i] = seen;
+            seen |= matches!(steps[i], Step::Changed | Step::Failed(_));
+        }
         let phase = Instant::now();
-        let verified = match exchange_probe(graph, t, &check, secrets).await {
-            Ok(frames) => probe::plan(graph, &check, &frames, probe::Pass::Verify { again: &provisional }),
+        let standing: Vec<usize> = graph.order.iter().copied().filter(|&i| !broken[i]).collect();
+        let last = round == ROUNDS;
+        // a refresh is owed again only to a notifier applied again in the next round
+        let next_round: &[usize] = if last { &[] } else { &standing };
+        let verified = match exchange_probe(graph, t, &standing, secrets).await {
+            Ok(frames) => probe::plan(graph, &standing, &frames, probe::Pass::Verify { again: next_round }),
             Err(e) => return fail(report, format!("verify: {e}")),
         };
         report.timings_ms.verify += ms(phase.elapsed());
         let mut next: Vec<Option<NodePlan>> = vec![None; graph.nodes.len()];
-        for &i in &check {
+        for &i in &standing {
             let r = &mut report.resources[pos[i]];
             match &verified[i] {
                 Some(Ok(p)) if p.diff.is_ok() => {}
-                Some(Ok(p)) if provisional.contains(&i) && round < ROUNDS => {
-                    // changed by another step after the probe: plan it again from here
-                    r.action = p.diff.action;
-                    r.changes = p.diff.changes.iter().cloned().map(|c| redact(c, secrets)).collect();
-                    let note = if deferred.contains(&i) {
-                        "planned from the host as the changes it waited for left it; applied in a second round"
-                    } else {
-                        "changed by an earlier step of this run; applied in a second round"
-                    };
-                    r.changes.push(crate::resources::Change::new("note", None, Some(note.into())));
-                    next[i] = Some(Ok(p.clone()));
-                }
-                Some(Ok(p)) if targets.contains(&i) && p.diff.action == Action::Refresh && round < ROUNDS => {
-                    // notified by a resource applied again in the next round
-                    if r.action == Action::Ok {
-                        r.action = Action::Refresh;
-                    }
-                    r.changes.extend(p.diff.changes.iter().cloned().map(|c| redact(c, secrets)));
+                // its own step ran this round and nothing after it did: it did not hold
+                Some(Ok(p)) if !last && (again[i].is_some() || steps[i] == Step::NotRun || changed_after[i]) => {
+                    second_round(r, p, again[i].as_ref(), secrets);
                     next[i] = Some(Ok(p.clone()));
                 }
                 Some(Ok(p)) => {
@@ -330,6 +333,50 @@ async fn apply_rounds(
             return;
         }
         plans = next;
+    }
+}
+
+/// Shows a resource's second-round plan: what the verify found, and why it is applied
+/// again.
+fn second_round(r: &mut ResourceReport, p: &Planned, again: Option<&Again>, secrets: &[String]) {
+    let changes: Vec<Change> = p.diff.changes.iter().cloned().map(|c| redact(c, secrets)).collect();
+    let note = |text: String| Change::new("note", None, Some(text));
+    let refresh_only = p.diff.action == Action::Refresh;
+    match again {
+        Some(why) => {
+            let text = match why {
+                Again::Stale => {
+                    "changed since plan by an earlier step of this run: planned again from the host, applied in a second round".to_string()
+                }
+                Again::Waiting(on) => {
+                    format!("waited for {on}: planned again from the host, applied in a second round")
+                }
+                Again::Deferred => {
+                    "planned from the host as the changes it waited for left it; applied in a second round".to_string()
+                }
+            };
+            r.action = p.diff.action;
+            r.changes = changes;
+            r.changes.push(note(text));
+        }
+        // notified by a resource applied again: refreshed again after it
+        None if refresh_only => {
+            if r.action == Action::Ok {
+                r.action = Action::Refresh;
+            }
+            r.changes.extend(changes);
+        }
+        // no step of its own ran: another step of the run changed it
+        None if r.result != Some(Outcome::Changed) => {
+            r.action = p.diff.action;
+            r.changes = changes;
+            r.changes.push(note("changed by another step of this run; applied in a second round".into()));
+        }
+        // its own step ran, and a later step changed it again
+        None => {
+            r.changes.push(note("changed again by a later step of this run; applied again in a second round".into()));
+            r.changes.extend(changes);
+        }
     }
 }
 
@@ -375,7 +422,7 @@ fn resource_report(graph: &HostGraph, i: usize, plan: &Option<NodePlan>, secrets
 }
 
 /// A change as it may be shown: secret values masked everywhere, sensitive content gone.
-fn redact(mut c: crate::resources::Change, secrets: &[String]) -> crate::resources::Change {
+fn redact(mut c: Change, secrets: &[String]) -> Change {
     c.before = c.before.map(|b| mask(&b, secrets));
     c.after = c.after.map(|a| mask(&a, secrets));
     if let Some(Content::Text { before, after }) = &c.content

@@ -46,8 +46,12 @@ pub fn header(sh: &mut Sh) {
     sh.raw("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH\n");
     sh.raw("if [ \"$(id -u)\" -eq 0 ]; then CV_STATE=/var/lib/converge; else CV_STATE=\"$HOME/.local/state/converge\"; fi\n");
     sh.raw("CV_E=$(mktemp) || { echo 'converge: cannot create a temp file' >&2; exit 97; }\n");
-    sh.raw("CV_A=\"$CV_E.acted\"\n");
-    sh.raw("trap 'rm -f -- \"$CV_E\" \"$CV_A\"' EXIT\n");
+    sh.raw("CV_A=\"$CV_E.acted\"\nCV_S=\"$CV_E.stale\"\n");
+    sh.raw("trap 'rm -f -- \"$CV_E\" \"$CV_A\" \"$CV_S\"' EXIT\n");
+    // a step's guard found what it would replace no longer as planned: refuse; when an
+    // earlier block of this script ran ($CV_RAN), the change is the run's own and the
+    // block is planned again from the verify probe (`apply.rs`)
+    sh.raw("cv_changed_since_plan() { printf '%s\\n' \"changed since plan: $1\" >&2; if [ -n \"${CV_RAN:-}\" ]; then : > \"$CV_S\"; fi; exit 3; }\n");
 }
 
 /// A frame's marker line, `::NONCE:TAG:INDEX`, and a newline. Tags: `b` begin, `e` end

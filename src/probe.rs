@@ -197,6 +197,8 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
         |plans: &[Option<NodePlan>], j: usize| matches!(&plans[j], Some(Ok(p)) if !p.diff.is_ok() && !p.is_deferred());
     // what the changes planned so far leave in files that later resources edit too
     let mut texts: std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>> = Default::default();
+    // the resources planned so far that change (first probe only)
+    let mut earlier: Vec<ResourceId> = Vec::new();
     for &i in graph.order.iter().filter(|i| which.contains(i)) {
         let node = &graph.nodes[i];
         let same_file = node.res.same_file();
@@ -235,7 +237,13 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
                 .collect(),
             Pass::Verify { .. } => Vec::new(),
         };
-        let cx = PlanCx { notified_by, owed: frame.flags.iter().any(|f| f == "owed"), upstream, texts: texts.clone() };
+        let cx = PlanCx {
+            notified_by,
+            owed: frame.flags.iter().any(|f| f == "owed"),
+            upstream,
+            earlier: if matches!(pass, Pass::First) { earlier.clone() } else { Vec::new() },
+            texts: texts.clone(),
+        };
         plans[i] = Some(node.res.plan(&frame.body, &cx).map_err(|e| {
             let stderr = frame.stderr.trim();
             if stderr.is_empty() {
@@ -246,6 +254,9 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
         }));
         if matches!(pass, Pass::First) {
             wait_for_deferred(graph, i, &mut plans);
+            if changes(&plans, i) {
+                earlier.push(node.id.clone());
+            }
         }
         if let Some(Ok(Planned { leaves: Some((path, text)), .. })) = &plans[i] {
             std::sync::Arc::make_mut(&mut texts).insert(path.clone(), text.clone());

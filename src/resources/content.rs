@@ -149,7 +149,7 @@ pub fn guard(expected: Option<&str>, sh: &mut Sh) {
     sh.raw("cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(sha256sum < \"$p\") && cur=${cur%% *}; fi\n");
     sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ")
         .q(expected.unwrap_or("absent"))
-        .raw(" ]; then printf '%s\\n' \"changed since plan: $p\" >&2; exit 3; fi\n");
+        .raw(" ]; then cv_changed_since_plan \"$p\"; fi\n");
 }
 
 /// Keeps a copy of `$p` under the state directory before it is replaced

@@ -406,7 +406,7 @@ fi
             Tree::Repo(co) => {
                 sh.set("seen", co.head.as_deref().unwrap_or(""));
                 sh.raw("cur=$(cv_git -C \"$p\" rev-parse -q --verify 'HEAD^{commit}' || true)\n");
-                sh.raw("if [ \"$cur\" != \"$seen\" ]; then printf '%s\\n' \"changed since plan: HEAD of $p is now ${cur:-(no commits)}\" >&2; exit 1; fi\n");
+                sh.raw("if [ \"$cur\" != \"$seen\" ]; then cv_changed_since_plan \"HEAD of $p is now ${cur:-(no commits)}\"; fi\n");
                 if has("repo") {
                     if co.url.is_some() {
                         sh.raw("cv_git -C \"$p\" remote set-url origin \"$r\"\n");
@@ -429,9 +429,7 @@ fi
 
 impl Git {
     fn clone_steps(&self, target: &Target, sh: &mut Sh) {
-        sh.raw(
-            "if [ -e \"$p/.git\" ]; then printf '%s\\n' \"changed since plan: $p is already a git checkout\" >&2; exit 1; fi\n",
-        );
+        sh.raw("if [ -e \"$p/.git\" ]; then cv_changed_since_plan \"$p is already a git checkout\"; fi\n");
         let by_name = match target {
             Target::Branch { .. } | Target::Tag { .. } => true,
             Target::Later(_) => !is_commit(&self.version),
@@ -638,7 +636,7 @@ mod tests {
         let (_, diff, text) = plan(&g, &out);
         assert_eq!(diff.changes, vec![Change::set("revision", "1111111 (main)", "2222222 (main)")]);
         assert!(text.contains(&format!("seen={A}\n")), "{text}");
-        assert!(text.contains("changed since plan"), "{text}");
+        assert!(text.contains("cv_changed_since_plan"), "{text}");
         assert!(text.contains("local changes in $p; force=#true discards them"), "{text}");
         assert!(text.contains("fetch -q --force --tags origin"), "{text}");
         assert!(!text.contains("-f "), "no force: {text}");

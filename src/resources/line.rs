@@ -169,7 +169,7 @@ impl Line {
                     "file",
                     None,
                     Some(format!(
-                        "must exist to hold {} (create=#true creates it; if a package installs it, require that package)",
+                        "must exist to hold {} (create=#true creates it; if a package installs it, declare the package before this line)",
                         if self.sensitive { "the line".to_string() } else { format!("{line:?}") }
                     )),
                 )],
@@ -418,12 +418,15 @@ impl Kind for Line {
         if changes.is_empty() {
             return Diff::ok();
         }
+        let not_there = matches!(state, State::Absent if !self.create());
         if !cx.upstream.is_empty() {
-            let changes = match state {
-                State::Absent if !self.create() => vec![Change::new("file", None, Some("not there yet".into()))],
-                _ => changes,
-            };
+            let changes =
+                if not_there { vec![Change::new("file", None, Some("not there yet".into()))] } else { changes };
             return Diff::deferred(changes, &cx.upstream);
+        }
+        // a file missing now may be made by an earlier step of the run (a package)
+        if not_there && !cx.earlier.is_empty() {
+            return Diff::deferred(vec![Change::new("file", None, Some("not there yet".into()))], &cx.earlier);
         }
         Diff::new(action, changes)
     }
@@ -439,7 +442,9 @@ impl Kind for Line {
                 return;
             }
             State::Absent if !self.create() => {
-                sh.raw("printf '%s\\n' \"no such file: $p (create=#true creates it; if a package installs it, require that package)\" >&2; exit 1\n");
+                // an earlier step of this run may have made it (a package installing it)
+                sh.raw("if [ -e \"$p\" ] || [ -L \"$p\" ]; then cv_changed_since_plan \"$p exists now\"; fi\n");
+                sh.raw("printf '%s\\n' \"no such file: $p (create=#true creates it; if a package installs it, declare the package before this line)\" >&2; exit 1\n");
                 return;
             }
             State::Absent => (b"", "absent"),
@@ -449,9 +454,7 @@ impl Kind for Line {
         sh.raw(
             "cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(sha256sum < \"$p\") && cur=${cur%% *}; fi\n",
         );
-        sh.raw("if [ \"$cur\" != ")
-            .hex(expected)
-            .raw(" ]; then printf '%s\\n' \"changed since plan: $p\" >&2; exit 3; fi\n");
+        sh.raw("if [ \"$cur\" != ").hex(expected).raw(" ]; then cv_changed_since_plan \"$p\"; fi\n");
         sh.raw("tmp=$(mktemp \"$(dirname -- \"$p\")/.converge.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\n");
         sh.heredoc_base64("\"$tmp\"", &self.edit(text));
         sh.raw("if [ -f \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod 0644 \"$tmp\"; fi\n");
@@ -568,9 +571,7 @@ mod tests {
         let text = sh.text();
         let State::File { sha256, .. } = &state else { panic!() };
         assert!(
-            text.contains(&format!(
-                "if [ \"$cur\" != {sha256} ]; then printf '%s\\n' \"changed since plan: $p\" >&2; exit 3"
-            )),
+            text.contains(&format!("if [ \"$cur\" != {sha256} ]; then cv_changed_since_plan \"$p\"; fi")),
             "{text}"
         );
         assert!(!text.contains("CV_DOWNSTREAM"), "the guard is strict: {text}");

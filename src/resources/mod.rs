@@ -243,11 +243,19 @@ impl Diff {
     /// first apply round, is probed again after it and, if it still differs, planned from
     /// that probe and applied in the second round.
     pub fn deferred(mut changes: Vec<Change>, upstream: &[ResourceId]) -> Diff {
-        let after: Vec<String> = upstream.iter().map(|i| i.to_string()).collect();
+        const SHOWN: usize = 3;
+        let mut after: Vec<String> = upstream.iter().take(SHOWN).map(|i| i.to_string()).collect();
+        if upstream.len() > SHOWN {
+            after.push(format!("{} more", upstream.len() - SHOWN));
+        }
+        let after = match after.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => after.join(""),
+        };
         changes.push(Change::new(
             "recheck",
             None,
-            Some(format!("planned again after {} change{}", after.join(", "), if after.len() == 1 { "s" } else { "" })),
+            Some(format!("planned again after {after} change{}", if upstream.len() == 1 { "s" } else { "" })),
         ));
         Diff { action: Action::Recheck, changes }
     }
@@ -266,6 +274,11 @@ pub struct PlanCx {
     /// (`line` edits the probed text) may defer itself while they are pending: see
     /// [`Diff::deferred`].
     pub upstream: Vec<ResourceId>,
+    /// Resources before this one in apply order that change in this run, when planning
+    /// from the first probe, whether or not it depends on them: declaration order is a
+    /// promise, so what is missing now may be made by one of them (`line`'s file, which a
+    /// package installs).
+    pub earlier: Vec<ResourceId>,
     /// What earlier resources of this run leave in files that this one edits too (see
     /// [`Kind::same_file`]): the path's text after them, to plan from instead of the text
     /// probed before them.

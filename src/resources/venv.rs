@@ -253,7 +253,7 @@ fi
                     .raw("\" >&2; exit 1\n");
             }
             Env::Absent => {
-                sh.raw("if [ -e \"$p/pyvenv.cfg\" ]; then printf '%s\\n' \"changed since plan: $p is already a virtualenv\" >&2; exit 1; fi\n");
+                sh.raw("if [ -e \"$p/pyvenv.cfg\" ]; then cv_changed_since_plan \"$p is already a virtualenv\"; fi\n");
                 self.create(sh);
             }
             Env::Present(_) if recreate => {

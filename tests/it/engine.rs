@@ -366,7 +366,7 @@ file "{{{{ d }}}}/b/four" content="four\n" mode="0644"
 /// them over a pipe), so the counting session first waits, bounded, for its own "Starting
 /// session" line, found by its source port, and counts in that same read of the journal:
 /// the count of CI's run of 2026-12-02 missed the line.
-fn ssh_counts(h: &OnHost) -> (usize, usize) {
+pub fn ssh_counts(h: &OnHost) -> (usize, usize) {
     let out = h.sh("port=${SSH_CLIENT#* }; port=${port%% *}; i=0; \
          while [ $i -lt 100 ]; do \
            journalctl --sync; \

@@ -18,6 +18,7 @@ mod load;
 mod markdown;
 mod modules;
 mod nginx;
+mod order;
 mod python;
 mod ramascene;
 mod ranch;

@@ -652,7 +652,7 @@ impl Kind for Container {
                 .raw(e)
                 .raw(" container inspect --format '{{.Id}}' -- \"$n\" 2>/dev/null)\" != ")
                 .hex(&o.id)
-                .raw(" ]; then printf '%s\\n' \"container $n changed since plan\" >&2; exit 1; fi\n");
+                .raw(" ]; then cv_changed_since_plan \"container $n\"; fi\n");
         }
         if diff.action == Action::Remove {
             self.remove(sh);

@@ -230,7 +230,7 @@ fn a_changed_env_value_recreates_the_container() {
         sh,
         "n=web\n\
          if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$(podman container inspect --format '{{.Id}}' -- \"$n\" 2>/dev/null)\" != \
-         2189044d39d227ed4b71bad8e6031dc5da08990ce5ea5cddc6560c55995e0be1 ]; then printf '%s\\n' \"container $n changed since plan\" >&2; exit 1; fi\n\
+         2189044d39d227ed4b71bad8e6031dc5da08990ce5ea5cddc6560c55995e0be1 ]; then cv_changed_since_plan \"container $n\"; fi\n\
          i=localhost/app:1\n\
          if ! podman image inspect -- \"$i\" >/dev/null 2>&1; then podman pull -- \"$i\"; fi\n\
          if podman container inspect -- \"$n\" >/dev/null 2>&1; then podman stop -- \"$n\" >/dev/null; podman rm -f -- \"$n\" >/dev/null; fi\n\
