@@ -237,22 +237,34 @@ fn a_restart_owed_by_a_change_survives_a_failed_run() {
 
 #[test]
 fn a_file_changed_between_plan_and_step_is_refused() {
-    // the exec runs first (declaration order) without being something the file needs, so
-    // the file's step meets content the plan never saw
-    let h = OnHost::new(
-        "exec \"meddle\" command=\"echo edited by hand > /srv/race\" creates=\"/srv/meddled\"\n\
-         file \"/srv/race\" content=\"wanted\\n\"\n",
-    );
-    h.sh("mkdir -p /srv && echo original > /srv/race");
+    // someone else edits the file after the probe, just before the apply script runs (a
+    // login shell that does it when it sees an apply script, while /etc/meddle is there):
+    // the file's step meets content the plan never saw, with no earlier step of the run
+    // to account for it, and refuses
+    let h = OnHost::new("");
+    std::fs::write(h.container.root_dir().join("usr/local/bin/meddler"), MEDDLER).expect("meddler shell");
+    h.sh("chmod 0755 /usr/local/bin/meddler && echo /usr/local/bin/meddler >> /etc/shells");
+    h.log_in_as("meddler", "/usr/local/bin/meddler", None, false);
+    h.sh("echo original > /home/meddler/race && chown meddler:meddler /home/meddler/race && touch /etc/meddle");
+    h.playbook("file \"/home/meddler/race\" content=\"wanted\\n\"\n");
     let run = h.run("apply", &[]);
     run.expect(1);
-    assert!(run.stdout.contains("changed since plan"), "{}", run.stdout);
-    assert_eq!(h.sh("cat /srv/race"), "edited by hand\n");
+    assert!(run.stdout.contains("changed since plan: /home/meddler/race"), "{}", run.stdout);
+    assert_eq!(h.sh("cat /home/meddler/race"), "edited by hand\n");
     // the next run plans from what is there now, and converges
-    h.sh("touch /srv/meddled");
+    h.sh("rm /etc/meddle");
     h.run("apply", &[]).expect(0);
-    assert_eq!(h.sh("cat /srv/race"), "wanted\n");
+    assert_eq!(h.sh("cat /home/meddler/race"), "wanted\n");
 }
+
+/// A login shell that runs what it is asked, but first edits ~/race when the script it is
+/// given on stdin is an apply script and /etc/meddle exists.
+const MEDDLER: &str = r##"#!/bin/sh
+[ "$1" = "-c" ] || exit 2
+script=$(cat)
+case "$script" in *"# block "*) [ -e /etc/meddle ] && echo edited by hand > "$HOME/race" ;; esac
+printf '%s\n' "$script" | sh -c "$2"
+"##;
 
 /// A login shell that runs what it is asked and then lies about the output, as
 /// /etc/liar-mode says: cut short, garbage values, every frame twice, junk lines.
