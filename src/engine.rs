@@ -412,7 +412,7 @@ fn resource_report(graph: &HostGraph, i: usize, plan: &Option<NodePlan>, secrets
     let changes = changes.into_iter().map(|c| redact(c, secrets)).collect();
     ResourceReport {
         id: node.id.to_string(),
-        kind: node.id.kind,
+        kind: node.id.kind.to_string(),
         name: node.id.name.clone(),
         action,
         changes,

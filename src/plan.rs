@@ -2,22 +2,22 @@
 //! applying it did. Text and JSON are two renderings of this (`report.rs`); nothing here
 //! prints.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::resources::{Action, Change};
 
 /// Bumped when the JSON shape changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub format_version: u32,
-    pub command: &'static str,
+    pub command: String,
     pub hosts: Vec<HostReport>,
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostStatus {
     /// Everything in sync (diff), or converged with nothing to do (apply).
@@ -32,7 +32,7 @@ pub enum HostStatus {
     Unreachable,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostReport {
     pub host: String,
     pub address: String,
@@ -46,7 +46,8 @@ pub struct HostReport {
     pub resources: Vec<ResourceReport>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Timings {
     pub connect: u64,
     pub probe: u64,
@@ -56,10 +57,10 @@ pub struct Timings {
     pub total: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResourceReport {
     pub id: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub name: String,
     pub action: Action,
     pub changes: Vec<Change>,
@@ -71,7 +72,7 @@ pub struct ResourceReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Already in sync: nothing ran.
@@ -85,7 +86,7 @@ pub enum Outcome {
     NotConverged,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
     pub hosts: usize,
     pub unreachable: usize,
@@ -155,7 +156,7 @@ impl Report {
         for h in &hosts {
             summary.add_host(h);
         }
-        Report { format_version: FORMAT_VERSION, command, hosts, summary }
+        Report { format_version: FORMAT_VERSION, command: command.to_string(), hosts, summary }
     }
 
     /// Whether any host failed or could not be reached.

@@ -31,9 +31,9 @@ pub fn json(report: &Report) -> String {
 pub fn human(report: &Report) -> String {
     let mut out = String::new();
     for h in &report.hosts {
-        host(&mut out, h, report.command);
+        host(&mut out, h, &report.command);
     }
-    footer(&mut out, &report.summary, report.command);
+    footer(&mut out, &report.summary, &report.command);
     out
 }
 
@@ -65,7 +65,7 @@ fn resource(out: &mut String, r: &ResourceReport) {
         Action::Ok => DIM,
     };
     let symbol = if r.error.is_some() && r.changes.is_empty() { "!" } else { r.action.symbol() };
-    let _ = writeln!(out, "  {} {} {}", paint(symbol, style), paint(r.kind, style), r.name);
+    let _ = writeln!(out, "  {} {} {}", paint(symbol, style), paint(&r.kind, style), r.name);
     for c in &r.changes {
         change(out, c, &r.name);
     }

@@ -48,7 +48,7 @@ pub mod venv;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -157,7 +157,7 @@ pub fn parent_dirs(path: &str) -> Vec<Implicit> {
 }
 
 /// What the plan does to one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// In sync: nothing to do.
@@ -187,7 +187,7 @@ impl Action {
 }
 
 /// One field that differs, as the plan shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub field: String,
     /// `None` = absent.
@@ -208,7 +208,7 @@ impl Change {
 }
 
 /// How a content change is shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Content {
     /// Both sides are text: the report shows a unified diff. `before` is empty for a new file.

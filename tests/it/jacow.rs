@@ -11,7 +11,7 @@ const BARE: &str = "/srv/upstream/jacow.git";
 fn jacow_converges_serves_port_80_updates_and_survives_a_reboot() {
     let mut seed = Seed::new("jacow.kdl", "jacow", &format!("        repo \"file://{BARE}\""));
     upstream_repo(&seed.container, "jacow/app", BARE, "master");
-    seed.converge_twice();
+    seed.converge_twice("jacow");
 
     // port 80 is redirected to gunicorn on 8080
     let page = http_get_until(seed.container.address(), 80, "jacow", "/check", "JACoW validator");

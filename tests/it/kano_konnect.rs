@@ -18,7 +18,7 @@ fn kano_konnect_converges_and_switches_releases() {
     s.env("KANO_DB_PASSWORD", PASSWORD);
     s.env("KANO_DJANGO_SECRET_KEY", "kano-django-key");
     upstream_repo(&s.container, "kano-konnect/app", BARE, "master");
-    let first = s.converge_twice();
+    let first = s.converge_twice("kano_konnect");
     assert!(!first.to_string().contains(PASSWORD), "the password is in the report");
 
     let addr = s.container.address();

@@ -12,7 +12,7 @@ fn ramascene_converges_with_its_workers_and_firewall() {
     let mut s = Seed::new("ramascene.kdl", "ramascene", &format!("        repo \"file://{BARE}\""));
     s.env("RAMASCENE_SECRET_KEY", "ramascene-django-key");
     upstream_repo(&s.container, "ramascene/app", BARE, "master");
-    s.converge_twice();
+    s.converge_twice("ramascene");
 
     let programs = s.sh("supervisorctl status | awk '{print $1, $2}'");
     assert_eq!(programs, "celery-default RUNNING\ncelery-modelling RUNNING\ndaphne RUNNING\n");

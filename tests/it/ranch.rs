@@ -17,14 +17,10 @@ fn ranch_converges_and_serves_both_names() {
     let playbook = repo().join("playbooks/ranch.kdl").display().to_string();
     let inventory = repo().join("playbooks/ranch.sandbox.kdl").display().to_string();
     let cfg = cfg.display().to_string();
-    let args = ["apply", &playbook, "--inventory", &inventory, "--ssh-config", &cfg, "--format", "json"];
-    let first = converge_in(p.path(), &args);
-    assert_eq!(first.code, 0, "{}", first.stdout);
-    assert_eq!(first.json()["summary"]["failed"], 0);
-    let second = converge_in(p.path(), &args);
-    second.expect(0);
-    assert_eq!(second.json()["summary"]["changed"], 0, "{}", second.stdout);
-    assert_eq!(second.json()["hosts"][0]["exchanges"], 1);
+    let first = crate::seeds::baseline("ranch", &c.address().to_string(), |cmd, format| {
+        converge_in(p.path(), &[cmd, &playbook, "--inventory", &inventory, "--ssh-config", &cfg, "--format", format])
+    });
+    assert_eq!(first["summary"]["failed"], 0);
 
     // the runbook's checks, made from outside converge
     let units = c.sh_ok(

@@ -22,11 +22,9 @@ impl Seed {
     pub fn new(playbook: &str, host: &str, vars: &str) -> Seed {
         let container = boot(host);
         let project = Project::new();
-        let mut args = project.target(&[(host, &container)]);
+        let args = project.target(&[(host, &container)]);
         let inv = std::fs::read_to_string(project.path().join("inventory.kdl")).expect("inventory");
         project.file("inventory.kdl", &inv.replace('\n', &format!(" {{\n    vars {{\n{vars}\n    }}\n}}\n")));
-        args.push("--format".into());
-        args.push("json".into());
         Seed {
             container,
             project,
@@ -43,40 +41,113 @@ impl Seed {
         std::fs::write(&path, format!("{inv}{text}")).expect("write inventory");
     }
 
-    /// An environment variable for every run (a secret).
+    /// An environment variable for every run (a secret: no run may print it).
     pub fn env(&mut self, key: &str, value: &str) {
         self.env.push((key.into(), value.into()));
     }
 
+    /// A run with the JSON report.
     pub fn run(&self, cmd: &str) -> Run {
-        let mut argv: Vec<&str> = vec![cmd, &self.playbook];
-        argv.extend(self.args.iter().map(String::as_str));
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        converge_env(self.project.path(), &argv, &env)
+        self.run_as(cmd, "json")
     }
 
-    /// Applies on the fresh host (exit 0, nothing failed), then again: zero changes.
-    /// Returns the first report.
-    pub fn converge_twice(&self) -> serde_json::Value {
-        let first = self.run("apply");
-        let report = first.json();
-        assert_eq!(
-            first.code,
-            0,
-            "first apply failed:\n{}",
-            serde_json::to_string_pretty(&failures(&report)).unwrap_or_default()
-        );
-        let second = self.run("apply");
-        second.expect(0);
-        let again = second.json();
-        assert_eq!(again["summary"]["changed"], 0, "second apply changed something:\n{}", second.stdout);
-        assert_eq!(again["hosts"][0]["exchanges"], 1, "a no-op apply is one exchange");
-        report
+    fn run_as(&self, cmd: &str, format: &str) -> Run {
+        let mut argv: Vec<&str> = vec![cmd, &self.playbook];
+        argv.extend(self.args.iter().map(String::as_str));
+        argv.extend(["--format", format]);
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let run = converge_env(self.project.path(), &argv, &env);
+        for (_, secret) in &self.env {
+            assert!(
+                !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
+                "{cmd} printed a secret"
+            );
+        }
+        run
+    }
+
+    /// The baseline of the seed `name` (see [`baseline`]) on the fresh host: applies
+    /// (exit 0, nothing failed), then again: zero changes. Returns the first report.
+    pub fn converge_twice(&self, name: &str) -> serde_json::Value {
+        baseline(name, &self.container.address().to_string(), |cmd, format| self.run_as(cmd, format))
     }
 
     pub fn sh(&self, script: &str) -> String {
         self.container.sh_ok(script)
     }
+}
+
+/// The baseline of a seed playbook, pinned for the changes to the engine that follow:
+/// the plan (human and JSON) on the fresh host, the cold apply's report, the plan on the
+/// converged host and the no-op apply's report, each as insta snapshots named
+/// `NAME_STAGE`. The human text of an apply is rendered from its JSON report (one apply
+/// cannot be run twice); for the plans, the CLI's own human output is checked against
+/// the rendering of its JSON first. What differs from run to run is masked: timings,
+/// the host's address, package versions (whatever the image's mirror had), commit ids
+/// (the test's upstream repository is made afresh) and image ids. `run(command, format)` runs converge on the seed's host. Returns the
+/// cold apply's report; fails unless it converged and the second apply changed nothing.
+pub fn baseline(name: &str, address: &str, run: impl Fn(&str, &str) -> Run) -> serde_json::Value {
+    let plan = |stage: &str, code: i32| {
+        let json = run("diff", "json");
+        json.expect(code);
+        let human = run("diff", "human");
+        human.expect(code);
+        let report: converge::plan::Report = serde_json::from_str(&json.stdout).expect("the report reads back");
+        assert_eq!(
+            anstream::adapter::strip_str(&converge::report::human(&report)).to_string(),
+            human.stdout,
+            "the human plan is the rendering of the JSON one"
+        );
+        pin(name, stage, &json.json(), address);
+    };
+    plan("fresh_plan", 2);
+    let first = run("apply", "json");
+    let report = first.json();
+    assert_eq!(
+        first.code,
+        0,
+        "first apply failed:\n{}",
+        serde_json::to_string_pretty(&failures(&report)).unwrap_or_default()
+    );
+    pin(name, "fresh_apply", &report, address);
+    plan("converged_plan", 0);
+    let second = run("apply", "json");
+    second.expect(0);
+    let again = second.json();
+    assert_eq!(again["summary"]["changed"], 0, "second apply changed something:\n{}", second.stdout);
+    assert_eq!(again["hosts"][0]["exchanges"], 1, "a no-op apply is one exchange");
+    pin(name, "converged_apply", &again, address);
+    report
+}
+
+/// Snapshots a report as JSON and as the human text, masked (see [`baseline`]).
+fn pin(name: &str, stage: &str, report: &serde_json::Value, address: &str) {
+    let mut masked = report.clone();
+    for h in masked["hosts"].as_array_mut().into_iter().flatten() {
+        h["timings_ms"] = serde_json::json!({});
+        for r in h["resources"].as_array_mut().into_iter().flatten() {
+            if r["kind"] != "package" {
+                continue;
+            }
+            for c in r["changes"].as_array_mut().into_iter().flatten() {
+                for side in ["before", "after"] {
+                    if c[side].is_string() && c["field"] != "note" {
+                        c[side] = "VERSION".into();
+                    }
+                }
+            }
+        }
+    }
+    let text = serde_json::to_string_pretty(&masked).expect("json").replace(address, "ADDR");
+    // image ids, commit ids, and short commit ids as git shows them with their branch
+    let ids = regex::Regex::new(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{40}\b|\b[0-9a-f]{7}( \()").expect("regex");
+    let text = ids.replace_all(&text, "ID$1").into_owned();
+    let report: converge::plan::Report = serde_json::from_str(&text).expect("the report reads back");
+    insta::assert_snapshot!(format!("{name}_{stage}_json"), text);
+    insta::assert_snapshot!(
+        format!("{name}_{stage}"),
+        anstream::adapter::strip_str(&converge::report::human(&report)).to_string()
+    );
 }
 
 /// The resources of a report that did not end well, for a readable failure.
