@@ -14,8 +14,17 @@
 //! the file); those in sync whose kind has apply-time checks get a re-check block
 //! ([`mark_rechecks`], shown in the plan as `?`); those whose steps are computed from
 //! what they probed (`line` edits the probed text) defer themselves (`Diff::deferred`,
-//! also `?`): no block in this round, planned again from the verify probe; the others
-//! are re-verified after the apply (`engine.rs`).
+//! also `?`): no block in this round, planned again from the verify probe. Whatever else
+//! a step changes behind a resource's back, with no edge declared, the verify after the
+//! round finds (it probes the whole host), and a second round applies (`engine.rs`).
+//!
+//! Every step that replaces something first checks it is still what the plan saw
+//! (`cv_changed_since_plan`, in the script header). Once an earlier block of the script
+//! has run (`$CV_RAN`), a mismatch is taken as the run's own doing (a package installing
+//! the file a later resource writes): the block changes nothing and is reported stale
+//! ([`Step::Stale`]), what depends on it waits ([`Step::Waiting`]), and both are planned
+//! again from the verify probe. With no earlier block run, the change came from elsewhere
+//! and the step fails "changed since plan".
 //!
 //! Before a block that notifies a service (or a command) runs, the refresh it will owe is
 //! recorded under `$CV_STATE/owed/`; the target's own block clears it once it has

@@ -3,7 +3,9 @@
 //!
 //! Per host, the network is touched exactly through the three exchanges: one probe for
 //! the whole graph, one apply with only the steps the plan needs (none when nothing
-//! differs), one verify that re-probes what changed. The engine decides what runs, from
+//! differs), one verify that re-probes every resource of the host after any change (and,
+//! when the verify finds what another step of the run changed, a second round: one more
+//! apply and verify). The engine decides what runs, from
 //! the plan; workers never print, they return a [`HostReport`] that one printer renders.
 //! A host that cannot be reached is reported while the others converge.
 

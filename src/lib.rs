@@ -4,7 +4,8 @@
 //! resources with spans (`playbook`), builds a dependency graph per host (`graph`),
 //! probes every resource of a host in one exchange (`probe`), diffs into a plan
 //! (`resources`, `plan`), applies exactly the needed steps in one generated script
-//! (`apply`) and re-probes what changed in one more (`engine`). Only `transport` touches
+//! (`apply`) and, after any change, re-probes the whole host in one more (`engine`): what
+//! a step of the run changed behind another resource's back gets a second round. Only `transport` touches
 //! the network; every byte of shell goes through one quoting builder (`script`). Errors
 //! in a playbook are diagnostics on the exact token, all at once, before any connection
 //! (`diag`). The report is data, rendered as text or JSON (`report`).

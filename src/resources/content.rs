@@ -142,9 +142,10 @@ impl Desired {
     }
 }
 
-/// Refuses to touch `$p` if it is no longer what the plan saw. Not for a resource
-/// downstream of another change in the same run (`$CV_DOWNSTREAM`): a package installed
-/// just before may rightly have created or replaced the file.
+/// Refuses to touch `$p` if it is no longer what the plan saw (`cv_changed_since_plan`:
+/// after an earlier step of the run, the file is planned again instead, see `apply.rs`).
+/// Not for a resource downstream of another change in the same run (`$CV_DOWNSTREAM`): a
+/// package installed just before may rightly have created or replaced the file.
 pub fn guard(expected: Option<&str>, sh: &mut Sh) {
     sh.raw("cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(sha256sum < \"$p\") && cur=${cur%% *}; fi\n");
     sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ")

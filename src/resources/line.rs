@@ -35,7 +35,10 @@
 //!   resource it depends on changes in the run (the package that installs
 //!   `/etc/nginx/nginx.conf`), the line defers itself (`?` in the plan, see
 //!   `Diff::deferred`): it is probed again after that change and edited in a second round,
-//!   in the same `apply`, and the services it notifies are refreshed after it.
+//!   in the same `apply`, and the services it notifies are refreshed after it. So does a
+//!   line whose file is missing while resources before it change (`PlanCx::earlier`: one
+//!   of them may install it). A line whose file an earlier step of the run changed, with
+//!   no edge, is stale at apply time and planned again the same way (`apply.rs`).
 
 //!
 //! Several `line` resources may edit one file: they are chained in declaration order
