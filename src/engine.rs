@@ -311,6 +311,12 @@ async fn apply_rounds(
             let r = &mut report.resources[pos[i]];
             match &verified[i] {
                 Some(Ok(p)) if p.diff.is_ok() => {}
+                // a refresh owed only to notifiers that are not applied again (their own
+                // step did not hold): done already, in this round
+                Some(Ok(p))
+                    if p.diff.action == Action::Refresh
+                        && again[i].is_none()
+                        && !graph.notifiers(i).any(|j| next[j].is_some()) => {}
                 // its own step ran this round and nothing after it did: it did not hold
                 Some(Ok(p)) if !last && (again[i].is_some() || steps[i] == Step::NotRun || changed_after[i]) => {
                     second_round(r, p, again[i].as_ref(), secrets);
