@@ -7,8 +7,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use converge::commands::check::validate;
-use converge::playbook;
+use converge::commands::check::check_file;
 use libfuzzer_sys::fuzz_target;
 
 static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
@@ -25,10 +24,7 @@ fuzz_target!(|data: &[u8]| {
         (dir, path)
     });
     std::fs::write(path, text).expect("write");
-    let diags = match playbook::load(path, None) {
-        Ok(pb) => validate(&pb).err().unwrap_or_default(),
-        Err(d) => d,
-    };
+    let diags = check_file(path, None).err().unwrap_or_default();
     if !diags.is_empty() {
         let _ = converge::diag::render(&diags, false, 100);
     }

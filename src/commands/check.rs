@@ -2,6 +2,8 @@
 //! is expanded and graphed (variables differ per host); a playbook without hosts is
 //! checked against its own variables.
 
+use std::path::Path;
+
 use crate::cli::CheckArgs;
 use crate::diag::Diags;
 use crate::error;
@@ -22,10 +24,7 @@ pub fn run(args: &CheckArgs) -> i32 {
 }
 
 fn check(args: &CheckArgs) -> Result<String, Diags> {
-    let (pb, mut diags) = playbook::load_all(&args.playbook, args.inventory.as_deref())?;
-    let resources = validate(&pb).map_err(|d| diags.extend(d));
-    diags.mask(&pb.secret_list());
-    let resources = diags.into_result(resources)?.unwrap_or(0);
+    let (pb, resources) = check_file(&args.playbook, args.inventory.as_deref())?;
     let n = pb.inventory.hosts.len();
     Ok(format!(
         "{}: valid ({} host{}, {} resource{} in all)\n",
@@ -35,6 +34,18 @@ fn check(args: &CheckArgs) -> Result<String, Diags> {
         resources,
         if resources == 1 { "" } else { "s" }
     ))
+}
+
+/// Everything `converge check` checks, without printing: loads the playbook (with
+/// `inventory`), expands it for every host and builds each graph, each stage going on
+/// with what the stages before it could make sense of. The playbook and its number of
+/// resources in all, or every problem found, secrets masked.
+pub fn check_file(path: &Path, inventory: Option<&Path>) -> Result<(Playbook, usize), Diags> {
+    let (pb, mut diags) = playbook::load_all(path, inventory)?;
+    let resources = validate(&pb).map_err(|d| diags.extend(d));
+    diags.mask(&pb.secret_list());
+    let resources = diags.into_result(resources)?.unwrap_or(0);
+    Ok((pb, resources))
 }
 
 /// Expands a loaded playbook for every host of its inventory (a playbook without hosts,

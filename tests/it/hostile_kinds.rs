@@ -8,9 +8,8 @@
 
 use std::ops::Range;
 
-use converge::commands::check::validate;
+use converge::commands::check::check_file;
 use converge::diag::Diags;
-use converge::playbook;
 
 use crate::hostile::{PAYLOADS, kdl_str, untemplated};
 use crate::kinds::OnHost;
@@ -50,7 +49,7 @@ fn strings(doc: &kdl::KdlDocument, out: &mut Vec<Entry>) {
 fn check(project: &Project, text: &str) -> Result<(), Diags> {
     let path = project.path().join("playbook.kdl");
     std::fs::write(&path, text).expect("write playbook");
-    validate(&playbook::load(&path, None)?).map(|_| ())
+    check_file(&path, None).map(|_| ())
 }
 
 /// Whether a diagnostic (or one related to it) labels bytes `at` of the playbook.
