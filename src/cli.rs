@@ -107,6 +107,10 @@ pub struct SandboxArgs {
     /// Keep the containers running after the run and print how to reach them
     #[arg(long)]
     pub keep: bool,
+    /// The Debian mirror to build the container image from (default: the machine's own
+    /// apt sources)
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

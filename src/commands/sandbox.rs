@@ -38,7 +38,7 @@ pub fn run(args: &SandboxArgs) -> i32 {
         "preparing the container image (the first run builds it under {}, about a minute)",
         sandbox::cache_dir().display()
     ));
-    let rootfs = match sandbox::prepare() {
+    let rootfs = match sandbox::prepare(args.mirror.as_deref()) {
         Ok(r) => r,
         Err(e) => {
             say(&format!("cannot start: {e}"));

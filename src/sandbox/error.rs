@@ -40,6 +40,14 @@ pub enum SandboxError {
     )]
     Debootstrap { suite: String, status: String, log_tail: String },
 
+    /// No Debian mirror could be found for the image.
+    #[error(
+        "no Debian mirror for {suite}: no `deb` source of /etc/apt/sources.list or \
+         /etc/apt/sources.list.d carries {suite} with the main component; give one with \
+         --mirror URL (or CONVERGE_MIRROR)"
+    )]
+    NoMirror { suite: String },
+
     /// All container slots are held by live containers.
     #[error(
         "all {max} container slots are in use (their locks in {dir} are held by running \

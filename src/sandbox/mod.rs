@@ -15,6 +15,7 @@ mod command;
 mod container;
 mod error;
 mod host_tools;
+mod mirror;
 mod mounts;
 mod network;
 mod process;
@@ -28,7 +29,8 @@ use std::sync::OnceLock;
 pub use container::{Container, ContainerOptions};
 pub use error::SandboxError;
 pub use host_tools::ensure_host_tools;
-pub use rootfs::{IMAGE_VERSION, PREDOWNLOAD, Rootfs, RootfsSpec, cache_dir, ensure_rootfs};
+pub use mirror::ENV as MIRROR_ENV;
+pub use rootfs::{IMAGE_VERSION, PREDOWNLOAD, Rootfs, RootfsSpec, SUITE, cache_dir, ensure_rootfs};
 pub use slots::{MAX_SLOTS, OVERLAY_BASE, RUN_DIR, reap_stale};
 pub use ssh::{try_write_ssh_config, write_ssh_config};
 
@@ -39,7 +41,7 @@ pub use ssh::{try_write_ssh_config, write_ssh_config};
 /// tests must fail loudly, never skip.
 pub fn testbed_rootfs() -> &'static Rootfs {
     static ROOTFS: OnceLock<Result<Rootfs, String>> = OnceLock::new();
-    let prepared = ROOTFS.get_or_init(|| prepare().map_err(|e| e.to_string()));
+    let prepared = ROOTFS.get_or_init(|| prepare(None).map_err(|e| e.to_string()));
     match prepared {
         Ok(rootfs) => rootfs,
         Err(reason) => panic!("testbed cannot start: {reason}"),
@@ -47,12 +49,14 @@ pub fn testbed_rootfs() -> &'static Rootfs {
 }
 
 /// Everything needed before a container can boot: root, host tools (installed with
-/// apt-get when missing), leftovers of dead runs cleaned up, the rootfs built or cached.
-pub fn prepare() -> Result<Rootfs, SandboxError> {
+/// apt-get when missing), leftovers of dead runs cleaned up, the rootfs built from
+/// `mirror` (or the machine's own, see `mirror.rs`) or found in the cache.
+pub fn prepare(mirror: Option<&str>) -> Result<Rootfs, SandboxError> {
     host_tools::require_root("the container testbed (systemd-nspawn, overlayfs, veth)")?;
     ensure_host_tools()?;
     for line in reap_stale() {
         eprintln!("converge sandbox: {line}");
     }
-    ensure_rootfs(&RootfsSpec::default_spec())
+    let mirror = mirror::resolve(mirror, SUITE)?;
+    ensure_rootfs(&RootfsSpec::default_spec(&mirror))
 }

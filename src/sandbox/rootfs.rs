@@ -61,12 +61,16 @@ pub struct RootfsSpec {
     pub predownload: Vec<String>,
 }
 
+/// The Debian suite of the image.
+pub const SUITE: &str = "bookworm";
+
 impl RootfsSpec {
-    /// Debian bookworm with systemd, sshd, iptables and the [`PREDOWNLOAD`] packages.
-    pub fn default_spec() -> Self {
+    /// Debian bookworm from `mirror` (see `mirror.rs`) with systemd, sshd, iptables and the
+    /// [`PREDOWNLOAD`] packages.
+    pub fn default_spec(mirror: &str) -> Self {
         RootfsSpec {
-            suite: "bookworm".to_string(),
-            mirror: "http://deb.debian.org/debian".to_string(),
+            suite: SUITE.to_string(),
+            mirror: mirror.to_string(),
             include: INCLUDE.iter().map(|p| p.to_string()).collect(),
             predownload: PREDOWNLOAD.iter().map(|p| p.to_string()).collect(),
         }
@@ -371,7 +375,7 @@ mod tests {
 
     #[test]
     fn hash_changes_with_every_field() {
-        let base = RootfsSpec::default_spec();
+        let base = RootfsSpec::default_spec("http://mirror.example.org/debian");
         let mut other = base.clone();
         other.predownload.push("curl".into());
         assert_ne!(base.hash12(), other.hash12());
@@ -379,6 +383,9 @@ mod tests {
         other.suite = "trixie".into();
         assert_ne!(base.hash12(), other.hash12());
         assert_eq!(base.hash12().len(), 12);
-        assert_eq!(base.hash12(), RootfsSpec::default_spec().hash12());
+        let mut other = base.clone();
+        other.mirror = "http://other.example.org/debian".into();
+        assert_ne!(base.hash12(), other.hash12());
+        assert_eq!(base.hash12(), RootfsSpec::default_spec("http://mirror.example.org/debian").hash12());
     }
 }
