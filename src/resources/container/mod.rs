@@ -425,7 +425,7 @@ impl Kind for Container {
             (Some(i), _) => {
                 if !valid_image(&i.value) {
                     r.error(diag(&i.at, format!("`{}` is not an image reference", i.value), "invalid image").help(
-                        "an image reference is letters, digits and . _ - / : @, like `registry.example.org/library/redis:7`",
+                        "an image reference is letters, digits and . _ - / : @, like `registry.example.org/app:7`",
                     ));
                 }
                 i.value
