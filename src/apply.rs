@@ -84,20 +84,33 @@ pub fn downstream(graph: &HostGraph, from: &[usize]) -> Vec<bool> {
 }
 
 /// Turns in-sync resources downstream of a change into re-check blocks, where their kind
-/// can check and fix at apply time.
+/// can check and fix at apply time; and, for kinds that ask for it
+/// ([`crate::resources::Kind::recheck_in_order`]: `exec`), in-sync resources that come
+/// after a change in apply order, edge or not.
 pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
     let changing = blocks(plans);
     let down = downstream(graph, &changing);
+    let mut before: Vec<usize> = Vec::new();
     for &i in &graph.order {
         let in_sync = matches!(&plans[i], Some(Ok(p)) if p.diff.is_ok());
-        if !in_sync || !down[i] {
+        let causes: Vec<usize> = if !in_sync {
+            Vec::new()
+        } else if down[i] {
+            changing.iter().copied().filter(|&c| depends_on(graph, i, c)).collect()
+        } else if graph.nodes[i].res.recheck_in_order() {
+            before.clone()
+        } else {
+            Vec::new()
+        };
+        if changing.contains(&i) {
+            before.push(i);
+        }
+        if causes.is_empty() {
             continue;
         }
         let Some(steps) = graph.nodes[i].res.recheck() else { continue };
-        let causes: Vec<String> =
-            changing.iter().filter(|&&c| depends_on(graph, i, c)).map(|&c| graph.nodes[c].id.to_string()).collect();
-        let note =
-            format!("checked again after {} change{}", causes.join(", "), if causes.len() == 1 { "s" } else { "" });
+        let ids: Vec<ResourceId> = causes.iter().map(|&c| graph.nodes[c].id.clone()).collect();
+        let note = format!("checked again after {}", crate::resources::changing(&ids));
         let diff = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some(note))] };
         plans[i] = Some(Ok(Planned { diff, steps, marks_acted: true, leaves: None }));
     }

@@ -270,6 +270,10 @@ impl Kind for Exec {
         self.guarded_run(sh);
         true
     }
+
+    fn recheck_in_order(&self) -> bool {
+        true
+    }
 }
 
 impl Guards {

@@ -243,22 +243,24 @@ impl Diff {
     /// first apply round, is probed again after it and, if it still differs, planned from
     /// that probe and applied in the second round.
     pub fn deferred(mut changes: Vec<Change>, upstream: &[ResourceId]) -> Diff {
-        const SHOWN: usize = 3;
-        let mut after: Vec<String> = upstream.iter().take(SHOWN).map(|i| i.to_string()).collect();
-        if upstream.len() > SHOWN {
-            after.push(format!("{} more", upstream.len() - SHOWN));
-        }
-        let after = match after.split_last() {
-            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-            _ => after.join(""),
-        };
-        changes.push(Change::new(
-            "recheck",
-            None,
-            Some(format!("planned again after {after} change{}", if upstream.len() == 1 { "s" } else { "" })),
-        ));
+        changes.push(Change::new("recheck", None, Some(format!("planned again after {}", changing(upstream)))));
         Diff { action: Action::Recheck, changes }
     }
+}
+
+/// `a, b and 4 more change`, `a changes`: the resources a re-check waits for, as the
+/// plan names them.
+pub fn changing(ids: &[ResourceId]) -> String {
+    const SHOWN: usize = 3;
+    let mut names: Vec<String> = ids.iter().take(SHOWN).map(|i| i.to_string()).collect();
+    if ids.len() > SHOWN {
+        names.push(format!("{} more", ids.len() - SHOWN));
+    }
+    let names = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    format!("{names} change{}", if ids.len() == 1 { "s" } else { "" })
 }
 
 /// What the engine tells a kind beyond its own probe: notifications, owed refreshes and
@@ -369,6 +371,14 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     fn recheck(&self, _sh: &mut Sh) -> bool {
         false
     }
+    /// Whether the re-check steps also run for an in-sync resource that merely comes after
+    /// a change in apply order, with no edge to it (`exec`: its guards look at whatever an
+    /// earlier step may have changed, as Ansible evaluates a command's `creates` and
+    /// `unless` at its turn). Other kinds with [`Kind::recheck`] are re-checked only
+    /// downstream of a change, and otherwise left to the verify and a second round.
+    fn recheck_in_order(&self) -> bool {
+        false
+    }
     /// Whether `steps` decide at apply time whether to act (a command behind guards that
     /// are evaluated again when it is about to run) and mark that they acted with
     /// `: > "$CV_A"`. A block whose steps did not mark it counts as in sync, not changed.
@@ -427,6 +437,8 @@ pub trait Resource: fmt::Debug + Send + Sync {
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError>;
     /// The apply-time check-and-fix steps, if the kind has them (see [`Kind::recheck`]).
     fn recheck(&self) -> Option<Sh>;
+    /// See [`Kind::recheck_in_order`].
+    fn recheck_in_order(&self) -> bool;
 }
 
 impl<K: Kind> Resource for K {
@@ -470,6 +482,9 @@ impl<K: Kind> Resource for K {
     fn recheck(&self) -> Option<Sh> {
         let mut sh = Sh::new();
         Kind::recheck(self, &mut sh).then_some(sh)
+    }
+    fn recheck_in_order(&self) -> bool {
+        Kind::recheck_in_order(self)
     }
 }
 

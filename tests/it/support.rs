@@ -121,6 +121,52 @@ pub fn http_get(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str) 
     out
 }
 
+/// A multipart/form-data POST of one file in the field `field`, as a browser uploads it;
+/// returns the whole response.
+pub fn http_post_file(
+    address: std::net::Ipv4Addr,
+    port: u16,
+    host: &str,
+    path: &str,
+    field: &str,
+    file_name: &str,
+    content: &[u8],
+) -> String {
+    use std::io::{Read, Write};
+    let boundary = "converge-test-boundary-7d1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let addr = std::net::SocketAddr::from((address, port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("send");
+    s.write_all(&body).expect("send body");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+/// A copy of the repository's playbooks/ and modules/ in `dir`, for a test that changes
+/// a playbook's files (a new revision of a stand-in app upstream).
+pub fn copy_playbooks(dir: &Path) {
+    for d in ["playbooks", "modules"] {
+        let status = std::process::Command::new("cp").arg("-a").arg(repo().join(d)).arg(dir).status().expect("cp");
+        assert!(status.success(), "copy {d}");
+    }
+}
+
 /// [`http_get`] until the response contains `want`: a server that was just (re)started
 /// may take a moment to listen. Bounded: 40 tries, 0.5 s apart.
 pub fn http_get_until(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str, want: &str) -> String {
