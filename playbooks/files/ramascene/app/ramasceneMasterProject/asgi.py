@@ -1,6 +1,12 @@
+# daphne's `ramasceneMasterProject.asgi:application` (CMLPlatform/ramascene): Django set
+# up, then the ASGI_APPLICATION router of routing.py.
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ramasceneMasterProject.config.production")
-application = get_asgi_application()
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ramasceneMasterProject.settings")
+django.setup()
+
+from ramasceneMasterProject.routing import channel_routing  # noqa: E402
+
+application = channel_routing

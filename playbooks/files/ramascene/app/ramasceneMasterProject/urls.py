@@ -1,13 +1,6 @@
-from django.conf import settings
-from django.http import HttpResponse
-from django.urls import path
+# '' is the home page, the rest is the ramascene app's (CMLPlatform/ramascene, urls.py).
+from django.urls import include, path
 
-from app.models import Result
+from ramasceneMasterProject import views
 
-
-def index(request):
-    text = f"RaMa-Scene\ndatasets: {settings.DATASETS_VERSION}\nresults: {Result.objects.count()}\n"
-    return HttpResponse(text, content_type="text/plain; charset=utf-8")
-
-
-urlpatterns = [path("", index)]
+urlpatterns = [path("", views.homePage), path("", include("ramascene.urls"))]

@@ -1,0 +1,2 @@
+// the webpack entry of the real front end (CMLPlatform/ramascene, assets/js/client/ramascene.js)
+export const WEBSOCKET_URL = "/ramascene/";
