@@ -34,13 +34,6 @@ impl Seed {
         }
     }
 
-    /// Adds lines to the inventory (a group the host belongs to).
-    pub fn inventory(&self, text: &str) {
-        let path = self.project.path().join("inventory.kdl");
-        let inv = std::fs::read_to_string(&path).expect("inventory");
-        std::fs::write(&path, format!("{inv}{text}")).expect("write inventory");
-    }
-
     /// An environment variable for every run (a secret: no run may print it).
     pub fn env(&mut self, key: &str, value: &str) {
         self.env.push((key.into(), value.into()));

@@ -1,12 +1,18 @@
-# Copy to settings.py and fill in the AWS credentials (converge renders it from
-# templates/elife-bot/settings.py.j2 with secrets instead).
+# "Resave settings-example.py as settings.py, and enter your AWS credentials" (the
+# project's README): one class per environment, chosen by `get_settings(ENV)`.
+
+
 class dev:
     aws_access_key_id = ""
     aws_secret_access_key = ""
-    region = "us-east-1"
+    domain = "Publish.dev"
+    default_task_list = "DefaultTaskList"
+    setLevel = "INFO"
 
 
-class live:
-    aws_access_key_id = ""
-    aws_secret_access_key = ""
-    region = "us-east-1"
+class live(dev):
+    domain = "Publish"
+
+
+def get_settings(ENV="dev"):
+    return eval(ENV)
