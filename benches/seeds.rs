@@ -3,13 +3,14 @@
 //!
 //!     cargo bench --bench seeds
 //!
-//! Each playbook gets a fresh container from the project's testbed and the same stand-ins
-//! its test uses (a bare repository for GitHub, secrets in the environment). Cold = the
-//! first apply on the fresh host (packages installed from the image's offline apt cache);
-//! no-op = median of RUNS applies after it (min-max), each of which must change nothing.
+//! Each playbook gets a fresh container from the project's testbed and its sandbox
+//! inventory (playbooks/NAME.sandbox.kdl), exactly as `converge sandbox` runs it: the
+//! playbook makes its own stand-ins on the host; only the secrets come from the
+//! environment. Cold = the first apply on the fresh host (packages installed from the
+//! image's offline apt cache); no-op = median of RUNS applies after it (min-max), each of
+//! which must change nothing.
 
 #[path = "../tests/common/world.rs"]
-#[allow(dead_code)] // the tests use more of it than the benchmark
 mod world;
 
 use std::fmt::Write as _;
@@ -22,47 +23,24 @@ use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_c
 const RUNS: usize = 5;
 
 struct Seed {
-    playbook: &'static str,
+    /// playbooks/NAME.kdl, with playbooks/NAME.sandbox.kdl
+    name: &'static str,
     host: &'static str,
-    /// (source directory under playbooks/files, bare repository path)
-    upstream: Option<(&'static str, &'static str)>,
-    vars: &'static str,
-    extra_inventory: &'static str,
     env: &'static [(&'static str, &'static str)],
 }
 
 const SEEDS: &[Seed] = &[
-    Seed { playbook: "ranch.kdl", host: "ranch-869", upstream: None, vars: "", extra_inventory: "", env: &[] },
+    Seed { name: "ranch", host: "ranch-869", env: &[] },
+    Seed { name: "jacow", host: "jacow", env: &[] },
+    Seed { name: "ramascene", host: "ramascene", env: &[("RAMASCENE_SECRET_KEY", "bench-key")] },
     Seed {
-        playbook: "jacow.kdl",
-        host: "jacow",
-        upstream: Some(("jacow/app", "/srv/upstream/jacow.git")),
-        vars: "repo \"file:///srv/upstream/jacow.git\"",
-        extra_inventory: "",
-        env: &[],
-    },
-    Seed {
-        playbook: "ramascene.kdl",
-        host: "ramascene",
-        upstream: Some(("ramascene/app", "/srv/upstream/ramascene.git")),
-        vars: "repo \"file:///srv/upstream/ramascene.git\"",
-        extra_inventory: "",
-        env: &[("RAMASCENE_SECRET_KEY", "bench-key")],
-    },
-    Seed {
-        playbook: "elife-bot.kdl",
+        name: "elife-bot",
         host: "elife-bot",
-        upstream: Some(("elife-bot/app", "/srv/upstream/elife-bot.git")),
-        vars: "repo \"file:///srv/upstream/elife-bot.git\"",
-        extra_inventory: "group \"containers\" {\n    host \"elife-bot\"\n    vars { chrony_opts \"-F 1 -x\" }\n}\n",
         env: &[("ELIFE_AWS_ACCESS_KEY_ID", "bench-id"), ("ELIFE_AWS_SECRET_ACCESS_KEY", "bench-secret")],
     },
     Seed {
-        playbook: "kano-konnect.kdl",
-        host: "kano",
-        upstream: Some(("kano-konnect/app", "/srv/upstream/kano-konnect.git")),
-        vars: "repo \"file:///srv/upstream/kano-konnect.git\"\n release \"r1\"",
-        extra_inventory: "",
+        name: "kano-konnect",
+        host: "kano-konnect-webserver",
         env: &[("KANO_DB_PASSWORD", "bench-db"), ("KANO_DJANGO_SECRET_KEY", "bench-key")],
     },
 ];
@@ -85,22 +63,9 @@ fn apply(dir: &Path, args: &[String], env: &[(&str, &str)]) -> (Duration, serde_
 
 fn row(seed: &Seed) -> String {
     let c = Container::boot(testbed_rootfs(), ContainerOptions::new(seed.host)).expect("boot");
-    if let Some((src, bare)) = seed.upstream {
-        world::upstream_repo(&c, src, bare, "master");
-    }
     let dir = tempfile::tempdir().expect("tempdir");
-    let playbook = world::repo_root().join("playbooks").join(seed.playbook);
-    let inventory = if seed.playbook == "ranch.kdl" {
-        world::repo_root().join("playbooks/ranch.sandbox.kdl")
-    } else {
-        let inv = format!(
-            "host \"{}\" user=\"root\" {{\n    vars {{ {} }}\n}}\n{}",
-            seed.host, seed.vars, seed.extra_inventory
-        );
-        let p = dir.path().join("inventory.kdl");
-        std::fs::write(&p, inv).expect("inventory");
-        p
-    };
+    let playbook = world::repo_root().join("playbooks").join(format!("{}.kdl", seed.name));
+    let inventory = world::repo_root().join("playbooks").join(format!("{}.sandbox.kdl", seed.name));
     let cfg = write_ssh_config(dir.path(), &[(seed.host, &c)]);
     let args: Vec<String> = vec![
         "apply".into(),
@@ -127,8 +92,8 @@ fn row(seed: &Seed) -> String {
     c.stop().expect("stop");
     let ms = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1000.0);
     format!(
-        "| {} | {resources} | {} | {} ({}–{}) | {cold_exchanges} / {noop_exchanges} |\n",
-        seed.playbook,
+        "| {}.kdl | {resources} | {} | {} ({}–{}) | {cold_exchanges} / {noop_exchanges} |\n",
+        seed.name,
         ms(cold),
         ms(noop[RUNS / 2]),
         ms(noop[0]),

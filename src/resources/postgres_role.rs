@@ -287,13 +287,12 @@ impl PostgresRole {
         if let Some(l) = self.connection_limit {
             q.var("connection_limit", &l.to_string());
         }
-        // a role the probe could not see (server down) may exist by now: create it only if
-        // it does not, then set every attribute
+        // a role the probe could not see (server down) or saw absent may exist by now (the
+        // package that was just installed made `postgres`): create it only if it does not,
+        // then set every attribute
         let creates = matches!(state, State::Absent);
         q.sql("BEGIN;\n");
-        if creates {
-            q.sql("CREATE ROLE :\"name\";\n");
-        } else if matches!(state, State::Unknown) {
+        if creates || matches!(state, State::Unknown) {
             q.sql("SELECT count(*) = 0 AS missing FROM pg_roles WHERE rolname = :'name' \\gset\n\\if :missing\nCREATE ROLE :\"name\";\n\\endif\n");
         }
         let mut attrs = false;
@@ -369,7 +368,8 @@ mod tests {
         let sql = r.statements(&state, &diff);
         let sql = sql.text();
         assert!(sql.contains("\\set password 'SCRAM-SHA-256$4096:"), "{sql}");
-        assert!(sql.contains("BEGIN;\nCREATE ROLE :\"name\";\nALTER ROLE :\"name\" WITH LOGIN NOCREATEDB;\nALTER ROLE :\"name\" PASSWORD :'password';\nCOMMIT;\n"), "{sql}");
+        // created only if missing by then: installing PostgreSQL in the same run makes `postgres`
+        assert!(sql.contains("BEGIN;\nSELECT count(*) = 0 AS missing FROM pg_roles WHERE rolname = :'name' \\gset\n\\if :missing\nCREATE ROLE :\"name\";\n\\endif\nALTER ROLE :\"name\" WITH LOGIN NOCREATEDB;\nALTER ROLE :\"name\" PASSWORD :'password';\nCOMMIT;\n"), "{sql}");
         assert!(r.secrets().iter().any(|s| s == "hunter2"));
         assert!(!format!("{r:?}").contains("hunter2"));
     }

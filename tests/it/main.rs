@@ -29,5 +29,3 @@ mod seeds;
 mod supervisor_postgres;
 mod support;
 mod testbed;
-#[path = "../common/world.rs"]
-mod world;

@@ -1,74 +1,9 @@
-//! What the seed playbooks' tests share: converging a playbook of `playbooks/` on a fresh
-//! container, and the stand-ins for the outside world the seeds depend on (GitHub, a
-//! container registry), which the test containers cannot reach.
+//! What the seed playbooks' tests share: the baseline every seed test pins. Each seed
+//! test converges its playbook with its sandbox inventory (playbooks/NAME.sandbox.kdl),
+//! exactly as `converge sandbox` does: the playbook makes its own stand-ins for the
+//! outside world (GitHub, the references CSV) on the host.
 
-use converge::sandbox::Container;
-
-use crate::kinds::boot;
-use crate::support::{Project, Run, converge_env, repo};
-
-/// A playbook of `playbooks/` applied to one container standing for its host.
-pub struct Seed {
-    pub container: Container,
-    pub project: Project,
-    playbook: String,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-}
-
-impl Seed {
-    /// Boots a container called `host` and writes an inventory that maps the playbook's
-    /// host to it, with `vars` (KDL lines) as the host's variables.
-    pub fn new(playbook: &str, host: &str, vars: &str) -> Seed {
-        let container = boot(host);
-        let project = Project::new();
-        let args = project.target(&[(host, &container)]);
-        let inv = std::fs::read_to_string(project.path().join("inventory.kdl")).expect("inventory");
-        project.file("inventory.kdl", &inv.replace('\n', &format!(" {{\n    vars {{\n{vars}\n    }}\n}}\n")));
-        Seed {
-            container,
-            project,
-            playbook: repo().join("playbooks").join(playbook).display().to_string(),
-            args,
-            env: Vec::new(),
-        }
-    }
-
-    /// An environment variable for every run (a secret: no run may print it).
-    pub fn env(&mut self, key: &str, value: &str) {
-        self.env.push((key.into(), value.into()));
-    }
-
-    /// A run with the JSON report.
-    pub fn run(&self, cmd: &str) -> Run {
-        self.run_as(cmd, "json")
-    }
-
-    fn run_as(&self, cmd: &str, format: &str) -> Run {
-        let mut argv: Vec<&str> = vec![cmd, &self.playbook];
-        argv.extend(self.args.iter().map(String::as_str));
-        argv.extend(["--format", format]);
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let run = converge_env(self.project.path(), &argv, &env);
-        for (_, secret) in &self.env {
-            assert!(
-                !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
-                "{cmd} printed a secret"
-            );
-        }
-        run
-    }
-
-    /// The baseline of the seed `name` (see [`baseline`]) on the fresh host: applies
-    /// (exit 0, nothing failed), then again: zero changes. Returns the first report.
-    pub fn converge_twice(&self, name: &str) -> serde_json::Value {
-        baseline(name, &self.container.address().to_string(), |cmd, format| self.run_as(cmd, format))
-    }
-
-    pub fn sh(&self, script: &str) -> String {
-        self.container.sh_ok(script)
-    }
-}
+use crate::support::Run;
 
 /// The baseline of a seed playbook, pinned for the changes to the engine that follow:
 /// the plan (human and JSON) on the fresh host, the cold apply's report, the plan on the
@@ -158,5 +93,3 @@ pub fn failures(report: &serde_json::Value) -> Vec<serde_json::Value> {
     }
     out
 }
-
-pub use crate::world::{upstream_commit, upstream_repo};

@@ -1,9 +1,10 @@
+# `kano_konnect.wsgi:application` (thanasio/connect, kano_konnect/kano_konnect/wsgi.py):
+# uWSGI loads this file by path from the release root, so SITE_ROOT goes on sys.path.
 import os
 import sys
-from pathlib import Path
+from os.path import abspath, dirname
 
-# uWSGI is started from the release root with --wsgi-file kano_konnect/kano_konnect/wsgi.py
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(dirname(dirname(abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kano_konnect.settings.production")
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402

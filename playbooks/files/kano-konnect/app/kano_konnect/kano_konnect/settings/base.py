@@ -1,16 +1,49 @@
+# The shared settings, with the real base.py's contract (thanasio/connect,
+# kano_konnect/kano_konnect/settings/base.py): the untracked variables.json at the
+# repository's root is copied into the environment (a missing file is logged, not fatal),
+# static files are collected into SITE_ROOT/assets (tracked in git), the log goes to
+# kano_konnect/log/kano.log.
+import json
+import logging
 import os
-from pathlib import Path
+from os.path import abspath, basename, dirname, join, normpath
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "stand-in-not-secret")
-DEBUG = False
-ALLOWED_HOSTS = ["*"]
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.staticfiles", "konnect"]
-MIDDLEWARE = []
-ROOT_URLCONF = "kano_konnect.urls"
-WSGI_APPLICATION = "kano_konnect.wsgi.application"
-STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "assets"
+DJANGO_ROOT = dirname(dirname(abspath(__file__)))
+SITE_ROOT = dirname(DJANGO_ROOT)
+SITE_NAME = basename(DJANGO_ROOT)
+DIRECTORY_ROOT = dirname(SITE_ROOT)
+
+try:
+    with open(join(DIRECTORY_ROOT, "variables.json")) as f:
+        for key, value in json.load(f).items():
+            os.environ[key] = str(value)
+except IOError as e:
+    logging.getLogger(__name__).error("settings file may be unavailable inside CI: %s", e)
+
+DEBUG = os.getenv("DEBUG") == "True"
+SECRET_KEY = os.getenv("SECRET_KEY", "")
+ALLOWED_HOSTS = []
+TIME_ZONE = "Africa/Lagos"
 USE_TZ = True
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.staticfiles", SITE_NAME, "konnect"]
+MIDDLEWARE = []
+ROOT_URLCONF = f"{SITE_NAME}.urls"
+WSGI_APPLICATION = f"{SITE_NAME}.wsgi.application"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": join(DJANGO_ROOT, "default.db")}}
+STATIC_URL = "/static/"
+STATIC_ROOT = normpath(join(SITE_ROOT, "assets"))
+STATICFILES_DIRS = []
+MEDIA_ROOT = "/var/kano_konnect_media"
+MEDIA_URL = "/media/"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-CELERY_BROKER_URL = os.environ.get("BROKER_URL", "amqp://guest:guest@localhost//")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {
+        "file": {
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": join(SITE_ROOT, "log", "kano.log"),
+        }
+    },
+    "root": {"handlers": ["file"], "level": "INFO"},
+}
