@@ -196,7 +196,14 @@ fn exec_runs_once_when_its_guards_say_so_and_when_notified() {
         plan.stdout
     );
     assert!(plan.stdout.contains("run (unless failed (exit status 1))"), "{}", plan.stdout);
-    assert!(!plan.stdout.contains("exec only-if"), "its only-if fails: {}", plan.stdout);
+    // its only-if fails: it will not run, but its guards are evaluated again at its turn,
+    // after the changes declared before it
+    assert!(
+        plan.stdout.contains("? exec only-if\n      recheck (checked again after user:app, directory:/srv/app, exec:migrate and 3 more change)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("run (only-if"), "its only-if fails: {}", plan.stdout);
     let report = h.four_steps();
     let results: Vec<String> = report["hosts"][0]["resources"]
         .as_array()
