@@ -31,7 +31,8 @@ pub const PREDOWNLOAD: &[&str] = &[
      supervisor postgresql redis-server redis-tools rabbitmq-server podman crun busybox-static \
      gunicorn uwsgi uwsgi-plugin-python3 daphne python3-celery python3-django python3-psycopg2 \
      python3-redis nodejs chrony iptables-persistent python3-apt python3-flask python3-docx python3-dotenv \
-     python3-django-channels python3-channels-redis python3-django-celery-results python3-tz",
+     python3-django-channels python3-channels-redis python3-django-celery-results python3-tz \
+     docker-registry skopeo",
     "ufw",
 ];
 

@@ -10,7 +10,7 @@ use crate::support::{Project, converge_in, http_get_until, repo};
 
 #[test]
 fn ranch_converges_and_serves_both_names() {
-    let c = boot("ranch-869");
+    let mut c = boot("ranch-869");
     let p = Project::new();
     // the sandbox inventory names the host without an address: ssh finds it by that name
     let cfg = write_ssh_config(p.path(), &[("ranch-869", &c)]);
@@ -33,7 +33,7 @@ fn ranch_converges_and_serves_both_names() {
          viewbovis_analytics enabled active\nnginx enabled active\ncron enabled active\n"
     );
     // the app runs in a container, on the host's network, with the data and logs mounted
-    assert_eq!(c.sh_ok("podman ps --format '{{.Names}} {{.Image}}'"), "viewbovis localhost/viewbovis:stand-in\n");
+    assert_eq!(c.sh_ok("podman ps --format '{{.Names}} {{.Image}}'"), "viewbovis 127.0.0.1:5000/viewbovis:prod\n");
     assert_eq!(
         c.sh_ok("podman inspect --format '{{.HostConfig.NetworkMode}} {{.HostConfig.RestartPolicy.Name}}' viewbovis"),
         "host always\n"
@@ -56,4 +56,34 @@ fn ranch_converges_and_serves_both_names() {
     c.sh_ok("systemctl stop viewbovis_analytics");
     let counts = c.sh_ok("cat /var/log/viewbovis_requests_$(date +%F)");
     assert!(counts.contains("\"/sample\": 1"), "{counts}");
+
+    // a release: a new image behind the same tag in the registry (as the project's CI
+    // pushes :prod); one apply pulls it and re-creates the container on it
+    let image = |c: &converge::sandbox::Container| c.sh_ok("podman inspect --format '{{.Image}}' viewbovis");
+    let before = image(&c);
+    c.sh_ok(
+        "d=$(mktemp -d) && mkdir -p $d/bin $d/data $d/ViewBovis && cp /bin/busybox $d/bin/ && echo v2 > $d/RELEASE && \
+         tar -C $d -c . | podman import -q - localhost/viewbovis-next && \
+         podman push -q localhost/viewbovis-next docker://127.0.0.1:5000/viewbovis:prod",
+    );
+    let applied = converge_in(p.path(), &["apply", &playbook, "--inventory", &inventory, "--ssh-config", &cfg]);
+    assert_eq!(applied.code, 0, "{}", applied.stdout);
+    assert_ne!(image(&c), before, "the container runs the new image");
+    assert_eq!(c.sh_ok("podman exec viewbovis /bin/busybox cat /RELEASE"), "v2\n");
+    http_get_until(c.address(), 80, "viewbovis-beta.int.sce.network", "/", "ViewBovis\ndata: stand-in");
+
+    // a reboot: the data is downloaded before the app's container starts
+    c.reboot().expect("reboot");
+    http_get_until(c.address(), 80, "viewbovis-beta.int.sce.network", "/", "ViewBovis\ndata: stand-in");
+    let at = |unit: &str, what: &str| -> u64 {
+        c.sh_ok(&format!("systemctl show -p {what} --value {unit}")).trim().parse().expect("a timestamp")
+    };
+    let downloaded = at("download_viewbovis_data", "ExecMainExitTimestampMonotonic");
+    let started = at("podman-restart", "ExecMainStartTimestampMonotonic");
+    assert!(
+        downloaded > 0 && started >= downloaded,
+        "the app started at {started}, the download ended at {downloaded}"
+    );
+    let second = converge_in(p.path(), &["diff", &playbook, "--inventory", &inventory, "--ssh-config", &cfg]);
+    assert_eq!(second.code, 0, "{}", second.stdout);
 }
