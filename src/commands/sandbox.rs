@@ -70,7 +70,7 @@ pub fn run(args: &SandboxArgs) -> i32 {
     let code =
         if containers.len() == names.len() { converge(args, prepared.jobs, &containers) } else { error::FAILURE };
     if args.keep && containers.len() == names.len() {
-        keep(&containers, &say);
+        keep(args, inventory.as_deref(), &containers, &say);
     }
     for c in containers {
         let name = c.hostname().to_string();
@@ -139,10 +139,31 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
     }
 }
 
-/// Waits for Ctrl-C (or SIGTERM), showing how to reach the containers meanwhile.
-fn keep(containers: &[Container], say: &dyn Fn(&str)) {
+/// Waits for Ctrl-C (or SIGTERM), showing how to reach the containers meanwhile: ssh, and
+/// converge itself (an ssh config that names each host as the inventory does, so
+/// `converge diff` and `apply` with the sandbox inventory reach the kept containers).
+fn keep(args: &SandboxArgs, inventory: Option<&std::path::Path>, containers: &[Container], say: &dyn Fn(&str)) {
     for c in containers {
         say(&format!("{}: ssh -i {} root@{}", c.hostname(), c.key().display(), c.address()));
+    }
+    let dir = tempfile::Builder::new().prefix("converge-sandbox-kept").tempdir();
+    let pairs: Vec<(&str, &Container)> = containers.iter().map(|c| (c.hostname(), c)).collect();
+    match dir
+        .as_ref()
+        .map_err(|e| e.to_string())
+        .and_then(|d| sandbox::try_write_ssh_config(d.path(), &pairs).map_err(|e| e.to_string()))
+    {
+        // the hosts of a sandbox inventory have no address: ssh finds them by name
+        Ok(cfg) => match inventory {
+            Some(inventory) => say(&format!(
+                "converge again: converge diff {} --inventory {} --ssh-config {}",
+                args.playbook.display(),
+                inventory.display(),
+                cfg.display()
+            )),
+            None => say(&format!("an ssh config naming each host: {}", cfg.display())),
+        },
+        Err(e) => say(&format!("cannot write an ssh config for the kept containers: {e}")),
     }
     say("containers kept: press Ctrl-C to stop them");
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
