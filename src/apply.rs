@@ -68,35 +68,20 @@ fn failed_up_front(plans: &[Option<NodePlan>]) -> Vec<usize> {
     plans.iter().enumerate().filter(|(_, p)| matches!(p, Some(Err(_)))).map(|(i, _)| i).collect()
 }
 
-/// Which nodes depend, directly or not, on a node in `from` (not counting `from` itself
-/// unless it also depends on another one).
-pub fn downstream(graph: &HostGraph, from: &[usize]) -> Vec<bool> {
-    let mut marked = vec![false; graph.nodes.len()];
-    let mut seeds = vec![false; graph.nodes.len()];
-    for &i in from {
-        seeds[i] = true;
-    }
-    // graph.order is topological: a node's dependencies are decided before it
-    for &i in &graph.order {
-        marked[i] = graph.deps[i].iter().any(|&d| seeds[d] || marked[d]);
-    }
-    marked
-}
-
 /// Turns in-sync resources downstream of a change into re-check blocks, where their kind
 /// can check and fix at apply time; and, for kinds that ask for it
 /// ([`crate::resources::Kind::recheck_in_order`]: `exec`), in-sync resources that come
 /// after a change in apply order, edge or not.
 pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
     let changing = blocks(plans);
-    let down = downstream(graph, &changing);
+    let down = graph.downstream(&changing);
     let mut before: Vec<usize> = Vec::new();
     for &i in &graph.order {
         let in_sync = matches!(&plans[i], Some(Ok(p)) if p.diff.is_ok());
         let causes: Vec<usize> = if !in_sync {
             Vec::new()
         } else if down[i] {
-            changing.iter().copied().filter(|&c| depends_on(graph, i, c)).collect()
+            changing.iter().copied().filter(|&c| graph.depends_on(i, c)).collect()
         } else if graph.nodes[i].res.recheck_in_order() {
             before.clone()
         } else {
@@ -114,21 +99,6 @@ pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
         let diff = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some(note))] };
         plans[i] = Some(Ok(Planned { diff, steps, marks_acted: true, leaves: None }));
     }
-}
-
-/// Whether `i` depends on `on`, directly or not.
-pub fn depends_on(graph: &HostGraph, i: usize, on: usize) -> bool {
-    let mut stack = graph.deps[i].clone();
-    let mut seen = vec![false; graph.nodes.len()];
-    while let Some(d) = stack.pop() {
-        if d == on {
-            return true;
-        }
-        if !std::mem::replace(&mut seen[d], true) {
-            stack.extend(graph.deps[d].iter().copied());
-        }
-    }
-    false
 }
 
 /// For each node, the nearest nodes with a block or an up-front failure among its
@@ -167,7 +137,7 @@ pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> O
         gated[i] = true;
     }
     let gates = gate_deps(graph, &gated);
-    let down = downstream(graph, &blocks);
+    let down = graph.downstream(&blocks);
     let mut sh = Sh::new();
     frames::header(&mut sh);
     sh.raw("umask 022\n");
@@ -299,31 +269,15 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
             continue;
         }
         out[i] =
-            match upstream_where(graph, i, |d| matches!(out[d], Step::Failed(_)) || matches!(plans[d], Some(Err(_)))) {
+            match graph.upstream_where(i, |d| matches!(out[d], Step::Failed(_)) || matches!(plans[d], Some(Err(_)))) {
                 Some(c) => Step::Skipped(format!("skipped: needs {}, which failed", graph.nodes[c].id)),
-                None => match upstream_where(graph, i, |d| out[d] == Step::Stale) {
+                None => match graph.upstream_where(i, |d| out[d] == Step::Stale) {
                     Some(c) => Step::Waiting(graph.nodes[c].id.clone()),
                     None => Step::Skipped("skipped: a dependency failed".into()),
                 },
             };
     }
     out
-}
-
-/// The first node `i` depends on, directly or not, for which `pick` holds.
-fn upstream_where(graph: &HostGraph, i: usize, pick: impl Fn(usize) -> bool) -> Option<usize> {
-    let mut stack = graph.deps[i].clone();
-    let mut seen = vec![false; graph.nodes.len()];
-    while let Some(d) = stack.pop() {
-        if std::mem::replace(&mut seen[d], true) {
-            continue;
-        }
-        if pick(d) {
-            return Some(d);
-        }
-        stack.extend(graph.deps[d].iter().copied());
-    }
-    None
 }
 
 #[cfg(test)]

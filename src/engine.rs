@@ -276,7 +276,7 @@ async fn apply_rounds(
             if !matches!(&plans[i], Some(Ok(p)) if p.is_deferred()) {
                 continue;
             }
-            match graph.order.iter().find(|&&b| broken[b] && apply::depends_on(graph, i, b)) {
+            match graph.order.iter().find(|&&b| broken[b] && graph.depends_on(i, b)) {
                 Some(&cause) => {
                     let r = &mut report.resources[pos[i]];
                     r.result = Some(Outcome::Skipped);

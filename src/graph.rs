@@ -46,6 +46,55 @@ impl HostGraph {
     pub fn notifiers(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         (0..self.nodes.len()).filter(move |n| self.notifies[*n].contains(&i))
     }
+
+    /// Which nodes depend, directly or not, on a node in `from` (not counting `from` itself
+    /// unless it also depends on another one).
+    pub fn downstream(&self, from: &[usize]) -> Vec<bool> {
+        let mut marked = vec![false; self.nodes.len()];
+        let mut seeds = vec![false; self.nodes.len()];
+        for &i in from {
+            seeds[i] = true;
+        }
+        // the order is topological: a node's dependencies are decided before it
+        for &i in &self.order {
+            marked[i] = self.deps[i].iter().any(|&d| seeds[d] || marked[d]);
+        }
+        marked
+    }
+
+    /// Whether `i` depends on `on`, directly or not.
+    pub fn depends_on(&self, i: usize, on: usize) -> bool {
+        self.upstream_where(i, |d| d == on).is_some()
+    }
+
+    /// Every node `i` depends on, directly or not, in apply order.
+    pub fn upstream(&self, i: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack = self.deps[i].clone();
+        while let Some(d) = stack.pop() {
+            if !std::mem::replace(&mut seen[d], true) {
+                stack.extend(self.deps[d].iter().copied());
+            }
+        }
+        self.order.iter().copied().filter(|&d| seen[d]).collect()
+    }
+
+    /// The first node `i` depends on, directly or not, for which `pick` holds (depth
+    /// first from its direct dependencies).
+    pub fn upstream_where(&self, i: usize, pick: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut stack = self.deps[i].clone();
+        let mut seen = vec![false; self.nodes.len()];
+        while let Some(d) = stack.pop() {
+            if std::mem::replace(&mut seen[d], true) {
+                continue;
+            }
+            if pick(d) {
+                return Some(d);
+            }
+            stack.extend(self.deps[d].iter().copied());
+        }
+        None
+    }
 }
 
 pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {

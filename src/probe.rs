@@ -229,7 +229,8 @@ pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>)
                 && matches!(&plans[j], Some(Ok(p)) if p.leaves.as_ref().map(|(f, _)| f) == same_file.as_ref())
         };
         let upstream: Vec<ResourceId> = match pass {
-            Pass::First => upstream(graph, i)
+            Pass::First => graph
+                .upstream(i)
                 .into_iter()
                 .filter(|&j| !chained(j))
                 .filter(|&j| changes(&plans, j) || matches!(&plans[j], Some(Ok(p)) if p.is_deferred()))
@@ -274,7 +275,8 @@ fn wait_for_deferred(graph: &HostGraph, i: usize, plans: &mut [Option<NodePlan>]
     if p.diff.is_ok() || p.is_deferred() {
         return;
     }
-    let waiting: Vec<ResourceId> = upstream(graph, i)
+    let waiting: Vec<ResourceId> = graph
+        .upstream(i)
         .into_iter()
         .filter(|&j| matches!(&plans[j], Some(Ok(q)) if q.is_deferred()))
         .map(|j| graph.nodes[j].id.clone())
@@ -284,16 +286,4 @@ fn wait_for_deferred(graph: &HostGraph, i: usize, plans: &mut [Option<NodePlan>]
     }
     let diff = crate::resources::Diff::deferred(p.diff.changes.clone(), &waiting);
     plans[i] = Some(Ok(Planned { diff, steps: crate::script::Sh::new(), marks_acted: false, leaves: None }));
-}
-
-/// Every node `i` depends on, directly or not, in apply order.
-fn upstream(graph: &HostGraph, i: usize) -> Vec<usize> {
-    let mut seen = vec![false; graph.nodes.len()];
-    let mut stack = graph.deps[i].clone();
-    while let Some(d) = stack.pop() {
-        if !std::mem::replace(&mut seen[d], true) {
-            stack.extend(graph.deps[d].iter().copied());
-        }
-    }
-    graph.order.iter().copied().filter(|&d| seen[d]).collect()
 }
