@@ -312,7 +312,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("playbook.kdl");
         std::fs::write(&path, playbook).expect("write");
-        let prepared = crate::commands::prepare(&path, None, None).unwrap_or_else(|d| panic!("{d:?}"));
+        let prepared = crate::prepare::prepare(&path, None, None).unwrap_or_else(|d| panic!("{d:?}"));
         prepared.jobs.into_iter().next().expect("one host").graph
     }
 

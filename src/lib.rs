@@ -20,6 +20,7 @@ pub mod frames;
 pub mod graph;
 pub mod plan;
 pub mod playbook;
+pub mod prepare;
 pub mod probe;
 pub mod report;
 pub mod resources;

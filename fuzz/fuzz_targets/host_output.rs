@@ -11,8 +11,8 @@
 use std::sync::OnceLock;
 
 use converge::frames::{self, Nonce};
-use converge::graph::{self, HostGraph};
-use converge::playbook::{self, expand};
+use converge::graph::HostGraph;
+use converge::playbook;
 use converge::probe::{self, Pass};
 use converge::template::Templates;
 use libfuzzer_sys::fuzz_target;
@@ -76,7 +76,8 @@ fn graphs() -> Vec<HostGraph> {
         let Ok(pb) = playbook::load(&path, None) else { continue };
         let templates = Templates::new(&pb.dir).with_secrets(pb.secret_list());
         let host = pb.inventory.hosts.first();
-        if let Ok(g) = expand::expand(&pb, host, &templates).and_then(graph::build) {
+        let mut problems = converge::diag::Diags::default();
+        if let Some(g) = converge::prepare::expand_and_graph(&pb, host, &templates, &mut problems) {
             out.push(g);
         }
     }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use converge::commands::check::check_file;
+use converge::prepare::check_file;
 use libfuzzer_sys::fuzz_target;
 
 static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();

@@ -12,7 +12,7 @@ use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &RunArgs, apply: bool) -> i32 {
     let mode = if apply && !args.dry_run { Mode::Apply } else { Mode::Diff };
-    let prepared = match super::prepare(&args.playbook, args.inventory.as_deref(), args.limit.as_deref()) {
+    let prepared = match crate::prepare::prepare(&args.playbook, args.inventory.as_deref(), args.limit.as_deref()) {
         Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);

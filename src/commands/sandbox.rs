@@ -26,7 +26,8 @@ pub fn run(args: &SandboxArgs) -> i32 {
         say(&format!("inventory: {}", inv.display()));
     }
     let loaded = playbook::load_all(&args.playbook, inventory.as_deref());
-    let prepared = match loaded.and_then(|(pb, diags)| super::prepare_loaded(pb, diags, args.limit.as_deref())) {
+    let prepared = match loaded.and_then(|(pb, diags)| crate::prepare::prepare_loaded(pb, diags, args.limit.as_deref()))
+    {
         Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);

@@ -8,8 +8,8 @@
 
 use std::ops::Range;
 
-use converge::commands::check::check_file;
 use converge::diag::Diags;
+use converge::prepare::check_file;
 
 use crate::hostile::{PAYLOADS, kdl_str, untemplated};
 use crate::kinds::OnHost;
