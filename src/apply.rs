@@ -40,7 +40,8 @@ use std::collections::HashMap;
 
 use crate::frames::{self, Frames, Nonce};
 use crate::graph::HostGraph;
-use crate::probe::{NodePlan, owed_key};
+use crate::plan::NodePlan;
+use crate::probe::owed_key;
 use crate::resources::{Action, Change, Diff, Planned, ResourceId};
 use crate::script::Sh;
 

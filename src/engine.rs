@@ -19,9 +19,10 @@ use crate::apply;
 use crate::apply::Step;
 use crate::frames::{self, Nonce};
 use crate::graph::HostGraph;
-use crate::plan::{HostReport, HostStatus, Outcome, ResourceReport, Timings};
+use crate::plan::{self, NodePlan};
 use crate::playbook::inventory::{Connection, Host};
-use crate::probe::{self, NodePlan};
+use crate::probe;
+use crate::report::{HostReport, HostStatus, Outcome, ResourceReport, Timings};
 use crate::resources::{Action, Change, Content, Planned, ResourceId};
 use crate::transport::ssh::{self, SshOptions, Target};
 use crate::transport::{Counted, Transport, TransportError, local::Local};
@@ -163,7 +164,7 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     };
     report.timings_ms.probe = ms(phase.elapsed());
     let phase = Instant::now();
-    let mut plans = probe::plan(graph, &all, &frames, probe::Pass::First);
+    let mut plans = plan::plan(graph, &all, &frames, plan::Pass::First);
     apply::mark_rechecks(graph, &mut plans);
     report.resources = all.iter().map(|&i| resource_report(graph, i, &plans[i], secrets)).collect();
     report.timings_ms.plan = ms(phase.elapsed());
@@ -302,7 +303,7 @@ async fn apply_rounds(
         // a refresh is owed again only to a notifier applied again in the next round
         let next_round: &[usize] = if last { &[] } else { &standing };
         let verified = match exchange_probe(graph, t, &standing, secrets).await {
-            Ok(frames) => probe::plan(graph, &standing, &frames, probe::Pass::Verify { again: next_round }),
+            Ok(frames) => plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }),
             Err(e) => return fail(report, format!("verify: {e}")),
         };
         report.timings_ms.verify += ms(phase.elapsed());

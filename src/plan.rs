@@ -1,166 +1,120 @@
-//! The report of a run as data: per host, per resource, what the plan found and what
-//! applying it did. Text and JSON are two renderings of this (`report.rs`); nothing here
-//! prints.
+//! Planning: the probe's frames turned into a plan per resource, walking the graph in
+//! apply order so that a notified resource knows which of its notifiers change in this
+//! run, a resource edited by several (`line`) plans from what the one before leaves, and a
+//! resource downstream of a deferred change waits with it. A resource whose probe output
+//! is missing or malformed is an error for that resource, never "nothing to do".
 
-use serde::{Deserialize, Serialize};
+use crate::frames::Frames;
+use crate::graph::HostGraph;
+use crate::resources::{PlanCx, Planned, ResourceId};
 
-use crate::resources::{Action, Change};
+/// A resource's plan, or why it could not be made.
+pub type NodePlan = Result<Planned, String>;
 
-/// Bumped when the JSON shape changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
-    pub format_version: u32,
-    pub command: String,
-    pub hosts: Vec<HostReport>,
-    pub summary: Summary,
+/// Which probe a plan is made from.
+#[derive(Debug, Clone, Copy)]
+pub enum Pass<'a> {
+    /// The first probe: every change notifies, and kinds learn what changes upstream.
+    First,
+    /// A verify probe after an apply round: a refresh already done is not owed again, so
+    /// only the resources in `again` (about to be applied in the next round) notify.
+    Verify { again: &'a [usize] },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostStatus {
-    /// Everything in sync (diff), or converged with nothing to do (apply).
-    InSync,
-    /// Changes pending (diff).
-    Changes,
-    /// Changes applied and verified (apply).
-    Converged,
-    /// Something failed on this host (a step, a probe, the verify).
-    Failed,
-    /// No connection could be made.
-    Unreachable,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HostReport {
-    pub host: String,
-    pub address: String,
-    pub status: HostStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Exchanges made with the host (probe, apply, verify): the round-trip budget.
-    pub exchanges: usize,
-    pub timings_ms: Timings,
-    /// In apply order.
-    pub resources: Vec<ResourceReport>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Timings {
-    pub connect: u64,
-    pub probe: u64,
-    pub plan: u64,
-    pub apply: u64,
-    pub verify: u64,
-    pub total: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResourceReport {
-    pub id: String,
-    pub kind: String,
-    pub name: String,
-    pub action: Action,
-    pub changes: Vec<Change>,
-    /// What applying did (apply only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<Outcome>,
-    /// Why it failed, was skipped, or could not be probed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Already in sync: nothing ran.
-    Ok,
-    /// Changed and verified.
-    Changed,
-    Failed,
-    /// Not run because something it depends on failed.
-    Skipped,
-    /// Its steps ran but the verify probe still sees a difference.
-    NotConverged,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Summary {
-    pub hosts: usize,
-    pub unreachable: usize,
-    pub create: usize,
-    pub change: usize,
-    pub remove: usize,
-    pub refresh: usize,
-    /// In sync when probed, checked again at apply time (downstream of a change).
-    pub recheck: usize,
-    pub in_sync: usize,
-    pub changed: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    pub not_converged: usize,
-}
-
-impl Summary {
-    pub fn add_host(&mut self, h: &HostReport) {
-        self.hosts += 1;
-        if h.status == HostStatus::Unreachable {
-            self.unreachable += 1;
+/// Plans the nodes in `which` from the probe frames.
+pub fn plan(graph: &HostGraph, which: &[usize], frames: &Frames, pass: Pass<'_>) -> Vec<Option<NodePlan>> {
+    let mut plans: Vec<Option<NodePlan>> = vec![None; graph.nodes.len()];
+    let changes =
+        |plans: &[Option<NodePlan>], j: usize| matches!(&plans[j], Some(Ok(p)) if !p.diff.is_ok() && !p.is_deferred());
+    // what the changes planned so far leave in files that later resources edit too
+    let mut texts: std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>> = Default::default();
+    // the resources planned so far that change (first probe only)
+    let mut earlier: Vec<ResourceId> = Vec::new();
+    for &i in graph.order.iter().filter(|i| which.contains(i)) {
+        let node = &graph.nodes[i];
+        let same_file = node.res.same_file();
+        let Some(frame) = frames.frames.get(&i) else {
+            plans[i] = Some(Err("no probe output for this resource (the probe script stopped early)".into()));
+            continue;
+        };
+        if frame.repeated {
+            plans[i] = Some(Err("the probe output holds this resource more than once".into()));
+            continue;
         }
-        for r in &h.resources {
-            self.add_resource(r);
+        if frame.status.is_none() {
+            plans[i] = Some(Err("the probe output for this resource was cut short".into()));
+            continue;
+        }
+        let notified_by: Vec<ResourceId> = graph
+            .notifiers(i)
+            .filter(|&j| changes(&plans, j))
+            .filter(|j| match pass {
+                Pass::First => true,
+                Pass::Verify { again } => again.contains(j),
+            })
+            .map(|j| graph.nodes[j].id.clone())
+            .collect();
+        // an earlier edit of the same file is planned from, not waited for
+        let chained = |j: usize| {
+            same_file.is_some()
+                && matches!(&plans[j], Some(Ok(p)) if p.leaves.as_ref().map(|(f, _)| f) == same_file.as_ref())
+        };
+        let upstream: Vec<ResourceId> = match pass {
+            Pass::First => graph
+                .upstream(i)
+                .into_iter()
+                .filter(|&j| !chained(j))
+                .filter(|&j| changes(&plans, j) || matches!(&plans[j], Some(Ok(p)) if p.is_deferred()))
+                .map(|j| graph.nodes[j].id.clone())
+                .collect(),
+            Pass::Verify { .. } => Vec::new(),
+        };
+        let cx = PlanCx {
+            notified_by,
+            owed: frame.flags.iter().any(|f| f == "owed"),
+            upstream,
+            earlier: if matches!(pass, Pass::First) { earlier.clone() } else { Vec::new() },
+            texts: texts.clone(),
+        };
+        plans[i] = Some(node.res.plan(&frame.body, &cx).map_err(|e| {
+            let stderr = frame.stderr.trim();
+            if stderr.is_empty() {
+                format!("cannot read probe output: {e}")
+            } else {
+                format!("cannot read probe output: {e} ({stderr})")
+            }
+        }));
+        if matches!(pass, Pass::First) {
+            wait_for_deferred(graph, i, &mut plans);
+            if changes(&plans, i) {
+                earlier.push(node.id.clone());
+            }
+        }
+        if let Some(Ok(Planned { leaves: Some((path, text)), .. })) = &plans[i] {
+            std::sync::Arc::make_mut(&mut texts).insert(path.clone(), text.clone());
         }
     }
-
-    pub fn add_resource(&mut self, r: &ResourceReport) {
-        match r.action {
-            Action::Ok => self.in_sync += 1,
-            Action::Create => self.create += 1,
-            Action::Change => self.change += 1,
-            Action::Remove => self.remove += 1,
-            Action::Refresh => self.refresh += 1,
-            Action::Recheck => self.recheck += 1,
-        }
-        match r.result {
-            Some(Outcome::Changed) => self.changed += 1,
-            Some(Outcome::Failed) => self.failed += 1,
-            Some(Outcome::Skipped) => self.skipped += 1,
-            Some(Outcome::NotConverged) => self.not_converged += 1,
-            Some(Outcome::Ok) | None => {}
-        }
-        if r.result.is_none() && r.error.is_some() {
-            self.failed += 1;
-        }
-    }
-
-    pub fn pending(&self) -> usize {
-        self.create + self.change + self.remove + self.refresh
-    }
+    plans
 }
 
-impl HostReport {
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for r in &self.resources {
-            s.add_resource(r);
-        }
-        s
+/// A change downstream of a deferred resource waits with it: it was planned from a host
+/// the deferred change has not reached yet (a service started before the line that gives
+/// it its options would start with the old ones). It gets no block in the first round and
+/// is planned again from the verify probe, after what it waits for.
+fn wait_for_deferred(graph: &HostGraph, i: usize, plans: &mut [Option<NodePlan>]) {
+    let Some(Ok(p)) = &plans[i] else { return };
+    if p.diff.is_ok() || p.is_deferred() {
+        return;
     }
-}
-
-impl Report {
-    pub fn new(command: &'static str, hosts: Vec<HostReport>) -> Report {
-        let mut summary = Summary::default();
-        for h in &hosts {
-            summary.add_host(h);
-        }
-        Report { format_version: FORMAT_VERSION, command: command.to_string(), hosts, summary }
+    let waiting: Vec<ResourceId> = graph
+        .upstream(i)
+        .into_iter()
+        .filter(|&j| matches!(&plans[j], Some(Ok(q)) if q.is_deferred()))
+        .map(|j| graph.nodes[j].id.clone())
+        .collect();
+    if waiting.is_empty() {
+        return;
     }
-
-    /// Whether any host failed or could not be reached.
-    pub fn any_failure(&self) -> bool {
-        self.hosts.iter().any(|h| matches!(h.status, HostStatus::Failed | HostStatus::Unreachable))
-    }
+    let diff = crate::resources::Diff::deferred(p.diff.changes.clone(), &waiting);
+    plans[i] = Some(Ok(Planned { diff, steps: crate::script::Sh::new(), marks_acted: false, leaves: None }));
 }

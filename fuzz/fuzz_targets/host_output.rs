@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use converge::frames::{self, Nonce};
 use converge::graph::HostGraph;
 use converge::playbook;
-use converge::probe::{self, Pass};
+use converge::plan::{self, Pass};
 use converge::template::Templates;
 use libfuzzer_sys::fuzz_target;
 
@@ -95,8 +95,8 @@ fuzz_target!(|data: &[u8]| {
     let nonce = Nonce::fixed("00000000");
     let all: Vec<usize> = (0..graph.nodes.len()).collect();
     let found = frames::parse(&text, &nonce);
-    let plans = probe::plan(graph, &all, &found, Pass::First);
+    let plans = plan::plan(graph, &all, &found, Pass::First);
     let _ = converge::apply::script(graph, &plans, &nonce);
     let _ = converge::apply::outcomes(graph, &plans, &found);
-    let _ = probe::plan(graph, &all, &found, Pass::Verify { again: &all });
+    let _ = plan::plan(graph, &all, &found, Pass::Verify { again: &all });
 });

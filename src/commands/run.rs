@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::cli::{Format, RunArgs};
 use crate::engine::{self, Mode, Options};
 use crate::error;
-use crate::plan::Report;
 use crate::report;
+use crate::report::Report;
 use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &RunArgs, apply: bool) -> i32 {

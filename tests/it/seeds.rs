@@ -20,7 +20,7 @@ pub fn baseline(name: &str, address: &str, run: impl Fn(&str, &str) -> Run) -> s
         json.expect(code);
         let human = run("diff", "human");
         human.expect(code);
-        let report: converge::plan::Report = serde_json::from_str(&json.stdout).expect("the report reads back");
+        let report: converge::report::Report = serde_json::from_str(&json.stdout).expect("the report reads back");
         assert_eq!(
             anstream::adapter::strip_str(&converge::report::human(&report)).to_string(),
             human.stdout,
@@ -70,7 +70,7 @@ fn pin(name: &str, stage: &str, report: &serde_json::Value, address: &str) {
     // image ids, commit ids, and short commit ids as git shows them with their branch
     let ids = regex::Regex::new(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{40}\b|\b[0-9a-f]{7}( \()").expect("regex");
     let text = ids.replace_all(&text, "ID$1").into_owned();
-    let report: converge::plan::Report = serde_json::from_str(&text).expect("the report reads back");
+    let report: converge::report::Report = serde_json::from_str(&text).expect("the report reads back");
     insta::assert_snapshot!(format!("{name}_{stage}_json"), text);
     insta::assert_snapshot!(
         format!("{name}_{stage}"),

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use similar::TextDiff;
 
-use crate::plan::{HostReport, HostStatus, Outcome, Report, ResourceReport, Summary};
+use super::{HostReport, HostStatus, Outcome, Report, ResourceReport, Summary};
 use crate::resources::{Action, Change, Content};
 
 const BOLD: Style = Style::new().bold();

@@ -1,0 +1,170 @@
+//! The report of a run as data: per host, per resource, what the plan found and what
+//! applying it did. Text and JSON are two renderings of it (`render.rs`); nothing here
+//! prints.
+
+mod render;
+
+pub use render::{human, json};
+
+use serde::{Deserialize, Serialize};
+
+use crate::resources::{Action, Change};
+
+/// Bumped when the JSON shape changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub format_version: u32,
+    pub command: String,
+    pub hosts: Vec<HostReport>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    /// Everything in sync (diff), or converged with nothing to do (apply).
+    InSync,
+    /// Changes pending (diff).
+    Changes,
+    /// Changes applied and verified (apply).
+    Converged,
+    /// Something failed on this host (a step, a probe, the verify).
+    Failed,
+    /// No connection could be made.
+    Unreachable,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostReport {
+    pub host: String,
+    pub address: String,
+    pub status: HostStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Exchanges made with the host (probe, apply, verify): the round-trip budget.
+    pub exchanges: usize,
+    pub timings_ms: Timings,
+    /// In apply order.
+    pub resources: Vec<ResourceReport>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timings {
+    pub connect: u64,
+    pub probe: u64,
+    pub plan: u64,
+    pub apply: u64,
+    pub verify: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceReport {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub action: Action,
+    pub changes: Vec<Change>,
+    /// What applying did (apply only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Outcome>,
+    /// Why it failed, was skipped, or could not be probed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Already in sync: nothing ran.
+    Ok,
+    /// Changed and verified.
+    Changed,
+    Failed,
+    /// Not run because something it depends on failed.
+    Skipped,
+    /// Its steps ran but the verify probe still sees a difference.
+    NotConverged,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub hosts: usize,
+    pub unreachable: usize,
+    pub create: usize,
+    pub change: usize,
+    pub remove: usize,
+    pub refresh: usize,
+    /// In sync when probed, checked again at apply time (downstream of a change).
+    pub recheck: usize,
+    pub in_sync: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub not_converged: usize,
+}
+
+impl Summary {
+    pub fn add_host(&mut self, h: &HostReport) {
+        self.hosts += 1;
+        if h.status == HostStatus::Unreachable {
+            self.unreachable += 1;
+        }
+        for r in &h.resources {
+            self.add_resource(r);
+        }
+    }
+
+    pub fn add_resource(&mut self, r: &ResourceReport) {
+        match r.action {
+            Action::Ok => self.in_sync += 1,
+            Action::Create => self.create += 1,
+            Action::Change => self.change += 1,
+            Action::Remove => self.remove += 1,
+            Action::Refresh => self.refresh += 1,
+            Action::Recheck => self.recheck += 1,
+        }
+        match r.result {
+            Some(Outcome::Changed) => self.changed += 1,
+            Some(Outcome::Failed) => self.failed += 1,
+            Some(Outcome::Skipped) => self.skipped += 1,
+            Some(Outcome::NotConverged) => self.not_converged += 1,
+            Some(Outcome::Ok) | None => {}
+        }
+        if r.result.is_none() && r.error.is_some() {
+            self.failed += 1;
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.create + self.change + self.remove + self.refresh
+    }
+}
+
+impl HostReport {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for r in &self.resources {
+            s.add_resource(r);
+        }
+        s
+    }
+}
+
+impl Report {
+    pub fn new(command: &'static str, hosts: Vec<HostReport>) -> Report {
+        let mut summary = Summary::default();
+        for h in &hosts {
+            summary.add_host(h);
+        }
+        Report { format_version: FORMAT_VERSION, command: command.to_string(), hosts, summary }
+    }
+
+    /// Whether any host failed or could not be reached.
+    pub fn any_failure(&self) -> bool {
+        self.hosts.iter().any(|h| matches!(h.status, HostStatus::Failed | HostStatus::Unreachable))
+    }
+}
