@@ -154,6 +154,37 @@ async fn run_host(job: Job, opts: &Options) -> HostReport {
     report
 }
 
+/// Runs one host's graph over a transport that is already open (a modelled host in the
+/// tests, or any [`Transport`]): probe, plan and, in apply mode, apply and verify, as
+/// [`run`] does after connecting. Secrets of the graph's resources are masked, with
+/// `secrets`.
+pub async fn converge_on(
+    name: &str,
+    graph: &HostGraph,
+    transport: Box<dyn Transport>,
+    mode: Mode,
+    secrets: &[String],
+) -> HostReport {
+    let started = Instant::now();
+    let mut secrets = secrets.to_vec();
+    secrets.extend(graph.nodes.iter().flat_map(|n| n.res.secrets()));
+    let mut report = HostReport {
+        host: name.to_string(),
+        address: name.to_string(),
+        status: HostStatus::InSync,
+        error: None,
+        exchanges: 0,
+        timings_ms: Timings::default(),
+        resources: Vec::new(),
+    };
+    let transport = Counted::new(transport);
+    converge_host(graph, &transport, mode, &secrets, &mut report).await;
+    report.exchanges = transport.count();
+    transport.close().await;
+    report.timings_ms.total = ms(started.elapsed());
+    report
+}
+
 /// Probe, plan and, in apply mode, apply and verify, over an open transport.
 async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[String], report: &mut HostReport) {
     let all: Vec<usize> = graph.order.clone();
