@@ -48,10 +48,6 @@ use crate::script::Sh;
 /// The last bytes of a failed step's output sent back.
 const FAILURE_TAIL: u64 = 8192;
 
-/// Changes that are a refresh owed to a notification (a service's restart or reload, a
-/// command's run): recorded on the host before the notifier's block runs.
-const REFRESHES: &[&str] = &["restart", "reload", "run"];
-
 /// Nodes that have a block (something to change or re-check).
 /// A deferred resource ([`Planned::is_deferred`]) has no block: it waits for the verify
 /// probe after the round.
@@ -97,7 +93,7 @@ pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
         let Some(steps) = graph.nodes[i].res.recheck() else { continue };
         let ids: Vec<ResourceId> = causes.iter().map(|&c| graph.nodes[c].id.clone()).collect();
         let note = format!("checked again after {}", crate::resources::changing(&ids));
-        let diff = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some(note))] };
+        let diff = Diff { action: Action::Recheck, changes: vec![Change::Recheck(note)] };
         plans[i] = Some(Ok(Planned { diff, steps, marks_acted: true, leaves: None }));
     }
 }
@@ -171,8 +167,7 @@ fn block(
     }
     sh.raw("\" ]; then\n");
     for &t in &graph.notifies[i] {
-        let refreshes =
-            matches!(&plans[t], Some(Ok(p)) if p.diff.changes.iter().any(|c| REFRESHES.contains(&c.field.as_str())));
+        let refreshes = matches!(&plans[t], Some(Ok(p)) if p.diff.changes.iter().any(Change::is_refresh));
         if refreshes {
             sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&owed_key(&graph.nodes[t].id)).nl();
         }
@@ -292,7 +287,7 @@ mod tests {
         steps.raw("true\n");
         let change = Diff::new(Action::Change, vec![Change::set("x", "1", "2")]);
         let deferred = Diff::deferred(vec![Change::set("x", "1", "2")], &[ResourceId::new("package", "nginx")]);
-        let recheck = Diff { action: Action::Recheck, changes: vec![Change::new("recheck", None, Some("x".into()))] };
+        let recheck = Diff { action: Action::Recheck, changes: vec![Change::Recheck("x".into())] };
         let plans = vec![
             Some(Ok(Planned { diff: change, steps: steps.clone(), marks_acted: false, leaves: None })),
             Some(Ok(Planned { diff: deferred, steps: Sh::new(), marks_acted: false, leaves: None })),
@@ -303,10 +298,7 @@ mod tests {
         assert_eq!(blocks(&plans), [0, 2]);
         let Some(Ok(p)) = &plans[1] else { panic!() };
         assert!(p.is_deferred());
-        assert_eq!(
-            p.diff.changes.last().and_then(|c| c.after.as_deref()),
-            Some("planned again after package:nginx changes")
-        );
+        assert_eq!(p.diff.changes.last().and_then(|c| c.after()), Some("planned again after package:nginx changes"));
     }
 
     fn graph(playbook: &str) -> HostGraph {
@@ -318,7 +310,11 @@ mod tests {
     }
 
     fn planned(field: &str, marks_acted: bool) -> Option<NodePlan> {
-        let diff = Diff::new(Action::Change, vec![Change::new(field, None, Some("x".into()))]);
+        let change = match field {
+            "run" => Change::refresh(crate::resources::Refresh::Run, "x"),
+            _ => Change::new(field, None, Some("x".into())),
+        };
+        let diff = Diff::new(Action::Change, vec![change]);
         let mut steps = Sh::new();
         steps.raw("true\n");
         Some(Ok(Planned { diff, steps, marks_acted, leaves: None }))

@@ -23,7 +23,7 @@ use crate::plan::{self, NodePlan};
 use crate::playbook::inventory::{Connection, Host};
 use crate::probe;
 use crate::report::{HostReport, HostStatus, Outcome, ResourceReport, Timings};
-use crate::resources::{Action, Change, Content, Planned, ResourceId};
+use crate::resources::{Action, Change, Planned, ResourceId};
 use crate::transport::ssh::{self, SshOptions, Target};
 use crate::transport::{Counted, Transport, TransportError, local::Local};
 
@@ -356,7 +356,7 @@ async fn apply_rounds(
                 }
                 Some(Ok(p)) => {
                     r.result = Some(Outcome::NotConverged);
-                    let left: Vec<String> = p.diff.changes.iter().map(|c| c.field.clone()).collect();
+                    let left: Vec<String> = p.diff.changes.iter().map(|c| c.field().to_string()).collect();
                     r.error = Some(mask(&format!("did not converge: still differs in {}", left.join(", ")), secrets));
                 }
                 other => {
@@ -379,8 +379,8 @@ async fn apply_rounds(
 /// Shows a resource's second-round plan: what the verify found, and why it is applied
 /// again.
 fn second_round(r: &mut ResourceReport, p: &Planned, again: Option<&Again>, secrets: &[String]) {
-    let changes: Vec<Change> = p.diff.changes.iter().cloned().map(|c| redact(c, secrets)).collect();
-    let note = |text: String| Change::new("note", None, Some(text));
+    let changes: Vec<Change> = p.diff.changes.iter().cloned().map(|c| c.redacted(secrets)).collect();
+    let note = Change::Note;
     let refresh_only = p.diff.action == Action::Refresh;
     match again {
         Some(why) => {
@@ -449,7 +449,7 @@ fn resource_report(graph: &HostGraph, i: usize, plan: &Option<NodePlan>, secrets
         Some(Err(e)) => (Action::Ok, Vec::new(), Some(mask(e, secrets))),
         None => (Action::Ok, Vec::new(), Some("not probed".into())),
     };
-    let changes = changes.into_iter().map(|c| redact(c, secrets)).collect();
+    let changes = changes.into_iter().map(|c| c.redacted(secrets)).collect();
     ResourceReport {
         id: node.id.to_string(),
         kind: node.id.kind.to_string(),
@@ -459,16 +459,4 @@ fn resource_report(graph: &HostGraph, i: usize, plan: &Option<NodePlan>, secrets
         result: None,
         error,
     }
-}
-
-/// A change as it may be shown: secret values masked everywhere, sensitive content gone.
-fn redact(mut c: Change, secrets: &[String]) -> Change {
-    c.before = c.before.map(|b| mask(&b, secrets));
-    c.after = c.after.map(|a| mask(&a, secrets));
-    if let Some(Content::Text { before, after }) = &c.content
-        && secrets.iter().any(|s| !s.is_empty() && (before.contains(s.as_str()) || after.contains(s.as_str())))
-    {
-        c.content = Some(Content::Sensitive);
-    }
-    c
 }

@@ -91,22 +91,25 @@ fn show(v: &Option<String>) -> String {
 }
 
 fn change(out: &mut String, c: &Change, name: &str) {
-    match &c.content {
-        None if c.before.is_none() && matches!(c.field.as_str(), "restart" | "reload" | "run" | "recheck" | "note") => {
-            let _ = writeln!(out, "      {} ({})", c.field, show(&c.after));
-        }
+    let Change::Field { field, before: was, after: wants, content } = c else {
+        // a refresh, a note, a re-check: its name and its text
+        let _ = writeln!(out, "      {} ({})", c.field(), c.after().unwrap_or(""));
+        return;
+    };
+    let (was, wants) = (show(was), show(wants));
+    match content {
         None => {
-            let _ = writeln!(out, "      {}: {} → {}", c.field, show(&c.before), show(&c.after));
+            let _ = writeln!(out, "      {field}: {was} → {wants}");
         }
         Some(Content::Sensitive) => {
-            let _ = writeln!(out, "      {} (sensitive)", c.field);
+            let _ = writeln!(out, "      {field} (sensitive)");
         }
         Some(Content::Opaque { reason }) => {
-            let _ = writeln!(out, "      {}: {} → {} ({reason})", c.field, show(&c.before), show(&c.after));
+            let _ = writeln!(out, "      {field}: {was} → {wants} ({reason})");
         }
         Some(Content::Text { before, after }) => {
-            let _ = writeln!(out, "      {}: {} → {}", c.field, show(&c.before), show(&c.after));
-            unified(out, before, after, name, c.before.is_none());
+            let _ = writeln!(out, "      {field}: {was} → {wants}");
+            unified(out, before, after, name, c.before().is_none());
         }
     }
 }

@@ -348,7 +348,7 @@ impl Kind for AuthorizedKey {
                 if changes.is_empty() {
                     return Diff::ok();
                 }
-                changes.push(Change::new("note", None, Some("the user does not exist yet".into())));
+                changes.push(Change::note("the user does not exist yet"));
                 return Diff::new(Action::Create, changes);
             }
             State::User { uid, dir, file, text, .. } => (*uid, dir, file, text),
@@ -421,7 +421,7 @@ impl Kind for AuthorizedKey {
         sh.raw(
             "if [ -e \"$p\" ] && [ ! -f \"$p\" ]; then printf '%s\\n' \"refusing: $p is not a regular file\" >&2; exit 1; fi\n",
         );
-        let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
+        let has = |f: &str| diff.changes.iter().any(|c| c.field() == f);
         if self.present {
             sh.raw(
                 "[ -d \"$h\" ] || { printf '%s\\n' \"the home directory of $u does not exist: $h\" >&2; exit 1; }\n",
@@ -591,7 +591,7 @@ mod tests {
         let diff = a.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Create);
         let shown: Vec<String> =
-            diff.changes.iter().map(|c| format!("{}: {:?} -> {:?}", c.field, c.before, c.after)).collect();
+            diff.changes.iter().map(|c| format!("{}: {:?} -> {:?}", c.field(), c.before(), c.after())).collect();
         assert_eq!(
             shown,
             [
@@ -620,7 +620,7 @@ mod tests {
         // wrong modes only: chmod, no rewrite
         let state = a.parse(&probe_out(Some(text), "1001:755", "644")).expect("parse");
         let diff = a.diff(&state, &PlanCx::default());
-        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
         assert_eq!(fields, [".ssh mode", "authorized_keys mode"]);
         let mut sh = Sh::new();
         a.steps(&state, &diff, &mut sh);
@@ -634,7 +634,7 @@ mod tests {
         let a = keys("jacow", &[&format!("no-pty {ALICE}")], false);
         let (new, changes) = a.edit(text);
         assert_eq!(new, format!("# team keys\nno-pty {}desktop\n", ALICE.trim_end_matches("laptop")));
-        assert_eq!(changes[0].before.as_deref(), Some("(none)"));
+        assert_eq!(changes[0].before(), Some("(none)"));
     }
 
     #[test]
@@ -643,8 +643,7 @@ mod tests {
         let a = keys("jacow", &[ALICE, CAROL], true);
         let (new, changes) = a.edit(&text);
         assert_eq!(new, format!("# keys\n{ALICE}\n{CAROL}\n"));
-        let shown: Vec<(Option<&str>, Option<&str>)> =
-            changes.iter().map(|c| (c.before.as_deref(), c.after.as_deref())).collect();
+        let shown: Vec<(Option<&str>, Option<&str>)> = changes.iter().map(|c| (c.before(), c.after())).collect();
         assert_eq!(shown[0], (Some(key(BOB).describe().as_str()), None));
         assert_eq!(shown[1], (Some("line 4: not a key converge can read"), None));
         assert_eq!(shown[2].0, Some(format!("{} (again, line 5)", key(ALICE).describe()).as_str()));
@@ -661,7 +660,7 @@ mod tests {
         let cx = PlanCx { upstream: vec![crate::resources::ResourceId::new("user", "jacow")], ..PlanCx::default() };
         let diff = a.diff(&state, &cx);
         assert_eq!(diff.action, Action::Recheck);
-        assert_eq!(diff.changes[0].after.as_deref(), Some(key(BOB).describe().as_str()));
+        assert_eq!(diff.changes[0].after(), Some(key(BOB).describe().as_str()));
         // a new file is not an edit: written in the first round
         let new = a.parse(&probe_out(None, "absent", "")).expect("parse");
         assert_eq!(a.diff(&new, &cx).action, Action::Create);

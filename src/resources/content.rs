@@ -117,14 +117,9 @@ impl Desired {
         };
         if self.sensitive {
             // not even a hash of a secret is shown
-            return Some(Change { field: "content".into(), before: None, after: None, content: Some(content) });
+            return Some(Change::content("content", None, None, content));
         }
-        Some(Change {
-            field: "content".into(),
-            before: before.map(|o| short(&o.sha256)),
-            after: Some(short(&self.sha256)),
-            content: Some(content),
-        })
+        Some(Change::content("content", before.map(|o| short(&o.sha256)), Some(short(&self.sha256)), content))
     }
 
     /// Writes the wanted content to `$p` atomically. `expected` is the sha256 the plan saw
@@ -184,12 +179,12 @@ mod tests {
         let want = Desired::new(b"new\n".to_vec(), false);
         let obs = Observed { sha256: "a".repeat(64), body: Some(b"old\n".to_vec()) };
         let c = want.diff(Some(&obs)).expect("differs");
-        assert_eq!(c.content, Some(Content::Text { before: "old\n".into(), after: "new\n".into() }));
+        assert_eq!(c.content_shown(), Some(&Content::Text { before: "old\n".into(), after: "new\n".into() }));
         let same = Observed { sha256: want.sha256.clone(), body: None };
         assert!(want.diff(Some(&same)).is_none());
         let secret = Desired::new(b"password=hunter2\n".to_vec(), true);
         let c = secret.diff(None).expect("new file");
-        assert_eq!(c.content, Some(Content::Sensitive));
+        assert_eq!(c.content_shown(), Some(&Content::Sensitive));
         assert!(!format!("{secret:?}").contains("hunter2"));
     }
 

@@ -220,12 +220,15 @@ impl Cron {
             (None, Some(_)) => Action::Create,
             (Some(_), Some(_)) => Action::Change,
         };
-        let mut change =
-            Change::new(format!("crontab of {}", self.user), old.map(str::to_string), line.map(str::to_string));
-        change.content = Some(Content::Text { before, after });
+        let change = Change::content(
+            format!("crontab of {}", self.user),
+            old.map(str::to_string),
+            line.map(str::to_string),
+            Content::Text { before, after },
+        );
         let mut changes = vec![change];
         if let Some(why) = tab.pending {
-            changes.push(Change::new("note", None, Some(why.to_string())));
+            changes.push(Change::note(why.to_string()));
         }
         Diff::new(action, changes)
     }
@@ -754,9 +757,9 @@ mod tests {
         let state = j.parse(&out).expect("parse");
         let diff = j.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Change);
-        assert_eq!(diff.changes[0].before.as_deref(), Some("0 21 * * * /sbin/shutdown -h now"));
-        assert_eq!(diff.changes[0].after.as_deref(), Some("0 22 * * * /sbin/shutdown -h now"));
-        assert!(matches!(&diff.changes[0].content, Some(Content::Text { before, .. }) if before == TAB));
+        assert_eq!(diff.changes[0].before(), Some("0 21 * * * /sbin/shutdown -h now"));
+        assert_eq!(diff.changes[0].after(), Some("0 22 * * * /sbin/shutdown -h now"));
+        assert!(matches!(diff.changes[0].content_shown(), Some(Content::Text { before, .. }) if before == TAB));
         let mut sh = Sh::new();
         j.steps(&state, &diff, &mut sh);
         assert!(sh.text().contains("crontab -u \"$u\" \"$tmp\""), "{}", sh.text());
@@ -768,7 +771,7 @@ mod tests {
         let none = j.parse("crontab=none\n").expect("parse");
         assert_eq!(j.diff(&none, &PlanCx::default()).action, Action::Create);
         let nouser = j.parse("crontab=nouser\n").expect("parse");
-        assert_eq!(j.diff(&nouser, &PlanCx::default()).changes[1].field, "note");
+        assert_eq!(j.diff(&nouser, &PlanCx::default()).changes[1].field(), "note");
         assert!(job(true, None).diff(&none, &PlanCx::default()).is_ok());
         assert!(j.parse("crontab=error\n").is_err());
         assert!(j.parse("crontab=present\n").is_err());

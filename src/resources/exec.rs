@@ -49,7 +49,7 @@
 use super::cron::is_env_name;
 use super::record::Record;
 use super::runas;
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -256,7 +256,7 @@ impl Kind for Exec {
             },
         }
         let action = if notified.is_some() { Action::Refresh } else { Action::Change };
-        Diff::new(action, vec![Change::new("run", None, Some(why.join("; ")))])
+        Diff::new(action, vec![Change::refresh(Refresh::Run, why.join("; "))])
     }
 
     fn steps(&self, _state: &State, _diff: &Diff, sh: &mut Sh) {
@@ -412,7 +412,7 @@ mod tests {
     }
 
     fn run_reason(diff: &Diff) -> Option<&str> {
-        diff.changes.iter().find(|c| c.field == "run").and_then(|c| c.after.as_deref())
+        diff.changes.iter().find(|c| c.field() == "run").and_then(|c| c.after())
     }
 
     #[test]

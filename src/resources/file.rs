@@ -181,7 +181,7 @@ impl Kind for File {
             sh.raw("rm -f -- \"$p\"\n");
             return;
         }
-        let writes = diff.changes.iter().any(|c| c.field == "content") || matches!(state, State::Absent);
+        let writes = diff.changes.iter().any(|c| c.field() == "content") || matches!(state, State::Absent);
         if writes {
             if self.backup {
                 content::backup(sh);
@@ -224,7 +224,7 @@ mod tests {
         let state = f.parse("type=absent\n").expect("parse");
         let diff = f.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Create);
-        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
         assert_eq!(fields, ["content", "owner", "mode"]);
         let mut sh = Sh::new();
         f.steps(&state, &diff, &mut sh);

@@ -400,7 +400,7 @@ fi
             sh.raw("printf '%s\\n' \"$v is not a branch or tag of $r\" >&2; exit 1\n");
             return;
         }
-        let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
+        let has = |f: &str| diff.changes.iter().any(|c| c.field() == f);
         match &state.tree {
             Tree::Absent => self.clone_steps(&state.target, sh),
             Tree::Repo(co) => {
@@ -688,7 +688,7 @@ mod tests {
         assert!(text.contains("local changes in $p"), "{text}");
         let g = git("main", true);
         let (_, diff, text) = plan(&g, &out);
-        assert_eq!(diff.changes[0].after.as_deref(), Some("discarded"));
+        assert_eq!(diff.changes[0].after(), Some("discarded"));
         assert!(!text.contains("local changes in $p"), "{text}");
         assert!(text.contains("checkout -q -f -B") && text.contains("reset -q --hard"), "{text}");
     }
@@ -701,13 +701,11 @@ mod tests {
         assert_eq!(diff.changes, vec![Change::set("owner", "root", "nobody")]);
         assert!(text.contains("refusing to run git as $w in $p"), "{text}");
         let (_, diff, text) = plan(&g, "me=root\ntype=absent\nlsremote=ok\n");
-        assert_eq!(diff.changes[1].after.as_deref(), Some("main (not a branch or tag of file:///srv/up.git)"));
+        assert_eq!(diff.changes[1].after(), Some("main (not a branch or tag of file:///srv/up.git)"));
         assert!(text.contains("is not a branch or tag of $r"), "{text}");
         let short = git("abc1234", false);
         let (_, diff, _) = plan(&short, "me=root\ntype=absent\nlsremote=ok\n");
-        assert!(
-            diff.changes[1].after.as_deref().is_some_and(|a| a.ends_with("write a commit as its full 40-digit hash)"))
-        );
+        assert!(diff.changes[1].after().is_some_and(|a| a.ends_with("write a commit as its full 40-digit hash)")));
         let (_, _, text) = plan(&g, "me=root\ntype=directory\nlsremote=ok\n");
         assert!(text.contains("refusing to clone into $p: it is a non-empty directory"), "{text}");
     }
@@ -716,7 +714,7 @@ mod tests {
     fn unresolvable_before_apply_and_probe_errors() {
         let g = git("main", false);
         let (_, diff, text) = plan(&g, "missing=user\nme=root\ntype=absent\n");
-        assert_eq!(diff.changes[1].after.as_deref(), Some("main (resolved at apply: user nobody does not exist yet)"));
+        assert_eq!(diff.changes[1].after(), Some("main (resolved at apply: user nobody does not exist yet)"));
         assert!(text.contains("clone -q --branch"), "{text}");
         assert!(!text.contains("want="), "{text}");
         // failures are errors, never "nothing to do"

@@ -611,7 +611,7 @@ impl Kind for Iptables {
             changes.push(Change::new("chain", None, Some(format!("-t {} -N {c}", self.table))));
         }
         let live = self.live_changes(state);
-        let creates = live.as_ref().is_some_and(|c| c.before.is_none());
+        let creates = live.as_ref().is_some_and(|c| c.before().is_none());
         let live_changes = live.is_some();
         changes.extend(live);
         if let Some(saved) = &state.saved
@@ -656,7 +656,7 @@ impl Kind for Iptables {
     }
 
     fn steps(&self, _state: &State, diff: &Diff, sh: &mut Sh) {
-        let has = |f: &str| diff.changes.iter().any(|c| c.field == f || c.field.starts_with(&format!("{f} ")));
+        let has = |f: &str| diff.changes.iter().any(|c| c.field() == f || c.field().starts_with(&format!("{f} ")));
         let live = has("rule");
         let saves = has("saved");
         let boot = has("restored at boot");
@@ -818,7 +818,7 @@ mod tests {
         let old = entry.replace("8080", "8081");
         let (diff, sh) = plan(&k, &probe_out(true, &[&entry], DEBIAN, &[&old]));
         assert_eq!(diff.changes.len(), 1, "{diff:?}");
-        assert_eq!(diff.changes[0].field, "saved");
+        assert_eq!(diff.changes[0].field(), "saved");
         assert!(!sh.contains("-A \"$c\""), "the live rule is left alone: {sh}");
         assert!(sh.contains("mv -f -- \"$new\" \"$f\""), "{sh}");
     }
@@ -830,7 +830,7 @@ mod tests {
         let (diff, sh) = plan(&k, &probe_out(false, &[&old], DEBIAN, &[&old]));
         assert_eq!(diff.action, Action::Change);
         assert_eq!(
-            diff.changes[0].before.as_deref(),
+            diff.changes[0].before(),
             Some(
                 "-t nat -A PREROUTING -p tcp -m tcp --dport 80 -m comment --comment \"converge:http-to-gunicorn\" -j REDIRECT --to-ports 8081"
             )
@@ -846,7 +846,7 @@ mod tests {
         let out = "tool=ok\nexact=0\nuntagged=1\n".to_string() + DEBIAN;
         let (diff, sh) = plan(&k, &out);
         assert_eq!(diff.action, Action::Change);
-        assert!(diff.changes[0].before.as_deref().is_some_and(|b| b.ends_with("(untagged)")), "{diff:?}");
+        assert!(diff.changes[0].before().is_some_and(|b| b.ends_with("(untagged)")), "{diff:?}");
         assert!(sh.contains("-D \"$c\" -p tcp --dport 80"), "{sh}");
     }
 
@@ -856,7 +856,7 @@ mod tests {
         k.position = Some(1);
         let entry = format!("nat PREROUTING 2 {LIVE}");
         let (diff, sh) = plan(&k, &probe_out(true, &[&entry], DEBIAN, &[&entry]));
-        assert_eq!(diff.changes[0].after.as_deref().map(|a| a.starts_with("-t nat -I PREROUTING 1 ")), Some(true));
+        assert_eq!(diff.changes[0].after().map(|a| a.starts_with("-t nat -I PREROUTING 1 ")), Some(true));
         assert!(sh.contains("-I \"$c\" 1 -p tcp"), "{sh}");
     }
 
@@ -864,16 +864,16 @@ mod tests {
     fn the_rhel_path_saves_to_sysconfig_and_enables_iptables_service() {
         let k = redirect();
         let (diff, sh) = plan(&k, &probe_out(false, &[], RHEL, &[]));
-        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
         assert_eq!(fields, ["rule", "saved", "restored at boot"]);
-        assert_eq!(diff.changes[1].after.as_deref(), Some("/etc/sysconfig/iptables"));
-        assert_eq!(diff.changes[2].after.as_deref(), Some("enabled (iptables.service)"));
+        assert_eq!(diff.changes[1].after(), Some("/etc/sysconfig/iptables"));
+        assert_eq!(diff.changes[2].after(), Some("enabled (iptables.service)"));
         assert!(sh.contains("f=/etc/sysconfig/iptables; unit=iptables.service"), "{sh}");
         assert!(sh.contains("systemctl enable --quiet -- \"$unit\""), "{sh}");
         // a missing package is named
         let missing = "persist=rhel-missing\nfile=/etc/sysconfig/iptables\nboot=\n";
         let (diff, _) = plan(&k, &probe_out(false, &[], missing, &[]));
-        assert_eq!(diff.changes[1].after.as_deref(), Some("/etc/sysconfig/iptables (needs iptables-services)"));
+        assert_eq!(diff.changes[1].after(), Some("/etc/sysconfig/iptables (needs iptables-services)"));
     }
 
     #[test]
@@ -883,8 +883,8 @@ mod tests {
         let out = format!("tool=ok\nlive={entry}\n{DEBIAN}saved={entry}\n");
         let (diff, sh) = plan(&k, &out);
         assert_eq!(diff.action, Action::Remove);
-        assert_eq!(diff.changes[0].after, None);
-        assert_eq!(diff.changes[1].field, "saved in /etc/iptables/rules.v4");
+        assert_eq!(diff.changes[0].after(), None);
+        assert_eq!(diff.changes[1].field(), "saved in /etc/iptables/rules.v4");
         assert!(sh.contains("--noflush"), "{sh}");
         assert!(!sh.contains("-A \"$c\""), "{sh}");
         assert!(!sh.contains("case $backend"), "removing needs no backend check: {sh}");

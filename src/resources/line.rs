@@ -564,7 +564,7 @@ mod tests {
         let state = l.parse(&probe_out(NGINX)).expect("parse");
         let diff = l.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Change);
-        let Some(crate::resources::Content::Text { before, after }) = &diff.changes[0].content else {
+        let Some(crate::resources::Content::Text { before, after }) = diff.changes[0].content_shown() else {
             panic!("{diff:?}")
         };
         assert_eq!(before, NGINX);
@@ -592,7 +592,7 @@ mod tests {
         let diff = l.diff(&State::Absent, &cx);
         assert_eq!(diff.action, Action::Recheck);
         assert_eq!(
-            diff.changes.last().and_then(|c| c.after.as_deref()),
+            diff.changes.last().and_then(|c| c.after()),
             Some("planned again after package:nginx-light changes")
         );
         let mut sh = Sh::new();

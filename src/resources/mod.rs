@@ -186,24 +186,185 @@ impl Action {
     }
 }
 
-/// One field that differs, as the plan shows it.
+/// One line of a resource's plan: a field that differs, a refresh owed, or a note.
+/// Serialized as one shape (`field`, `before`, `after`, `content`), the JSON report's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    pub field: String,
-    /// `None` = absent.
-    pub before: Option<String>,
-    pub after: Option<String>,
-    /// File content: both texts, for a unified diff.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<Content>,
+#[serde(into = "ChangeRow", from = "ChangeRow")]
+pub enum Change {
+    /// A field from what the host has to what is wanted; `None` is absent.
+    Field {
+        field: String,
+        before: Option<String>,
+        after: Option<String>,
+        /// File content: both texts, for a unified diff.
+        content: Option<Content>,
+    },
+    /// A refresh this run owes the resource (a restart, a reload, a command's run), and
+    /// why. Recorded on the host before a notifier's block runs, so that a run that dies
+    /// in between leaves it owed to the next.
+    Refresh { kind: Refresh, why: String },
+    /// What else the plan says about the change (the container is created again).
+    Note(String),
+    /// Why the resource is checked again at apply time, or waits for a later round; made
+    /// by the plan from a node's state, never by a kind.
+    Recheck(String),
+}
+
+/// The kinds of refresh a notification asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Refresh {
+    Restart,
+    Reload,
+    Run,
+}
+
+impl Refresh {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refresh::Restart => "restart",
+            Refresh::Reload => "reload",
+            Refresh::Run => "run",
+        }
+    }
 }
 
 impl Change {
     pub fn new(field: impl Into<String>, before: Option<String>, after: Option<String>) -> Change {
-        Change { field: field.into(), before, after, content: None }
+        Change::Field { field: field.into(), before, after, content: None }
     }
     pub fn set(field: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Change {
         Change::new(field, Some(before.into()), Some(after.into()))
+    }
+    /// A content change, shown as a unified diff (or not at all, when sensitive).
+    pub fn content(
+        field: impl Into<String>,
+        before: Option<String>,
+        after: Option<String>,
+        content: Content,
+    ) -> Change {
+        Change::Field { field: field.into(), before, after, content: Some(content) }
+    }
+    pub fn refresh(kind: Refresh, why: impl Into<String>) -> Change {
+        Change::Refresh { kind, why: why.into() }
+    }
+    pub fn note(text: impl Into<String>) -> Change {
+        Change::Note(text.into())
+    }
+
+    /// The name the plan shows: the field, or `restart`, `reload`, `run`, `note`,
+    /// `recheck`.
+    pub fn field(&self) -> &str {
+        match self {
+            Change::Field { field, .. } => field,
+            Change::Refresh { kind, .. } => kind.as_str(),
+            Change::Note(_) => "note",
+            Change::Recheck(_) => "recheck",
+        }
+    }
+    /// What the host has (`None`: absent, or not a field).
+    pub fn before(&self) -> Option<&str> {
+        match self {
+            Change::Field { before, .. } => before.as_deref(),
+            _ => None,
+        }
+    }
+    /// What is wanted; for a refresh, a note or a re-check, its text.
+    pub fn after(&self) -> Option<&str> {
+        match self {
+            Change::Field { after, .. } => after.as_deref(),
+            Change::Refresh { why, .. } => Some(why),
+            Change::Note(text) | Change::Recheck(text) => Some(text),
+        }
+    }
+    pub fn content_shown(&self) -> Option<&Content> {
+        match self {
+            Change::Field { content, .. } => content.as_ref(),
+            _ => None,
+        }
+    }
+    /// The same change under another field name (a kind's `content` shown as `config`).
+    pub fn renamed(self, name: &str) -> Change {
+        match self {
+            Change::Field { before, after, content, .. } => {
+                Change::Field { field: name.into(), before, after, content }
+            }
+            other => other,
+        }
+    }
+    /// Whether it is a refresh owed to a notification.
+    pub fn is_refresh(&self) -> bool {
+        matches!(self, Change::Refresh { .. })
+    }
+    /// Whether it is a refresh of this kind.
+    pub fn refreshes(&self, kind: Refresh) -> bool {
+        matches!(self, Change::Refresh { kind: k, .. } if *k == kind)
+    }
+
+    /// The change as it may be shown: every secret value masked, sensitive content gone.
+    pub fn redacted(self, secrets: &[String]) -> Change {
+        let mask = |t: String| mask(&t, secrets);
+        match self {
+            Change::Field { field, before, after, content } => {
+                let holds = |t: &str| secrets.iter().any(|s| !s.is_empty() && t.contains(s.as_str()));
+                let content = match content {
+                    Some(Content::Text { before, after }) if holds(&before) || holds(&after) => {
+                        Some(Content::Sensitive)
+                    }
+                    other => other,
+                };
+                Change::Field { field, before: before.map(mask), after: after.map(mask), content }
+            }
+            Change::Refresh { kind, why } => Change::Refresh { kind, why: mask(why) },
+            Change::Note(text) => Change::Note(mask(text)),
+            Change::Recheck(text) => Change::Recheck(mask(text)),
+        }
+    }
+}
+
+/// Replaces every secret value in `text`.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), "********");
+    }
+    out
+}
+
+/// [`Change`] as the JSON report has always shown it.
+#[derive(Serialize, Deserialize)]
+struct ChangeRow {
+    field: String,
+    before: Option<String>,
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content: Option<Content>,
+}
+
+impl From<Change> for ChangeRow {
+    fn from(c: Change) -> ChangeRow {
+        let field = c.field().to_string();
+        match c {
+            Change::Field { before, after, content, .. } => ChangeRow { field, before, after, content },
+            Change::Refresh { why, .. } => ChangeRow { field, before: None, after: Some(why), content: None },
+            Change::Note(text) | Change::Recheck(text) => {
+                ChangeRow { field, before: None, after: Some(text), content: None }
+            }
+        }
+    }
+}
+
+impl From<ChangeRow> for Change {
+    fn from(r: ChangeRow) -> Change {
+        let text = r.after.clone().unwrap_or_default();
+        match (r.field.as_str(), &r.before, &r.content) {
+            ("restart", None, None) => Change::refresh(Refresh::Restart, text),
+            ("reload", None, None) => Change::refresh(Refresh::Reload, text),
+            ("run", None, None) => Change::refresh(Refresh::Run, text),
+            ("note", None, None) => Change::Note(text),
+            ("recheck", None, None) => Change::Recheck(text),
+            _ => Change::Field { field: r.field, before: r.before, after: r.after, content: r.content },
+        }
     }
 }
 
@@ -243,7 +404,7 @@ impl Diff {
     /// first apply round, is probed again after it and, if it still differs, planned from
     /// that probe and applied in the second round.
     pub fn deferred(mut changes: Vec<Change>, upstream: &[ResourceId]) -> Diff {
-        changes.push(Change::new("recheck", None, Some(format!("planned again after {}", changing(upstream)))));
+        changes.push(Change::Recheck(format!("planned again after {}", changing(upstream))));
         Diff { action: Action::Recheck, changes }
     }
 }

@@ -288,7 +288,7 @@ impl Kind for NginxSite {
         sh.set("p", &self.file).set("l", &self.link);
         refuse_directories(sh);
         sh.raw("command -v nginx >/dev/null 2>&1 || { printf '%s\\n' \"nginx is not installed: refusing to write a site it cannot check ($p)\" >&2; exit 1; }\n");
-        let writes = diff.changes.iter().any(|c| c.field == "content");
+        let writes = diff.changes.iter().any(|c| c.field() == "content");
         let expected = match &state.file {
             FileState::File(Some(o)) => Some(o.sha256.as_str()),
             _ => None,
@@ -303,7 +303,7 @@ impl Kind for NginxSite {
             sh.raw("if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod 0644 \"$tmp\"; fi\n");
             sh.raw("sync -- \"$tmp\" 2>/dev/null || sync\nmv -f -- \"$tmp\" \"$p\"\ntmp=\n");
         }
-        if diff.changes.iter().any(|c| c.field == "link") {
+        if diff.changes.iter().any(|c| c.field() == "link") {
             if *enabled {
                 sh.raw("if [ -f \"$l\" ] && [ ! -L \"$l\" ]; then p0=$p; p=$l; ");
                 sh.raw(BACKUP);
@@ -572,7 +572,7 @@ server {
         let diff = s.diff(&st, &PlanCx::default());
         assert_eq!(diff.action, Action::Create);
         assert_eq!(diff.changes.len(), 2);
-        assert!(matches!(&diff.changes[0].content, Some(Content::Text { before, .. }) if before.is_empty()));
+        assert!(matches!(diff.changes[0].content_shown(), Some(Content::Text { before, .. }) if before.is_empty()));
         assert_eq!(diff.changes[1], Change::new("link", None, Some("/etc/nginx/sites-available/viewbovis".into())));
         let mut sh = Sh::new();
         s.steps(&st, &diff, &mut sh);
@@ -614,7 +614,7 @@ server {
         let diff = s.diff(&drift, &PlanCx::default());
         assert_eq!(diff.action, Action::Change);
         assert!(
-            matches!(&diff.changes[..], [c] if matches!(&c.content, Some(Content::Text { before, .. }) if *before == edited))
+            matches!(&diff.changes[..], [c] if matches!(c.content_shown(), Some(Content::Text { before, .. }) if *before == edited))
         );
         let mut sh = Sh::new();
         s.steps(&drift, &diff, &mut sh);

@@ -102,7 +102,7 @@ impl Ownership {
     pub fn explicit(&self) -> Vec<Change> {
         let mut out = self.diff(None, 0);
         if self.mode.is_none() {
-            out.retain(|c| c.field != "mode");
+            out.retain(|c| c.field() != "mode");
         }
         out
     }
@@ -110,7 +110,7 @@ impl Ownership {
     /// `chown` / `chmod` the path named by `target` (shell text such as `"$p"`), for
     /// exactly the fields in `changes`.
     pub fn steps(&self, changes: &[Change], target: &'static str, sh: &mut Sh) {
-        let wants = |f: &str| changes.iter().any(|c| c.field == f);
+        let wants = |f: &str| changes.iter().any(|c| c.field() == f);
         match (self.owner.as_deref().filter(|_| wants("owner")), self.group.as_deref().filter(|_| wants("group"))) {
             (Some(o), Some(g)) => {
                 sh.raw("chown -- ").q(&format!("{o}:{g}")).sp().raw(target).nl();
@@ -123,8 +123,8 @@ impl Ownership {
             }
             (None, None) => {}
         }
-        if let Some(c) = changes.iter().find(|c| c.field == "mode") {
-            let mode = self.mode.or_else(|| c.after.as_deref().and_then(crate::playbook::kdl::parse_mode));
+        if let Some(c) = changes.iter().find(|c| c.field() == "mode") {
+            let mode = self.mode.or_else(|| c.after().and_then(crate::playbook::kdl::parse_mode));
             if let Some(m) = mode {
                 sh.raw("chmod ").mode(m).sp().raw(target).nl();
             }

@@ -230,7 +230,7 @@ impl Kind for PostgresDatabase {
         let fixed: Vec<&str> = diff
             .changes
             .iter()
-            .map(|c| c.field.as_str())
+            .map(|c| c.field())
             .filter(|f| matches!(state, State::Present(_)) && ["encoding", "lc-collate", "lc-ctype"].contains(f))
             .collect();
         if !fixed.is_empty() {
@@ -258,7 +258,7 @@ impl PostgresDatabase {
             q.var("owner", o);
         }
         if let State::Present(_) = state {
-            if diff.changes.iter().any(|c| c.field == "owner") {
+            if diff.changes.iter().any(|c| c.field() == "owner") {
                 q.sql("ALTER DATABASE :\"name\" OWNER TO :\"owner\";\n");
             }
             return q;
@@ -373,7 +373,7 @@ mod tests {
         let mut d = db();
         let state = d.parse("server=down\n").expect("parse");
         let diff = d.diff(&state, &PlanCx::default());
-        assert_eq!(diff.changes[0].before.as_deref(), Some("unknown (PostgreSQL does not answer)"));
+        assert_eq!(diff.changes[0].before(), Some("unknown (PostgreSQL does not answer)"));
         let sql = d.statements(&state, &diff);
         assert!(sql.text().contains("\\if :missing\nCREATE DATABASE"), "{}", sql.text());
         d.present = false;

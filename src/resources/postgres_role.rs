@@ -252,12 +252,7 @@ impl Kind for PostgresRole {
             };
             if sets {
                 // like sensitive file content: no before, no after, not even a hash
-                changes.push(Change {
-                    field: "password".into(),
-                    before: None,
-                    after: None,
-                    content: Some(Content::Sensitive),
-                });
+                changes.push(Change::content("password", None, None, Content::Sensitive));
             }
         }
         Diff::new(if role.is_none() { Action::Create } else { Action::Change }, changes)
@@ -279,7 +274,7 @@ impl PostgresRole {
             q.sql("DROP ROLE IF EXISTS :\"name\";\n");
             return q;
         }
-        let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
+        let has = |f: &str| diff.changes.iter().any(|c| c.field() == f);
         let sets_password = has("password");
         if let (Some(p), true) = (&self.password, sets_password) {
             q.var("password", &p.verifier);
@@ -356,10 +351,10 @@ mod tests {
         let state = r.parse("server=up\npresent=0\n").expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Create);
-        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
         assert_eq!(fields, ["state", "login", "createdb", "password"]);
-        assert_eq!(diff.changes[3].content, Some(Content::Sensitive));
-        assert_eq!((&diff.changes[3].before, &diff.changes[3].after), (&None, &None));
+        assert_eq!(diff.changes[3].content_shown(), Some(&Content::Sensitive));
+        assert_eq!((diff.changes[3].before(), diff.changes[3].after()), (None, None));
         let mut sh = Sh::new();
         r.steps(&state, &diff, &mut sh);
         let text = sh.text();
@@ -384,7 +379,7 @@ mod tests {
         let other = psql::scram_verifier("hunter3", b"another-salt-xyz", 4096);
         let state = r.parse(&present(&other)).expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
-        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
         assert_eq!(fields, ["password"]);
         let sql = r.statements(&state, &diff);
         assert_eq!(
@@ -405,7 +400,7 @@ mod tests {
         let state = r.parse(&out).expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
         assert_eq!(diff.changes[0], Change::set("login", "false", "true"));
-        assert_eq!(diff.changes[1].field, "password", "an md5 hash is replaced");
+        assert_eq!(diff.changes[1].field(), "password", "an md5 hash is replaced");
         let sql = r.statements(&state, &diff);
         assert!(sql.text().contains("ALTER ROLE :\"name\" WITH LOGIN;\n"), "{}", sql.text());
     }

@@ -17,7 +17,7 @@
 
 use super::record::Record;
 use super::unit::{check_unit_name, unit_name};
-use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::Diag;
 use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
@@ -160,13 +160,9 @@ impl Kind for Service {
                 let by: Vec<String> = cx.notified_by.iter().map(|i| i.to_string()).collect();
                 format!("notified by {}", by.join(", "))
             };
-            changes.push(Change::new(if self.reload { "reload" } else { "restart" }, None, Some(why)));
+            changes.push(Change::refresh(if self.reload { Refresh::Reload } else { Refresh::Restart }, why));
         }
-        let action = if changes.iter().all(|c| c.field == "restart" || c.field == "reload") {
-            Action::Refresh
-        } else {
-            Action::Change
-        };
+        let action = if changes.iter().all(Change::is_refresh) { Action::Refresh } else { Action::Change };
         Diff::new(action, changes)
     }
 
@@ -187,7 +183,7 @@ impl Kind for Service {
     }
 
     fn steps(&self, _state: &State, diff: &Diff, sh: &mut Sh) {
-        let refreshes = diff.changes.iter().any(|c| c.field == "restart" || c.field == "reload");
+        let refreshes = diff.changes.iter().any(Change::is_refresh);
         sh.set("u", &self.unit);
         // systemd flags a changed unit file, but not a drop-in in a directory it has not
         // seen yet: a drop-in it has not loaded needs a daemon-reload too
@@ -197,15 +193,17 @@ impl Kind for Service {
         sh.raw("if [ -e \"$f\" ]; then case \"$cv_drop\" in *\" $f \"*) ;; *) cv_reload=yes ;; esac; fi\ndone\n");
         sh.raw("if [ \"$cv_reload\" = yes ]; then systemctl daemon-reload; fi\n");
         for c in &diff.changes {
-            let verb: &'static str = match (c.field.as_str(), c.after.as_deref()) {
-                ("enabled", Some("true")) => "enable",
-                ("enabled", _) => "disable",
-                ("state", Some("active")) if refreshes => continue,
-                ("state", Some("active")) => "start",
-                ("state", _) => "stop",
-                ("restart", _) => "restart",
-                ("reload", _) => "reload-or-restart",
-                _ => continue,
+            let verb: &'static str = match c {
+                Change::Refresh { kind: Refresh::Reload, .. } => "reload-or-restart",
+                Change::Refresh { .. } => "restart",
+                _ => match (c.field(), c.after()) {
+                    ("enabled", Some("true")) => "enable",
+                    ("enabled", _) => "disable",
+                    ("state", Some("active")) if refreshes => continue,
+                    ("state", Some("active")) => "start",
+                    ("state", _) => "stop",
+                    _ => continue,
+                },
             };
             sh.raw("systemctl ")
                 .raw(verb)
@@ -272,7 +270,7 @@ mod tests {
         let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/etc/app.conf")], ..PlanCx::default() };
         let diff = s.diff(&running, &cx);
         assert_eq!(diff.action, Action::Refresh);
-        assert_eq!(diff.changes, vec![Change::new("restart", None, Some("notified by file:/etc/app.conf".into()))]);
+        assert_eq!(diff.changes, vec![Change::refresh(Refresh::Restart, "notified by file:/etc/app.conf")]);
         // starting and notified: one restart, which also starts it
         let stopped = s.parse("LoadState=loaded\nActiveState=inactive\nUnitFileState=enabled\n").expect("parse");
         let diff = s.diff(&stopped, &cx);
@@ -287,7 +285,7 @@ mod tests {
         let s = svc();
         let running = s.parse("LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n").expect("parse");
         let diff = s.diff(&running, &PlanCx { owed: true, ..PlanCx::default() });
-        assert_eq!(diff.changes[0].after.as_deref(), Some("owed by an earlier run"));
+        assert_eq!(diff.changes[0].after(), Some("owed by an earlier run"));
     }
 
     #[test]

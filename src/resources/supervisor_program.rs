@@ -44,7 +44,7 @@
 
 use super::content::{self, Desired};
 use super::record::Record;
-use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, ResourceId, parent_dirs};
+use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh, ResourceId, parent_dirs};
 use crate::diag::{Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::probe::owed_key;
@@ -478,10 +478,7 @@ impl Kind for SupervisorProgram {
             return Diff::new(Action::Remove, changes);
         }
         let mut changes = Vec::new();
-        let conf_change = self.conf.diff(state.conf.as_ref()).map(|mut c| {
-            c.field = "config".into();
-            c
-        });
+        let conf_change = self.conf.diff(state.conf.as_ref()).map(|c| c.renamed("config"));
         let running = matches!(&state.daemon, Daemon::Up(p) if p.iter().any(|p| p.state == "RUNNING"));
         if let Some(c) = conf_change {
             changes.push(c);
@@ -495,18 +492,18 @@ impl Kind for SupervisorProgram {
                 Some(format!("notified by {}", by.join(", ")))
             } else if cx.owed {
                 Some("owed by an earlier run".to_string())
-            } else if running && changes.iter().any(|c| c.field == "config") {
+            } else if running && changes.iter().any(|c| c.field() == "config") {
                 Some("the configuration changes: supervisorctl update restarts the group".to_string())
             } else {
                 None
             };
             if let Some(why) = why {
-                changes.push(Change::new("restart", None, Some(why)));
+                changes.push(Change::refresh(Refresh::Restart, why));
             }
         }
         let action = if state.conf.is_none() {
             Action::Create
-        } else if changes.iter().all(|c| c.field == "restart") {
+        } else if changes.iter().all(Change::is_refresh) {
             Action::Refresh
         } else {
             Action::Change
@@ -525,11 +522,11 @@ impl Kind for SupervisorProgram {
             sh.raw("printf '%s\\n' \"$out\"\nfi\n");
             return;
         }
-        let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
+        let has = |f: &str| diff.changes.iter().any(|c| c.field() == f);
         let writes = has("config");
         let loaded = matches!(&state.daemon, Daemon::Up(p) if p.len() == self.numprocs as usize);
         let owed =
-            diff.changes.iter().any(|c| c.field == "restart" && c.after.as_deref() == Some("owed by an earlier run"));
+            diff.changes.iter().any(|c| c.refreshes(Refresh::Restart) && c.after() == Some("owed by an earlier run"));
         sh.raw("[ -d ")
             .q(CONF_DIR)
             .raw(" ] || { echo ")
@@ -570,7 +567,7 @@ impl Kind for SupervisorProgram {
             sh.raw("case $out in *'updated process group'*|*'added process group'*) cv_restarted=1;; esac\n");
         }
         if self.want == Want::Running {
-            if has("restart") {
+            if diff.changes.iter().any(Change::is_refresh) {
                 sh.raw("if [ -z \"$cv_restarted\" ]; then supervisorctl restart \"$n:*\" || true; fi\n");
             }
             sh.raw("supervisorctl start \"$n:*\" || true\n");
@@ -780,7 +777,7 @@ mod tests {
         let s = p.parse("ctl=absent\nconf=absent\n").expect("parse");
         let diff = p.diff(&s, &PlanCx::default());
         assert_eq!(diff.action, Action::Create);
-        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
         assert_eq!(fields, ["config", "status"]);
         assert_eq!(diff.changes[1], Change::set("status", "supervisor not installed", "RUNNING"));
         let mut sh = Sh::new();
@@ -810,11 +807,11 @@ mod tests {
         let s = p.parse(&out).expect("parse");
         let diff = p.diff(&s, &PlanCx::default());
         assert_eq!(diff.action, Action::Change);
-        assert_eq!(diff.changes[0].field, "config");
+        assert_eq!(diff.changes[0].field(), "config");
         assert!(
-            matches!(&diff.changes[0].content, Some(super::super::Content::Text { before, .. }) if before == "old\n")
+            matches!(diff.changes[0].content_shown(), Some(super::super::Content::Text { before, .. }) if before == "old\n")
         );
-        assert_eq!(diff.changes[1].field, "restart");
+        assert_eq!(diff.changes[1].field(), "restart");
         let mut sh = Sh::new();
         p.steps(&s, &diff, &mut sh);
         assert!(sh.text().contains("if [ -z \"$cv_restarted\" ]; then supervisorctl restart"), "{}", sh.text());
@@ -827,7 +824,7 @@ mod tests {
         let cx = PlanCx { notified_by: vec![ResourceId::new("git", "/srv/app")], ..PlanCx::default() };
         let diff = p.diff(&s, &cx);
         assert_eq!(diff.action, Action::Refresh);
-        assert_eq!(diff.changes, vec![Change::new("restart", None, Some("notified by git:/srv/app".into()))]);
+        assert_eq!(diff.changes, vec![Change::refresh(Refresh::Restart, "notified by git:/srv/app")]);
         let mut sh = Sh::new();
         p.steps(&s, &diff, &mut sh);
         assert!(!sh.text().contains("reread"), "{}", sh.text());

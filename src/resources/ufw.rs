@@ -396,8 +396,8 @@ mod tests {
         let out = "tool=ok\ntuples=1\ntagged=ufw allow 8080/tcp comment 'converge:web'\ndry=Rules updated\n";
         let (diff, sh) = plan(&k, out);
         assert_eq!(diff.action, Action::Change);
-        assert_eq!(diff.changes[0].before.as_deref(), Some("ufw allow 8080/tcp comment 'converge:web'"));
-        assert_eq!(diff.changes[0].after.as_deref(), Some("ufw allow from any to any port 8081"));
+        assert_eq!(diff.changes[0].before(), Some("ufw allow 8080/tcp comment 'converge:web'"));
+        assert_eq!(diff.changes[0].after(), Some("ufw allow from any to any port 8081"));
         assert!(sh.contains("ufw --force delete allow 8080/tcp comment converge:web\n"), "{sh}");
         assert!(sh.ends_with("ufw allow from any to any port 8081 comment \"$tag\"\n"), "{sh}");
     }
@@ -429,7 +429,7 @@ mod tests {
         let out = "tool=ok\ntuples=0\ndry=ERROR: Could not find a profile matching 'Nginx Full'\n";
         let (diff, _) = plan(&k, out);
         assert_eq!(
-            diff.changes[0].before.as_deref(),
+            diff.changes[0].before(),
             Some("(absent) (ufw says: ERROR: Could not find a profile matching 'Nginx Full')")
         );
     }

@@ -205,7 +205,7 @@ impl Kind for UfwFirewall {
 
     fn steps(&self, state: &State, diff: &Diff, sh: &mut Sh) {
         sh.raw("command -v ufw >/dev/null 2>&1 || { echo 'ufw is not installed' >&2; exit 1; }\n");
-        let changes = |f: &str| diff.changes.iter().any(|c| c.field == f);
+        let changes = |f: &str| diff.changes.iter().any(|c| c.field() == f);
         // a host without ufw yet gets Debian's default: incoming denied
         let incoming = self.policies[0].unwrap_or(if state.tool { state.policies[0].as_str() } else { "deny" });
         let denies = incoming != "allow";

@@ -206,7 +206,7 @@ impl Kind for User {
             }
             (State::Present(_), true) => {
                 sh.raw("usermod");
-                if self.append && diff.changes.iter().any(|c| c.field == "groups") {
+                if self.append && diff.changes.iter().any(|c| c.field() == "groups") {
                     sh.raw(" --append");
                 }
                 self.options(&diff.changes, sh);
@@ -254,7 +254,7 @@ impl User {
 
     /// `--uid`, `--gid`, ... for the fields that change.
     fn options(&self, changes: &[Change], sh: &mut Sh) {
-        let has = |f: &str| changes.iter().any(|c| c.field == f);
+        let has = |f: &str| changes.iter().any(|c| c.field() == f);
         if let Some(u) = self.uid.filter(|_| has("uid")) {
             sh.raw(" --uid ").num(u);
         }

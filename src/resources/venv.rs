@@ -245,7 +245,7 @@ fi
         sh.set("py", &self.python);
         sh.set("o", self.owner.as_deref().unwrap_or(""));
         runas::define(sh);
-        let recreate = diff.changes.iter().any(|c| c.field == "python");
+        let recreate = diff.changes.iter().any(|c| c.field() == "python");
         match &state.env {
             Env::Other(t) => {
                 sh.raw("printf '%s\\n' \"refusing to make a virtualenv in $p: it is a ")
@@ -262,10 +262,10 @@ fi
                 self.create(sh);
             }
             Env::Present(_) => {
-                if diff.changes.iter().any(|c| c.field == "owner") {
+                if diff.changes.iter().any(|c| c.field() == "owner") {
                     sh.raw("chown -R -- \"$o\" \"$p\"\n");
                 }
-                if diff.changes.iter().any(|c| c.field == "system-site-packages") {
+                if diff.changes.iter().any(|c| c.field() == "system-site-packages") {
                     sh.raw("cv_as \"$(stat -c %U -- \"$p\")\" sed -i 's/^ *include-system-site-packages *=.*/include-system-site-packages = ")
                         .raw(if self.system_site { "true" } else { "false" })
                         .raw("/' -- \"$p/pyvenv.cfg\"\n");

@@ -61,7 +61,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine as _;
 
 use super::record::Record;
-use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::{At, Diag, Spanned};
 use crate::playbook::reader::NodeReader;
 use crate::script::{Sh, quote};
@@ -621,7 +621,7 @@ impl Kind for Container {
         let mut changes = self.recreate_changes(o, state.image.as_ref());
         let recreate = !changes.is_empty();
         if recreate {
-            changes.push(Change::new("note", None, Some("the container is removed and created again".into())));
+            changes.push(Change::note("the container is removed and created again"));
         }
         let want_running = self.state == Want::Running;
         if want_running != o.running {
@@ -636,16 +636,16 @@ impl Kind for Container {
                 let by: Vec<String> = cx.notified_by.iter().map(|i| i.to_string()).collect();
                 format!("notified by {}", by.join(", "))
             };
-            changes.push(Change::new("restart", None, Some(why)));
+            changes.push(Change::refresh(Refresh::Restart, why));
         }
-        let action = if changes.iter().all(|c| c.field == "restart") { Action::Refresh } else { Action::Change };
+        let action = if changes.iter().all(Change::is_refresh) { Action::Refresh } else { Action::Change };
         Diff::new(action, changes)
     }
 
     fn steps(&self, state: &State, diff: &Diff, sh: &mut Sh) {
         let e = self.engine.bin();
         sh.set("n", &self.name);
-        let has = |f: &str| diff.changes.iter().any(|c| c.field == f);
+        let has = |f: &str| diff.changes.iter().any(|c| c.field() == f);
         if let Some(o) = &state.container {
             // what is about to be replaced is still what the plan saw
             sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$(")
@@ -658,7 +658,7 @@ impl Kind for Container {
             self.remove(sh);
             return;
         }
-        let recreate = state.container.is_none() || has("note");
+        let recreate = state.container.is_none() || diff.changes.iter().any(|c| matches!(c, Change::Note(_)));
         if recreate {
             self.pull(sh);
             if state.container.is_some() {
@@ -666,7 +666,7 @@ impl Kind for Container {
             }
             self.run(sh);
         } else {
-            match diff.changes.iter().find(|c| c.field == "state").and_then(|c| c.after.as_deref()) {
+            match diff.changes.iter().find(|c| c.field() == "state").and_then(|c| c.after()) {
                 Some("running") => {
                     sh.raw(e).raw(" start -- \"$n\" >/dev/null\n");
                 }
@@ -675,7 +675,7 @@ impl Kind for Container {
                 }
                 None => {}
             }
-            if has("restart") {
+            if diff.changes.iter().any(Change::is_refresh) {
                 sh.raw(e).raw(" restart -- \"$n\" >/dev/null\n");
             }
         }

@@ -73,9 +73,7 @@ fn plan(c: &Container, out: &str, cx: &PlanCx) -> (Diff, String) {
 fn fields(d: &Diff) -> Vec<String> {
     d.changes
         .iter()
-        .map(|c| {
-            format!("{}: {} -> {}", c.field, c.before.as_deref().unwrap_or("-"), c.after.as_deref().unwrap_or("-"))
-        })
+        .map(|c| format!("{}: {} -> {}", c.field(), c.before().unwrap_or("-"), c.after().unwrap_or("-")))
         .collect()
 }
 

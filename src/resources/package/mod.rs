@@ -118,7 +118,7 @@ impl Package {
 
     /// The names a step acts on: the diff's fields.
     fn changed(diff: &Diff) -> Vec<&str> {
-        diff.changes.iter().map(|c| c.field.as_str()).collect()
+        diff.changes.iter().map(|c| c.field()).collect()
     }
 
     /// Whether the local lists must be refreshed first: asked for, or a wanted package
