@@ -1,0 +1,9 @@
+//! The engine on a modelled host: every scenario of the engine's promises (DESIGN.md §2,
+//! docs/language.md "Ordering") run for real, script by script, in seconds and without
+//! containers. See `host.rs` for the model, `run.rs` for what a scenario asserts.
+
+mod generated;
+mod host;
+mod run;
+mod scenarios;
+mod stubs;
