@@ -580,8 +580,7 @@ fn exec_tmpfs() -> Option<&'static Path> {
     mounts
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() >= 4 && f[1] == "/dev/shm")
-        .next_back()
+        .rfind(|f| f.len() >= 4 && f[1] == "/dev/shm")
         .filter(|f| f[2] == "tmpfs" && !f[3].split(',').any(|o| o == "noexec" || o == "ro"))
         .map(|_| Path::new("/dev/shm"))
 }

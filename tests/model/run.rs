@@ -78,6 +78,11 @@ impl Run {
             .collect()
     }
 
+    /// Every resource, in apply order: `ID ACTION`.
+    pub fn actions(&self) -> Vec<String> {
+        self.report.resources.iter().map(|r| format!("{} {}", r.id, name(&r.action))).collect()
+    }
+
     /// The exchanges this run made.
     pub fn count(&self) -> usize {
         assert_eq!(self.report.exchanges, self.exchanges.len(), "the report counts the exchanges the host saw");
