@@ -39,75 +39,24 @@
 use std::collections::HashMap;
 
 use crate::frames::{self, Frames, Nonce};
-use crate::graph::HostGraph;
-use crate::plan::NodePlan;
+use crate::graph::{HostGraph, NodeId, PerNode};
+use crate::plan::{Bases, HostPlan, NodeState};
 use crate::probe::owed_key;
-use crate::resources::{Action, Change, Diff, Planned, ResourceId};
 use crate::script::Sh;
 
 /// The last bytes of a failed step's output sent back.
 const FAILURE_TAIL: u64 = 8192;
 
-/// Nodes that have a block (something to change or re-check).
-/// A deferred resource ([`Planned::is_deferred`]) has no block: it waits for the verify
-/// probe after the round.
-pub fn blocks(plans: &[Option<NodePlan>]) -> Vec<usize> {
-    plans
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p, Some(Ok(p)) if !p.diff.is_ok() && !p.is_deferred()))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// Nodes that count as failed before anything runs (their probe failed).
-fn failed_up_front(plans: &[Option<NodePlan>]) -> Vec<usize> {
-    plans.iter().enumerate().filter(|(_, p)| matches!(p, Some(Err(_)))).map(|(i, _)| i).collect()
-}
-
-/// Turns in-sync resources downstream of a change into re-check blocks, where their kind
-/// can check and fix at apply time; and, for kinds that ask for it
-/// ([`crate::resources::Kind::recheck_in_order`]: `exec`), in-sync resources that come
-/// after a change in apply order, edge or not.
-pub fn mark_rechecks(graph: &HostGraph, plans: &mut [Option<NodePlan>]) {
-    let changing = blocks(plans);
-    let down = graph.downstream(&changing);
-    let mut before: Vec<usize> = Vec::new();
-    for &i in &graph.order {
-        let in_sync = matches!(&plans[i], Some(Ok(p)) if p.diff.is_ok());
-        let causes: Vec<usize> = if !in_sync {
-            Vec::new()
-        } else if down[i] {
-            changing.iter().copied().filter(|&c| graph.depends_on(i, c)).collect()
-        } else if graph.nodes[i].res.recheck_in_order() {
-            before.clone()
-        } else {
-            Vec::new()
-        };
-        if changing.contains(&i) {
-            before.push(i);
-        }
-        if causes.is_empty() {
-            continue;
-        }
-        let Some(steps) = graph.nodes[i].res.recheck() else { continue };
-        let ids: Vec<ResourceId> = causes.iter().map(|&c| graph.nodes[c].id.clone()).collect();
-        let note = format!("checked again after {}", crate::resources::changing(&ids));
-        let diff = Diff { action: Action::Recheck, changes: vec![Change::Recheck(note)] };
-        plans[i] = Some(Ok(Planned { diff, steps, marks_acted: true, leaves: None }));
-    }
-}
-
 /// For each node, the nearest nodes with a block or an up-front failure among its
 /// dependencies, looking through unchanged resources.
-fn gate_deps(graph: &HostGraph, gated: &[bool]) -> Vec<Vec<usize>> {
-    let mut memo: HashMap<usize, Vec<usize>> = HashMap::new();
-    fn go(i: usize, graph: &HostGraph, gated: &[bool], memo: &mut HashMap<usize, Vec<usize>>) -> Vec<usize> {
+fn gate_deps(graph: &HostGraph, gated: &PerNode<bool>) -> PerNode<Vec<NodeId>> {
+    let mut memo: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    fn go(i: NodeId, graph: &HostGraph, gated: &PerNode<bool>, memo: &mut HashMap<NodeId, Vec<NodeId>>) -> Vec<NodeId> {
         if let Some(v) = memo.get(&i) {
             return v.clone();
         }
         let mut out = Vec::new();
-        for &d in &graph.deps[i] {
+        for &d in graph.deps(i) {
             if gated[d] {
                 out.push(d);
             } else {
@@ -119,17 +68,34 @@ fn gate_deps(graph: &HostGraph, gated: &[bool]) -> Vec<Vec<usize>> {
         memo.insert(i, out.clone());
         out
     }
-    (0..graph.nodes.len()).map(|i| go(i, graph, gated, &mut memo)).collect()
+    PerNode::from_fn(graph, |i| go(i, graph, gated, &mut memo))
 }
 
-/// The apply script, or `None` when nothing needs changing.
-pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> Option<String> {
-    let blocks = blocks(plans);
-    if blocks.iter().all(|&i| matches!(&plans[i], Some(Ok(p)) if p.diff.action == Action::Recheck)) {
+/// The steps of a node's block: its kind's re-check, or the steps written from what it
+/// was planned from; `None` when there is nothing to write them from.
+fn steps(graph: &HostGraph, plan: &HostPlan, bases: &Bases, i: NodeId) -> Option<Sh> {
+    let res = &graph[i].res;
+    match &plan[i] {
+        NodeState::Recheck { .. } => res.recheck(),
+        _ => bases[i].as_ref().and_then(|b| res.write_steps(b)),
+    }
+}
+
+/// Whether a node's block marks that it acted (`$CV_A`): re-checks, and kinds that decide
+/// at apply time whether to act.
+fn marks_acted(graph: &HostGraph, plan: &HostPlan, i: NodeId) -> bool {
+    matches!(plan[i], NodeState::Recheck { .. }) || graph[i].res.marks_acted()
+}
+
+/// The apply script for the blocks of `plan`, their steps written from `bases`; `None`
+/// when nothing needs changing (re-checks alone are not worth an exchange).
+pub fn script(graph: &HostGraph, plan: &HostPlan, bases: &Bases, nonce: &Nonce) -> Option<String> {
+    if !plan.changes_anything() {
         return None;
     }
-    let failed = failed_up_front(plans);
-    let mut gated = vec![false; graph.nodes.len()];
+    let blocks = plan.blocks(graph);
+    let failed: Vec<NodeId> = graph.order().iter().copied().filter(|&i| plan[i].probe_failed()).collect();
+    let mut gated = PerNode::new(graph, false);
     for &i in blocks.iter().chain(failed.iter()) {
         gated[i] = true;
     }
@@ -138,12 +104,13 @@ pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> O
     let mut sh = Sh::new();
     frames::header(&mut sh);
     sh.raw("umask 022\n");
+    let mut failed = failed;
+    failed.sort_unstable();
     for i in &failed {
-        sh.raw("CV_F_").num(*i as u64).raw("=1\n");
+        sh.raw("CV_F_").num(i.index() as u64).raw("=1\n");
     }
-    for &i in graph.order.iter().filter(|i| blocks.contains(i)) {
-        let Some(Ok(planned)) = &plans[i] else { continue };
-        block(graph, plans, i, planned, &gates[i], down[i], nonce, &mut sh);
+    for &i in &blocks {
+        block(graph, plan, bases, i, &gates[i], down[i], nonce, &mut sh);
     }
     Some(sh.into_text())
 }
@@ -151,53 +118,57 @@ pub fn script(graph: &HostGraph, plans: &[Option<NodePlan>], nonce: &Nonce) -> O
 #[allow(clippy::too_many_arguments)]
 fn block(
     graph: &HostGraph,
-    plans: &[Option<NodePlan>],
-    i: usize,
-    planned: &Planned,
-    gates: &[usize],
+    plan: &HostPlan,
+    bases: &Bases,
+    i: NodeId,
+    gates: &[NodeId],
     downstream: bool,
     nonce: &Nonce,
     sh: &mut Sh,
 ) {
-    let node = &graph.nodes[i];
-    sh.raw("\n# block ").num(i as u64).nl();
+    let node = &graph[i];
+    let n = i.index();
+    sh.raw("\n# block ").num(n as u64).nl();
     sh.raw("if [ -z \"");
     for g in gates {
-        sh.raw("${CV_F_").num(*g as u64).raw(":-}");
+        sh.raw("${CV_F_").num(g.index() as u64).raw(":-}");
     }
     sh.raw("\" ]; then\n");
-    for &t in &graph.notifies[i] {
-        let refreshes = matches!(&plans[t], Some(Ok(p)) if p.diff.changes.iter().any(Change::is_refresh));
-        if refreshes {
-            sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&owed_key(&graph.nodes[t].id)).nl();
+    for &t in graph.notifies(i) {
+        if plan[t].change().is_some_and(|c| c.refreshes()) {
+            sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&owed_key(&graph[t].id)).nl();
         }
     }
-    frames::marker(sh, nonce, "b", i);
+    frames::marker(sh, nonce, "b", n);
     sh.raw("rm -f -- \"$CV_A\" \"$CV_S\"\n(\nset -e\n");
     if downstream {
         sh.raw("CV_DOWNSTREAM=1\n");
     }
-    sh.append(&planned.steps).raw(") >\"$CV_E\" 2>&1 </dev/null\ncv_rc=$?\n");
+    match steps(graph, plan, bases, i) {
+        Some(steps) => sh.append(&steps),
+        None => sh.raw("echo 'converge: internal error: no steps were planned for this resource' >&2\nexit 1\n"),
+    };
+    sh.raw(") >\"$CV_E\" 2>&1 </dev/null\ncv_rc=$?\n");
     // a stale block changed nothing; any other that ran may have changed something a
     // later block's guard looks at ($CV_RAN)
-    sh.raw("if [ $cv_rc -ne 0 ] && [ -e \"$CV_S\" ]; then CV_F_").num(i as u64).raw("=1; ");
-    frames::flag(sh, nonce, i, "stale");
-    sh.raw("elif [ $cv_rc -ne 0 ]; then CV_F_").num(i as u64).raw("=1; CV_RAN=1; ");
-    frames::marker(sh, nonce, "x", i);
+    sh.raw("if [ $cv_rc -ne 0 ] && [ -e \"$CV_S\" ]; then CV_F_").num(n as u64).raw("=1; ");
+    frames::flag(sh, nonce, n, "stale");
+    sh.raw("elif [ $cv_rc -ne 0 ]; then CV_F_").num(n as u64).raw("=1; CV_RAN=1; ");
+    frames::marker(sh, nonce, "x", n);
     sh.raw("tail -c ").num(FAILURE_TAIL).raw(" -- \"$CV_E\"; echo\n");
     sh.raw("else\n");
     if node.res.notifiable() {
         sh.raw("rm -f -- \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).nl();
     }
-    if !planned.marks_acted {
+    if !marks_acted(graph, plan, i) {
         sh.raw("CV_RAN=1\n");
     }
     sh.raw("if [ -e \"$CV_A\" ]; then CV_RAN=1; ");
-    frames::flag(sh, nonce, i, "acted");
+    frames::flag(sh, nonce, n, "acted");
     sh.raw("fi\nfi\n");
-    frames::end_marker(sh, nonce, i);
-    sh.raw("else CV_F_").num(i as u64).raw("=1; ");
-    frames::marker(sh, nonce, "s", i);
+    frames::end_marker(sh, nonce, n);
+    sh.raw("else CV_F_").num(n as u64).raw("=1; ");
+    frames::marker(sh, nonce, "s", n);
     sh.raw("fi\n");
 }
 
@@ -211,40 +182,46 @@ pub enum Step {
     /// Its steps ran and found nothing to do (a re-check, a guarded command that did not
     /// mark that it acted).
     Unchanged,
-    /// Its steps failed: why.
+    /// Its steps failed: the output they left.
     Failed(String),
-    /// Not run because something it depends on failed: why.
-    Skipped(String),
+    /// Not run because something it depends on failed: the nearest failed node, if known.
+    Skipped(Option<NodeId>),
     /// Its guard found what it would replace changed by an earlier block of this run
     /// (`cv_changed_since_plan`): it changed nothing, and is planned again from the
     /// verify probe.
     Stale,
     /// Not run because it depends on a stale block (named), with which it is planned
     /// again from the verify probe.
-    Waiting(ResourceId),
+    Waiting(NodeId),
+}
+
+impl Step {
+    /// Whether it ran and may have changed the host.
+    pub fn may_have_changed(&self) -> bool {
+        matches!(self, Step::Changed | Step::Failed(_))
+    }
 }
 
 /// What happened to each block, from the apply output. A block whose steps mark when
 /// they act (a re-check, a guarded command) and did not is [`Step::Unchanged`].
-pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) -> Vec<Step> {
-    let blocks = blocks(plans);
-    let mut out: Vec<Step> = vec![Step::NotRun; graph.nodes.len()];
-    for &i in &graph.order {
-        if !blocks.contains(&i) {
-            continue;
-        }
-        let marks_acted = matches!(&plans[i], Some(Ok(p)) if p.marks_acted);
+pub fn outcomes(graph: &HostGraph, plan: &HostPlan, frames: &Frames) -> PerNode<Step> {
+    let mut out: PerNode<Step> = PerNode::new(graph, Step::NotRun);
+    // blocks that were skipped: their reason is found once every block's step is known
+    let mut skipped: Vec<NodeId> = Vec::new();
+    for i in plan.blocks(graph) {
         let flagged = |f: &frames::Frame, flag: &str| f.flags.iter().any(|x| x == flag);
-        out[i] = match frames.frames.get(&i) {
+        out[i] = match frames.frames.get(&i.index()) {
             None => Step::Failed("did not run: the apply script stopped before this step (connection lost?)".into()),
             Some(f) if f.repeated => {
                 Step::Failed("the apply output holds this step more than once: its result is unknown".into())
             }
-            // the reason is filled in below, once every block's step is known
-            Some(f) if f.skipped => Step::Skipped(String::new()),
+            Some(f) if f.skipped => {
+                skipped.push(i);
+                Step::Skipped(None)
+            }
             Some(f) if flagged(f, "stale") && f.status.is_some_and(|c| c != 0) => Step::Stale,
             Some(f) => match f.status {
-                Some(0) if marks_acted && !flagged(f, "acted") => Step::Unchanged,
+                Some(0) if marks_acted(graph, plan, i) && !flagged(f, "acted") => Step::Unchanged,
                 Some(0) => Step::Changed,
                 Some(code) => {
                     let text = f.stderr.trim();
@@ -260,18 +237,15 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
     }
     // name the failure each skip comes from; a skip that comes only from stale blocks
     // waits for them
-    for &i in &graph.order {
-        if out[i] != Step::Skipped(String::new()) {
-            continue;
-        }
-        out[i] =
-            match graph.upstream_where(i, |d| matches!(out[d], Step::Failed(_)) || matches!(plans[d], Some(Err(_)))) {
-                Some(c) => Step::Skipped(format!("skipped: needs {}, which failed", graph.nodes[c].id)),
-                None => match graph.upstream_where(i, |d| out[d] == Step::Stale) {
-                    Some(c) => Step::Waiting(graph.nodes[c].id.clone()),
-                    None => Step::Skipped("skipped: a dependency failed".into()),
-                },
-            };
+    for i in skipped {
+        let failed = graph.upstream_where(i, |d| matches!(out[d], Step::Failed(_)) || plan[d].probe_failed());
+        out[i] = match failed {
+            Some(c) => Step::Skipped(Some(c)),
+            None => match graph.upstream_where(i, |d| out[d] == Step::Stale) {
+                Some(c) => Step::Waiting(c),
+                None => Step::Skipped(None),
+            },
+        };
     }
     out
 }
@@ -279,27 +253,8 @@ pub fn outcomes(graph: &HostGraph, plans: &[Option<NodePlan>], frames: &Frames) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::ResourceId;
-
-    #[test]
-    fn a_deferred_plan_has_no_block_but_a_re_check_with_steps_has() {
-        let mut steps = Sh::new();
-        steps.raw("true\n");
-        let change = Diff::new(Action::Change, vec![Change::set("x", "1", "2")]);
-        let deferred = Diff::deferred(vec![Change::set("x", "1", "2")], &[ResourceId::new("package", "nginx")]);
-        let recheck = Diff { action: Action::Recheck, changes: vec![Change::Recheck("x".into())] };
-        let plans = vec![
-            Some(Ok(Planned { diff: change, steps: steps.clone(), marks_acted: false, leaves: None })),
-            Some(Ok(Planned { diff: deferred, steps: Sh::new(), marks_acted: false, leaves: None })),
-            Some(Ok(Planned { diff: recheck, steps, marks_acted: true, leaves: None })),
-            Some(Ok(Planned { diff: Diff::ok(), steps: Sh::new(), marks_acted: false, leaves: None })),
-            Some(Err("probe failed".into())),
-        ];
-        assert_eq!(blocks(&plans), [0, 2]);
-        let Some(Ok(p)) = &plans[1] else { panic!() };
-        assert!(p.is_deferred());
-        assert_eq!(p.diff.changes.last().and_then(|c| c.after()), Some("planned again after package:nginx changes"));
-    }
+    use crate::plan::{Changes, ProbeFailure};
+    use crate::resources::{Action, Change, Refresh};
 
     fn graph(playbook: &str) -> HostGraph {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -309,34 +264,73 @@ mod tests {
         prepared.jobs.into_iter().next().expect("one host").graph
     }
 
-    fn planned(field: &str, marks_acted: bool) -> Option<NodePlan> {
-        let change = match field {
-            "run" => Change::refresh(crate::resources::Refresh::Run, "x"),
-            _ => Change::new(field, None, Some("x".into())),
+    fn planned(change: Change) -> NodeState {
+        NodeState::Planned { change: Changes { action: Action::Change, changes: vec![change] } }
+    }
+
+    fn content() -> NodeState {
+        planned(Change::set("content", "a", "b"))
+    }
+
+    fn plan_of(g: &HostGraph, states: Vec<NodeState>) -> HostPlan {
+        let mut p = HostPlan::uniform(g, NodeState::InSync);
+        for (i, s) in states.into_iter().enumerate() {
+            p.nodes[NodeId(i)].state = s;
+        }
+        p
+    }
+
+    fn no_bases(g: &HostGraph) -> Bases {
+        PerNode::from_fn(g, |_| None)
+    }
+
+    #[test]
+    fn a_deferred_node_has_no_block_but_a_re_check_has() {
+        let g = graph(
+            "host \"a\"\nfile \"/a\" content=\"\"\nfile \"/b\" content=\"\"\nfile \"/c\" content=\"\"\nfile \"/d\" content=\"\"\nfile \"/e\" content=\"\"\n",
+        );
+        let deferred = NodeState::Deferred {
+            change: Changes { action: Action::Change, changes: vec![Change::set("x", "1", "2")] },
+            waiting_on: vec![NodeId(0)],
         };
-        let diff = Diff::new(Action::Change, vec![change]);
-        let mut steps = Sh::new();
-        steps.raw("true\n");
-        Some(Ok(Planned { diff, steps, marks_acted, leaves: None }))
+        let plan = plan_of(
+            &g,
+            vec![
+                content(),
+                deferred,
+                NodeState::Recheck { because: vec![NodeId(0)] },
+                NodeState::InSync,
+                NodeState::ProbeFailed { error: ProbeFailure::Missing },
+            ],
+        );
+        assert_eq!(plan.blocks(&g), [NodeId(0), NodeId(2)]);
+        let (action, changes, _) = plan[NodeId(1)].shown(&g);
+        assert_eq!(action, Action::Recheck);
+        assert_eq!(changes.last(), Some(&Change::Recheck("planned again after file:/a changes".into())));
+        // re-checks alone send no script
+        let rechecks = plan_of(&g, vec![NodeState::InSync, NodeState::InSync, NodeState::Recheck { because: vec![] }]);
+        assert_eq!(script(&g, &rechecks, &no_bases(&g), &Nonce::fixed("ab")), None);
+        // a probe that failed counts as failed from the start
+        let text = script(&g, &plan, &no_bases(&g), &Nonce::fixed("ab")).expect("a script");
+        assert!(text.contains("CV_F_4=1\n"), "{text}");
     }
 
     #[test]
     fn a_block_that_marks_when_it_acts_is_changed_only_if_it_marked() {
-        let g = graph("host \"a\"\nfile \"/a\" content=\"\"\nfile \"/b\" content=\"\"\nfile \"/c\" content=\"\"\n");
-        let plans = vec![planned("run", true), planned("run", true), planned("content", false)];
+        let g = graph(
+            "host \"a\"\nexec \"a\" command=\"true\" creates=\"/a\"\nexec \"b\" command=\"true\" creates=\"/b\"\nfile \"/c\" content=\"\"\n",
+        );
+        let run = || planned(Change::refresh(Refresh::Run, "x"));
+        let plan = plan_of(&g, vec![run(), run(), content()]);
         let nonce = Nonce::fixed("ab");
         let out = "::ab:b:0\n::ab:e:0:0\n::ab:b:1\n::ab:f:1:acted\n::ab:e:1:0\n::ab:b:2\n::ab:e:2:0\n";
-        let got = outcomes(&g, &plans, &frames::parse(out, &nonce));
+        let got = outcomes(&g, &plan, &frames::parse(out, &nonce));
         // did not mark: in sync; marked: changed; a kind that never marks: changed
-        assert_eq!(got, [Step::Unchanged, Step::Changed, Step::Changed]);
+        assert_eq!(got.values().cloned().collect::<Vec<_>>(), [Step::Unchanged, Step::Changed, Step::Changed]);
         // a failure is a failure whether or not it marked
         let out = "::ab:b:0\n::ab:x:0\nboom\n::ab:e:0:1\n";
-        let got = outcomes(
-            &g,
-            &plans[..1].iter().cloned().chain([None, None]).collect::<Vec<_>>(),
-            &frames::parse(out, &nonce),
-        );
-        assert_eq!(got[0], Step::Failed("boom".into()));
+        let plan = plan_of(&g, vec![run()]);
+        assert_eq!(outcomes(&g, &plan, &frames::parse(out, &nonce))[NodeId(0)], Step::Failed("boom".into()));
     }
 
     #[test]
@@ -345,8 +339,8 @@ mod tests {
             "host \"a\"\nfile \"/a\" content=\"\" notify=\"exec:migrate\"\n\
              exec \"migrate\" command=\"true\" refresh-only=#true\n",
         );
-        let plans = vec![planned("content", false), planned("run", true)];
-        let script = script(&g, &plans, &Nonce::fixed("ab")).expect("a script");
+        let plan = plan_of(&g, vec![content(), planned(Change::refresh(Refresh::Run, "x"))]);
+        let script = script(&g, &plan, &no_bases(&g), &Nonce::fixed("ab")).expect("a script");
         let key = crate::script::quote(&owed_key(&g.nodes[1].id));
         let owed = script.find(&format!("owed/\"{key}")).expect("the run is recorded as owed");
         assert!(owed < script.find("::ab:b:0").expect("block 0"), "{script}");
@@ -355,31 +349,29 @@ mod tests {
     }
 
     #[test]
+    fn a_block_with_nothing_to_write_its_steps_from_fails_instead_of_doing_nothing() {
+        let g = graph("host \"a\"\nfile \"/a\" content=\"\"\n");
+        let plan = plan_of(&g, vec![content()]);
+        let script = script(&g, &plan, &no_bases(&g), &Nonce::fixed("ab")).expect("a script");
+        assert!(script.contains("internal error: no steps were planned for this resource' >&2\nexit 1\n"), "{script}");
+    }
+
+    #[test]
     fn a_stale_block_is_planned_again_and_what_it_gates_waits_with_it() {
         let g = graph(
             "host \"a\"\nfile \"/a\" content=\"\"\nfile \"/b\" content=\"\" require=\"file:/a\"\n\
              file \"/c\" content=\"\"\nfile \"/d\" content=\"\" require=\"file:/c\"\n",
         );
-        let plans = vec![
-            planned("content", false),
-            planned("content", false),
-            planned("content", false),
-            planned("content", false),
-        ];
+        let plan = plan_of(&g, vec![content(), content(), content(), content()]);
         let nonce = Nonce::fixed("ab");
         let out = "::ab:b:0\n::ab:f:0:stale\n::ab:e:0:3\n::ab:s:1\n::ab:b:2\n::ab:x:2\nboom\n::ab:e:2:1\n::ab:s:3\n";
-        let got = outcomes(&g, &plans, &frames::parse(out, &nonce));
+        let got = outcomes(&g, &plan, &frames::parse(out, &nonce));
         assert_eq!(
-            got,
-            [
-                Step::Stale,
-                Step::Waiting(ResourceId::new("file", "/a")),
-                Step::Failed("boom".into()),
-                Step::Skipped("skipped: needs file:/c, which failed".into())
-            ]
+            got.values().cloned().collect::<Vec<_>>(),
+            [Step::Stale, Step::Waiting(NodeId(0)), Step::Failed("boom".into()), Step::Skipped(Some(NodeId(2)))]
         );
         // the flag alone is not enough: a block that ended well changed what it planned
         let out = "::ab:b:0\n::ab:f:0:stale\n::ab:e:0:0\n";
-        assert_eq!(outcomes(&g, &plans, &frames::parse(out, &nonce))[0], Step::Changed);
+        assert_eq!(outcomes(&g, &plan, &frames::parse(out, &nonce))[NodeId(0)], Step::Changed);
     }
 }

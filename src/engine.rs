@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::apply;
-use crate::apply::Step;
+use crate::apply::{self, Step};
 use crate::frames::{self, Nonce};
-use crate::graph::HostGraph;
-use crate::plan::{self, NodePlan};
+use crate::graph::{HostGraph, NodeId, PerNode};
+use crate::plan::{self, Again, Changes, HostPlan, NodeState};
 use crate::playbook::inventory::{Connection, Host};
 use crate::probe;
 use crate::report::{HostReport, HostStatus, Outcome, ResourceReport, Timings};
-use crate::resources::{Action, Change, Planned, ResourceId};
+pub use crate::resources::mask;
+use crate::resources::{Action, Change};
+use crate::rounds::{AfterRound, ROUNDS};
 use crate::transport::ssh::{self, SshOptions, Target};
 use crate::transport::{Counted, Transport, TransportError, local::Local};
 
@@ -110,15 +111,6 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// Replaces every secret value in `text`.
-pub fn mask(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s.as_str(), "********");
-    }
-    out
-}
-
 async fn run_host(job: Job, opts: &Options) -> HostReport {
     let started = Instant::now();
     let Job { host, graph, mut secrets } = job;
@@ -187,7 +179,7 @@ pub async fn converge_on(
 
 /// Probe, plan and, in apply mode, apply and verify, over an open transport.
 async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[String], report: &mut HostReport) {
-    let all: Vec<usize> = graph.order.clone();
+    let all: Vec<NodeId> = graph.order().to_vec();
     let phase = Instant::now();
     let frames = match exchange_probe(graph, t, &all, secrets).await {
         Ok(f) => f,
@@ -195,9 +187,8 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     };
     report.timings_ms.probe = ms(phase.elapsed());
     let phase = Instant::now();
-    let mut plans = plan::plan(graph, &all, &frames, plan::Pass::First);
-    apply::mark_rechecks(graph, &mut plans);
-    report.resources = all.iter().map(|&i| resource_report(graph, i, &plans[i], secrets)).collect();
+    let (plan, bases) = plan::plan(graph, &all, &frames, plan::Pass::First, secrets);
+    report.resources = all.iter().map(|&i| resource_report(graph, i, &plan[i], secrets)).collect();
     report.timings_ms.plan = ms(phase.elapsed());
     let probe_failed = report.resources.iter().any(|r| r.error.is_some());
     let pending = report.resources.iter().any(|r| r.action != Action::Ok);
@@ -214,7 +205,7 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     for r in report.resources.iter_mut().filter(|r| r.error.is_none()) {
         r.result = Some(Outcome::Ok);
     }
-    apply_rounds(graph, t, plans, secrets, report).await;
+    apply_rounds(graph, t, plan, bases, secrets, report).await;
     let failed = report.error.is_some()
         || report.resources.iter().any(|r| {
             r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped))
@@ -229,202 +220,153 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     };
 }
 
-/// How many apply rounds a host may need: the second only re-applies what the verify
-/// after the first found different, planned from that verify probe.
-const ROUNDS: usize = 2;
-
-/// Why a resource is planned again after an apply round: how its second-round plan is
-/// shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Again {
-    /// Its guard found what it would replace changed by an earlier step of the run.
-    Stale,
-    /// It depends on a stale resource, and waited for it.
-    Waiting(ResourceId),
-    /// It deferred itself until the changes upstream of it were made (`Diff::deferred`).
-    Deferred,
-}
-
 /// Apply rounds, each followed by a verify that probes every resource of the host still
-/// standing (one exchange, whatever their number): one planned before the round, or not,
-/// may have been changed by another step of it (a package creating the default site a
-/// later resource wants absent), with no edge declared between them. Whatever the verify
-/// finds different gets a second round, planned from the verify probe: resources in
-/// sync when probed, resources whose own step ran, resources whose guard found their
-/// target changed by an earlier step (stale) and those that waited for them, and
-/// resources that deferred themselves; the services they notify are refreshed again
-/// after them. What still differs after the second round did not converge. Resources
-/// that failed, were skipped by a failure or could not be probed are never planned again.
+/// standing (one exchange, whatever their number); what the verify finds different gets
+/// a second round (`rounds.rs` decides which, and why). Each round's outcomes and
+/// verdicts go into the report as they come.
 async fn apply_rounds(
     graph: &HostGraph,
     t: &Counted,
-    mut plans: Vec<Option<NodePlan>>,
+    mut plan: HostPlan,
+    mut bases: plan::Bases,
     secrets: &[String],
     report: &mut HostReport,
 ) {
-    let mut pos = vec![0; graph.nodes.len()];
-    for (k, &i) in graph.order.iter().enumerate() {
+    let mut pos: PerNode<usize> = PerNode::new(graph, 0);
+    for (k, &i) in graph.order().iter().enumerate() {
         pos[i] = k;
     }
-    let mut broken: Vec<bool> = plans.iter().map(|p| matches!(p, Some(Err(_)))).collect();
+    let mut broken: PerNode<bool> = PerNode::from_fn(graph, |i| plan[i].probe_failed());
     for round in 1..=ROUNDS {
         let phase = Instant::now();
         let nonce = Nonce::random();
-        let Some(script) = apply::script(graph, &plans, &nonce) else { return };
+        let Some(script) = apply::script(graph, &plan, &bases, &nonce) else { return };
         let out = match t.exchange(&script).await {
             Ok(o) => o,
             Err(e) => return fail(report, format!("apply: {e}")),
         };
         report.timings_ms.apply += ms(phase.elapsed());
-        let steps = apply::outcomes(graph, &plans, &frames::parse(&out.stdout, &nonce));
-        let mut again: Vec<Option<Again>> = vec![None; graph.nodes.len()];
-        let mut acted = false;
-        for &i in &graph.order {
+        let steps = apply::outcomes(graph, &plan, &frames::parse(&out.stdout, &nonce));
+        for &i in graph.order() {
             let r = &mut report.resources[pos[i]];
             match &steps[i] {
-                Step::NotRun => {}
-                Step::Changed => {
-                    r.result = Some(Outcome::Changed);
-                    acted = true;
-                }
-                // a second round that finds nothing to do keeps the first round's result
-                Step::Unchanged => {}
+                Step::Changed => r.result = Some(Outcome::Changed),
                 Step::Failed(e) => {
                     r.result = Some(Outcome::Failed);
                     r.error = Some(mask(e, secrets));
-                    broken[i] = true;
                 }
-                Step::Skipped(why) => {
+                Step::Skipped(cause) => {
                     r.result = Some(Outcome::Skipped);
-                    r.error = Some(why.clone());
-                    broken[i] = true;
+                    r.error = Some(skipped(graph, *cause));
                 }
-                Step::Stale => again[i] = Some(Again::Stale),
-                Step::Waiting(on) => again[i] = Some(Again::Waiting(on.clone())),
+                // a second round that finds nothing to do keeps the first round's result;
+                // stale and waiting nodes are planned again from the verify
+                Step::NotRun | Step::Unchanged | Step::Stale | Step::Waiting(_) => {}
             }
         }
-        // deferred resources wait for this round; if what they wait for failed, they skip
-        for &i in &graph.order {
-            if !matches!(&plans[i], Some(Ok(p)) if p.is_deferred()) {
-                continue;
-            }
-            match graph.order.iter().find(|&&b| broken[b] && graph.depends_on(i, b)) {
-                Some(&cause) => {
-                    let r = &mut report.resources[pos[i]];
-                    r.result = Some(Outcome::Skipped);
-                    r.error = Some(format!("skipped: needs {}, which failed", graph.nodes[cause].id));
-                    broken[i] = true;
-                }
-                None => again[i] = Some(Again::Deferred),
-            }
+        let after = AfterRound::new(graph, &plan, &steps, &mut broken);
+        for &(i, cause) in &after.skipped {
+            let r = &mut report.resources[pos[i]];
+            r.result = Some(Outcome::Skipped);
+            r.error = Some(skipped(graph, Some(cause)));
         }
-        if !acted && again.iter().all(Option::is_none) {
+        if after.settled() {
             return;
         }
-        // whether a block after each node (in apply order) ran and may have changed it
-        let mut changed_after = vec![false; graph.nodes.len()];
-        let mut seen = false;
-        for &i in graph.order.iter().rev() {
-            changed_after[i] = seen;
-            seen |= matches!(steps[i], Step::Changed | Step::Failed(_));
-        }
         let phase = Instant::now();
-        let standing: Vec<usize> = graph.order.iter().copied().filter(|&i| !broken[i]).collect();
+        let standing = AfterRound::standing(graph, &broken);
         let last = round == ROUNDS;
         // a refresh is owed again only to a notifier applied again in the next round
-        let next_round: &[usize] = if last { &[] } else { &standing };
-        let verified = match exchange_probe(graph, t, &standing, secrets).await {
-            Ok(frames) => plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }),
+        let next_round: &[NodeId] = if last { &[] } else { &standing };
+        let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets).await {
+            Ok(frames) => plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }, secrets),
             Err(e) => return fail(report, format!("verify: {e}")),
         };
         report.timings_ms.verify += ms(phase.elapsed());
-        let mut next: Vec<Option<NodePlan>> = vec![None; graph.nodes.len()];
+        plan = after.judge(graph, verified, &steps, last);
+        bases = verified_bases;
         for &i in &standing {
-            let r = &mut report.resources[pos[i]];
-            match &verified[i] {
-                Some(Ok(p)) if p.diff.is_ok() => {}
-                // a refresh owed only to notifiers that are not applied again (their own
-                // step did not hold): done already, in this round
-                Some(Ok(p))
-                    if p.diff.action == Action::Refresh
-                        && again[i].is_none()
-                        && !graph.notifiers(i).any(|j| next[j].is_some()) => {}
-                // its own step ran this round and nothing after it did: it did not hold
-                Some(Ok(p)) if !last && (again[i].is_some() || steps[i] == Step::NotRun || changed_after[i]) => {
-                    second_round(r, p, again[i].as_ref(), secrets);
-                    next[i] = Some(Ok(p.clone()));
-                }
-                Some(Ok(p)) => {
-                    r.result = Some(Outcome::NotConverged);
-                    let left: Vec<String> = p.diff.changes.iter().map(|c| c.field().to_string()).collect();
-                    r.error = Some(mask(&format!("did not converge: still differs in {}", left.join(", ")), secrets));
-                }
-                other => {
-                    let e = match other {
-                        Some(Err(e)) => e.as_str(),
-                        _ => "no verify output",
-                    };
-                    r.result = Some(Outcome::NotConverged);
-                    r.error = Some(mask(&format!("could not verify: {e}"), secrets));
-                }
-            }
+            verdict(graph, &mut report.resources[pos[i]], &plan[i], secrets);
         }
-        if next.iter().all(Option::is_none) {
+        if !plan.changes_anything() {
             return;
         }
-        plans = next;
+    }
+}
+
+/// Why a resource was skipped.
+fn skipped(graph: &HostGraph, cause: Option<NodeId>) -> String {
+    match cause {
+        Some(c) => format!("skipped: needs {}, which failed", graph[c].id),
+        None => "skipped: a dependency failed".into(),
+    }
+}
+
+/// What the verify after a round says of a resource, in its report.
+fn verdict(graph: &HostGraph, r: &mut ResourceReport, state: &NodeState, secrets: &[String]) {
+    match state {
+        NodeState::InSync | NodeState::NotProbed => {}
+        NodeState::SecondRound { change, because } => second_round(graph, r, change, because),
+        NodeState::DidNotConverge { change } => {
+            r.result = Some(Outcome::NotConverged);
+            let left: Vec<&str> = change.changes.iter().map(Change::field).collect();
+            r.error = Some(mask(&format!("did not converge: still differs in {}", left.join(", ")), secrets));
+        }
+        NodeState::ProbeFailed { error } => {
+            r.result = Some(Outcome::NotConverged);
+            r.error = Some(format!("could not verify: {error}"));
+        }
+        // a verify plans no waits and no re-checks
+        NodeState::Planned { .. } | NodeState::Deferred { .. } | NodeState::Recheck { .. } => {
+            r.result = Some(Outcome::NotConverged);
+            r.error = Some("could not verify: planned, not judged".into());
+        }
     }
 }
 
 /// Shows a resource's second-round plan: what the verify found, and why it is applied
 /// again.
-fn second_round(r: &mut ResourceReport, p: &Planned, again: Option<&Again>, secrets: &[String]) {
-    let changes: Vec<Change> = p.diff.changes.iter().cloned().map(|c| c.redacted(secrets)).collect();
-    let note = Change::Note;
-    let refresh_only = p.diff.action == Action::Refresh;
-    match again {
-        Some(why) => {
-            let text = match why {
-                Again::Stale => {
-                    "changed since plan by an earlier step of this run: planned again from the host, applied in a second round".to_string()
-                }
-                Again::Waiting(on) => {
-                    format!("waited for {on}: planned again from the host, applied in a second round")
-                }
-                Again::Deferred => {
-                    "planned from the host as the changes it waited for left it; applied in a second round".to_string()
-                }
-            };
-            r.action = p.diff.action;
-            r.changes = changes;
-            r.changes.push(note(text));
+fn second_round(graph: &HostGraph, r: &mut ResourceReport, change: &Changes, because: &Again) {
+    let changes = change.changes.clone();
+    let text = match because {
+        Again::Stale => {
+            "changed since plan by an earlier step of this run: planned again from the host, applied in a second round"
+                .to_string()
+        }
+        Again::Waiting { on } => {
+            format!("waited for {}: planned again from the host, applied in a second round", graph[*on].id)
+        }
+        Again::Deferred => {
+            "planned from the host as the changes it waited for left it; applied in a second round".to_string()
         }
         // notified by a resource applied again: refreshed again after it
-        None if refresh_only => {
+        Again::Refreshed => {
             if r.action == Action::Ok {
                 r.action = Action::Refresh;
             }
             r.changes.extend(changes);
+            return;
         }
-        // no step of its own ran: another step of the run changed it
-        None if r.result != Some(Outcome::Changed) => {
-            r.action = p.diff.action;
-            r.changes = changes;
-            r.changes.push(note("changed by another step of this run; applied in a second round".into()));
-        }
+        Again::ChangedElsewhere => "changed by another step of this run; applied in a second round".to_string(),
         // its own step ran, and a later step changed it again
-        None => {
-            r.changes.push(note("changed again by a later step of this run; applied again in a second round".into()));
+        Again::ChangedAgain => {
+            r.changes.push(Change::Note(
+                "changed again by a later step of this run; applied again in a second round".into(),
+            ));
             r.changes.extend(changes);
+            return;
         }
-    }
+    };
+    r.action = change.action;
+    r.changes = changes;
+    r.changes.push(Change::Note(text));
 }
 
 /// One probe exchange for `which`, split into frames.
 async fn exchange_probe(
     graph: &HostGraph,
     t: &Counted,
-    which: &[usize],
+    which: &[NodeId],
     secrets: &[String],
 ) -> Result<frames::Frames, String> {
     let nonce = Nonce::random();
@@ -442,21 +384,16 @@ fn fail(report: &mut HostReport, error: String) {
     report.error = Some(error);
 }
 
-fn resource_report(graph: &HostGraph, i: usize, plan: &Option<NodePlan>, secrets: &[String]) -> ResourceReport {
-    let node = &graph.nodes[i];
-    let (action, changes, error) = match plan {
-        Some(Ok(p)) => (p.diff.action, p.diff.changes.clone(), None),
-        Some(Err(e)) => (Action::Ok, Vec::new(), Some(mask(e, secrets))),
-        None => (Action::Ok, Vec::new(), Some("not probed".into())),
-    };
-    let changes = changes.into_iter().map(|c| c.redacted(secrets)).collect();
+fn resource_report(graph: &HostGraph, i: NodeId, state: &NodeState, secrets: &[String]) -> ResourceReport {
+    let node = &graph[i];
+    let (action, changes, error) = state.shown(graph);
     ResourceReport {
         id: node.id.to_string(),
         kind: node.id.kind.to_string(),
         name: node.id.name.clone(),
         action,
-        changes,
+        changes: changes.into_iter().map(|c| c.redacted(secrets)).collect(),
         result: None,
-        error,
+        error: error.map(|e| mask(&e, secrets)),
     }
 }

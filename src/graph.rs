@@ -15,6 +15,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
 
 use crate::diag::{At, Diag, Diags, did_you_mean};
 use crate::playbook::ResourceDecl;
@@ -29,29 +30,116 @@ pub enum Edge {
     Implicit(&'static str),
 }
 
+/// A resource of one host's graph: its place in [`HostGraph::nodes`] (declaration order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub usize);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One value per node of a graph, indexed by [`NodeId`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PerNode<T>(Vec<T>);
+
+impl<T: Clone> PerNode<T> {
+    /// `value` for each node of `graph`.
+    pub fn new(graph: &HostGraph, value: T) -> PerNode<T> {
+        PerNode(vec![value; graph.nodes.len()])
+    }
+}
+
+impl<T> PerNode<T> {
+    pub fn from_fn(graph: &HostGraph, f: impl FnMut(NodeId) -> T) -> PerNode<T> {
+        PerNode((0..graph.nodes.len()).map(NodeId).map(f).collect())
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &T)> {
+        self.0.iter().enumerate().map(|(i, v)| (NodeId(i), v))
+    }
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T> std::ops::Index<NodeId> for PerNode<T> {
+    type Output = T;
+    fn index(&self, id: NodeId) -> &T {
+        &self.0[id.0]
+    }
+}
+
+impl<T> std::ops::IndexMut<NodeId> for PerNode<T> {
+    fn index_mut(&mut self, id: NodeId) -> &mut T {
+        &mut self.0[id.0]
+    }
+}
+
 #[derive(Debug)]
 pub struct HostGraph {
-    /// Resources in declaration order; indices below refer to this list.
+    /// Resources in declaration order, indexed by [`NodeId`].
     pub nodes: Vec<Instance>,
     /// Direct dependencies of each node (what must run before it).
-    pub deps: Vec<Vec<usize>>,
+    deps: PerNode<Vec<NodeId>>,
     /// Nodes each node notifies.
-    pub notifies: Vec<Vec<usize>>,
+    notifies: PerNode<Vec<NodeId>>,
     /// Topological order, declaration order breaking ties.
-    pub order: Vec<usize>,
+    order: Vec<NodeId>,
+}
+
+impl std::ops::Index<NodeId> for HostGraph {
+    type Output = Instance;
+    fn index(&self, id: NodeId) -> &Instance {
+        &self.nodes[id.0]
+    }
 }
 
 impl HostGraph {
-    /// Nodes that notify `i`.
-    pub fn notifiers(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.nodes.len()).filter(move |n| self.notifies[*n].contains(&i))
+    /// Every node, in apply order: topological, declaration order breaking ties.
+    pub fn order(&self) -> &[NodeId] {
+        &self.order
+    }
+
+    /// The node of a resource.
+    pub fn find(&self, id: &ResourceId) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.id == *id).map(NodeId)
+    }
+
+    /// The nodes `id` needs first, directly.
+    pub fn deps(&self, id: NodeId) -> &[NodeId] {
+        &self.deps[id]
+    }
+
+    /// The nodes `id` notifies.
+    pub fn notifies(&self, id: NodeId) -> &[NodeId] {
+        &self.notifies[id]
+    }
+
+    /// Nodes that notify `id`.
+    pub fn notifiers(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.notifies.iter().filter(move |(_, to)| to.contains(&id)).map(|(n, _)| n)
     }
 
     /// Which nodes depend, directly or not, on a node in `from` (not counting `from` itself
     /// unless it also depends on another one).
-    pub fn downstream(&self, from: &[usize]) -> Vec<bool> {
-        let mut marked = vec![false; self.nodes.len()];
-        let mut seeds = vec![false; self.nodes.len()];
+    pub fn downstream(&self, from: &[NodeId]) -> PerNode<bool> {
+        let mut marked = PerNode::new(self, false);
+        let mut seeds = PerNode::new(self, false);
         for &i in from {
             seeds[i] = true;
         }
@@ -62,15 +150,15 @@ impl HostGraph {
         marked
     }
 
-    /// Whether `i` depends on `on`, directly or not.
-    pub fn depends_on(&self, i: usize, on: usize) -> bool {
-        self.upstream_where(i, |d| d == on).is_some()
+    /// Whether `id` depends on `on`, directly or not.
+    pub fn depends_on(&self, id: NodeId, on: NodeId) -> bool {
+        self.upstream_where(id, |d| d == on).is_some()
     }
 
-    /// Every node `i` depends on, directly or not, in apply order.
-    pub fn upstream(&self, i: usize) -> Vec<usize> {
-        let mut seen = vec![false; self.nodes.len()];
-        let mut stack = self.deps[i].clone();
+    /// Every node `id` depends on, directly or not, in apply order.
+    pub fn upstream(&self, id: NodeId) -> Vec<NodeId> {
+        let mut seen = PerNode::new(self, false);
+        let mut stack = self.deps[id].clone();
         while let Some(d) = stack.pop() {
             if !std::mem::replace(&mut seen[d], true) {
                 stack.extend(self.deps[d].iter().copied());
@@ -79,11 +167,11 @@ impl HostGraph {
         self.order.iter().copied().filter(|&d| seen[d]).collect()
     }
 
-    /// The first node `i` depends on, directly or not, for which `pick` holds (depth
+    /// The first node `id` depends on, directly or not, for which `pick` holds (depth
     /// first from its direct dependencies).
-    pub fn upstream_where(&self, i: usize, pick: impl Fn(usize) -> bool) -> Option<usize> {
-        let mut stack = self.deps[i].clone();
-        let mut seen = vec![false; self.nodes.len()];
+    pub fn upstream_where(&self, id: NodeId, pick: impl Fn(NodeId) -> bool) -> Option<NodeId> {
+        let mut stack = self.deps[id].clone();
+        let mut seen = PerNode::new(self, false);
         while let Some(d) = stack.pop() {
             if std::mem::replace(&mut seen[d], true) {
                 continue;
@@ -194,8 +282,9 @@ pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
         d.sort_unstable();
         d.dedup();
     }
-    let order = topo_order(&deps);
-    Ok(HostGraph { nodes, deps, notifies, order })
+    let order = topo_order(&deps).into_iter().map(NodeId).collect();
+    let ids = |v: Vec<Vec<usize>>| PerNode(v.into_iter().map(|d| d.into_iter().map(NodeId).collect()).collect());
+    Ok(HostGraph { nodes, deps: ids(deps), notifies: ids(notifies), order })
 }
 
 fn add_edge(g: &mut DiGraph<usize, Edge>, a: NodeIndex, b: NodeIndex, e: Edge) {

@@ -24,6 +24,7 @@ pub mod prepare;
 pub mod probe;
 pub mod report;
 pub mod resources;
+pub mod rounds;
 pub mod sandbox;
 pub mod script;
 pub mod template;

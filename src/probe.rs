@@ -6,7 +6,7 @@
 //! notified, the frame also says whether an earlier run left a refresh owed.
 
 use crate::frames::{self, Nonce};
-use crate::graph::HostGraph;
+use crate::graph::{HostGraph, NodeId, PerNode};
 use crate::resources::{ResourceId, psql, service, supervisor_program};
 use crate::script::Sh;
 
@@ -24,24 +24,25 @@ pub fn owed_key(id: &ResourceId) -> String {
 }
 
 /// The probe script for the nodes in `which`.
-pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
+pub fn script(graph: &HostGraph, which: &[NodeId], nonce: &Nonce) -> String {
     let mut sh = Sh::new();
     frames::header(&mut sh);
     let slots = batch(&mut sh, graph, which);
-    for &i in which {
-        let node = &graph.nodes[i];
+    for &id in which {
+        let node = &graph[id];
+        let i = id.index();
         frames::marker(&mut sh, nonce, "b", i);
         sh.raw("(\n");
-        if let Some(k) = slots.stat.slot(i) {
+        if let Some(k) = slots.stat.slot(id) {
             sh.raw("cv_stat=${cv_st_").num(k).raw("-}\n");
         }
-        if let Some(k) = slots.sum.slot(i) {
+        if let Some(k) = slots.sum.slot(id) {
             sh.raw("cv_sum=${cv_sum_").num(k).raw("-}\n");
         }
-        if let Some(k) = slots.unit.slot(i) {
+        if let Some(k) = slots.unit.slot(id) {
             sh.raw("cv_svc_k=").num(k).raw("\n");
         }
-        if let Some(k) = slots.psql.slot(i) {
+        if let Some(k) = slots.psql.slot(id) {
             sh.raw("cv_pg_k=").num(k).raw("\n");
         }
         node.res.probe(&mut sh);
@@ -62,29 +63,29 @@ pub fn script(graph: &HostGraph, which: &[usize], nonce: &Nonce) -> String {
 /// One batch: each node's slot in it, if it has one, and what the slots ask for, in
 /// slot order.
 struct Batch {
-    slots: Vec<Option<usize>>,
+    slots: PerNode<Option<usize>>,
     items: Vec<String>,
 }
 
 impl Batch {
-    fn new(nodes: usize) -> Batch {
-        Batch { slots: vec![None; nodes], items: Vec::new() }
+    fn new(graph: &HostGraph) -> Batch {
+        Batch { slots: PerNode::new(graph, None), items: Vec::new() }
     }
 
-    fn add(&mut self, node: usize, item: String) {
+    fn add(&mut self, node: NodeId, item: String) {
         self.slots[node] = Some(self.items.len());
         self.items.push(item);
     }
 
-    fn slot(&self, node: usize) -> Option<u64> {
+    fn slot(&self, node: NodeId) -> Option<u64> {
         self.slots[node].map(|k| k as u64)
     }
 
     /// Whether the batch is worth running: a batch of one is no saving, so it is dropped
     /// and its node asks on its own.
-    fn worth_it(&mut self) -> bool {
+    fn worth_it(&mut self, graph: &HostGraph) -> bool {
         if self.items.len() < 2 {
-            self.slots.fill(None);
+            self.slots = PerNode::new(graph, None);
             self.items.clear();
         }
         !self.items.is_empty()
@@ -110,12 +111,12 @@ struct Slots {
 /// status of all supervisor programs is read once when two or more ask for it, and the
 /// queries of the `postgres-*` resources run in one psql session; one `systemctl show`
 /// gives the state of every service.
-fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
-    let n = graph.nodes.len();
-    let mut slots = Slots { stat: Batch::new(n), sum: Batch::new(n), psql: Batch::new(n), unit: Batch::new(n) };
+fn batch(sh: &mut Sh, graph: &HostGraph, which: &[NodeId]) -> Slots {
+    let g = graph;
+    let mut slots = Slots { stat: Batch::new(g), sum: Batch::new(g), psql: Batch::new(g), unit: Batch::new(g) };
     let mut supervised = 0;
     for &i in which {
-        let b = graph.nodes[i].res.batched();
+        let b = graph[i].res.batched();
         supervised += usize::from(b.supervisor);
         if let Some(u) = b.unit {
             slots.unit.add(i, u);
@@ -130,11 +131,11 @@ fn batch(sh: &mut Sh, graph: &HostGraph, which: &[usize]) -> Slots {
             slots.sum.add(i, p);
         }
     }
-    let (stat, sum) = (slots.stat.worth_it(), slots.sum.worth_it());
-    if slots.psql.worth_it() {
+    let (stat, sum) = (slots.stat.worth_it(g), slots.sum.worth_it(g));
+    if slots.psql.worth_it(g) {
         psql::batch(sh, &slots.psql.items);
     }
-    if slots.unit.worth_it() {
+    if slots.unit.worth_it(g) {
         service::batch(sh, &slots.unit.items);
     }
     if supervised >= 2 {

@@ -93,10 +93,13 @@ fuzz_target!(|data: &[u8]| {
     let graph = &graphs[pick as usize % graphs.len()];
     let text = String::from_utf8_lossy(rest);
     let nonce = Nonce::fixed("00000000");
-    let all: Vec<usize> = (0..graph.nodes.len()).collect();
+    let all: Vec<converge::graph::NodeId> = graph.order().to_vec();
     let found = frames::parse(&text, &nonce);
-    let plans = plan::plan(graph, &all, &found, Pass::First);
-    let _ = converge::apply::script(graph, &plans, &nonce);
-    let _ = converge::apply::outcomes(graph, &plans, &found);
-    let _ = plan::plan(graph, &all, &found, Pass::Verify { again: &all });
+    let (plan, bases) = plan::plan(graph, &all, &found, Pass::First, &[]);
+    let _ = converge::apply::script(graph, &plan, &bases, &nonce);
+    let steps = converge::apply::outcomes(graph, &plan, &found);
+    let mut broken = converge::graph::PerNode::new(graph, false);
+    let after = converge::rounds::AfterRound::new(graph, &plan, &steps, &mut broken);
+    let (verified, _) = plan::plan(graph, &all, &found, Pass::Verify { again: &all }, &[]);
+    let _ = after.judge(graph, verified, &steps, false);
 });

@@ -591,10 +591,7 @@ mod tests {
         let cx = PlanCx { upstream: vec![ResourceId::new("package", "nginx-light")], ..PlanCx::default() };
         let diff = l.diff(&State::Absent, &cx);
         assert_eq!(diff.action, Action::Recheck);
-        assert_eq!(
-            diff.changes.last().and_then(|c| c.after()),
-            Some("planned again after package:nginx-light changes")
-        );
+        assert_eq!(diff.waits_for, [ResourceId::new("package", "nginx-light")]);
         let mut sh = Sh::new();
         l.steps(&State::Absent, &diff, &mut sh);
         assert!(sh.is_empty());

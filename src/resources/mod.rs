@@ -385,14 +385,16 @@ pub enum Content {
 pub struct Diff {
     pub action: Action,
     pub changes: Vec<Change>,
+    /// Not empty for a change that waits for these resources ([`Diff::deferred`]).
+    pub waits_for: Vec<ResourceId>,
 }
 
 impl Diff {
     pub fn ok() -> Diff {
-        Diff { action: Action::Ok, changes: Vec::new() }
+        Diff { action: Action::Ok, changes: Vec::new(), waits_for: Vec::new() }
     }
     pub fn new(action: Action, changes: Vec<Change>) -> Diff {
-        if changes.is_empty() { Diff::ok() } else { Diff { action, changes } }
+        if changes.is_empty() { Diff::ok() } else { Diff { action, changes, waits_for: Vec::new() } }
     }
     pub fn is_ok(&self) -> bool {
         self.action == Action::Ok
@@ -400,12 +402,16 @@ impl Diff {
 
     /// A change that cannot be planned yet, because something upstream changes the host
     /// first and the steps are computed from what was probed (`line`). Shown as `?` with
-    /// `changes` (what the probe suggests, and why it waits); it gets no block in the
+    /// `changes` (what the probe suggests) and what it waits for; it gets no block in the
     /// first apply round, is probed again after it and, if it still differs, planned from
-    /// that probe and applied in the second round.
-    pub fn deferred(mut changes: Vec<Change>, upstream: &[ResourceId]) -> Diff {
-        changes.push(Change::Recheck(format!("planned again after {}", changing(upstream))));
-        Diff { action: Action::Recheck, changes }
+    /// that probe and applied in the second round (the plan's `NodeState::Deferred`).
+    pub fn deferred(changes: Vec<Change>, upstream: &[ResourceId]) -> Diff {
+        Diff { action: Action::Recheck, changes, waits_for: upstream.to_vec() }
+    }
+
+    /// Whether it waits for a later round (see [`Diff::deferred`]).
+    pub fn is_deferred(&self) -> bool {
+        !self.waits_for.is_empty()
     }
 }
 
@@ -496,7 +502,7 @@ pub struct Batched {
 pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     /// The node name in a playbook and the `kind` in `kind:name`.
     const KIND: &'static str;
-    type State: fmt::Debug;
+    type State: fmt::Debug + Send + Sync + 'static;
 
     fn build(r: &mut NodeReader) -> Option<Self>;
     fn name(&self) -> &str;
@@ -564,23 +570,25 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     }
 }
 
-/// A planned resource: its diff and the shell that applies it.
-#[derive(Debug, Clone)]
+/// A resource planned from its probe: its diff, and what its steps are written from.
+#[derive(Debug)]
 pub struct Planned {
     pub diff: Diff,
-    pub steps: Sh,
-    /// The steps mark `$CV_A` when they act; a block that ran without marking it did
-    /// nothing (re-check blocks, guarded commands). See [`Kind::marks_acted`].
-    pub marks_acted: bool,
+    /// The probed state and the diff, kept for writing the steps at apply time.
+    pub basis: Basis,
     /// The file this change edits and its text afterwards, for a later resource that edits
     /// the same file ([`Kind::same_file`]).
     pub leaves: Option<(String, Vec<u8>)>,
 }
 
-impl Planned {
-    /// Waits for a later round (see [`Diff::deferred`]): a re-check with no steps.
-    pub fn is_deferred(&self) -> bool {
-        self.diff.action == Action::Recheck && self.steps.is_empty()
+/// What a kind planned from: its probed state and its diff, unredacted. It lives in
+/// memory between the probe and the apply script and is never serialized nor shown (it
+/// may hold secret values); the plan itself holds only what may be shown.
+pub struct Basis(Box<dyn std::any::Any + Send + Sync>);
+
+impl fmt::Debug for Basis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Basis(..)")
     }
 }
 
@@ -594,12 +602,17 @@ pub trait Resource: fmt::Debug + Send + Sync {
     fn probe(&self, sh: &mut Sh);
     fn batched(&self) -> Batched;
     fn same_file(&self) -> Option<String>;
-    /// Parses the probe output, diffs and, when something differs, writes the steps.
+    /// Parses the probe output and diffs.
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError>;
+    /// The steps that make the change planned from `basis` (which [`Resource::plan`] of
+    /// this resource made); `None` if it came from another resource.
+    fn write_steps(&self, basis: &Basis) -> Option<Sh>;
     /// The apply-time check-and-fix steps, if the kind has them (see [`Kind::recheck`]).
     fn recheck(&self) -> Option<Sh>;
     /// See [`Kind::recheck_in_order`].
     fn recheck_in_order(&self) -> bool;
+    /// See [`Kind::marks_acted`].
+    fn marks_acted(&self) -> bool;
 }
 
 impl<K: Kind> Resource for K {
@@ -630,15 +643,21 @@ impl<K: Kind> Resource for K {
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError> {
         let state = self.rebase(self.parse(out)?, cx);
         let diff = self.diff(&state, cx);
-        let mut steps = Sh::new();
         let mut leaves = None;
-        if !diff.is_ok() {
-            self.steps(&state, &diff, &mut steps);
-            if let (Some(path), Some(text)) = (Kind::same_file(self), self.leaves(&state, &diff)) {
-                leaves = Some((path.to_string(), text));
-            }
+        if !diff.is_ok()
+            && let (Some(path), Some(text)) = (Kind::same_file(self), self.leaves(&state, &diff))
+        {
+            leaves = Some((path.to_string(), text));
         }
-        Ok(Planned { diff, steps, marks_acted: Kind::marks_acted(self), leaves })
+        Ok(Planned { diff: diff.clone(), basis: Basis(Box::new((state, diff))), leaves })
+    }
+    fn write_steps(&self, basis: &Basis) -> Option<Sh> {
+        let (state, diff) = basis.0.downcast_ref::<(K::State, Diff)>()?;
+        let mut sh = Sh::new();
+        if !diff.is_ok() && !diff.is_deferred() {
+            Kind::steps(self, state, diff, &mut sh);
+        }
+        Some(sh)
     }
     fn recheck(&self) -> Option<Sh> {
         let mut sh = Sh::new();
@@ -647,13 +666,17 @@ impl<K: Kind> Resource for K {
     fn recheck_in_order(&self) -> bool {
         Kind::recheck_in_order(self)
     }
+    fn marks_acted(&self) -> bool {
+        Kind::marks_acted(self)
+    }
 }
 
 /// A kind's plan (diff and step text) from a probe output, for unit tests.
 #[cfg(test)]
 pub fn plan_with<K: Kind>(k: &K, out: &str, cx: &PlanCx) -> (Diff, String) {
     let planned = Resource::plan(k, out, cx).expect("parse");
-    (planned.diff, planned.steps.into_text())
+    let steps = Resource::write_steps(k, &planned.basis).expect("its own basis");
+    (planned.diff, steps.into_text())
 }
 
 /// [`plan_with`] without notifications.
