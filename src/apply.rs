@@ -12,11 +12,11 @@
 //! absent. Resources downstream of a change are handled in four ways: their content
 //! writes skip the "changed since plan" guard (`$CV_DOWNSTREAM`: the run itself changed
 //! the file); those in sync whose kind has apply-time checks get a re-check block
-//! ([`mark_rechecks`], shown in the plan as `?`); those whose steps are computed from
+//! ([`crate::plan::HostPlan::mark_rechecks`], shown in the plan as `?`); those whose steps are computed from
 //! what they probed (`line` edits the probed text) defer themselves (`Diff::deferred`,
 //! also `?`): no block in this round, planned again from the verify probe. Whatever else
 //! a step changes behind a resource's back, with no edge declared, the verify after the
-//! round finds (it probes the whole host), and a second round applies (`engine.rs`).
+//! round finds (it probes the whole host), and a second round applies (`rounds.rs`).
 //!
 //! Every step that replaces something first checks it is still what the plan saw
 //! (`cv_changed_since_plan`, in the script header). Once an earlier block of the script
@@ -33,7 +33,7 @@
 //!
 //! Some blocks decide at apply time whether to act: re-check blocks, and commands behind
 //! guards evaluated again just before they would run (`exec`). Their steps mark that they
-//! acted with `: > "$CV_A"` ([`Planned::marks_acted`]); one that ran without marking it
+//! acted with `: > "$CV_A"` ([`crate::resources::Kind::marks_acted`]); one that ran without marking it
 //! did nothing and is reported in sync, not changed.
 
 use std::collections::HashMap;

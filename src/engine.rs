@@ -243,7 +243,16 @@ async fn apply_rounds(
         let Some(script) = apply::script(graph, &plan, &bases, &nonce) else { return };
         let out = match t.exchange(&script).await {
             Ok(o) => o,
-            Err(e) => return fail(report, format!("apply: {e}")),
+            Err(e) => {
+                // no output came back: whether each block ran is unknown, and none is
+                // reported in sync
+                for i in plan.blocks(graph) {
+                    let r = &mut report.resources[pos[i]];
+                    r.result = Some(Outcome::Failed);
+                    r.error = Some(format!("unknown: the apply was cut off before its result came back ({e})"));
+                }
+                return fail(report, format!("apply: {e}"));
+            }
         };
         report.timings_ms.apply += ms(phase.elapsed());
         let steps = apply::outcomes(graph, &plan, &frames::parse(&out.stdout, &nonce));

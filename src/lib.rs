@@ -1,14 +1,30 @@
 //! converge: declarative configuration convergence over SSH.
 //!
-//! A KDL playbook describes the desired state of hosts. converge reads it into typed
-//! resources with spans (`playbook`), builds a dependency graph per host (`graph`),
-//! probes every resource of a host in one exchange (`probe`), diffs into a plan
-//! (`resources`, `plan`), applies exactly the needed steps in one generated script
-//! (`apply`) and, after any change, re-probes the whole host in one more (`engine`): what
-//! a step of the run changed behind another resource's back gets a second round. Only `transport` touches
-//! the network; every byte of shell goes through one quoting builder (`script`). Errors
-//! in a playbook are diagnostics on the exact token, all at once, before any connection
-//! (`diag`). The report is data, rendered as text or JSON (`report`).
+//! The pipeline, one module per stage:
+//!
+//! - **prepare** (`prepare`, offline): `playbook` reads the KDL into typed resources with
+//!   spans and `playbook::expand` instantiates modules per host; `graph` builds each
+//!   host's dependency graph (a [`graph::NodeId`] per resource, walks as methods of
+//!   [`graph::HostGraph`]). Errors are diagnostics on the exact token, all at once,
+//!   before any connection (`diag`). `converge check`, the fuzz targets and the tests
+//!   call [`prepare::check_file`]; runs call [`prepare::prepare`].
+//! - **probe** (`probe`): one read-only script for every resource of a host, framed per
+//!   resource with a random nonce (`frames`).
+//! - **plan** (`plan`): the frames become one [`plan::HostPlan`], a typed
+//!   [`plan::NodeState`] per node (in sync, planned, deferred, re-check, probe failed,
+//!   ...); kinds (`resources`) parse and diff, and know nothing of the stages after them.
+//!   The plan serializes and holds no shell text and no secret value.
+//! - **apply** (`apply`): one script with a block per node that has one, its steps written
+//!   at apply time from what the kind planned from; the outcome of each block.
+//! - **rounds** (`rounds`): after any change the `engine` re-probes every resource still
+//!   standing (the verify); `rounds` decides from the round's outcomes and the verify's
+//!   plan what gets a second round and why, and what did not converge.
+//! - **engine** (`engine`): every host through connect → probe → plan → apply → verify,
+//!   in parallel; the only stage that talks to a host, through `transport` (the system
+//!   ssh with ControlMaster, or a local shell). Every byte of shell goes through one
+//!   quoting builder (`script`).
+//! - **report** (`report`): the run as data, per host and resource; rendered as text or
+//!   JSON by `report::render`.
 
 pub mod apply;
 pub mod cli;

@@ -120,6 +120,8 @@ impl Summary {
 
     pub fn add_resource(&mut self, r: &ResourceReport) {
         match r.action {
+            // a resource that could not be probed is not known to be in sync
+            Action::Ok if r.error.is_some() && r.result.is_none() => {}
             Action::Ok => self.in_sync += 1,
             Action::Create => self.create += 1,
             Action::Change => self.change += 1,

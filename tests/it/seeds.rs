@@ -50,6 +50,17 @@ pub fn baseline(name: &str, address: &str, run: impl Fn(&str, &str) -> Run) -> s
 
 /// Snapshots a report as JSON and as the human text, masked (see [`baseline`]).
 fn pin(name: &str, stage: &str, report: &serde_json::Value, address: &str) {
+    let text = masked(report, address);
+    let report: converge::report::Report = serde_json::from_str(&text).expect("the report reads back");
+    insta::assert_snapshot!(format!("{name}_{stage}_json"), text);
+    insta::assert_snapshot!(
+        format!("{name}_{stage}"),
+        anstream::adapter::strip_str(&converge::report::human(&report)).to_string()
+    );
+}
+
+/// A report as pretty JSON with what differs from run to run masked (see [`baseline`]).
+pub fn masked(report: &serde_json::Value, address: &str) -> String {
     let mut masked = report.clone();
     for h in masked["hosts"].as_array_mut().into_iter().flatten() {
         h["timings_ms"] = serde_json::json!({});
@@ -69,13 +80,7 @@ fn pin(name: &str, stage: &str, report: &serde_json::Value, address: &str) {
     let text = serde_json::to_string_pretty(&masked).expect("json").replace(address, "ADDR");
     // image ids, commit ids, and short commit ids as git shows them with their branch
     let ids = regex::Regex::new(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{40}\b|\b[0-9a-f]{7}( \()").expect("regex");
-    let text = ids.replace_all(&text, "ID$1").into_owned();
-    let report: converge::report::Report = serde_json::from_str(&text).expect("the report reads back");
-    insta::assert_snapshot!(format!("{name}_{stage}_json"), text);
-    insta::assert_snapshot!(
-        format!("{name}_{stage}"),
-        anstream::adapter::strip_str(&converge::report::human(&report)).to_string()
-    );
+    ids.replace_all(&text, "ID$1").into_owned()
 }
 
 /// The resources of a report that did not end well, for a readable failure.
