@@ -41,7 +41,6 @@ use std::collections::HashMap;
 use crate::frames::{self, Frames, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
 use crate::plan::{Bases, HostPlan, NodeState};
-use crate::probe::owed_key;
 use crate::script::Sh;
 
 /// The last bytes of a failed step's output sent back.
@@ -136,7 +135,7 @@ fn block(
     sh.raw("\" ]; then\n");
     for &t in graph.notifies(i) {
         if plan[t].change().is_some_and(|c| c.refreshes()) {
-            sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&owed_key(&graph[t].id)).nl();
+            sh.raw("mkdir -p -- \"$CV_STATE/owed\" && : > \"$CV_STATE/owed/\"").q(&graph[t].id.owed_key()).nl();
         }
     }
     frames::marker(sh, nonce, "b", n);
@@ -158,7 +157,7 @@ fn block(
     sh.raw("tail -c ").num(FAILURE_TAIL).raw(" -- \"$CV_E\"; echo\n");
     sh.raw("else\n");
     if node.res.notifiable() {
-        sh.raw("rm -f -- \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).nl();
+        sh.raw("rm -f -- \"$CV_STATE/owed/\"").q(&node.id.owed_key()).nl();
     }
     if !marks_acted(graph, plan, i) {
         sh.raw("CV_RAN=1\n");
@@ -341,7 +340,7 @@ mod tests {
         );
         let plan = plan_of(&g, vec![content(), planned(Change::refresh(Refresh::Run, "x"))]);
         let script = script(&g, &plan, &no_bases(&g), &Nonce::fixed("ab")).expect("a script");
-        let key = crate::script::quote(&owed_key(&g.nodes[1].id));
+        let key = crate::script::quote(&g.nodes[1].id.owed_key());
         let owed = script.find(&format!("owed/\"{key}")).expect("the run is recorded as owed");
         assert!(owed < script.find("::ab:b:0").expect("block 0"), "{script}");
         assert!(script.contains(&format!("rm -f -- \"$CV_STATE/owed/\"{key}")), "{script}");

@@ -20,6 +20,7 @@ use crate::frames::{self, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
 use crate::plan::{self, Again, Changes, HostPlan, NodeState};
 use crate::playbook::inventory::{Connection, Host};
+pub use crate::prepare::Job;
 use crate::probe;
 use crate::report::{HostReport, HostStatus, Outcome, ResourceReport, Timings};
 pub use crate::resources::mask;
@@ -41,15 +42,6 @@ pub struct Options {
     pub mode: Mode,
     pub ssh: SshOptions,
     pub forks: usize,
-}
-
-/// One host and its graph, ready to run.
-#[derive(Debug)]
-pub struct Job {
-    pub host: Host,
-    pub graph: HostGraph,
-    /// Secret values: masked in everything reported about this host.
-    pub secrets: Vec<String>,
 }
 
 /// Runs every job, at most `forks` at once; reports come back in job order.

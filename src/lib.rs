@@ -43,6 +43,7 @@ pub mod resources;
 pub mod rounds;
 pub mod sandbox;
 pub mod script;
+pub mod syntax;
 pub mod template;
 pub mod transport;
 

@@ -9,10 +9,19 @@
 use std::path::Path;
 
 use crate::diag::{self, Diags};
-use crate::engine::Job;
-use crate::graph;
+use crate::graph::{self, HostGraph};
+use crate::playbook::inventory::Host;
 use crate::playbook::{self, Playbook, expand};
 use crate::template::Templates;
+
+/// One host and its graph, ready to run.
+#[derive(Debug)]
+pub struct Job {
+    pub host: Host,
+    pub graph: HostGraph,
+    /// Secret values: masked in everything reported about this host.
+    pub secrets: Vec<String>,
+}
 
 /// A loaded playbook and one job per selected host.
 pub struct Prepared {

@@ -7,21 +7,8 @@
 
 use crate::frames::{self, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
-use crate::resources::{ResourceId, psql, service, supervisor_program};
+use crate::resources::{psql, service, supervisor_program};
 use crate::script::Sh;
-
-/// The file under `$CV_STATE/owed/` that records a refresh owed to `id`.
-pub fn owed_key(id: &ResourceId) -> String {
-    let mut out = String::new();
-    for b in id.to_string().bytes() {
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// The probe script for the nodes in `which`.
 pub fn script(graph: &HostGraph, which: &[NodeId], nonce: &Nonce) -> String {
@@ -48,7 +35,7 @@ pub fn script(graph: &HostGraph, which: &[NodeId], nonce: &Nonce) -> String {
         node.res.probe(&mut sh);
         sh.raw(") 2>\"$CV_E\" </dev/null\ncv_rc=$?\n");
         if node.res.notifiable() {
-            sh.raw("if [ -e \"$CV_STATE/owed/\"").q(&owed_key(&node.id)).raw(" ]; then ");
+            sh.raw("if [ -e \"$CV_STATE/owed/\"").q(&node.id.owed_key()).raw(" ]; then ");
             frames::flag(&mut sh, nonce, i, "owed");
             sh.raw("fi\n");
         }

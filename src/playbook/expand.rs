@@ -12,11 +12,11 @@ use minijinja::Value;
 
 use super::inventory::Host;
 use super::module::ModuleUse;
-use super::reader::NodeReader;
 use super::vars::{VarDecl, resolve};
 use super::{Playbook, ResourceDecl};
 use crate::diag::{Diag, Diags, Spanned};
 use crate::resources::{KINDS, Resource, ResourceId, kind_def};
+use crate::syntax::reader::NodeReader;
 use crate::template::Templates;
 
 /// One resource of one host.

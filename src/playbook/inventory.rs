@@ -23,9 +23,9 @@
 
 use kdl::KdlNode;
 
-use super::kdl::{entry_at, expect_bool, expect_int, expect_string, name_at};
 use super::vars::{VarDecl, read_vars};
 use crate::diag::{At, Diag, Diags, Source, did_you_mean};
+use crate::syntax::kdl::{entry_at, expect_bool, expect_int, expect_string, name_at};
 
 /// How converge reaches a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

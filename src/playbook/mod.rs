@@ -18,9 +18,7 @@
 
 pub mod expand;
 pub mod inventory;
-pub mod kdl;
 pub mod module;
-pub mod reader;
 pub mod secrets;
 pub mod vars;
 
@@ -30,12 +28,12 @@ use std::sync::Arc;
 use ::kdl::KdlNode;
 
 use self::inventory::Inventory;
-use self::kdl::{entry_at, expect_string, name_at};
 use self::module::ModuleUse;
 use self::secrets::{SecretDecl, read_secrets};
 use self::vars::{VarDecl, read_vars};
 use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::resources::{KINDS, kind_def};
+use crate::syntax::kdl::{entry_at, expect_string, name_at};
 
 /// Top-level node names that are not resource kinds.
 const KEYWORDS: &[&str] = &["host", "inventory", "vars", "secrets", "on", "use"];
@@ -108,7 +106,7 @@ pub fn load(path: &Path, inventory: Option<&Path>) -> Result<Playbook, Diags> {
 /// can still check what was read and report their own problems in the same run.
 pub fn load_all(path: &Path, inventory: Option<&Path>) -> Result<(Playbook, Diags), Diags> {
     let src = read_source(path, "playbook")?;
-    let doc = kdl::parse(&src)?;
+    let doc = crate::syntax::kdl::parse(&src)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut diags = Diags::default();
     let mut pb = Playbook {
@@ -143,7 +141,7 @@ fn load_inventory(path: &Path, diags: &mut Diags) -> Inventory {
             return inv;
         }
     };
-    match kdl::parse(&src) {
+    match crate::syntax::kdl::parse(&src) {
         Ok(doc) => {
             for node in doc.nodes() {
                 let inner: Vec<&KdlNode> = if node.name().value() == "inventory" {

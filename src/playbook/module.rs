@@ -31,9 +31,9 @@ use std::sync::Arc;
 
 use kdl::{KdlNode, KdlValue};
 
-use super::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use super::vars::{RawVar, VarDecl, read_var, read_vars};
 use crate::diag::{At, Diag, Diags, Source, did_you_mean};
+use crate::syntax::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use crate::template::StringToken;
 
 /// How deep modules may use modules (a cycle is reported before this is reached).
@@ -133,7 +133,7 @@ fn read_module(full: &Path, use_at: &At, diags: &mut Diags) -> Option<ModuleFile
     };
     let name = full.strip_prefix(std::env::current_dir().unwrap_or_default()).unwrap_or(full);
     let src = crate::diag::source(name.display().to_string(), text);
-    let doc = match super::kdl::parse(&src) {
+    let doc = match crate::syntax::kdl::parse(&src) {
         Ok(doc) => doc,
         Err(d) => {
             for diag in d.iter() {

@@ -25,8 +25,8 @@ use std::path::Path;
 
 use kdl::KdlNode;
 
-use super::kdl::{entry_at, expect_bool, expect_string, name_at};
 use crate::diag::{At, Diag, Diags, Source};
+use crate::syntax::kdl::{entry_at, expect_bool, expect_string, name_at};
 
 /// Where one secret comes from.
 #[derive(Debug, Clone)]

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use kdl::{KdlNode, KdlValue};
 use minijinja::Value;
 
-use super::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use crate::diag::{At, Diag, Diags, Source};
+use crate::syntax::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use crate::template::{StringToken, Templates};
 
 /// One declared variable, unrendered.

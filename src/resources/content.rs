@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use super::record::Record;
 use super::{Change, Content, ProbeError};
 use crate::diag::Spanned;
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 /// Above this size the probe does not send the current content back for a diff.
 pub const DIFF_LIMIT: u64 = 256 * 1024;

@@ -47,8 +47,8 @@ use super::record::Record;
 use super::runas;
 use super::{Action, Batched, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{At, Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct Cron {

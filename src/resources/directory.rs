@@ -13,8 +13,8 @@ use super::file::read_path;
 use super::ownership::{self, Ownership};
 use super::record::Record;
 use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct Directory {

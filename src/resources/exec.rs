@@ -51,8 +51,8 @@ use super::record::Record;
 use super::runas;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::{Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct Exec {

@@ -19,8 +19,8 @@ use super::ownership::{self, Ownership};
 use super::record::Record;
 use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::Diag;
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct File {

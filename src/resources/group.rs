@@ -13,8 +13,8 @@
 use super::record::Record;
 use super::{Action, Change, Diff, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct Group {

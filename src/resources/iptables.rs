@@ -60,8 +60,8 @@
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
-use crate::playbook::reader::NodeReader;
 use crate::script::{Sh, quote};
+use crate::syntax::reader::NodeReader;
 
 const TABLES: &[&str] = &["filter", "nat", "mangle", "raw", "security"];
 

@@ -52,8 +52,8 @@ use super::content::{self, Desired};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::{Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 /// The largest file `line` edits (the probe sends it back whole).
 pub const SIZE_LIMIT: u64 = 1024 * 1024;

@@ -50,8 +50,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 /// Every kind converge knows, in the order `--help` lists them. One line per kind.
 pub static KINDS: &[KindDef] = &[
@@ -110,6 +110,19 @@ pub struct ResourceId {
 impl ResourceId {
     pub fn new(kind: &'static str, name: impl Into<String>) -> ResourceId {
         ResourceId { kind, name: name.into() }
+    }
+
+    /// The file under `$CV_STATE/owed/` that records a refresh owed to this resource.
+    pub fn owed_key(&self) -> String {
+        let mut out = String::new();
+        for b in self.to_string().bytes() {
+            if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
     }
 }
 
@@ -690,7 +703,7 @@ pub fn plan_of<K: Kind>(k: &K, out: &str) -> (Diff, String) {
 #[cfg(test)]
 pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
     let src = crate::diag::source("test.kdl", kdl.to_string());
-    let doc = crate::playbook::kdl::parse(&src).map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
+    let doc = crate::syntax::kdl::parse(&src).map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
     let node = doc.nodes().first().expect("a node");
     let dir = std::path::Path::new(".");
     let templates = crate::template::Templates::new(dir);

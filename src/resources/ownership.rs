@@ -8,8 +8,8 @@
 use super::group::read_account;
 use super::record::Record;
 use super::{Change, Implicit, ProbeError};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ownership {
@@ -124,7 +124,7 @@ impl Ownership {
             (None, None) => {}
         }
         if let Some(c) = changes.iter().find(|c| c.field() == "mode") {
-            let mode = self.mode.or_else(|| c.after().and_then(crate::playbook::kdl::parse_mode));
+            let mode = self.mode.or_else(|| c.after().and_then(crate::syntax::kdl::parse_mode));
             if let Some(m) = mode {
                 sh.raw("chmod ").mode(m).sp().raw(target).nl();
             }

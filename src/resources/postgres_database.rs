@@ -28,8 +28,8 @@ use super::psql::{self, Psql, Server};
 use super::record::Record;
 use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct PostgresDatabase {

@@ -8,8 +8,8 @@
 //! The working directory is `/` first: the exchange's own (root's home) is not readable by
 //! other users, and tools that look around their working directory (git) would fail there.
 
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 /// Defines `cv_as` and moves to `/`.
 pub fn define(sh: &mut Sh) {

@@ -19,8 +19,8 @@ use super::record::Record;
 use super::unit::{check_unit_name, unit_name};
 use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::Diag;
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct Service {

@@ -46,9 +46,8 @@ use super::content::{self, Desired};
 use super::record::Record;
 use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh, ResourceId, parent_dirs};
 use crate::diag::{Diag, Spanned};
-use crate::playbook::reader::NodeReader;
-use crate::probe::owed_key;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 /// Where Debian's supervisord.conf includes program files from (`files = conf.d/*.conf`).
 pub const CONF_DIR: &str = "/etc/supervisor/conf.d";
@@ -192,7 +191,7 @@ impl Section {
 
 impl SupervisorProgram {
     fn owed(&self) -> String {
-        owed_key(&ResourceId::new(Self::KIND, self.name.clone()))
+        ResourceId::new(Self::KIND, self.name.clone()).owed_key()
     }
 
     /// What the wanted state looks like in a plan.

@@ -38,8 +38,8 @@
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::{Sh, quote};
+use crate::syntax::reader::NodeReader;
 
 const ACTIONS: &[&str] = &["allow", "deny", "reject", "limit"];
 const PROTOS: &[&str] = &["tcp", "udp", "ah", "esp", "gre", "ipv6", "igmp"];

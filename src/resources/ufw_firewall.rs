@@ -32,8 +32,8 @@
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 const POLICIES: &[&str] = &["allow", "deny", "reject"];
 const LEVELS: &[&str] = &["off", "low", "medium", "high", "full"];

@@ -18,8 +18,8 @@ use super::file::{self, File};
 use super::ownership::Ownership;
 use super::{Batched, Diff, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 const SUFFIXES: &[&str] = &[".service", ".socket", ".timer", ".target", ".mount", ".path", ".slice", ".automount"];
 

@@ -63,8 +63,8 @@ use base64::Engine as _;
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::{At, Diag, Spanned};
-use crate::playbook::reader::NodeReader;
 use crate::script::{Sh, quote};
+use crate::syntax::reader::NodeReader;
 pub use inspect::{Image, Observed};
 
 #[derive(Debug)]

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::diag::{At, Diag, Spanned};
-use crate::playbook::reader::NodeReader;
+use crate::syntax::reader::NodeReader;
 
 /// Directives that open a block: `directive` writes simple directives only.
 const BLOCKS: &[&str] =

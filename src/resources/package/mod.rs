@@ -32,8 +32,8 @@ use std::collections::BTreeMap;
 use super::record::Record;
 use super::{Action, Change, Diff, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
-use crate::playbook::reader::NodeReader;
 use crate::script::Sh;
+use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]
 pub struct Package {
