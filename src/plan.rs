@@ -381,3 +381,112 @@ pub fn plan(
     }
     (plan, bases)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::Frame;
+
+    fn graph(playbook: &str) -> HostGraph {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("playbook.kdl");
+        std::fs::write(&path, playbook).expect("write");
+        let prepared = crate::prepare::prepare(&path, None, None).unwrap_or_else(|d| panic!("{d:?}"));
+        prepared.jobs.into_iter().next().expect("one host").graph
+    }
+
+    /// Frames with these bodies, each ended with status 0, by node.
+    fn frames(bodies: &[(usize, &str)]) -> Frames {
+        let mut f = Frames::default();
+        for &(i, body) in bodies {
+            f.frames.insert(i, Frame { body: body.into(), status: Some(0), ..Frame::default() });
+        }
+        f
+    }
+
+    fn first(g: &HostGraph, f: &Frames, secrets: &[String]) -> HostPlan {
+        plan(g, g.order(), f, Pass::First, secrets).0
+    }
+
+    const ABSENT: &str = "type=absent\n";
+
+    #[test]
+    fn what_the_probe_could_not_say_is_a_typed_failure_never_nothing_to_do() {
+        let g = graph(
+            "host \"a\"\nfile \"/a\" content=\"\"\nfile \"/b\" content=\"\"\nfile \"/c\" content=\"\"\nfile \"/d\" content=\"\"\nfile \"/e\" content=\"\"\n",
+        );
+        let mut f = frames(&[(0, ABSENT), (1, ABSENT), (2, ABSENT), (3, "type=banana\n")]);
+        f.frames.get_mut(&1).expect("frame").repeated = true;
+        f.frames.get_mut(&2).expect("frame").status = None;
+        f.frames.get_mut(&3).expect("frame").stderr = "stat: oops\n".into();
+        let p = first(&g, &f, &[]);
+        assert!(matches!(p[NodeId(0)], NodeState::Planned { .. }));
+        let error = |i| match &p[NodeId(i)] {
+            NodeState::ProbeFailed { error } => error.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(error(1), ProbeFailure::Repeated);
+        assert_eq!(error(2), ProbeFailure::CutShort);
+        assert_eq!(
+            error(3).to_string(),
+            "cannot read probe output: unexpected type \"banana\" (stat: oops)",
+            "the kind's reason and the snippet's stderr"
+        );
+        assert_eq!(error(4), ProbeFailure::Missing);
+        // in a verify, nodes not asked for are not probed
+        let (v, _) = plan(&g, &[NodeId(0)], &f, Pass::Verify { again: &[] }, &[]);
+        assert_eq!(v[NodeId(1)], NodeState::NotProbed);
+    }
+
+    #[test]
+    fn a_line_whose_file_an_earlier_change_makes_waits_and_so_does_what_needs_it() {
+        let g = graph(
+            "host \"a\"\nfile \"/etc/a\" content=\"x\\n\"\nline \"/etc/b\" line=\"k = v\"\n\
+             file \"/etc/c\" content=\"y\\n\" require=\"line:/etc/b\"\n",
+        );
+        let p = first(&g, &frames(&[(0, ABSENT), (1, ABSENT), (2, ABSENT)]), &[]);
+        assert!(matches!(p[NodeId(0)], NodeState::Planned { .. }));
+        assert!(matches!(&p[NodeId(1)], NodeState::Deferred { waiting_on, .. } if *waiting_on == [NodeId(0)]));
+        assert!(matches!(&p[NodeId(2)], NodeState::Deferred { waiting_on, .. } if *waiting_on == [NodeId(1)]));
+        let (action, changes, error) = p[NodeId(2)].shown(&g);
+        assert_eq!((action, error), (Action::Recheck, None));
+        assert_eq!(changes.last(), Some(&Change::Recheck("planned again after line:/etc/b changes".into())));
+        // only the file has a block in the first round
+        assert_eq!(p.blocks(&g), [NodeId(0)]);
+    }
+
+    #[test]
+    fn in_sync_resources_downstream_of_a_change_are_checked_again() {
+        let g = graph(
+            "host \"a\"\nfile \"/a\" content=\"x\\n\"\nfile \"/b\" state=\"absent\" require=\"file:/a\"\n\
+             file \"/c\" state=\"absent\"\n",
+        );
+        let p = first(&g, &frames(&[(0, ABSENT), (1, ABSENT), (2, ABSENT)]), &[]);
+        assert_eq!(p[NodeId(1)], NodeState::Recheck { because: vec![NodeId(0)] });
+        assert_eq!(p[NodeId(2)], NodeState::InSync, "no edge, and a file is not re-checked in order");
+        assert_eq!(p[NodeId(1)].shown(&g).1, [Change::Recheck("checked again after file:/a changes".into())]);
+        // re-checks alone are no reason to send a script
+        let mut only = p.clone();
+        only.nodes[NodeId(0)].state = NodeState::InSync;
+        assert!(!only.changes_anything() && p.changes_anything());
+    }
+
+    #[test]
+    fn the_plan_serializes_with_its_version_and_holds_no_shell_and_no_secret() {
+        let g = graph("host \"a\"\nfile \"/etc/app.env\" content=\"PASSWORD=hunter2\\n\" mode=\"0600\"\n");
+        let secrets = vec!["hunter2".to_string()];
+        let (p, bases) = plan(&g, g.order(), &frames(&[(0, ABSENT)]), Pass::First, &secrets);
+        let json = serde_json::to_string(&p).expect("serializes");
+        assert!(json.starts_with("{\"format_version\":1,"), "{json}");
+        assert!(json.contains("\"state\":\"planned\""), "{json}");
+        assert!(!json.contains("hunter2"), "a secret in the plan: {json}");
+        for shell in ["mktemp", "chmod", "mv ", "base64", "cv_changed_since_plan"] {
+            assert!(!json.contains(shell), "shell text in the plan ({shell}): {json}");
+        }
+        let back: HostPlan = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back, p);
+        // the steps are written from what stayed in memory, and they write the real value
+        let steps = g[NodeId(0)].res.write_steps(bases[NodeId(0)].as_ref().expect("a basis")).expect("its basis");
+        assert!(steps.into_text().contains("base64"), "the content goes to the host");
+    }
+}
