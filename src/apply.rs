@@ -38,7 +38,7 @@
 
 use std::collections::HashMap;
 
-use crate::frames::{self, Frames, Nonce};
+use crate::frames::{self, Frame, Frames, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
 use crate::plan::{Bases, HostPlan, NodeState};
 use crate::script::Sh;
@@ -201,6 +201,33 @@ impl Step {
     }
 }
 
+/// What one block did, from its frame (`None`: the output has none). A skipped block is
+/// [`Step::Skipped`] with no cause: [`outcomes`] names it once every block is known.
+pub fn outcome(graph: &HostGraph, plan: &HostPlan, i: NodeId, frame: Option<&Frame>) -> Step {
+    let flagged = |f: &Frame, flag: &str| f.flags.iter().any(|x| x == flag);
+    match frame {
+        None => Step::Failed("did not run: the apply script stopped before this step (connection lost?)".into()),
+        Some(f) if f.repeated => {
+            Step::Failed("the apply output holds this step more than once: its result is unknown".into())
+        }
+        Some(f) if f.skipped => Step::Skipped(None),
+        Some(f) if flagged(f, "stale") && f.status.is_some_and(|c| c != 0) => Step::Stale,
+        Some(f) => match f.status {
+            Some(0) if marks_acted(graph, plan, i) && !flagged(f, "acted") => Step::Unchanged,
+            Some(0) => Step::Changed,
+            Some(code) => {
+                let text = f.stderr.trim();
+                Step::Failed(if text.is_empty() {
+                    format!("step failed with exit status {code}")
+                } else {
+                    text.to_string()
+                })
+            }
+            None => Step::Failed("the step was cut short (connection lost?)".into()),
+        },
+    }
+}
+
 /// What happened to each block, from the apply output. A block whose steps mark when
 /// they act (a re-check, a guarded command) and did not is [`Step::Unchanged`].
 pub fn outcomes(graph: &HostGraph, plan: &HostPlan, frames: &Frames) -> PerNode<Step> {
@@ -208,31 +235,10 @@ pub fn outcomes(graph: &HostGraph, plan: &HostPlan, frames: &Frames) -> PerNode<
     // blocks that were skipped: their reason is found once every block's step is known
     let mut skipped: Vec<NodeId> = Vec::new();
     for i in plan.blocks(graph) {
-        let flagged = |f: &frames::Frame, flag: &str| f.flags.iter().any(|x| x == flag);
-        out[i] = match frames.frames.get(&i.index()) {
-            None => Step::Failed("did not run: the apply script stopped before this step (connection lost?)".into()),
-            Some(f) if f.repeated => {
-                Step::Failed("the apply output holds this step more than once: its result is unknown".into())
-            }
-            Some(f) if f.skipped => {
-                skipped.push(i);
-                Step::Skipped(None)
-            }
-            Some(f) if flagged(f, "stale") && f.status.is_some_and(|c| c != 0) => Step::Stale,
-            Some(f) => match f.status {
-                Some(0) if marks_acted(graph, plan, i) && !flagged(f, "acted") => Step::Unchanged,
-                Some(0) => Step::Changed,
-                Some(code) => {
-                    let text = f.stderr.trim();
-                    Step::Failed(if text.is_empty() {
-                        format!("step failed with exit status {code}")
-                    } else {
-                        text.to_string()
-                    })
-                }
-                None => Step::Failed("the step was cut short (connection lost?)".into()),
-            },
-        };
+        out[i] = outcome(graph, plan, i, frames.frames.get(&i.index()));
+        if out[i] == Step::Skipped(None) {
+            skipped.push(i);
+        }
     }
     // name the failure each skip comes from; a skip that comes only from stale blocks
     // waits for them

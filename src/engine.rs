@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::apply::{self, Step};
-use crate::frames::{self, Nonce};
+use crate::events::{self, Emitter, Events, What};
+use crate::frames::{self, Mark, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
 use crate::plan::{self, Again, Changes, HostPlan, NodeState};
 use crate::playbook::inventory::{Connection, Host};
@@ -46,21 +47,29 @@ pub struct Options {
 
 /// Runs every job, at most `forks` at once; reports come back in job order.
 pub async fn run(jobs: Vec<Job>, opts: &Options) -> Vec<HostReport> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (_, reports) = tokio::join!(run_streamed(jobs, opts, tx), events::collect(rx, |_| {}));
+    reports
+}
+
+/// Runs every job, at most `forks` at once, sending each host's events (its report last)
+/// on `events` as they happen; returns once every host is done.
+pub async fn run_streamed(jobs: Vec<Job>, opts: &Options, events: Events) {
     let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
     let mut handles = Vec::new();
-    for job in jobs {
+    for (k, job) in jobs.into_iter().enumerate() {
         let sem = sem.clone();
         let opts = opts.clone();
+        let emit = Emitter::new(events.clone(), k, &job.host.name);
         handles.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await;
-            run_host(job, &opts).await
+            let report = run_host(job, &opts, &emit).await;
+            emit.send(What::Done(Box::new(report)));
         }));
     }
-    let mut out = Vec::new();
-    for h in handles {
-        match h.await {
-            Ok(r) => out.push(r),
-            Err(e) => out.push(HostReport {
+    for (k, h) in handles.into_iter().enumerate() {
+        if let Err(e) = h.await {
+            let report = HostReport {
                 host: "?".into(),
                 address: String::new(),
                 status: HostStatus::Failed,
@@ -68,10 +77,10 @@ pub async fn run(jobs: Vec<Job>, opts: &Options) -> Vec<HostReport> {
                 exchanges: 0,
                 timings_ms: Timings::default(),
                 resources: Vec::new(),
-            }),
+            };
+            Emitter::new(events.clone(), k, "?").send(What::Done(Box::new(report)));
         }
     }
-    out
 }
 
 fn target(host: &Host) -> Target {
@@ -103,7 +112,7 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-async fn run_host(job: Job, opts: &Options) -> HostReport {
+async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     let started = Instant::now();
     let Job { host, graph, mut secrets } = job;
     secrets.extend(graph.nodes.iter().flat_map(|n| n.res.secrets()));
@@ -119,9 +128,11 @@ async fn run_host(job: Job, opts: &Options) -> HostReport {
         timings_ms: Timings::default(),
         resources: Vec::new(),
     };
+    emit.send(What::Connecting);
     let transport = match connect(&host, &opts.ssh).await {
         Ok(t) => Counted::new(t),
         Err(e) => {
+            emit.send(What::Failed { error: e.to_string() });
             report.status =
                 if matches!(e, TransportError::HostKey(_)) { HostStatus::Failed } else { HostStatus::Unreachable };
             report.error = Some(e.to_string());
@@ -131,7 +142,8 @@ async fn run_host(job: Job, opts: &Options) -> HostReport {
         }
     };
     report.timings_ms.connect = ms(started.elapsed());
-    converge_host(&graph, &transport, opts.mode, &secrets, &mut report).await;
+    emit.send(What::Connected);
+    converge_host(&graph, &transport, opts.mode, &secrets, &mut report, emit).await;
     report.exchanges = transport.count();
     transport.close().await;
     report.timings_ms.total = ms(started.elapsed());
@@ -162,7 +174,7 @@ pub async fn converge_on(
         resources: Vec::new(),
     };
     let transport = Counted::new(transport);
-    converge_host(graph, &transport, mode, &secrets, &mut report).await;
+    converge_host(graph, &transport, mode, &secrets, &mut report, &Emitter::none(name)).await;
     report.exchanges = transport.count();
     transport.close().await;
     report.timings_ms.total = ms(started.elapsed());
@@ -170,20 +182,29 @@ pub async fn converge_on(
 }
 
 /// Probe, plan and, in apply mode, apply and verify, over an open transport.
-async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[String], report: &mut HostReport) {
+async fn converge_host(
+    graph: &HostGraph,
+    t: &Counted,
+    mode: Mode,
+    secrets: &[String],
+    report: &mut HostReport,
+    emit: &Emitter,
+) {
     let all: Vec<NodeId> = graph.order().to_vec();
     let phase = Instant::now();
     let frames = match exchange_probe(graph, t, &all, secrets).await {
         Ok(f) => f,
-        Err(e) => return fail(report, format!("probe: {e}")),
+        Err(e) => return fail(report, format!("probe: {e}"), emit),
     };
     report.timings_ms.probe = ms(phase.elapsed());
+    emit.send(What::Probed { resources: frames.frames.len() });
     let phase = Instant::now();
     let (plan, bases) = plan::plan(graph, &all, &frames, plan::Pass::First, secrets);
     report.resources = all.iter().map(|&i| resource_report(graph, i, &plan[i], secrets)).collect();
     report.timings_ms.plan = ms(phase.elapsed());
     let probe_failed = report.resources.iter().any(|r| r.error.is_some());
     let pending = report.resources.iter().any(|r| r.action != Action::Ok);
+    emit.send(What::Planned { pending: report.resources.iter().filter(|r| r.action != Action::Ok).count() });
     if mode == Mode::Diff {
         report.status = if probe_failed {
             HostStatus::Failed
@@ -197,7 +218,7 @@ async fn converge_host(graph: &HostGraph, t: &Counted, mode: Mode, secrets: &[St
     for r in report.resources.iter_mut().filter(|r| r.error.is_none()) {
         r.result = Some(Outcome::Ok);
     }
-    apply_rounds(graph, t, plan, bases, secrets, report).await;
+    apply_rounds(graph, t, plan, bases, secrets, report, emit).await;
     let failed = report.error.is_some()
         || report.resources.iter().any(|r| {
             r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped))
@@ -223,6 +244,7 @@ async fn apply_rounds(
     mut bases: plan::Bases,
     secrets: &[String],
     report: &mut HostReport,
+    emit: &Emitter,
 ) {
     let mut pos: PerNode<usize> = PerNode::new(graph, 0);
     for (k, &i) in graph.order().iter().enumerate() {
@@ -233,8 +255,9 @@ async fn apply_rounds(
         let phase = Instant::now();
         let nonce = Nonce::random();
         let Some(script) = apply::script(graph, &plan, &bases, &nonce) else { return };
-        let out = match t.exchange(&script).await {
-            Ok(o) => o,
+        let apply = Apply { graph, plan: &plan, nonce: &nonce, round, pos: &pos, secrets, emit };
+        let frames = match apply.exchange(t, &script, report).await {
+            Ok(f) => f,
             Err(e) => {
                 // no output came back: whether each block ran is unknown, and none is
                 // reported in sync
@@ -243,11 +266,11 @@ async fn apply_rounds(
                     r.result = Some(Outcome::Failed);
                     r.error = Some(format!("unknown: the apply was cut off before its result came back ({e})"));
                 }
-                return fail(report, format!("apply: {e}"));
+                return fail(report, format!("apply: {e}"), emit);
             }
         };
         report.timings_ms.apply += ms(phase.elapsed());
-        let steps = apply::outcomes(graph, &plan, &frames::parse(&out.stdout, &nonce));
+        let steps = apply::outcomes(graph, &plan, &frames);
         for &i in graph.order() {
             let r = &mut report.resources[pos[i]];
             match &steps[i] {
@@ -281,9 +304,10 @@ async fn apply_rounds(
         let next_round: &[NodeId] = if last { &[] } else { &standing };
         let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets).await {
             Ok(frames) => plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }, secrets),
-            Err(e) => return fail(report, format!("verify: {e}")),
+            Err(e) => return fail(report, format!("verify: {e}"), emit),
         };
         report.timings_ms.verify += ms(phase.elapsed());
+        emit.send(What::Verified { round });
         plan = after.judge(graph, verified, &steps, last);
         bases = verified_bases;
         for &i in &standing {
@@ -380,9 +404,72 @@ async fn exchange_probe(
     Ok(frames)
 }
 
-fn fail(report: &mut HostReport, error: String) {
+fn fail(report: &mut HostReport, error: String, emit: &Emitter) {
+    emit.send(What::Failed { error: error.clone() });
     report.status = HostStatus::Failed;
     report.error = Some(error);
+}
+
+/// One apply round's exchange, read as it arrives.
+struct Apply<'a> {
+    graph: &'a HostGraph,
+    plan: &'a HostPlan,
+    nonce: &'a Nonce,
+    round: usize,
+    pos: &'a PerNode<usize>,
+    secrets: &'a [String],
+    emit: &'a Emitter,
+}
+
+impl Apply<'_> {
+    /// Sends the apply script and reads its output line by line as the host prints it:
+    /// each block's begin and end marker is a "step started" and a "step finished" event
+    /// as it arrives, and the time between them is added to the resource's duration in
+    /// the report. Returns the frames of the whole output.
+    async fn exchange(&self, t: &Counted, script: &str, report: &mut HostReport) -> Result<frames::Frames, String> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let exchange = async move {
+            let out = t.exchange_streamed(script, &tx).await;
+            drop(tx);
+            out
+        };
+        let watch = async {
+            let mut reader = frames::Reader::new(self.nonce);
+            let mut started: std::collections::HashMap<usize, Instant> = Default::default();
+            while let Some(line) = rx.recv().await {
+                let (i, begins) = match reader.line(&line) {
+                    Some(Mark::Begin(i)) => (i, true),
+                    Some(Mark::End(i) | Mark::Skipped(i)) => (i, false),
+                    None => continue,
+                };
+                // a host may print any index: only the blocks sent count
+                let Some(id) =
+                    (i < self.graph.nodes.len()).then_some(NodeId(i)).filter(|&id| self.plan[id].has_block())
+                else {
+                    continue;
+                };
+                let resource = self.graph[id].id.to_string();
+                if begins {
+                    started.insert(i, Instant::now());
+                    self.emit.send(What::StepStarted { resource, round: self.round });
+                    continue;
+                }
+                let duration = started.get(&i).map(Instant::elapsed);
+                if let Some(d) = duration {
+                    let r = &mut report.resources[self.pos[id]];
+                    r.duration_ms = Some(r.duration_ms.unwrap_or(0) + ms(d));
+                }
+                let outcome = match apply::outcome(self.graph, self.plan, id, reader.frames().frames.get(&i)) {
+                    Step::Failed(e) => Step::Failed(mask(&e, self.secrets)),
+                    other => other,
+                };
+                self.emit.send(What::StepFinished { resource, round: self.round, outcome, duration });
+            }
+            reader.finish()
+        };
+        let (out, frames) = tokio::join!(exchange, watch);
+        out.map(|_| frames).map_err(|e| e.to_string())
+    }
 }
 
 fn resource_report(graph: &HostGraph, i: NodeId, state: &NodeState, secrets: &[String]) -> ResourceReport {
@@ -396,5 +483,6 @@ fn resource_report(graph: &HostGraph, i: NodeId, state: &NodeState, secrets: &[S
         changes: changes.into_iter().map(|c| c.redacted(secrets)).collect(),
         result: None,
         error: error.map(|e| mask(&e, secrets)),
+        duration_ms: None,
     }
 }

@@ -93,62 +93,109 @@ pub struct Frame {
     pub repeated: bool,
 }
 
-/// Splits `out` into frames. Lines outside any frame are ignored (a login banner);
-/// a begin without an end leaves `status: None` (the connection dropped, or the host
-/// lied).
-pub fn parse(out: &str, nonce: &Nonce) -> Frames {
-    let prefix = format!("::{}:", nonce.as_str());
-    let mut frames = Frames::default();
-    let mut current: Option<usize> = None;
-    let mut in_stderr = false;
-    for line in out.split_inclusive('\n') {
+/// What a line of output did to the frames, as [`Reader`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// A frame began (its part started running).
+    Begin(usize),
+    /// A frame ended, with the status of its end marker.
+    End(usize),
+    /// A frame was marked skipped.
+    Skipped(usize),
+}
+
+/// Reads an output line by line as it arrives, into frames; each line that begins, ends or
+/// skips a frame is a [`Mark`] (the engine's live events). Lines outside any frame are
+/// ignored (a login banner); a begin without an end leaves `status: None` (the
+/// connection dropped, or the host lied).
+#[derive(Debug)]
+pub struct Reader {
+    prefix: String,
+    frames: Frames,
+    current: Option<usize>,
+    in_stderr: bool,
+}
+
+impl Reader {
+    pub fn new(nonce: &Nonce) -> Reader {
+        Reader { prefix: format!("::{}:", nonce.as_str()), frames: Frames::default(), current: None, in_stderr: false }
+    }
+
+    /// Reads one line (with its newline, if it had one).
+    pub fn line(&mut self, line: &str) -> Option<Mark> {
         let bare = line.strip_suffix('\n').unwrap_or(line);
-        if let Some(rest) = bare.strip_prefix(&prefix) {
-            let mut parts = rest.splitn(3, ':');
-            let tag = parts.next().unwrap_or("");
-            let index: Option<usize> = parts.next().and_then(|i| i.parse().ok());
-            let extra = parts.next();
-            let Some(index) = index else { continue };
-            match tag {
-                "b" => {
-                    if let Some(seen) = frames.frames.get_mut(&index) {
-                        // keep nothing of either: read on into a frame that is dropped
-                        seen.repeated = true;
-                        current = None;
-                    } else {
-                        frames.frames.insert(index, Frame::default());
-                        current = Some(index);
-                    }
-                    in_stderr = false;
-                }
-                "x" => in_stderr = true,
-                "e" => {
-                    if let Some(f) = frames.frames.get_mut(&index) {
-                        f.status = extra.and_then(|s| s.parse().ok()).or(Some(-1));
-                    }
-                    current = None;
-                }
-                "s" => {
-                    if let Some(seen) = frames.frames.get_mut(&index) {
-                        seen.repeated = true;
-                    } else {
-                        frames.frames.insert(index, Frame { skipped: true, status: Some(0), ..Frame::default() });
-                    }
-                }
-                "f" => {
-                    if let Some(f) = frames.frames.get_mut(&index) {
-                        f.flags.push(extra.unwrap_or("").to_string());
-                    }
-                }
-                _ => {}
+        let Some(rest) = bare.strip_prefix(&self.prefix) else {
+            if let Some(f) = self.current.and_then(|i| self.frames.frames.get_mut(&i)) {
+                if self.in_stderr { f.stderr.push_str(line) } else { f.body.push_str(line) }
             }
-            continue;
-        }
-        if let Some(f) = current.and_then(|i| frames.frames.get_mut(&i)) {
-            if in_stderr { f.stderr.push_str(line) } else { f.body.push_str(line) }
+            return None;
+        };
+        let mut parts = rest.splitn(3, ':');
+        let tag = parts.next().unwrap_or("");
+        let index: Option<usize> = parts.next().and_then(|i| i.parse().ok());
+        let extra = parts.next();
+        let index = index?;
+        let frames = &mut self.frames.frames;
+        match tag {
+            "b" => {
+                self.in_stderr = false;
+                if let Some(seen) = frames.get_mut(&index) {
+                    // keep nothing of either: read on into a frame that is dropped
+                    seen.repeated = true;
+                    self.current = None;
+                    None
+                } else {
+                    frames.insert(index, Frame::default());
+                    self.current = Some(index);
+                    Some(Mark::Begin(index))
+                }
+            }
+            "x" => {
+                self.in_stderr = true;
+                None
+            }
+            "e" => {
+                self.current = None;
+                let f = frames.get_mut(&index)?;
+                f.status = extra.and_then(|s| s.parse().ok()).or(Some(-1));
+                Some(Mark::End(index))
+            }
+            "s" => {
+                if let Some(seen) = frames.get_mut(&index) {
+                    seen.repeated = true;
+                    None
+                } else {
+                    frames.insert(index, Frame { skipped: true, status: Some(0), ..Frame::default() });
+                    Some(Mark::Skipped(index))
+                }
+            }
+            "f" => {
+                if let Some(f) = frames.get_mut(&index) {
+                    f.flags.push(extra.unwrap_or("").to_string());
+                }
+                None
+            }
+            _ => None,
         }
     }
-    frames
+
+    /// The frames read so far.
+    pub fn frames(&self) -> &Frames {
+        &self.frames
+    }
+
+    pub fn finish(self) -> Frames {
+        self.frames
+    }
+}
+
+/// Splits `out` into frames (see [`Reader`]).
+pub fn parse(out: &str, nonce: &Nonce) -> Frames {
+    let mut reader = Reader::new(nonce);
+    for line in out.split_inclusive('\n') {
+        reader.line(line);
+    }
+    reader.finish()
 }
 
 #[cfg(test)]

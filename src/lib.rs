@@ -32,6 +32,7 @@ pub mod commands;
 pub mod diag;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod frames;
 pub mod graph;
 pub mod plan;

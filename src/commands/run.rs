@@ -1,11 +1,14 @@
 //! `converge diff` and `converge apply`: prepare every host, run the engine, print the
 //! report, exit with the code DESIGN.md §5 gives.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
+use crate::apply::Step;
 use crate::cli::{Format, RunArgs};
 use crate::engine::{self, Mode, Options};
 use crate::error;
+use crate::events::{self, Event, What};
 use crate::report;
 use crate::report::Report;
 use crate::transport::ssh::SshOptions;
@@ -29,7 +32,8 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
         },
         forks: usize::from(args.forks),
     };
-    match execute(prepared.jobs, &opts) {
+    let progress = args.format == Format::Human && std::io::stderr().is_terminal();
+    match execute(prepared.jobs, &opts, progress) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
             exit_code(&report, mode)
@@ -41,14 +45,49 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
     }
 }
 
-/// Runs the engine on its own runtime and returns the report.
-pub fn execute(jobs: Vec<engine::Job>, opts: &Options) -> Result<Report, String> {
+/// Runs the engine on its own runtime and returns the report, built from the engine's
+/// events; with `progress`, each step is also shown on stderr as it starts and ends.
+pub fn execute(jobs: Vec<engine::Job>, opts: &Options, progress: bool) -> Result<Report, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let hosts = runtime.block_on(engine::run(jobs, opts));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let show = |e: &Event| {
+        if let Some(line) = progress.then(|| progress_line(e)).flatten() {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{line}");
+        }
+    };
+    let (_, hosts) =
+        runtime.block_on(async { tokio::join!(engine::run_streamed(jobs, opts, tx), events::collect(rx, show)) });
     Ok(Report::new(if opts.mode == Mode::Apply { "apply" } else { "diff" }, hosts))
+}
+
+/// The live line of an event, for a person watching a long run.
+fn progress_line(e: &Event) -> Option<String> {
+    let host = &e.host;
+    match &e.what {
+        What::StepStarted { resource, round } => {
+            let again = if *round > 1 { " (second round)" } else { "" };
+            Some(format!("{host}: {resource} ...{again}"))
+        }
+        What::StepFinished { resource, outcome, duration, .. } => {
+            let what = match outcome {
+                Step::Changed => "changed",
+                Step::Unchanged => "in sync",
+                Step::Failed(_) => "FAILED",
+                Step::Skipped(_) => "skipped",
+                Step::Stale => "changed since plan: planned again",
+                Step::Waiting(_) => "waits for a second round",
+                Step::NotRun => return None,
+            };
+            let took = duration.map(|d| format!(" ({:.1} s)", d.as_secs_f64())).unwrap_or_default();
+            Some(format!("{host}: {resource} {what}{took}"))
+        }
+        What::Failed { error } => Some(format!("{host}: {error}")),
+        _ => None,
+    }
 }
 
 pub fn emit(report: &Report, format: Format, no_color: bool) {

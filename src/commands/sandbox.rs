@@ -128,7 +128,8 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
         },
         forks: 16,
     };
-    match execute(jobs, &opts) {
+    let progress = args.format == crate::cli::Format::Human && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match execute(jobs, &opts, progress) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
             exit_code(&report, Mode::Apply)

@@ -74,6 +74,10 @@ pub struct ResourceReport {
     /// Why it failed, was skipped, or could not be probed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How long its steps ran, from the start of its block to its end as seen by
+    /// converge, over every round that applied it (apply only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,39 +6,57 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{BoxFut, Output, Transport, TransportError, remote_command};
+use super::{BoxFut, Lines, Output, Transport, TransportError, read_both, remote_command};
 
 pub struct Local {
     pub become_root: bool,
 }
 
+impl Local {
+    async fn run(&self, script: &str, lines: Option<&Lines>) -> Result<Output, TransportError> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(remote_command(self.become_root))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| TransportError::Other(format!("cannot run sh: {e}")))?;
+        let mut stdin = child.stdin.take().ok_or_else(|| TransportError::Other("no stdin".into()))?;
+        let body = script.as_bytes().to_vec();
+        let writer = tokio::spawn(async move {
+            let r = stdin.write_all(&body).await;
+            drop(stdin);
+            r
+        });
+        let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
+            (Some(o), Some(e)) => (o, e),
+            _ => return Err(TransportError::Other("no stdout or stderr".into())),
+        };
+        let (stdout, stderr) =
+            read_both(stdout, stderr, lines).await.map_err(|e| TransportError::Other(e.to_string()))?;
+        let status = child.wait().await.map_err(|e| TransportError::Other(e.to_string()))?;
+        let _ = writer.await;
+        Ok(Output {
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            code: status.code(),
+        })
+    }
+}
+
 impl Transport for Local {
     fn exchange<'a>(&'a self, script: &'a str) -> BoxFut<'a, Result<Output, TransportError>> {
-        Box::pin(async move {
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg(remote_command(self.become_root))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| TransportError::Other(format!("cannot run sh: {e}")))?;
-            let mut stdin = child.stdin.take().ok_or_else(|| TransportError::Other("no stdin".into()))?;
-            let body = script.as_bytes().to_vec();
-            let writer = tokio::spawn(async move {
-                let r = stdin.write_all(&body).await;
-                drop(stdin);
-                r
-            });
-            let out = child.wait_with_output().await.map_err(|e| TransportError::Other(e.to_string()))?;
-            let _ = writer.await;
-            Ok(Output {
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                code: out.status.code(),
-            })
-        })
+        Box::pin(self.run(script, None))
+    }
+
+    fn exchange_streamed<'a>(
+        &'a self,
+        script: &'a str,
+        lines: &'a Lines,
+    ) -> BoxFut<'a, Result<Output, TransportError>> {
+        Box::pin(self.run(script, Some(lines)))
     }
 
     fn close(self: Box<Self>) -> BoxFut<'static, ()> {

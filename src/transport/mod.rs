@@ -45,9 +45,28 @@ pub fn remote_command(become_root: bool) -> &'static str {
     }
 }
 
+/// Where each line of an exchange's stdout goes as it arrives (with its newline).
+pub type Lines = tokio::sync::mpsc::UnboundedSender<String>;
+
 pub trait Transport: Send + Sync {
     /// Runs `script` on the host (sh, from stdin) and returns its output.
     fn exchange<'a>(&'a self, script: &'a str) -> BoxFut<'a, Result<Output, TransportError>>;
+    /// [`Transport::exchange`], sending each line of stdout on `lines` as it arrives, so
+    /// that the engine can tell what runs while it runs. A transport that cannot stream
+    /// sends them all once the exchange has ended (the default).
+    fn exchange_streamed<'a>(
+        &'a self,
+        script: &'a str,
+        lines: &'a Lines,
+    ) -> BoxFut<'a, Result<Output, TransportError>> {
+        Box::pin(async move {
+            let out = self.exchange(script).await?;
+            for l in out.stdout.split_inclusive('\n') {
+                let _ = lines.send(l.to_string());
+            }
+            Ok(out)
+        })
+    }
     /// Closes the connection (the ssh master).
     fn close(self: Box<Self>) -> BoxFut<'static, ()>;
 }
@@ -69,6 +88,49 @@ pub fn whole(script: &str) -> String {
     out
 }
 
+/// Reads a remote command's stdout and stderr to their end, sending each complete line of
+/// stdout on `lines` as soon as it has arrived (and a last line without a newline at the
+/// end). Both streams are read at once, so a command filling its stderr never blocks.
+pub async fn read_both(
+    stdout: impl tokio::io::AsyncRead + Unpin,
+    stderr: impl tokio::io::AsyncRead + Unpin,
+    lines: Option<&Lines>,
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use tokio::io::AsyncReadExt as _;
+    let out = async {
+        let mut stdout = stdout;
+        let mut all = Vec::new();
+        let mut sent = 0;
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = stdout.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if let Some(lines) = lines {
+                while let Some(end) = all[sent..].iter().position(|&b| b == b'\n') {
+                    let line = String::from_utf8_lossy(&all[sent..sent + end + 1]).into_owned();
+                    let _ = lines.send(line);
+                    sent += end + 1;
+                }
+            }
+        }
+        if let Some(lines) = lines.filter(|_| sent < all.len()) {
+            let _ = lines.send(String::from_utf8_lossy(&all[sent..]).into_owned());
+        }
+        Ok::<_, std::io::Error>(all)
+    };
+    let err = async {
+        let mut stderr = stderr;
+        let mut all = Vec::new();
+        stderr.read_to_end(&mut all).await?;
+        Ok::<_, std::io::Error>(all)
+    };
+    let (out, err) = tokio::join!(out, err);
+    Ok((out?, err?))
+}
+
 /// Counts exchanges on the way through, so the round-trip budget is observable (and
 /// tested) instead of assumed.
 pub struct Counted {
@@ -87,6 +149,11 @@ impl Counted {
     pub async fn exchange(&self, script: &str) -> Result<Output, TransportError> {
         self.count.fetch_add(1, Ordering::SeqCst);
         self.inner.exchange(&whole(script)).await
+    }
+    /// [`Counted::exchange`], each line of stdout sent on `lines` as it arrives.
+    pub async fn exchange_streamed(&self, script: &str, lines: &Lines) -> Result<Output, TransportError> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.inner.exchange_streamed(&whole(script), lines).await
     }
     pub async fn close(self) {
         self.inner.close().await

@@ -29,7 +29,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{BoxFut, Output, Transport, TransportError, remote_command};
+use super::{BoxFut, Lines, Output, Transport, TransportError, read_both, remote_command};
 
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -252,7 +252,12 @@ impl Ssh {
 }
 
 /// Sends `script` to `sh` on the host over one new session of the master.
-async fn run(session: Arc<Session>, script: &str, become_root: bool) -> Result<Output, TransportError> {
+async fn run(
+    session: Arc<Session>,
+    script: &str,
+    become_root: bool,
+    lines: Option<&Lines>,
+) -> Result<Output, TransportError> {
     let mut cmd = session.arc_raw_command("sh");
     cmd.raw_arg("-c").raw_arg(
         shlex::try_quote(remote_command(become_root)).map_err(|e| TransportError::Other(e.to_string()))?.as_ref(),
@@ -267,38 +272,56 @@ async fn run(session: Arc<Session>, script: &str, become_root: bool) -> Result<O
         drop(stdin);
         r
     });
-    let out = child.wait_with_output().await;
+    let (stdout, stderr) = match (child.stdout().take(), child.stderr().take()) {
+        (Some(o), Some(e)) => (o, e),
+        _ => return Err(TransportError::Other("no stdout or stderr".into())),
+    };
+    let read = read_both(stdout, stderr, lines).await;
+    let status = child.wait().await;
     let _ = writer.await;
-    match out {
-        Ok(out) => Ok(Output {
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            code: out.status.code(),
+    match (read, status) {
+        (Ok((stdout, stderr)), Ok(status)) => Ok(Output {
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            code: status.code(),
         }),
-        Err(e) => Err(TransportError::Lost(e.to_string())),
+        (Err(e), _) => Err(TransportError::Lost(e.to_string())),
+        (_, Err(e)) => Err(TransportError::Lost(e.to_string())),
+    }
+}
+
+impl Ssh {
+    async fn exchange_with(&self, script: &str, lines: Option<&Lines>) -> Result<Output, TransportError> {
+        let first_on_resumed = self.resumed.swap(false, Ordering::SeqCst);
+        let result = run(self.session(), script, self.become_root, lines).await;
+        match result {
+            // A resumed master whose connection died: the first exchange is the
+            // read-only probe, so connecting afresh and sending it again is safe.
+            Err(TransportError::Lost(_)) if first_on_resumed => {
+                if let Some(r) = &self.record {
+                    let _ = std::fs::remove_file(r);
+                }
+                let session = Arc::new(fresh(&self.target, &self.opts, self.record.as_deref()).await?);
+                *self.session.lock().unwrap_or_else(|e| e.into_inner()) = session.clone();
+                self.resumed.store(false, Ordering::SeqCst);
+                run(session, script, self.become_root, lines).await
+            }
+            other => other,
+        }
     }
 }
 
 impl Transport for Ssh {
     fn exchange<'a>(&'a self, script: &'a str) -> BoxFut<'a, Result<Output, TransportError>> {
-        Box::pin(async move {
-            let first_on_resumed = self.resumed.swap(false, Ordering::SeqCst);
-            let result = run(self.session(), script, self.become_root).await;
-            match result {
-                // A resumed master whose connection died: the first exchange is the
-                // read-only probe, so connecting afresh and sending it again is safe.
-                Err(TransportError::Lost(_)) if first_on_resumed => {
-                    if let Some(r) = &self.record {
-                        let _ = std::fs::remove_file(r);
-                    }
-                    let session = Arc::new(fresh(&self.target, &self.opts, self.record.as_deref()).await?);
-                    *self.session.lock().unwrap_or_else(|e| e.into_inner()) = session.clone();
-                    self.resumed.store(false, Ordering::SeqCst);
-                    run(session, script, self.become_root).await
-                }
-                other => other,
-            }
-        })
+        Box::pin(self.exchange_with(script, None))
+    }
+
+    fn exchange_streamed<'a>(
+        &'a self,
+        script: &'a str,
+        lines: &'a Lines,
+    ) -> BoxFut<'a, Result<Output, TransportError>> {
+        Box::pin(self.exchange_with(script, Some(lines)))
     }
 
     fn close(self: Box<Self>) -> BoxFut<'static, ()> {

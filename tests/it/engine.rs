@@ -401,3 +401,90 @@ fn masters_persist_between_runs_and_survive_a_reboot() {
     h.run("diff", &["--control-persist", "0"]).expect(0);
     assert_eq!(ssh_counts(&h).0, before + 2, "a fresh connection (and the counting command's)");
 }
+
+/// The engine's events are a live stream: a step's "started" event arrives while the step
+/// still runs on the host (here this machine, `connection="local"`, in a temporary
+/// directory), its "finished" event after it with its duration, and the report, built
+/// from the events, carries that duration.
+#[test]
+fn a_step_started_event_arrives_while_the_step_still_runs() {
+    use converge::apply::Step;
+    use converge::events::{self, What};
+    let p = Project::new();
+    let dir = p.path().join("live");
+    let done = dir.join("done");
+    p.file(
+        "playbook.kdl",
+        &format!(
+            "host \"here\" connection=\"local\"\nvars {{ d \"{}\" }}\n\
+             directory \"{{{{ d }}}}\" mode=\"0700\"\n\
+             exec \"slow\" command=\"sleep 2; touch {{{{ d }}}}/done\" creates=\"{{{{ d }}}}/done\" require=\"directory:{{{{ d }}}}\"\n",
+            dir.display()
+        ),
+    );
+    let prepared = converge::prepare::prepare(&p.path().join("playbook.kdl"), None, None).expect("a valid playbook");
+    let opts = converge::engine::Options {
+        mode: converge::engine::Mode::Apply,
+        ssh: converge::transport::ssh::SshOptions {
+            config_file: None,
+            strict_host_keys: false,
+            connect_timeout: std::time::Duration::from_secs(5),
+            persist: None,
+        },
+        forks: 1,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut seen: Vec<(std::time::Instant, String, bool)> = Vec::new();
+    let (_, reports) = runtime.block_on(async {
+        tokio::join!(
+            converge::engine::run_streamed(prepared.jobs, &opts, tx),
+            events::collect(rx, |e| {
+                // whether the step had done its work when the event arrived
+                let name = match &e.what {
+                    What::Connecting => "connecting".to_string(),
+                    What::Connected => "connected".to_string(),
+                    What::Probed { .. } => "probed".to_string(),
+                    What::Planned { pending } => format!("planned {pending}"),
+                    What::StepStarted { resource, .. } => format!("started {resource}"),
+                    What::StepFinished { resource, outcome, duration, .. } => {
+                        assert!(matches!(outcome, Step::Changed), "{outcome:?}");
+                        if resource == "exec:slow" {
+                            assert!(duration.is_some_and(|d| d.as_millis() >= 1500), "{duration:?}");
+                        }
+                        format!("finished {resource}")
+                    }
+                    What::Verified { round } => format!("verified {round}"),
+                    What::Failed { error } => format!("failed {error}"),
+                    What::Done(_) => "done".to_string(),
+                };
+                seen.push((std::time::Instant::now(), name, done.exists()));
+            })
+        )
+    });
+    let names: Vec<&str> = seen.iter().map(|(_, n, _)| n.as_str()).collect();
+    let d = format!("directory:{}", dir.display());
+    assert_eq!(
+        names,
+        [
+            "connecting",
+            "connected",
+            "probed",
+            "planned 2",
+            &format!("started {d}"),
+            &format!("finished {d}"),
+            "started exec:slow",
+            "finished exec:slow",
+            "verified 1",
+            "done"
+        ]
+    );
+    let at = |name: &str| seen.iter().find(|(_, n, _)| n == name).expect(name);
+    let (started, _, done_when_started) = at("started exec:slow");
+    let (finished, _, done_when_finished) = at("finished exec:slow");
+    assert!(!done_when_started, "the started event came after the step had ended");
+    assert!(*done_when_finished, "the finished event came before the step had ended");
+    assert!(finished.duration_since(*started).as_millis() >= 1500, "started and finished arrived together");
+    let slow = &reports[0].resources.iter().find(|r| r.id == "exec:slow").expect("exec:slow");
+    assert!(slow.duration_ms.is_some_and(|ms| ms >= 1500), "{:?}", slow.duration_ms);
+}
