@@ -33,6 +33,7 @@ pub mod diag;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod facts;
 pub mod frames;
 pub mod graph;
 pub mod plan;

@@ -71,7 +71,7 @@ impl Desired {
     }
 
     /// Prints `sha256=` for the regular file in `$p` (from the probe's batched line in
-    /// `$cv_sum` when it has one, see [`crate::resources::Batched`]), then its content
+    /// `$cv_sum` when it has one, see [`crate::facts::SHA256`]), then its content
     /// after `--body--` when it differs from what is wanted and may be shown.
     pub fn probe(&self, sh: &mut Sh) {
         sh.raw("if [ -n \"${cv_sum-}\" ]; then s=${cv_sum%% *}; else s=$(sha256sum < \"$p\") && s=${s%% *}; fi && printf '%s\\n' \"sha256=$s\"\n");

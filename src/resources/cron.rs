@@ -45,8 +45,9 @@ use super::file::{self, File};
 use super::ownership::Ownership;
 use super::record::Record;
 use super::runas;
-use super::{Action, Batched, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{At, Diag, Spanned};
+use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -152,10 +153,10 @@ impl Kind for Cron {
         d
     }
 
-    fn batched(&self) -> Batched {
+    fn facts(&self) -> Vec<Need> {
         match &self.place {
-            Place::CronD(f) => f.batched(),
-            Place::Crontab(_) => Batched::default(),
+            Place::CronD(f) => f.facts(),
+            Place::Crontab(_) => Vec::new(),
         }
     }
 

@@ -12,7 +12,8 @@
 use super::file::read_path;
 use super::ownership::{self, Ownership};
 use super::record::Record;
-use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
+use crate::facts::{self, Need};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -60,8 +61,8 @@ impl Kind for Directory {
         sh.raw("elif [ -L \"$p\" ]; then echo type=symlink\nelif [ -e \"$p\" ]; then echo type=other\nelse echo type=absent\nfi\n");
     }
 
-    fn batched(&self) -> Batched {
-        Batched { stat: Some(self.path.clone()), ..Batched::default() }
+    fn facts(&self) -> Vec<Need> {
+        vec![Need::new(&facts::STAT, &self.path)]
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

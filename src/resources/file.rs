@@ -17,8 +17,9 @@
 use super::content::{self, Desired};
 use super::ownership::{self, Ownership};
 use super::record::Record;
-use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::Diag;
+use crate::facts::{self, Need};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -101,12 +102,12 @@ impl Kind for File {
         sh.raw("elif [ -L \"$p\" ]; then echo type=symlink\nelif [ -d \"$p\" ]; then echo type=directory\nelif [ -e \"$p\" ]; then echo type=other\nelse echo type=absent\nfi\n");
     }
 
-    fn batched(&self) -> Batched {
-        Batched {
-            stat: Some(self.path.clone()),
-            sha256: self.content.as_ref().map(|_| self.path.clone()),
-            ..Batched::default()
+    fn facts(&self) -> Vec<Need> {
+        let mut needs = vec![Need::new(&facts::STAT, &self.path)];
+        if self.content.is_some() {
+            needs.push(Need::new(&facts::SHA256, &self.path));
         }
+        needs
     }
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {

@@ -50,6 +50,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -478,39 +479,6 @@ impl fmt::Display for ProbeError {
     }
 }
 
-/// Facts a resource's probe needs that one command can gather for many paths: the probe
-/// script runs one `stat` and one `sha256sum` for every path the resources of a host ask
-/// for, instead of one of each per resource (each is a process on the host, and on a
-/// no-op run the host's process start-ups are most of converge's cost).
-///
-/// The snippets find the results in `$cv_stat` (the `%U:%u:%G:%g:%a` line of
-/// [`ownership::Ownership::probe`]) and `$cv_sum` (a `sha256sum` line, see
-/// [`content::Desired::probe`]); either is empty when the batch could not be used (a path
-/// missing, or not a regular file), and the snippet then runs its own command.
-///
-/// `psql` gives the queries of a `postgres-*` probe: the probe runs one psql session for
-/// all of them (a `runuser` and a connection each otherwise).
-///
-/// `supervisor` asks for `supervisorctl status` of every program (a Python start-up on
-/// the host, the largest cost of a `supervisor-program` probe), run once: the snippets
-/// find its output in `$cv_sup` and its exit status in `$cv_sup_rc` (unset without a
-/// batch, or without supervisorctl).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Batched {
-    /// The path whose owner, group and mode the snippet prints.
-    pub stat: Option<String>,
-    /// The regular file whose sha256 the snippet prints.
-    pub sha256: Option<String>,
-    /// Whether the snippet reads `supervisorctl status` of all programs.
-    pub supervisor: bool,
-    /// The systemd unit whose state the snippet prints (`systemctl show` of every unit at
-    /// once).
-    pub unit: Option<String>,
-    /// The psql input of the snippet's queries: every resource's run in one psql session
-    /// (see [`psql::probe`]).
-    pub psql: Option<String>,
-}
-
 /// A resource kind. See the module documentation for the contract.
 pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
     /// The node name in a playbook and the `kind` in `kind:name`.
@@ -535,10 +503,11 @@ pub trait Kind: fmt::Debug + Send + Sync + Sized + 'static {
         Vec::new()
     }
     fn probe(&self, sh: &mut Sh);
-    /// Paths whose facts the probe gathers for all resources of a host at once (see
-    /// [`Batched`]); the snippet of [`Kind::probe`] reads them when present.
-    fn batched(&self) -> Batched {
-        Batched::default()
+    /// The facts the snippet of [`Kind::probe`] can use, gathered once for every
+    /// resource of a host that needs them ([`crate::facts`]); the snippet reads its part
+    /// when it was handed one, and asks on its own otherwise.
+    fn facts(&self) -> Vec<Need> {
+        Vec::new()
     }
     fn parse(&self, out: &str) -> Result<Self::State, ProbeError>;
     fn diff(&self, state: &Self::State, cx: &PlanCx) -> Diff;
@@ -613,7 +582,7 @@ pub trait Resource: fmt::Debug + Send + Sync {
     fn notifiable(&self) -> bool;
     fn secrets(&self) -> Vec<String>;
     fn probe(&self, sh: &mut Sh);
-    fn batched(&self) -> Batched;
+    fn facts(&self) -> Vec<Need>;
     fn same_file(&self) -> Option<String>;
     /// Parses the probe output and diffs.
     fn plan(&self, out: &str, cx: &PlanCx) -> Result<Planned, ProbeError>;
@@ -647,8 +616,8 @@ impl<K: Kind> Resource for K {
     fn probe(&self, sh: &mut Sh) {
         Kind::probe(self, sh)
     }
-    fn batched(&self) -> Batched {
-        Kind::batched(self)
+    fn facts(&self) -> Vec<Need> {
+        Kind::facts(self)
     }
     fn same_file(&self) -> Option<String> {
         Kind::same_file(self).map(str::to_string)

@@ -50,7 +50,7 @@ impl Ownership {
     }
 
     /// Prints the `stat=` line for the path in `$p`: the probe's batched line in
-    /// `$cv_stat` when it has one (see [`crate::resources::Batched`]), else its own `stat`.
+    /// `$cv_stat` when it has one (see [`crate::facts::STAT`]), else its own `stat`.
     pub fn probe(sh: &mut Sh) {
         sh.raw("if [ -n \"${cv_stat-}\" ]; then printf '%s\\n' \"stat=$cv_stat\"; else stat -c 'stat=%U:%u:%G:%g:%a' -- \"$p\"; fi\n");
     }

@@ -26,8 +26,9 @@
 
 use super::psql::{self, Psql, Server};
 use super::record::Record;
-use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
+use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -154,8 +155,8 @@ impl Kind for PostgresDatabase {
         d
     }
 
-    fn batched(&self) -> Batched {
-        Batched { psql: Some(self.query().text().to_string()), ..Batched::default() }
+    fn facts(&self) -> Vec<Need> {
+        vec![Need::new(&psql::SESSION, self.query().text())]
     }
 
     fn probe(&self, sh: &mut Sh) {

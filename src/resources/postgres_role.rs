@@ -31,8 +31,9 @@
 
 use super::psql::{self, Psql, Server};
 use super::record::Record;
-use super::{Action, Batched, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
+use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
+use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -176,8 +177,8 @@ impl Kind for PostgresRole {
         self.password.iter().flat_map(|p| [p.clear.clone(), p.verifier.clone()]).collect()
     }
 
-    fn batched(&self) -> Batched {
-        Batched { psql: Some(self.query().text().to_string()), ..Batched::default() }
+    fn facts(&self) -> Vec<Need> {
+        vec![Need::new(&psql::SESSION, self.query().text())]
     }
 
     fn probe(&self, sh: &mut Sh) {

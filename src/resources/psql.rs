@@ -17,6 +17,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::facts::{self, Fact};
 use crate::script::Sh;
 
 /// psql's input under construction.
@@ -81,16 +82,25 @@ pub fn run(sh: &mut Sh, input: &Psql) {
 /// The queries of several probes in one psql session: each one's output follows a line
 /// `cv_pg_K` (every line of a probe's output holds a `=`, so none is taken for a marker).
 /// Sets `$cv_pg` and `$cv_pg_rc` (psql's exit status) when PostgreSQL is here.
-pub fn batch(sh: &mut Sh, inputs: &[impl AsRef<str>]) {
-    let mut text = String::new();
-    for (k, input) in inputs.iter().enumerate() {
-        text.push_str(&format!("\\echo cv_pg_{k}\n"));
-        text.push_str(input.as_ref());
-    }
-    sh.raw("unset cv_pg_rc\nif command -v psql >/dev/null 2>&1 && id -u postgres >/dev/null 2>&1; then\ncv_pg=$(");
-    run(sh, &Psql { text });
-    sh.raw(" 2>/dev/null)\ncv_pg_rc=$?\nfi\n");
-}
+pub static SESSION: Fact = Fact {
+    name: "psql",
+    min: 2,
+    accepts: facts::any,
+    prelude: "",
+    gather: |sh, inputs| {
+        let mut text = String::new();
+        for (k, input) in inputs.iter().enumerate() {
+            text.push_str(&format!("\\echo cv_pg_{k}\n"));
+            text.push_str(input);
+        }
+        sh.raw("unset cv_pg_rc\nif command -v psql >/dev/null 2>&1 && id -u postgres >/dev/null 2>&1; then\ncv_pg=$(");
+        run(sh, &Psql { text });
+        sh.raw(" 2>/dev/null)\ncv_pg_rc=$?\nfi\n");
+    },
+    hand: |sh, k| {
+        sh.raw("cv_pg_k=").num(k as u64).nl();
+    },
+};
 
 /// The probe for `input`: prints `server=absent` (no PostgreSQL here), `server=down` (it
 /// does not answer), or `server=up` and psql's output. With a batch (`$cv_pg_k` is this
@@ -226,7 +236,7 @@ mod tests {
         assert!(!sh_out(&probe_text(3, 1)).starts_with("server=up"));
         // the batch's input: a marker before each probe's queries
         let mut sh = Sh::new();
-        batch(&mut sh, &["SELECT 1;\n", "SELECT 2;\n"]);
+        (SESSION.gather)(&mut sh, &["SELECT 1;\n".to_string(), "SELECT 2;\n".to_string()]);
         assert!(sh.text().contains("\\\\echo cv_pg_0\nSELECT 1;\n\\\\echo cv_pg_1\nSELECT 2;\n"), "{}", sh.text());
         assert!(sh.text().ends_with(" 2>/dev/null)\ncv_pg_rc=$?\nfi\n"), "{}", sh.text());
     }

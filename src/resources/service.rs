@@ -17,8 +17,9 @@
 
 use super::record::Record;
 use super::unit::{check_unit_name, unit_name};
-use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::Diag;
+use crate::facts::{self, Fact, Need};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -58,13 +59,22 @@ const PROPERTIES: &str = "-p LoadState -p ActiveState -p UnitFileState";
 /// One `systemctl show` for the services of `units`: `$cv_svc` holds a block per unit, in
 /// order (empty when systemctl failed), `$cv_svc_n` their number; each probe takes its
 /// block by its place (`$cv_svc_k`), see [`Service::probe`].
-pub fn batch(sh: &mut Sh, units: &[String]) {
-    sh.raw("cv_svc_n=").num(units.len() as u64).raw("\ncv_svc=$(systemctl show ").raw(PROPERTIES).raw(" --");
-    for u in units {
-        sh.sp().q(u);
-    }
-    sh.raw(" 2>/dev/null) || cv_svc=\n");
-}
+pub static UNITS: Fact = Fact {
+    name: "units",
+    min: 2,
+    accepts: facts::any,
+    prelude: "",
+    gather: |sh, units| {
+        sh.raw("cv_svc_n=").num(units.len() as u64).raw("\ncv_svc=$(systemctl show ").raw(PROPERTIES).raw(" --");
+        for u in units {
+            sh.sp().q(u);
+        }
+        sh.raw(" 2>/dev/null) || cv_svc=\n");
+    },
+    hand: |sh, k| {
+        sh.raw("cv_svc_k=").num(k as u64).nl();
+    },
+};
 
 impl Kind for Service {
     const KIND: &'static str = "service";
@@ -112,8 +122,8 @@ impl Kind for Service {
         true
     }
 
-    fn batched(&self) -> Batched {
-        Batched { unit: Some(self.unit.clone()), ..Batched::default() }
+    fn facts(&self) -> Vec<Need> {
+        vec![Need::new(&UNITS, &self.unit)]
     }
 
     fn probe(&self, sh: &mut Sh) {

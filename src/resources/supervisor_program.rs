@@ -44,8 +44,9 @@
 
 use super::content::{self, Desired};
 use super::record::Record;
-use super::{Action, Batched, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh, ResourceId, parent_dirs};
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh, ResourceId, parent_dirs};
 use crate::diag::{Diag, Spanned};
+use crate::facts::{self, Fact, Need};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -430,15 +431,18 @@ impl Kind for SupervisorProgram {
         true
     }
 
-    fn batched(&self) -> Batched {
-        let sha256 = (self.want != Want::Absent).then(|| self.path.clone());
-        Batched { sha256, supervisor: true, ..Batched::default() }
+    fn facts(&self) -> Vec<Need> {
+        let mut needs = vec![Need::new(&STATUS, &self.name)];
+        if self.want != Want::Absent {
+            needs.push(Need::new(&facts::SHA256, &self.path));
+        }
+        needs
     }
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("n", &self.name);
         sh.set("p", &self.path);
-        // the status of every program, read once for all (see `Batched`), or this group's
+        // the status of every program, read once for all (`STATUS`), or this group's
         sh.raw("if [ -n \"${cv_sup_rc-}\" ]; then printf '%s\\n' \"rc=$cv_sup_rc\"; printf '%s\\n' \"$cv_sup\" | sed 's/^/all=/'\n");
         sh.raw("elif command -v supervisorctl >/dev/null 2>&1; then\n");
         sh.raw("st=$(supervisorctl status \"$n:*\" 2>&1); printf '%s\\n' \"rc=$?\"; printf '%s\\n' \"$st\" | sed 's/^/line=/'\n");
@@ -607,9 +611,16 @@ impl SupervisorProgram {
 /// One `supervisorctl status` for every program of a host: its output in `$cv_sup`, its
 /// exit status in `$cv_sup_rc` (unset without supervisorctl). A failure is each program's
 /// to report: [`SupervisorProgram::probe`] reads the output and status as its own.
-pub fn batch(sh: &mut Sh) {
-    sh.raw("unset cv_sup_rc\nif command -v supervisorctl >/dev/null 2>&1; then cv_sup=$(supervisorctl status 2>&1); cv_sup_rc=$?; fi\n");
-}
+pub static STATUS: Fact = Fact {
+    name: "supervisor",
+    min: 2,
+    accepts: facts::any,
+    prelude: "",
+    gather: |sh, _programs| {
+        sh.raw("unset cv_sup_rc\nif command -v supervisorctl >/dev/null 2>&1; then cv_sup=$(supervisorctl status 2>&1); cv_sup_rc=$?; fi\n");
+    },
+    hand: facts::nothing,
+};
 
 /// Whether a `supervisorctl status` line is a process of another group than `name`
 /// (`NAME STATE ...` for one process, `NAME:NAME_00 STATE ...` for several).

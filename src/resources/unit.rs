@@ -16,8 +16,9 @@
 use super::content::Desired;
 use super::file::{self, File};
 use super::ownership::Ownership;
-use super::{Batched, Diff, Kind, PlanCx, ProbeError};
+use super::{Diff, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
+use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -93,8 +94,8 @@ impl Kind for Unit {
         self.file.probe(sh)
     }
 
-    fn batched(&self) -> Batched {
-        self.file.batched()
+    fn facts(&self) -> Vec<Need> {
+        self.file.facts()
     }
 
     fn parse(&self, out: &str) -> Result<file::State, ProbeError> {
