@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::apply::{self, Step};
+use crate::error::{ExchangeError, HostError};
 use crate::events::{self, Emitter, Events, What};
 use crate::frames::{self, Mark, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
@@ -132,7 +133,7 @@ async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     let transport = match connect(&host, &opts.ssh).await {
         Ok(t) => Counted::new(t),
         Err(e) => {
-            emit.send(What::Failed { error: e.to_string() });
+            emit.send(What::Failed { error: HostError::Connect(e.clone()) });
             report.status =
                 if matches!(e, TransportError::HostKey(_)) { HostStatus::Failed } else { HostStatus::Unreachable };
             report.error = Some(e.to_string());
@@ -194,7 +195,7 @@ async fn converge_host(
     let phase = Instant::now();
     let frames = match exchange_probe(graph, t, &all, secrets).await {
         Ok(f) => f,
-        Err(e) => return fail(report, format!("probe: {e}"), emit),
+        Err(e) => return fail(report, HostError::Probe(e), emit),
     };
     report.timings_ms.probe = ms(phase.elapsed());
     emit.send(What::Probed { resources: frames.frames.len() });
@@ -266,7 +267,7 @@ async fn apply_rounds(
                     r.result = Some(Outcome::Failed);
                     r.error = Some(format!("unknown: the apply was cut off before its result came back ({e})"));
                 }
-                return fail(report, format!("apply: {e}"), emit);
+                return fail(report, HostError::Apply(e), emit);
             }
         };
         report.timings_ms.apply += ms(phase.elapsed());
@@ -304,7 +305,7 @@ async fn apply_rounds(
         let next_round: &[NodeId] = if last { &[] } else { &standing };
         let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets).await {
             Ok(frames) => plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }, secrets),
-            Err(e) => return fail(report, format!("verify: {e}"), emit),
+            Err(e) => return fail(report, HostError::Verify(e), emit),
         };
         report.timings_ms.verify += ms(phase.elapsed());
         emit.send(What::Verified { round });
@@ -393,21 +394,21 @@ async fn exchange_probe(
     t: &Counted,
     which: &[NodeId],
     secrets: &[String],
-) -> Result<frames::Frames, String> {
+) -> Result<frames::Frames, ExchangeError> {
     let nonce = Nonce::random();
-    let out = t.exchange(&probe::script(graph, which, &nonce)).await.map_err(|e| e.to_string())?;
+    let out = t.exchange(&probe::script(graph, which, &nonce)).await?;
     let frames = frames::parse(&out.stdout, &nonce);
     if frames.frames.is_empty() {
         let why = mask(out.stderr.trim(), secrets);
-        return Err(format!("the probe did not run (exit status {:?}): {why}", out.code));
+        return Err(ExchangeError::DidNotRun { code: out.code, stderr: why });
     }
     Ok(frames)
 }
 
-fn fail(report: &mut HostReport, error: String, emit: &Emitter) {
-    emit.send(What::Failed { error: error.clone() });
+fn fail(report: &mut HostReport, error: HostError, emit: &Emitter) {
     report.status = HostStatus::Failed;
-    report.error = Some(error);
+    report.error = Some(error.to_string());
+    emit.send(What::Failed { error });
 }
 
 /// One apply round's exchange, read as it arrives.
@@ -426,7 +427,12 @@ impl Apply<'_> {
     /// each block's begin and end marker is a "step started" and a "step finished" event
     /// as it arrives, and the time between them is added to the resource's duration in
     /// the report. Returns the frames of the whole output.
-    async fn exchange(&self, t: &Counted, script: &str, report: &mut HostReport) -> Result<frames::Frames, String> {
+    async fn exchange(
+        &self,
+        t: &Counted,
+        script: &str,
+        report: &mut HostReport,
+    ) -> Result<frames::Frames, ExchangeError> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let exchange = async move {
             let out = t.exchange_streamed(script, &tx).await;
@@ -468,7 +474,7 @@ impl Apply<'_> {
             reader.finish()
         };
         let (out, frames) = tokio::join!(exchange, watch);
-        out.map(|_| frames).map_err(|e| e.to_string())
+        Ok(out.map(|_| frames)?)
     }
 }
 

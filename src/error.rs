@@ -6,3 +6,32 @@ pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;
 /// `diff`: changes pending.
 pub const CHANGES: i32 = 2;
+
+use crate::transport::TransportError;
+
+/// Why a host failed as a whole during a run (its report's `error`): an exchange that did
+/// not come back, or a probe that did not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// No connection could be made (the host is unreachable, or its key refused).
+    #[error("{0}")]
+    Connect(TransportError),
+    #[error("probe: {0}")]
+    Probe(ExchangeError),
+    #[error("apply: {0}")]
+    Apply(ExchangeError),
+    #[error("verify: {0}")]
+    Verify(ExchangeError),
+}
+
+/// Why one exchange gave nothing to read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExchangeError {
+    /// The transport failed (the connection was lost, the host key refused, ...).
+    #[error("{0}")]
+    Transport(#[from] TransportError),
+    /// The script did not run on the host (no frame came back): its exit status and what
+    /// it wrote to stderr, secrets masked.
+    #[error("the probe did not run (exit status {code:?}): {stderr}")]
+    DidNotRun { code: Option<i32>, stderr: String },
+}

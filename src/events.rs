@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::apply::Step;
+use crate::error::HostError;
 use crate::report::HostReport;
 
 /// One event of one host.
@@ -54,7 +55,7 @@ pub enum What {
     },
     /// The host failed as a whole (unreachable, a probe that did not run, a lost apply).
     Failed {
-        error: String,
+        error: HostError,
     },
     /// The host is done: its report.
     Done(Box<HostReport>),
