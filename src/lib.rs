@@ -9,7 +9,8 @@
 //!   before any connection (`diag`). `converge check`, the fuzz targets and the tests
 //!   call [`prepare::check_file`]; runs call [`prepare::prepare`].
 //! - **probe** (`probe`): one read-only script for every resource of a host, framed per
-//!   resource with a random nonce (`frames`).
+//!   resource with a random nonce (`frames`); the facts many resources need are gathered
+//!   once for all of them (`facts`), with no kind named.
 //! - **plan** (`plan`): the frames become one [`plan::HostPlan`], a typed
 //!   [`plan::NodeState`] per node (in sync, planned, deferred, re-check, probe failed,
 //!   ...); kinds (`resources`) parse and diff, and know nothing of the stages after them.
@@ -21,8 +22,11 @@
 //!   plan what gets a second round and why, and what did not converge.
 //! - **engine** (`engine`): every host through connect → probe → plan → apply → verify,
 //!   in parallel; the only stage that talks to a host, through `transport` (the system
-//!   ssh with ControlMaster, or a local shell). Every byte of shell goes through one
-//!   quoting builder (`script`).
+//!   ssh with ControlMaster, or a local shell), whose output streams in as the host
+//!   prints it. Workers never print: they send typed `events` (a step started, finished,
+//!   ...) to one consumer, which builds the reports and shows live progress. Every byte of
+//!   shell goes through one quoting builder (`script`). Runtime errors are typed
+//!   (`error`).
 //! - **report** (`report`): the run as data, per host and resource; rendered as text or
 //!   JSON by `report::render`.
 
