@@ -9,11 +9,6 @@
 //! iptables "old-redirect" state="absent"
 //! ```
 //!
-//! `rule` is what follows `iptables -t TABLE -A CHAIN` on a command line. It is split into
-//! words on the controller (shell rules: quotes group words) and every word is quoted
-//! again in the script, so a value can never become shell syntax. Words that would change
-//! what the command does (`-t`, `-A`, `-D`, `-F`, `-w`, ...) are refused at the token.
-//!
 //! **Identity: a comment tag.** Every rule converge adds carries `-m comment --comment
 //! converge:NAME`. The tag is what makes a rule addressable by its resource name: when
 //! the playbook changes a rule (port 80 becomes 81), the old rule is found by its tag and
@@ -36,75 +31,24 @@
 //! --noflush`), an untagged copy too, and the rule is added with `-A`, or `-I CHAIN N`
 //! with `position=N`. A missing user-defined chain is created first.
 //!
-//! **Persistence.** A rule must survive a reboot, so by default it is also saved where the
-//! host restores rules at boot, chosen by what the host has: Debian's
-//! `netfilter-persistent` with the `iptables-persistent` plugin (`/etc/iptables/rules.v4`,
-//! `rules.v6`), or RHEL's `iptables-services` (`/etc/sysconfig/iptables`, `ip6tables`,
-//! with `iptables.service` enabled). The saved file is *edited*, not regenerated: the
-//! tagged line is removed and the rule's line, exactly as `iptables-save` prints the live
-//! rule, is put in its table and chain (at its position, with `position`); every other
-//! line stays as it was. Dumping the whole live ruleset with `iptables-save` (what
-//! `netfilter-persistent save` does) would also persist rules that other software adds
-//! at run time and re-adds itself at boot (Docker's, fail2ban's, libvirt's), and would drop
-//! edits made to the file but not loaded; editing changes exactly what the plan shows. The
-//! edited file is checked with `iptables-restore --test` before it replaces the old one
-//! (atomically, keeping owner and mode); a rule that jumps to a user-defined chain the file
-//! does not declare is refused, since restoring it at boot would fail the whole table.
-//! `persist=#false` manages the live rule only. With neither tool installed (and not
-//! installed earlier in the same run: the kind depends on a managed `iptables-persistent`
-//! or `iptables-services` package), the step fails before changing anything.
+//! **Persistence** (`persist.rs`): by default the rule is also saved, by editing its line
+//! in the file the host restores at boot (Debian's `netfilter-persistent`, RHEL's
+//! `iptables-services`).
 //!
-//! Limits: an untagged copy that is only in the saved file (not live) is not found; the
-//! position is checked live, not in the saved file.
+//! What `rule` may hold (words split on the controller, each quoted again; command words
+//! refused at the token) and a rule's line as `iptables-save` prints it: `rule.rs`.
+
+mod persist;
+mod rule;
 
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
 use crate::script::{Sh, quote};
 use crate::syntax::reader::NodeReader;
-
-const TABLES: &[&str] = &["filter", "nat", "mangle", "raw", "security"];
-
-/// Words of a rule that would change what the command does rather than what it matches.
-const COMMAND_WORDS: &[&str] = &[
-    "-t",
-    "--table",
-    "-A",
-    "--append",
-    "-C",
-    "--check",
-    "-D",
-    "--delete",
-    "-I",
-    "--insert",
-    "-R",
-    "--replace",
-    "-L",
-    "--list",
-    "-S",
-    "--list-rules",
-    "-F",
-    "--flush",
-    "-Z",
-    "--zero",
-    "-N",
-    "--new-chain",
-    "-X",
-    "--delete-chain",
-    "-P",
-    "--policy",
-    "-E",
-    "--rename-chain",
-    "-w",
-    "--wait",
-    "-W",
-    "--wait-interval",
-    "-h",
-    "--help",
-    "-V",
-    "--version",
-    "--modprobe",
-];
+pub use persist::{Backend, Saved};
+pub use rule::Entry;
+use rule::{AWK_DELETE, AWK_LIST, AWK_TAGGED_FN, TABLES, builtin_chain};
 
 #[derive(Debug)]
 pub struct Iptables {
@@ -133,96 +77,6 @@ impl Family {
             Family::V6 => "ipt=ip6tables; ipt_save=ip6tables-save; ipt_restore=ip6tables-restore\n",
         });
     }
-
-    /// Sets `$backend`, `$f` (the saved rules file) and `$unit` (what restores it at boot)
-    /// from what the host has.
-    fn detect_backend(self, sh: &mut Sh) {
-        sh.raw(match self {
-            Family::V4 => {
-                "if [ -e /usr/share/netfilter-persistent/plugins.d/15-ip4tables ]; then backend=debian; f=/etc/iptables/rules.v4; unit=netfilter-persistent.service\n\
-                 elif [ -e /usr/libexec/iptables/iptables.init ]; then backend=rhel; f=/etc/sysconfig/iptables; unit=iptables.service\n\
-                 elif [ -e /etc/debian_version ]; then backend=debian-missing; f=/etc/iptables/rules.v4; unit=netfilter-persistent.service\n\
-                 elif [ -e /etc/redhat-release ]; then backend=rhel-missing; f=/etc/sysconfig/iptables; unit=iptables.service\n\
-                 else backend=none; f=; unit=; fi\n"
-            }
-            Family::V6 => {
-                "if [ -e /usr/share/netfilter-persistent/plugins.d/25-ip6tables ]; then backend=debian; f=/etc/iptables/rules.v6; unit=netfilter-persistent.service\n\
-                 elif [ -e /usr/libexec/iptables/ip6tables.init ]; then backend=rhel; f=/etc/sysconfig/ip6tables; unit=ip6tables.service\n\
-                 elif [ -e /etc/debian_version ]; then backend=debian-missing; f=/etc/iptables/rules.v6; unit=netfilter-persistent.service\n\
-                 elif [ -e /etc/redhat-release ]; then backend=rhel-missing; f=/etc/sysconfig/ip6tables; unit=ip6tables.service\n\
-                 else backend=none; f=; unit=; fi\n"
-            }
-        });
-    }
-}
-
-/// Where the host keeps rules for the next boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// netfilter-persistent with the iptables-persistent plugin.
-    Debian,
-    /// iptables-services.
-    Rhel,
-    /// A Debian host without iptables-persistent (yet).
-    DebianMissing,
-    /// A RHEL host without iptables-services (yet).
-    RhelMissing,
-    None,
-}
-
-impl Backend {
-    fn parse(s: &str) -> Result<Backend, ProbeError> {
-        Ok(match s {
-            "debian" => Backend::Debian,
-            "rhel" => Backend::Rhel,
-            "debian-missing" => Backend::DebianMissing,
-            "rhel-missing" => Backend::RhelMissing,
-            "none" => Backend::None,
-            other => return Err(ProbeError(format!("unknown persistence backend {other:?}"))),
-        })
-    }
-
-    fn package(self) -> &'static str {
-        match self {
-            Backend::Rhel | Backend::RhelMissing => "iptables-services",
-            _ => "iptables-persistent",
-        }
-    }
-}
-
-/// One rule carrying this resource's tag, as `iptables-save` prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub table: String,
-    pub chain: String,
-    /// 1-based position among the chain's rules.
-    pub index: u32,
-    /// The `-A CHAIN ...` line.
-    pub line: String,
-}
-
-impl Entry {
-    fn parse(v: &str) -> Result<Entry, ProbeError> {
-        let bad = || ProbeError(format!("malformed rule line {v:?}"));
-        let mut parts = v.splitn(4, ' ');
-        let (table, chain, index, line) = (parts.next(), parts.next(), parts.next(), parts.next());
-        let (Some(table), Some(chain), Some(index), Some(line)) = (table, chain, index, line) else {
-            return Err(bad());
-        };
-        if !line.starts_with("-A ") {
-            return Err(bad());
-        }
-        Ok(Entry {
-            table: table.to_string(),
-            chain: chain.to_string(),
-            index: index.parse().map_err(|_| bad())?,
-            line: line.to_string(),
-        })
-    }
-
-    fn show(&self) -> String {
-        format!("-t {} {}", self.table, self.line)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,75 +96,6 @@ pub struct State {
     /// Persistence, when managed.
     pub saved: Option<Saved>,
 }
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Saved {
-    pub backend: Backend,
-    /// The rules file (empty when no backend is known).
-    pub file: String,
-    /// The restore unit's `systemctl is-enabled` answer.
-    pub boot: String,
-    /// Tagged lines in the file.
-    pub entries: Vec<Entry>,
-    /// Untagged copies of the live rule in the file (a rule saved before converge adopted it).
-    pub untagged: Vec<Entry>,
-}
-
-fn builtin_chain(table: &str, chain: &str) -> bool {
-    let builtins: &[&str] = match table {
-        "filter" | "security" => &["INPUT", "FORWARD", "OUTPUT"],
-        "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
-        "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
-        "raw" => &["PREROUTING", "OUTPUT"],
-        _ => &[],
-    };
-    builtins.contains(&chain)
-}
-
-fn valid_word(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && !s.starts_with('-')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-}
-
-/// The awk functions `tagged` (a line carries the tag `CV_TAG`; iptables-save quotes a
-/// comment holding `:`, but the unquoted form is accepted too) and `untag` (the line as
-/// iptables-save prints the same rule without the tag: the comment match removed).
-const AWK_TAGGED_FN: &str = "function tagged(s) { return index(s, \"--comment \\\"\" tag \"\\\"\") > 0 || index(s \" \", \"--comment \" tag \" \") > 0 }\n\
-function untag(s,   m, i) { m = \" -m comment --comment \\\"\" tag \"\\\"\"; i = index(s, m); if (i == 0) return \"\"; return substr(s, 1, i - 1) substr(s, i + length(m)) }\n\
-BEGIN { tag = ENVIRON[\"CV_TAG\"]; pre = ENVIRON[\"CV_PRE\"] }\n";
-
-/// iptables-save format in, `PRE TABLE CHAIN INDEX LINE` out for every tagged rule, and
-/// `saved_untagged=TABLE CHAIN INDEX LINE` for every untagged copy of the live rule
-/// `CV_LIVE` (`TABLE CHAIN INDEX LINE`, as the live listing printed it).
-const AWK_LIST: &str = "BEGIN { lv = ENVIRON[\"CV_LIVE\"]; lt = substr(lv, 1, index(lv, \" \") - 1); for (k = 0; k < 3; k++) lv = substr(lv, index(lv, \" \") + 1); plain = untag(lv) }\n\
-/^\\*/ { t = substr($0, 2); split(\"\", n); next }\n\
-$1 == \"-A\" { n[$2]++; if (tagged($0)) print pre t \" \" $2 \" \" n[$2] \" \" $0; else if (plain != \"\" && t == lt && $0 == plain) print \"saved_untagged=\" t \" \" $2 \" \" n[$2] \" \" $0 }\n";
-
-/// iptables-save format in, an iptables-restore --noflush script deleting every tagged
-/// rule out.
-const AWK_DELETE: &str = "/^\\*/ { t = substr($0, 2); next }\n\
-$1 == \"-A\" && tagged($0) { sub(/^-A /, \"-D \"); print \"*\" t; print; print \"COMMIT\" }\n";
-
-/// The saved rules file (given twice: one pass to look, one to write) in, the edited file
-/// out: tagged lines dropped, and with `CV_UNTAG` untagged copies of the rule too (the
-/// tagged line without its tag); `CV_LINE` (if any) put in table `CV_T`, chain `CV_C`, before
-/// the `CV_POS`-th rule of the chain or at its end, with the chain declared (`CV_DECL`) if
-/// the section lacks it; a section created if the file has none. Exits 3 when `CV_JUMP`
-/// names a chain the section does not declare.
-const AWK_SAVE: &str = "BEGIN { t = ENVIRON[\"CV_T\"]; c = ENVIRON[\"CV_C\"]; line = ENVIRON[\"CV_LINE\"]; pos = ENVIRON[\"CV_POS\"] + 0; decl = ENVIRON[\"CV_DECL\"]; jump = ENVIRON[\"CV_JUMP\"]; drop = ENVIRON[\"CV_UNTAG\"] != \"\"; if (line != \"\") plain = untag(line) }\n\
-FNR == 1 { pass++ }\n\
-pass == 1 && /^\\*/ { cur = substr($0, 2); next }\n\
-pass == 1 { if (cur == t && $1 == \":\" c) hasc = 1; if (cur == t && jump != \"\" && $1 == \":\" jump) hasjump = 1; if (plain == \"\" && cur == t && tagged($0)) plain = untag($0); next }\n\
-line != \"\" && jump != \"\" && !hasjump { bad = 1; exit 3 }\n\
-/^\\*/ { cur = substr($0, 2); n = 0; print; if (line != \"\" && cur == t && decl != \"\" && !hasc) { print decl; hasc = 1 } next }\n\
-tagged($0) { next }\n\
-drop && plain != \"\" && cur == t && $0 == plain { next }\n\
-line != \"\" && !done && cur == t && $1 == \"-A\" && $2 == c { n++; if (pos > 0 && n == pos) { print line; done = 1 } }\n\
-line != \"\" && !done && cur == t && $0 == \"COMMIT\" { print line; done = 1 }\n\
-{ print }\n\
-END { if (bad || (line != \"\" && jump != \"\" && !hasjump)) exit 3; if (line != \"\" && !done) { print \"*\" t; if (decl != \"\") print decl; print line; print \"COMMIT\" } }\n";
 
 impl Iptables {
     fn tag(&self) -> String {
@@ -373,18 +158,6 @@ impl Iptables {
             && self.position.is_none_or(|p| only.index == p)
     }
 
-    fn saved_in_sync(&self, s: &State, saved: &Saved) -> bool {
-        if !self.present {
-            return saved.entries.is_empty();
-        }
-        let ([live], [file]) = (s.live.as_slice(), saved.entries.as_slice()) else { return false };
-        matches!(saved.backend, Backend::Debian | Backend::Rhel)
-            && saved.untagged.is_empty()
-            && file.table == live.table
-            && file.chain == live.chain
-            && file.line == live.line
-    }
-
     fn live_changes(&self, s: &State) -> Option<Change> {
         let before: Vec<String> = s.live.iter().map(Entry::show).collect();
         if !self.present {
@@ -426,53 +199,11 @@ impl Kind for Iptables {
         let position = r.int::<u32>("position");
         let persist = r.bool("persist").unwrap_or(true);
         let name = name?;
-        if !valid_word(&name.value, 200) {
-            r.error(
-                Diag::new(
-                    "converge::iptables",
-                    format!("`{}` cannot name a rule", name.value),
-                    &name.at,
-                    "invalid name",
-                )
-                .help("a rule name is letters, digits, `_`, `.` and `-` (it becomes the comment converge:NAME)"),
-            );
+        rule::check_name(r, &name);
+        if let Some(c) = &chain {
+            rule::check_chain(r, c);
         }
-        if let Some(c) = &chain
-            && !valid_word(&c.value, 28)
-        {
-            r.error(
-                Diag::new("converge::iptables", format!("`{}` is not a chain name", c.value), &c.at, "invalid chain")
-                    .help("chain names are up to 28 letters, digits, `_`, `.` and `-`, not starting with `-`"),
-            );
-        }
-        let mut words = Vec::new();
-        if let Some(rule) = &rule {
-            match shlex::split(&rule.value) {
-                None => r.error(Diag::new(
-                    "converge::iptables",
-                    "the rule has an unclosed quote",
-                    &rule.at,
-                    "cannot split into words",
-                )),
-                Some(w) => words = w,
-            }
-            if let Some(bad) = words.iter().find(|w| COMMAND_WORDS.contains(&w.as_str())) {
-                r.error(
-                    Diag::new(
-                        "converge::iptables",
-                        format!("`{bad}` cannot be part of a rule"),
-                        &rule.at,
-                        "an iptables command or table option",
-                    )
-                    .help(
-                        "`rule` is what follows `-A CHAIN`; give the table with `table=` and the chain with `chain=`",
-                    ),
-                );
-            }
-            if words.is_empty() && !r.failed() {
-                r.error(Diag::new("converge::empty", "the rule has no words", &rule.at, "empty"));
-            }
-        }
+        let words = rule.as_ref().map(|text| rule::split(r, text)).unwrap_or_default();
         if present {
             if chain.is_none() || rule.is_none() {
                 let at = r.at();
@@ -614,39 +345,7 @@ impl Kind for Iptables {
         let creates = live.as_ref().is_some_and(|c| c.before().is_none());
         let live_changes = live.is_some();
         changes.extend(live);
-        if let Some(saved) = &state.saved
-            && ((live_changes && self.present) || !self.saved_in_sync(state, saved))
-        {
-            let file = if saved.file.is_empty() { "(no saved rules file)".to_string() } else { saved.file.clone() };
-            let mut lines: Vec<String> = saved.entries.iter().map(Entry::show).collect();
-            lines.extend(saved.untagged.iter().map(|e| format!("{} (untagged)", e.show())));
-            let before = (!lines.is_empty()).then(|| lines.join("; "));
-            if self.present {
-                let after = match saved.backend {
-                    Backend::Debian | Backend::Rhel => file,
-                    Backend::DebianMissing | Backend::RhelMissing => {
-                        format!("{file} (needs {})", saved.backend.package())
-                    }
-                    Backend::None => "(no iptables-persistent or iptables-services)".to_string(),
-                };
-                changes.push(Change::new("saved", before, Some(after)));
-            } else if before.is_some() {
-                changes.push(Change::new(format!("saved in {file}"), before, None));
-            }
-        }
-        if self.present
-            && let Some(saved) = &state.saved
-            && saved.boot != "enabled"
-            && saved.backend != Backend::None
-        {
-            let unit = match (saved.backend, self.family) {
-                (Backend::Rhel | Backend::RhelMissing, Family::V4) => "iptables.service",
-                (Backend::Rhel | Backend::RhelMissing, Family::V6) => "ip6tables.service",
-                _ => "netfilter-persistent.service",
-            };
-            let before = (!saved.boot.is_empty()).then(|| saved.boot.clone());
-            changes.push(Change::new("restored at boot", before, Some(format!("enabled ({unit})"))));
-        }
+        changes.extend(self.persist_changes(state, live_changes));
         let action = match () {
             _ if !self.present => Action::Remove,
             _ if creates || state.live.is_empty() && !state.untagged => Action::Create,
@@ -706,38 +405,6 @@ impl Kind for Iptables {
         if boot {
             sh.raw("systemctl enable --quiet -- \"$unit\"\n");
         }
-    }
-}
-
-impl Iptables {
-    /// Edits the saved rules file `$f` (see the module doc), validates it and moves it in.
-    fn save(&self, sh: &mut Sh) {
-        if self.present {
-            sh.raw("line=$(\"$ipt_save\" -t \"$t\" | CV_TAG=\"$tag\" awk '")
-                .raw(AWK_TAGGED_FN)
-                .raw("$1 == \"-A\" && tagged($0)')\n");
-            sh.raw("case $line in '') printf '%s\\n' \"the rule is not in $ipt_save's output after adding it\" >&2; exit 1;; *\"\n\"*) echo \"the rule is there more than once\" >&2; exit 1;; esac\n");
-            sh.raw("j=$(printf '%s\\n' \"$line\" | sed -n 's/.* -[jg] \\([^ ]*\\).*/\\1/p')\n");
-            sh.raw("if [ -n \"$j\" ] && ! \"$ipt\" -w 5 -t \"$t\" -n -L \"$j\" >/dev/null 2>&1; then j=; fi\n");
-            sh.set("pos", &self.position.map(|p| p.to_string()).unwrap_or_default());
-            match self.user_chain() {
-                Some(c) => sh.set("decl", &format!(":{c} - [0:0]")),
-                None => sh.set("decl", ""),
-            };
-        } else {
-            sh.raw("[ -f \"$f\" ] || exit 0\nline=; j=; pos=; decl=\n");
-        }
-        sh.raw("d=$(dirname -- \"$f\"); mkdir -p -- \"$d\"\n");
-        sh.raw("new=$(mktemp \"$d/.converge.XXXXXXXX\")\ntrap 'rm -f -- \"$new\"' EXIT\n");
-        sh.raw("src=$f; [ -f \"$f\" ] || src=/dev/null\n");
-        sh.raw(if self.words.is_empty() { "untag=\n" } else { "untag=1\n" });
-        sh.raw("if ! CV_UNTAG=\"$untag\" CV_T=\"$t\" CV_C=\"$c\" CV_LINE=\"$line\" CV_POS=\"$pos\" CV_DECL=\"$decl\" CV_JUMP=\"$j\" CV_TAG=\"$tag\" awk '")
-            .raw(AWK_TAGGED_FN)
-            .raw(AWK_SAVE)
-            .raw("' \"$src\" \"$src\" > \"$new\"; then printf '%s\\n' \"the rule jumps to chain $j, which $f does not declare in table $t: restoring it at boot would fail (save that chain in $f first, or set persist=#false)\" >&2; exit 1; fi\n");
-        sh.raw("if command -v \"$ipt_restore\" >/dev/null 2>&1 && ! e=$(\"$ipt_restore\" --test < \"$new\" 2>&1); then printf '%s\\n' \"$ipt_restore --test refuses the edited $f (left as it was): $e\" >&2; exit 1; fi\n");
-        sh.raw("if [ -f \"$f\" ]; then chown --reference=\"$f\" -- \"$new\"; chmod --reference=\"$f\" -- \"$new\"; else chmod 0640 \"$new\"; fi\n");
-        sh.raw("sync -- \"$new\" 2>/dev/null || sync\nmv -f -- \"$new\" \"$f\"\ntrap - EXIT\n");
     }
 }
 
@@ -899,91 +566,6 @@ mod tests {
         assert!(k.parse(&probe_out(true, &["nat PREROUTING x -A PREROUTING"], DEBIAN, &[])).is_err());
         assert!(k.parse(&probe_out(true, &[], "persist=bsd\nfile=\n", &[])).is_err());
         assert!(k.parse("tool=maybe\n").is_err());
-    }
-
-    /// Runs the save program with awk on this machine over a file's text.
-    fn edit(file: &str, vars: &[(&str, &str)]) -> (i32, String) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("rules");
-        std::fs::write(&path, file).expect("write");
-        let program = format!("{AWK_TAGGED_FN}{AWK_SAVE}");
-        let mut cmd = Command::new("awk");
-        cmd.arg(program).arg(&path).arg(&path).env("CV_TAG", "converge:web");
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("awk");
-        (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).expect("utf8"))
-    }
-
-    /// The default /etc/sysconfig/iptables of RHEL's iptables-services.
-    const RHEL_DEFAULT: &str = "# sample configuration for iptables service\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -p icmp -j ACCEPT\n-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT --reject-with icmp-host-prohibited\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n";
-
-    #[test]
-    fn saving_edits_only_the_managed_line() {
-        let line =
-            "-A PREROUTING -p tcp -m tcp --dport 80 -m comment --comment \"converge:web\" -j REDIRECT --to-ports 8080";
-        let vars = [("CV_T", "nat"), ("CV_C", "PREROUTING"), ("CV_LINE", line)];
-        // RHEL's default file has no nat section: one is added, the filter rules stay
-        let (rc, out) = edit(RHEL_DEFAULT, &vars);
-        assert_eq!(rc, 0);
-        assert_eq!(out, format!("{RHEL_DEFAULT}*nat\n{line}\nCOMMIT\n"));
-        // saved again: the old tagged line goes, the new one takes its place at the end
-        let old = line.replace("8080", "8081");
-        let file = format!("*nat\n:PREROUTING ACCEPT [0:0]\n{old}\n-A PREROUTING -p udp -j ACCEPT\nCOMMIT\n");
-        let (_, out) = edit(&file, &vars);
-        assert_eq!(out, format!("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp -j ACCEPT\n{line}\nCOMMIT\n"));
-        // a position puts it before the Nth rule of the chain
-        let mut at1 = vars.to_vec();
-        at1.push(("CV_POS", "1"));
-        let (_, out) = edit(&file, &at1);
-        assert_eq!(out, format!("*nat\n:PREROUTING ACCEPT [0:0]\n{line}\n-A PREROUTING -p udp -j ACCEPT\nCOMMIT\n"));
-        // removing: only the tagged line goes
-        let (_, out) = edit(&file, &[("CV_T", "nat"), ("CV_C", "PREROUTING")]);
-        assert_eq!(out, "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp -j ACCEPT\nCOMMIT\n");
-        // an empty file (Debian's rules.v6) gets the section
-        let (_, out) = edit("", &vars);
-        assert_eq!(out, format!("*nat\n{line}\nCOMMIT\n"));
-    }
-
-    #[test]
-    fn saving_drops_an_untagged_copy_of_an_adopted_rule() {
-        // seed 000's rule, saved by hand before converge managed it
-        let plain = "-A PREROUTING -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080";
-        let line =
-            "-A PREROUTING -p tcp -m tcp --dport 80 -m comment --comment \"converge:web\" -j REDIRECT --to-ports 8080";
-        let file = format!("*nat\n:PREROUTING ACCEPT [0:0]\n{plain}\nCOMMIT\n");
-        let vars = [("CV_T", "nat"), ("CV_C", "PREROUTING"), ("CV_LINE", line), ("CV_UNTAG", "1")];
-        let (_, out) = edit(&file, &vars);
-        assert_eq!(out, format!("*nat\n:PREROUTING ACCEPT [0:0]\n{line}\nCOMMIT\n"));
-        // without words (absent by name) an untagged rule is not converge's
-        let file = format!("*nat\n{plain}\n{line}\nCOMMIT\n");
-        let (_, out) = edit(&file, &[("CV_T", "nat"), ("CV_C", "PREROUTING")]);
-        assert_eq!(out, format!("*nat\n{plain}\nCOMMIT\n"));
-        let (_, out) = edit(&file, &[("CV_T", "nat"), ("CV_C", "PREROUTING"), ("CV_UNTAG", "1")]);
-        assert_eq!(out, "*nat\nCOMMIT\n");
-        // the probe reports the untagged copy next to the live rule
-        let program = format!("{AWK_TAGGED_FN}{AWK_LIST}");
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("printf '%s' \"$1\" | CV_LIVE=\"$3\" CV_TAG=converge:web CV_PRE=saved= awk \"$2\"")
-            .args(["sh", &format!("*nat\n{plain}\nCOMMIT\n"), &program, &format!("nat PREROUTING 1 {line}")])
-            .output()
-            .expect("sh");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("saved_untagged=nat PREROUTING 1 {plain}\n"));
-    }
-
-    #[test]
-    fn saving_declares_a_user_chain_and_refuses_an_undeclared_jump() {
-        let line = "-A web-in -p tcp -m tcp --dport 80 -m comment --comment \"converge:web\" -j ACCEPT";
-        let vars = [("CV_T", "filter"), ("CV_C", "web-in"), ("CV_LINE", line), ("CV_DECL", ":web-in - [0:0]")];
-        let (_, out) = edit(RHEL_DEFAULT, &vars);
-        assert!(out.starts_with("# sample configuration for iptables service\n*filter\n:web-in - [0:0]\n"), "{out}");
-        assert!(out.ends_with(&format!("{line}\nCOMMIT\n")), "{out}");
-        let jump = "-A INPUT -p tcp -m comment --comment \"converge:web\" -j web-in";
-        let (rc, _) =
-            edit(RHEL_DEFAULT, &[("CV_T", "filter"), ("CV_C", "INPUT"), ("CV_LINE", jump), ("CV_JUMP", "web-in")]);
-        assert_eq!(rc, 3);
     }
 
     #[test]
