@@ -8,6 +8,7 @@ use base64::Engine as _;
 use minijinja::Value;
 
 use super::inspect::fixtures::{DOCKER, DOCKER_IMAGE, PODMAN, PODMAN_IMAGE};
+use super::spec::parse_port;
 use super::*;
 use crate::diag::Diags;
 use crate::resources::ResourceId;
