@@ -38,12 +38,12 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::content::Desired;
-use super::cron::inside;
 use super::group::read_account_name;
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, did_you_mean};
 use crate::script::Sh;
+use crate::syntax::kdl::inside;
 use crate::syntax::reader::NodeReader;
 
 #[derive(Debug)]

@@ -4,6 +4,8 @@
 //!
 //! The serde route (`kdl::de`) loses spans, so nodes are walked by hand.
 
+use std::ops::Range;
+
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
@@ -75,6 +77,21 @@ pub fn name_at(src: &Source, node: &KdlNode) -> At {
 
 pub fn entry_at(src: &Source, entry: &KdlEntry) -> At {
     At::new(src, value_span(entry))
+}
+
+/// The span of `range` inside a string token that holds `value` verbatim (no escapes, no
+/// template), or the whole token: a label on the exact part of a value that is wrong.
+pub fn inside(at: &At, value: &str, range: Range<usize>) -> At {
+    let (off, len) = (at.span.offset(), at.span.len());
+    let token = at.src.inner().get(off..off + len).unwrap_or("");
+    let hashes = token.bytes().take_while(|b| *b == b'#').count();
+    let verbatim = token.len() == value.len() + 2 * hashes + 2
+        && token.get(hashes + 1..hashes + 1 + value.len()) == Some(value)
+        && token.as_bytes().get(hashes) == Some(&b'"');
+    if !verbatim || range.is_empty() {
+        return at.clone();
+    }
+    At::new(&at.src, (off + hashes + 1 + range.start, range.len()).into())
 }
 
 /// Human name of a KDL value's type, for "expected a string, found an integer".
@@ -195,6 +212,24 @@ mod tests {
         assert!(err.message.contains("decimal"), "{}", err.message);
         let (src, e) = first_entry("f m=\"0999\"", 0);
         assert!(expect_mode(&src, &e, "mode").is_err());
+    }
+
+    #[test]
+    fn inside_labels_part_of_a_verbatim_string_and_the_whole_token_otherwise() {
+        let text = "c schedule=\"60 * * * *\" raw=#\"ab\"# esc=\"a\\tb\"";
+        let (src, e) = first_entry(text, 0);
+        let at = entry_at(&src, &e);
+        let part = inside(&at, "60 * * * *", 0..2);
+        assert_eq!(&text[part.span.offset()..part.span.offset() + part.span.len()], "60");
+        assert_eq!(inside(&at, "60 * * * *", 0..0).span, at.span, "an empty range");
+        assert_eq!(inside(&at, "something else", 0..2).span, at.span, "not the token's value");
+        let (src, e) = first_entry(text, 1);
+        let raw = entry_at(&src, &e);
+        let b = inside(&raw, "ab", 1..2);
+        assert_eq!(&text[b.span.offset()..b.span.offset() + b.span.len()], "b");
+        let (src, e) = first_entry(text, 2);
+        let esc = entry_at(&src, &e);
+        assert_eq!(inside(&esc, "a\tb", 0..1).span, esc.span, "an escape: offsets would be off");
     }
 
     #[test]
