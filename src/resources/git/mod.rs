@@ -35,6 +35,12 @@
 //! directories (and a managed directory at its own path, to clone into), and
 //! `package:git`. When the user or git do not exist yet at probe time (created in the same
 //! run), the target is resolved at apply time and the plan says so.
+//!
+//! The parts: what `version` names and how `git ls-remote` resolves it (`refs.rs`); the
+//! steps (`steps.rs`); this file, the kind: reading the node, the probe and the plan.
+
+mod refs;
+mod steps;
 
 use super::file::read_path;
 use super::record::Record;
@@ -43,6 +49,8 @@ use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dir
 use crate::diag::{Diag, Spanned};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
+pub use refs::Target;
+use refs::{is_commit, resolve, short, url_secret, valid_ref};
 
 #[derive(Debug)]
 pub struct Git {
@@ -82,68 +90,10 @@ pub struct Checkout {
     pub changes: Vec<String>,
 }
 
-/// What `version` is on the remote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Branch {
-        name: String,
-        sha: String,
-    },
-    Tag {
-        name: String,
-        sha: String,
-    },
-    /// A commit hash, or the remote's HEAD when it does not name its branch.
-    Detached(String),
-    /// The remote has no branch or tag of that name.
-    Missing,
-    /// Not resolvable before the apply (why).
-    Later(String),
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub tree: Tree,
     pub target: Target,
-}
-
-/// A full commit hash: no network is needed to know what it is.
-fn is_commit(v: &str) -> bool {
-    v.len() == 40 && v.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `git check-ref-format` rules, so a name git would misread never reaches it.
-fn valid_ref(v: &str) -> bool {
-    let bad_byte = |b: u8| b < 0x20 || b == 0x7f || b" ~^:?*[\\".contains(&b);
-    !v.is_empty()
-        && v != "@"
-        && !v.starts_with(['-', '/'])
-        && !v.ends_with(['/', '.'])
-        && !v.contains("..")
-        && !v.contains("//")
-        && !v.contains("@{")
-        && !v.bytes().any(bad_byte)
-        && v.split('/').all(|c| !c.starts_with('.') && !c.ends_with(".lock"))
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
-impl Target {
-    fn sha(&self) -> Option<&str> {
-        match self {
-            Target::Branch { sha, .. } | Target::Tag { sha, .. } | Target::Detached(sha) => Some(sha),
-            Target::Missing | Target::Later(_) => None,
-        }
-    }
-
-    fn branch(&self) -> Option<&str> {
-        match self {
-            Target::Branch { name, .. } => Some(name),
-            _ => None,
-        }
-    }
 }
 
 impl Git {
@@ -379,190 +329,9 @@ fi
         }
         Diff::new(Action::Change, changes)
     }
-
     fn steps(&self, state: &State, diff: &Diff, sh: &mut Sh) {
-        self.prelude(sh);
-        match &state.tree {
-            Tree::Other(t) => {
-                sh.raw("printf '%s\\n' \"refusing to clone into $p: it is a ")
-                    .raw(static_type(t))
-                    .raw(", not a git checkout\" >&2; exit 1\n");
-                return;
-            }
-            Tree::Foreign { owner, runs_as } => {
-                sh.set("o", owner).set("w", runs_as);
-                sh.raw("printf '%s\\n' \"refusing to run git as $w in $p, which belongs to $o (chown it, or set user=\\\"$o\\\")\" >&2; exit 1\n");
-                return;
-            }
-            _ => {}
-        }
-        if state.target == Target::Missing {
-            sh.raw("printf '%s\\n' \"$v is not a branch or tag of $r\" >&2; exit 1\n");
-            return;
-        }
-        let has = |f: &str| diff.changes.iter().any(|c| c.field() == f);
-        match &state.tree {
-            Tree::Absent => self.clone_steps(&state.target, sh),
-            Tree::Repo(co) => {
-                sh.set("seen", co.head.as_deref().unwrap_or(""));
-                sh.raw("cur=$(cv_git -C \"$p\" rev-parse -q --verify 'HEAD^{commit}' || true)\n");
-                sh.raw("if [ \"$cur\" != \"$seen\" ]; then cv_changed_since_plan \"HEAD of $p is now ${cur:-(no commits)}\"; fi\n");
-                if has("repo") {
-                    if co.url.is_some() {
-                        sh.raw("cv_git -C \"$p\" remote set-url origin \"$r\"\n");
-                    } else {
-                        sh.raw("cv_git -C \"$p\" remote add origin \"$r\"\n");
-                    }
-                }
-                if has("revision") || has("branch") || has("local changes") {
-                    self.move_steps(&state.target, sh);
-                }
-            }
-            Tree::Unknown(_) => {
-                sh.raw("cv_git -C \"$p\" remote set-url origin \"$r\" 2>/dev/null || cv_git -C \"$p\" remote add origin \"$r\"\n");
-                self.move_steps(&state.target, sh);
-            }
-            Tree::Other(_) | Tree::Foreign { .. } => {}
-        }
+        self.write_steps(state, diff, sh);
     }
-}
-
-impl Git {
-    fn clone_steps(&self, target: &Target, sh: &mut Sh) {
-        sh.raw("if [ -e \"$p/.git\" ]; then cv_changed_since_plan \"$p is already a git checkout\"; fi\n");
-        let by_name = match target {
-            Target::Branch { .. } | Target::Tag { .. } => true,
-            Target::Later(_) => !is_commit(&self.version),
-            Target::Detached(_) | Target::Missing => false,
-        } && self.version != "HEAD";
-        if by_name {
-            sh.raw("cv_git clone -q --branch \"$v\" -- \"$r\" \"$p\"\n");
-        } else {
-            sh.raw("cv_git clone -q -- \"$r\" \"$p\"\n");
-        }
-        if target.sha().is_some() || is_commit(&self.version) {
-            self.checkout(target, sh);
-        }
-    }
-
-    /// Fetch what is needed, refuse local changes unless forced, check out the target.
-    fn move_steps(&self, target: &Target, sh: &mut Sh) {
-        if !self.force {
-            sh.raw("s=$(cv_git -C \"$p\" status --porcelain --untracked-files=no)\n");
-            sh.raw("if [ -n \"$s\" ]; then printf '%s\\n' \"local changes in $p; force=#true discards them:\" >&2; printf '%s\\n' \"$s\" >&2; exit 1; fi\n");
-        }
-        match target {
-            Target::Branch { .. } | Target::Later(_) => {
-                sh.raw("cv_git -C \"$p\" fetch -q --force --tags origin\n");
-            }
-            _ => {
-                if let Some(sha) = target.sha() {
-                    sh.raw("if ! cv_git -C \"$p\" cat-file -e ")
-                        .hex(sha)
-                        .raw("'^{commit}' 2>/dev/null; then cv_git -C \"$p\" fetch -q --force --tags origin; fi\n");
-                }
-            }
-        }
-        if let Target::Later(_) = target {
-            if is_commit(&self.version) {
-                self.checkout(&Target::Detached(self.version.clone()), sh);
-                return;
-            }
-            // resolved now, from what was just fetched
-            sh.raw("if want=$(cv_git -C \"$p\" rev-parse -q --verify \"refs/remotes/origin/$v^{commit}\"); then\n");
-            self.checkout_branch("\"$v\"", sh);
-            sh.raw("elif want=$(cv_git -C \"$p\" rev-parse -q --verify \"refs/tags/$v^{commit}\"); then\n");
-            self.checkout_detached(sh);
-            sh.raw("else printf '%s\\n' \"$v is not a branch or tag of $r\" >&2; exit 1; fi\n");
-            return;
-        }
-        self.checkout(target, sh);
-    }
-
-    fn checkout(&self, target: &Target, sh: &mut Sh) {
-        let Some(sha) = target.sha() else { return };
-        sh.raw("want=").hex(sha).nl();
-        match target {
-            Target::Branch { name, .. } => {
-                sh.set("b", name);
-                self.checkout_branch("\"$b\"", sh);
-            }
-            _ => self.checkout_detached(sh),
-        }
-        sh.raw("[ \"$(cv_git -C \"$p\" rev-parse HEAD)\" = \"$want\" ] || { printf '%s\\n' \"$p did not move to $want\" >&2; exit 1; }\n");
-    }
-
-    /// Local branch `branch` (shell text) at `$want`, tracking `origin/BRANCH`.
-    fn checkout_branch(&self, branch: &'static str, sh: &mut Sh) {
-        sh.raw("cv_git -C \"$p\" checkout -q ");
-        if self.force {
-            sh.raw("-f ");
-        }
-        sh.raw("-B ").raw(branch).raw(" \"$want\" --\n");
-        sh.raw("cv_git -C \"$p\" branch -q --set-upstream-to=\"origin/\"").raw(branch).sp().raw(branch).nl();
-        if self.force {
-            sh.raw("cv_git -C \"$p\" reset -q --hard\n");
-        }
-    }
-
-    fn checkout_detached(&self, sh: &mut Sh) {
-        sh.raw("cv_git -C \"$p\" checkout -q ");
-        if self.force {
-            sh.raw("-f ");
-        }
-        sh.raw("--detach \"$want\" --\n");
-        if self.force {
-            sh.raw("cv_git -C \"$p\" reset -q --hard\n");
-        }
-    }
-}
-
-/// The credential in `scheme://user:SECRET@host/...`, or in `https://TOKEN@host/...`.
-fn url_secret(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let secret = match userinfo.split_once(':') {
-        Some((_, pass)) => pass,
-        None if scheme.starts_with("http") => userinfo,
-        None => return None,
-    };
-    (secret.len() >= 6).then(|| secret.to_string())
-}
-
-/// What `git ls-remote --symref REPO V V^{}` says `V` is.
-fn resolve(version: &str, lines: &[&str]) -> Result<Target, ProbeError> {
-    let mut refs: Vec<(&str, &str)> = Vec::new();
-    let mut head_branch = None;
-    for line in lines {
-        if let Some(rest) = line.strip_prefix("ref: ") {
-            // `ref: refs/heads/main HEAD`
-            if let Some((to, "HEAD")) = rest.split_once(' ') {
-                head_branch = to.strip_prefix("refs/heads/");
-            }
-            continue;
-        }
-        let Some((sha, name)) = line.split_once(' ').filter(|(sha, _)| is_commit(sha)) else {
-            return Err(ProbeError(format!("malformed git ls-remote line {line:?}")));
-        };
-        refs.push((name, sha));
-    }
-    let find = |n: &str| refs.iter().find(|(name, _)| *name == n).map(|(_, sha)| sha.to_lowercase());
-    if version == "HEAD" {
-        return Ok(match (find("HEAD"), head_branch) {
-            (Some(sha), Some(b)) => Target::Branch { name: b.to_string(), sha },
-            (Some(sha), None) => Target::Detached(sha),
-            (None, _) => Target::Missing,
-        });
-    }
-    if let Some(sha) = find(&format!("refs/heads/{version}")) {
-        return Ok(Target::Branch { name: version.to_string(), sha });
-    }
-    let peeled = find(&format!("refs/tags/{version}^{{}}"));
-    if let Some(sha) = peeled.or_else(|| find(&format!("refs/tags/{version}"))) {
-        return Ok(Target::Tag { name: version.to_string(), sha });
-    }
-    Ok(Target::Missing)
 }
 
 /// `3 files: app.py, README.md, setup.cfg`, from `git status --porcelain` lines.
@@ -572,14 +341,6 @@ fn describe_changes(lines: &[String]) -> String {
     let more = if names.len() > 5 { ", …" } else { "" };
     let n = names.len();
     format!("{n} file{}: {shown}{more}", if n == 1 { "" } else { "s" })
-}
-
-fn static_type(t: &str) -> &'static str {
-    match t {
-        "symlink" => "symlink",
-        "file" => "file",
-        _ => "non-empty directory",
-    }
 }
 
 #[cfg(test)]
@@ -721,22 +482,5 @@ mod tests {
         assert!(g.parse("me=root\ntype=absent\nlsremote=failed\n").is_err());
         assert!(g.parse("me=root\ntype=repo\nowner=nobody\nhead=\n").is_err(), "git status failed");
         assert!(g.parse("me=root\ntype=absent\nlsremote=ok\nls=garbage\n").is_err());
-    }
-
-    #[test]
-    fn credentials_in_urls_are_secrets() {
-        assert_eq!(url_secret("https://ci:s3cr3t-token@example.org/a.git").as_deref(), Some("s3cr3t-token"));
-        assert_eq!(url_secret("https://ghp_abcdefgh@github.com/o/a.git").as_deref(), Some("ghp_abcdefgh"));
-        assert_eq!(url_secret("ssh://git@example.org/a.git"), None);
-        assert_eq!(url_secret("git@example.org:a.git"), None);
-        assert_eq!(url_secret("https://example.org/a@b.git"), None);
-    }
-
-    #[test]
-    fn ref_names() {
-        assert!(valid_ref("main") && valid_ref("release/1.2") && valid_ref("v1.0"));
-        for bad in ["-x", "a..b", "a b", "x.lock", "a/.b", "a^", "@", "/a", "a/", "x@{1}"] {
-            assert!(!valid_ref(bad), "{bad}");
-        }
     }
 }
