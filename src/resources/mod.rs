@@ -46,6 +46,11 @@ pub mod unit;
 pub mod user;
 pub mod venv;
 
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+pub use testing::{build_from, plan_of, plan_with};
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -650,45 +655,5 @@ impl<K: Kind> Resource for K {
     }
     fn marks_acted(&self) -> bool {
         Kind::marks_acted(self)
-    }
-}
-
-/// A kind's plan (diff and step text) from a probe output, for unit tests.
-#[cfg(test)]
-pub fn plan_with<K: Kind>(k: &K, out: &str, cx: &PlanCx) -> (Diff, String) {
-    let planned = Resource::plan(k, out, cx).expect("parse");
-    let steps = Resource::write_steps(k, &planned.basis).expect("its own basis");
-    (planned.diff, steps.into_text())
-}
-
-/// [`plan_with`] without notifications.
-#[cfg(test)]
-pub fn plan_of<K: Kind>(k: &K, out: &str) -> (Diff, String) {
-    plan_with(k, out, &PlanCx::default())
-}
-
-/// Builds a kind from the first node of a KDL text, for unit tests: the kind, or the
-/// messages and labels of its diagnostics (`message @ label`).
-#[cfg(test)]
-pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
-    let src = crate::diag::source("test.kdl", kdl.to_string());
-    let doc = crate::syntax::kdl::parse(&src).map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
-    let node = doc.nodes().first().expect("a node");
-    let dir = std::path::Path::new(".");
-    let templates = crate::template::Templates::new(dir);
-    let ctx = minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
-    let mut diags = crate::diag::Diags::default();
-    let mut r = NodeReader::new(node, &src, dir, &templates, &ctx, &mut diags);
-    let built = K::build(&mut r);
-    let ok = r.finish();
-    match built {
-        Some(k) if ok => Ok(k),
-        _ => Err(diags
-            .iter()
-            .map(|d| {
-                let label = d.labels.first().and_then(|l| l.label()).unwrap_or("");
-                format!("{} @ {label}", d.message)
-            })
-            .collect()),
     }
 }

@@ -1,0 +1,41 @@
+//! Helpers for the kinds' unit tests: a kind's plan from a probe output, and a kind built
+//! from a KDL text with its diagnostics as plain lines. Compiled for tests only.
+
+use super::{Diff, Kind, NodeReader, PlanCx, Resource};
+
+/// A kind's plan (diff and step text) from a probe output, for unit tests.
+pub fn plan_with<K: Kind>(k: &K, out: &str, cx: &PlanCx) -> (Diff, String) {
+    let planned = Resource::plan(k, out, cx).expect("parse");
+    let steps = Resource::write_steps(k, &planned.basis).expect("its own basis");
+    (planned.diff, steps.into_text())
+}
+
+/// [`plan_with`] without notifications.
+pub fn plan_of<K: Kind>(k: &K, out: &str) -> (Diff, String) {
+    plan_with(k, out, &PlanCx::default())
+}
+
+/// Builds a kind from the first node of a KDL text, for unit tests: the kind, or the
+/// messages and labels of its diagnostics (`message @ label`).
+pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
+    let src = crate::diag::source("test.kdl", kdl.to_string());
+    let doc = crate::syntax::kdl::parse(&src).map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
+    let node = doc.nodes().first().expect("a node");
+    let dir = std::path::Path::new(".");
+    let templates = crate::template::Templates::new(dir);
+    let ctx = minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
+    let mut diags = crate::diag::Diags::default();
+    let mut r = NodeReader::new(node, &src, dir, &templates, &ctx, &mut diags);
+    let built = K::build(&mut r);
+    let ok = r.finish();
+    match built {
+        Some(k) if ok => Ok(k),
+        _ => Err(diags
+            .iter()
+            .map(|d| {
+                let label = d.labels.first().and_then(|l| l.label()).unwrap_or("");
+                format!("{} @ {label}", d.message)
+            })
+            .collect()),
+    }
+}
