@@ -37,7 +37,7 @@ use std::ops::Range;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::content::Desired;
+use super::content::{Desired, short};
 use super::group::read_account_name;
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
@@ -137,7 +137,9 @@ impl Key {
                 Some(t) => format!("did you mean `{t}`?"),
                 None => "expected `[options] TYPE BASE64 [comment]`, TYPE such as ssh-ed25519 or ssh-rsa".into(),
             };
-            return Err(err(kind, format!("`{}` is not an SSH key type", short(kind)), Some(help)));
+            let shown = short(kind, 40);
+            let cut = if shown.len() < kind.len() { "…" } else { "" };
+            return Err(err(kind, format!("`{shown}{cut}` is not an SSH key type"), Some(help)));
         }
         let (body, comment) = split_token(rest).map_err(|m| err(rest, m, None))?;
         if body.is_empty() {
@@ -216,10 +218,6 @@ fn split_token(s: &str) -> Result<(&str, &str), String> {
 
 fn looks_like_type(t: &str) -> bool {
     t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-")
-}
-
-fn short(s: &str) -> String {
-    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s.to_string() }
 }
 
 /// The key type string at the start of a wire-format public key.
@@ -573,6 +571,8 @@ mod tests {
         assert_eq!(key(CAROL).kind, "ecdsa-sha2-nistp256");
         let err = |s: &str| Key::parse(s).expect_err(s).message;
         assert_eq!(err("ssh-ed2551 AAAA"), "`ssh-ed2551` is not an SSH key type");
+        let long = format!("ssh-{} AAAA", "x".repeat(50));
+        assert_eq!(err(&long), format!("`ssh-{}…` is not an SSH key type", "x".repeat(36)), "cut at 40");
         let typo = Key::parse("  ssh-ed2551 AAAA").expect_err("typo");
         assert_eq!((typo.range, typo.help.as_deref()), (2..12, Some("did you mean `ssh-ed25519`?")));
         assert_eq!(err("ssh-ed25519"), "the key has no body");

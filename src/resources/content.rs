@@ -119,7 +119,7 @@ impl Desired {
             // not even a hash of a secret is shown
             return Some(Change::content("content", None, None, content));
         }
-        Some(Change::content("content", before.map(|o| short(&o.sha256)), Some(short(&self.sha256)), content))
+        Some(Change::content("content", before.map(|o| short_sha(&o.sha256)), Some(short_sha(&self.sha256)), content))
     }
 
     /// Writes the wanted content to `$p` atomically. `expected` is the sha256 the plan saw
@@ -165,14 +165,30 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The first 12 hex digits of a sha256, as plans show them.
-pub fn short(sha: &str) -> String {
-    format!("sha256:{}", &sha[..sha.len().min(12)])
+/// At most the first `chars` characters of `text`: a hash or an id as plans show it (a
+/// commit's first 7 digits, an image's or a container's first 12), or a pasted value
+/// quoted in a diagnostic. The one place a kind shortens what it shows.
+pub fn short(text: &str, chars: usize) -> &str {
+    text.char_indices().nth(chars).and_then(|(end, _)| text.get(..end)).unwrap_or(text)
+}
+
+/// A sha256 as plans show it: `sha256:` and its first 12 hex digits.
+pub fn short_sha(sha: &str) -> String {
+    format!("sha256:{}", short(sha, 12))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_keeps_at_most_so_many_characters() {
+        assert_eq!(short("1a2b3c4d5e6f", 7), "1a2b3c4");
+        assert_eq!(short("abc", 7), "abc");
+        assert_eq!(short("", 7), "");
+        assert_eq!(short("ééééé", 2), "éé", "characters, not bytes");
+        assert_eq!(short_sha(&"ab".repeat(32)), "sha256:abababababab");
+    }
 
     #[test]
     fn diff_shows_text_both_ways_and_hides_sensitive() {

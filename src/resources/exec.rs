@@ -46,13 +46,12 @@
 //!
 //! An exec depends on its managed `user` and on the managed directory `cwd`.
 
-use super::cron::is_env_name;
 use super::record::Record;
 use super::runas;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
 use crate::diag::{Diag, Spanned};
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule};
 
 #[derive(Debug)]
 pub struct Exec {
@@ -102,22 +101,10 @@ impl Kind for Exec {
         let env = r.map("env");
         let name = name?;
         for p in [&cwd, &creates].into_iter().flatten() {
-            if !p.value.starts_with('/') {
-                r.error(Diag::new(
-                    "converge::path",
-                    format!("`{}` is not an absolute path", p.value),
-                    &p.at,
-                    "must start with /",
-                ));
-            }
+            r.absolute_path(p, PathRule::Absolute, None);
         }
         for (k, _) in &env {
-            if !is_env_name(&k.value) {
-                r.error(
-                    Diag::new("converge::env", format!("`{}` is not a variable name", k.value), &k.at, "invalid name")
-                        .help("letters, digits and `_`, not starting with a digit"),
-                );
-            }
+            r.env_name(k);
         }
         if command.is_none() && !r.has("command") {
             let at = r.at();

@@ -18,10 +18,9 @@ use super::content::{self, Desired};
 use super::ownership::{self, Ownership};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
-use crate::diag::Diag;
 use crate::facts::{self, Need};
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule};
 
 #[derive(Debug)]
 pub struct File {
@@ -46,13 +45,7 @@ pub enum State {
 /// Reads an absolute path argument, shared by every kind named by a path.
 pub fn read_path(r: &mut NodeReader) -> Option<String> {
     let p = r.arg("a path")?;
-    if !p.value.starts_with('/') || p.value.contains("/../") || p.value.ends_with("/..") {
-        r.error(Diag::new(
-            "converge::path",
-            format!("`{}` is not an absolute path", p.value),
-            &p.at,
-            "must start with /",
-        ));
+    if !r.absolute_path(&p, PathRule::Canonical, None) {
         return None;
     }
     let trimmed = p.value.trim_end_matches('/');

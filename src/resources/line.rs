@@ -53,7 +53,7 @@ use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::{Diag, Spanned};
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule};
 
 /// The largest file `line` edits (the probe sends it back whole).
 pub const SIZE_LIMIT: u64 = 1024 * 1024;
@@ -221,10 +221,6 @@ fn read_validate(r: &mut NodeReader<'_>, v: Option<Spanned<String>>) -> Option<V
     Some(words.iter().map(|w| w.split("%s").map(str::to_string).collect()).collect())
 }
 
-fn absolute(p: &str) -> bool {
-    p.starts_with('/') && p.len() > 1 && !p.ends_with('/') && !p.split('/').any(|c| c == "..")
-}
-
 impl Kind for Line {
     const KIND: &'static str = "line";
     type State = State;
@@ -268,14 +264,7 @@ impl Kind for Line {
                 return None;
             }
         };
-        if !absolute(&path.value) {
-            r.error(Diag::new(
-                "converge::path",
-                format!("`{}` is not an absolute file path", path.value),
-                &path.at,
-                "must start with / and name a file",
-            ));
-        }
+        r.absolute_path(&path, PathRule::File, None);
         if let Some(l) = &line
             && l.value.contains(['\n', '\r'])
         {

@@ -42,7 +42,7 @@ use super::runas;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::{Diag, Spanned};
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule};
 
 #[derive(Debug)]
 pub struct Pip {
@@ -228,16 +228,7 @@ impl Pip {
 
     fn read_file(r: &mut NodeReader) -> Option<String> {
         let f: Spanned<String> = r.nonempty("requirements")?;
-        if !f.value.starts_with('/') {
-            r.error(
-                Diag::new(
-                    "converge::path",
-                    format!("`{}` is not an absolute path", f.value),
-                    &f.at,
-                    "must start with /",
-                )
-                .help("`requirements` names a file on the host"),
-            );
+        if !r.absolute_path(&f, PathRule::Absolute, Some("`requirements` names a file on the host")) {
             return None;
         }
         Some(f.value)

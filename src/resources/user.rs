@@ -21,7 +21,7 @@ use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
 use crate::diag::Diag;
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule};
 
 #[derive(Debug)]
 pub struct User {
@@ -63,7 +63,7 @@ fn passwd_field(r: &mut NodeReader, key: &'static str, path: bool) -> Option<Str
         Some("`:` separates the fields of /etc/passwd")
     } else if v.value.chars().any(char::is_control) {
         Some("a field of /etc/passwd is one line, without control characters")
-    } else if path && !v.value.starts_with('/') {
+    } else if path && !PathRule::Absolute.admits(&v.value) {
         Some("an absolute path starts with `/`")
     } else {
         None

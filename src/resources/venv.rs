@@ -32,9 +32,8 @@ use super::file::read_path;
 use super::record::Record;
 use super::runas::{self, read_user};
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
-use crate::diag::Diag;
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule};
 
 #[derive(Debug)]
 pub struct Venv {
@@ -114,17 +113,11 @@ impl Kind for Venv {
         let python = r.nonempty("python");
         let owner = read_user(r, "owner");
         let system_site = r.bool("system-site-packages").unwrap_or(false);
-        if let Some(p) = &python
-            && !p.value.starts_with('/')
-        {
-            r.error(
-                Diag::new(
-                    "converge::path",
-                    format!("`{}` is not an absolute path", p.value),
-                    &p.at,
-                    "must start with /",
-                )
-                .help("name the interpreter by its full path, e.g. \"/usr/bin/python3\""),
+        if let Some(p) = &python {
+            r.absolute_path(
+                p,
+                PathRule::Absolute,
+                Some("name the interpreter by its full path, e.g. \"/usr/bin/python3\""),
             );
         }
         if r.failed() {

@@ -385,6 +385,38 @@ impl<'a> NodeReader<'a> {
         ));
     }
 
+    /// Whether `path` is a path `rule` admits; when not, reports it at its token
+    /// (`converge::path`, "`srv` is not an absolute path"), with `help` if given. The one
+    /// place a kind's path property or argument is checked for being absolute.
+    pub fn absolute_path(&mut self, path: &Spanned<String>, rule: PathRule, help: Option<&str>) -> bool {
+        if rule.admits(&path.value) {
+            return true;
+        }
+        let (what, label) = match rule {
+            PathRule::Absolute | PathRule::Canonical => ("an absolute path", "must start with /"),
+            PathRule::File => ("an absolute file path", "must start with / and name a file"),
+        };
+        let mut d = Diag::new("converge::path", format!("`{}` is not {what}", path.value), &path.at, label);
+        if let Some(h) = help {
+            d = d.help(h);
+        }
+        self.error(d);
+        false
+    }
+
+    /// Whether `name` can name an environment variable ([`is_env_name`]); when not,
+    /// reports it at its token (`converge::env`).
+    pub fn env_name(&mut self, name: &Spanned<String>) -> bool {
+        if is_env_name(&name.value) {
+            return true;
+        }
+        self.error(
+            Diag::new("converge::env", format!("`{}` is not a variable name", name.value), &name.at, "invalid name")
+                .help("letters, digits and `_`, not starting with a digit"),
+        );
+        false
+    }
+
     /// Renders a template file relative to the playbook (or module) that names it.
     pub fn render_template(&mut self, path: &Spanned<String>) -> Option<String> {
         match self.templates.render_file(self.dir, path, self.ctx) {
@@ -473,6 +505,38 @@ impl<'a> NodeReader<'a> {
     }
 }
 
+/// What [`NodeReader::absolute_path`] accepts as a path on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRule {
+    /// Starts with `/` (a working directory, a file a command reads, an interpreter).
+    Absolute,
+    /// Starts with `/` and climbs no `..`: a path that names a resource, and so is its
+    /// identity (`/srv/app` and `/srv/x/../app` would be two resources for one directory).
+    Canonical,
+    /// A canonical path that names a file: not `/` and not ending in `/`.
+    File,
+}
+
+impl PathRule {
+    /// Whether `path` is what this rule asks for.
+    pub fn admits(self, path: &str) -> bool {
+        let climbs = || path.split('/').any(|c| c == "..");
+        path.starts_with('/')
+            && match self {
+                PathRule::Absolute => true,
+                PathRule::Canonical => !climbs(),
+                PathRule::File => path.len() > 1 && !path.ends_with('/') && !climbs(),
+            }
+    }
+}
+
+/// An environment variable's name as a shell takes it: letters, digits and `_`, not
+/// starting with a digit.
+pub fn is_env_name(name: &str) -> bool {
+    name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// The bounds of an integer type that [`NodeReader::int`] reads, for its "out of range" error.
 pub trait IntRange {
     const MIN: i128;
@@ -488,3 +552,89 @@ macro_rules! int_range {
     )*};
 }
 int_range!(i32, u16, u32);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+
+    /// Reads the first node of `kdl` with `f`; every diagnostic as `message @ label (the
+    /// token it is on) [help]`.
+    fn read(kdl: &str, f: impl FnOnce(&mut NodeReader)) -> Vec<String> {
+        let src = crate::diag::source("t.kdl", kdl.to_string());
+        let doc = crate::syntax::kdl::parse(&src).expect("kdl");
+        let templates = Templates::new(Path::new("."));
+        let ctx = Value::from(BTreeMap::<String, Value>::new());
+        let mut diags = Diags::default();
+        let mut r = NodeReader::new(&doc.nodes()[0], &src, Path::new("."), &templates, &ctx, &mut diags);
+        r.arg("a name");
+        f(&mut r);
+        r.finish();
+        diags
+            .iter()
+            .map(|d| {
+                let label = d.labels.first().and_then(|l| l.label()).unwrap_or("");
+                let help = d.help.as_deref().unwrap_or("");
+                format!("{} @ {label} ({}) [{help}]", d.message, d.primary_text().unwrap_or(""))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn path_rules() {
+        for (path, absolute, canonical, file) in [
+            ("/srv/app", true, true, true),
+            ("srv/app", false, false, false),
+            ("", false, false, false),
+            ("/", true, true, false),
+            ("/etc/", true, true, false),
+            ("/srv/../etc/passwd", true, false, false),
+            ("/srv/..", true, false, false),
+            ("/srv/..x", true, true, true),
+        ] {
+            assert_eq!(PathRule::Absolute.admits(path), absolute, "{path}");
+            assert_eq!(PathRule::Canonical.admits(path), canonical, "{path}");
+            assert_eq!(PathRule::File.admits(path), file, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_path_that_is_not_absolute_is_reported_at_its_token() {
+        let kdl = r#"x "a" cwd="srv" up="/srv/../x" file="/etc/" ok="/srv""#;
+        let diags = read(kdl, |r| {
+            for (key, rule) in [("cwd", PathRule::Absolute), ("up", PathRule::Canonical), ("file", PathRule::File)] {
+                let v = r.string(key).expect(key);
+                assert!(!r.absolute_path(&v, rule, (key == "cwd").then_some("a directory on the host")));
+            }
+            let ok = r.string("ok").expect("ok");
+            assert!(r.absolute_path(&ok, PathRule::File, None));
+        });
+        assert_eq!(
+            diags,
+            [
+                "`srv` is not an absolute path @ must start with / (\"srv\") [a directory on the host]",
+                "`/srv/../x` is not an absolute path @ must start with / (\"/srv/../x\") []",
+                "`/etc/` is not an absolute file path @ must start with / and name a file (\"/etc/\") []",
+            ]
+        );
+    }
+
+    #[test]
+    fn environment_names() {
+        assert!(is_env_name("PATH") && is_env_name("_x1") && is_env_name("a"));
+        assert!(!is_env_name("") && !is_env_name("2FA") && !is_env_name("A-B") && !is_env_name("É"));
+        let diags = read(r#"x "a" { env { OK "1"; "2FA" "x"; } }"#, |r| {
+            let env = r.map("env");
+            let named: Vec<bool> = env.iter().map(|(k, _)| r.env_name(k)).collect();
+            assert_eq!(named, [true, false]);
+        });
+        assert_eq!(
+            diags,
+            [
+                "`2FA` is not a variable name @ invalid name (\"2FA\") [letters, digits and `_`, not starting with a digit]"
+            ]
+        );
+    }
+}

@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::Change;
+use super::super::content::short;
 use super::{Container, Engine, Image, LABEL_ENV, LABEL_EXTRA, Mount, Observed, Pull, State, Want, port_text};
 use crate::diag::{At, Diag, Spanned};
 use crate::script::quote;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule, is_env_name};
 
 /// podman's `--cgroups` modes.
 const CGROUPS: &[&str] = &["enabled", "disabled", "no-conmon", "split"];
@@ -46,11 +47,6 @@ fn valid_name(n: &str) -> bool {
         && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
-fn valid_env_key(k: &str) -> bool {
-    k.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn valid_restart(r: &str) -> bool {
     match r.split_once(':') {
         Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
@@ -80,10 +76,6 @@ fn refuse_secret(r: &mut NodeReader, at: &At, what: &str) {
 /// Words as a shell would read them back: `gunicorn -b '0.0.0.0:3000'`.
 fn words(w: &[String]) -> String {
     w.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ")
-}
-
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
 }
 
 impl Container {
@@ -304,7 +296,7 @@ impl Container {
                     .help("a bind mount's source starts with /; a volume name is letters, digits and _ . -"),
             );
         }
-        if !target.value.starts_with('/') {
+        if !PathRule::Absolute.admits(&target.value) {
             r.error(diag(&target.at, "a mount target is an absolute path", "must start with /"));
         }
         for v in [source, target] {
@@ -335,7 +327,7 @@ impl Container {
             for (at, key, value) in vars.unwrap_or_default() {
                 if r.holds_secret(value.as_bytes()) {
                     refuse_secret(r, &at, &format!("`{key}`"));
-                } else if !valid_env_key(&key) {
+                } else if !is_env_name(&key) {
                     r.error(
                         diag(&at, format!("`{key}` is not a variable name"), "invalid name")
                             .help("variable names are letters, digits and _, not starting with a digit"),
@@ -362,7 +354,7 @@ fn valid_word(v: &str, slash: bool) -> bool {
 impl Container {
     fn image_wanted(&self, image: Option<&Image>) -> String {
         match (image, self.pull) {
-            (Some(i), _) => format!("{} ({})", self.image, short(&i.id)),
+            (Some(i), _) => format!("{} ({})", self.image, short(&i.id, 12)),
             (None, Pull::Never) => format!("{} (not on the host)", self.image),
             (None, _) => format!("{} (to pull)", self.image),
         }
@@ -414,7 +406,7 @@ impl Container {
     pub(super) fn recreate_changes(&self, o: &Observed, image: Option<&Image>) -> Vec<Change> {
         let mut c = Vec::new();
         if image.is_none_or(|i| i.id != o.image_id) {
-            let before = format!("{} ({})", o.image_ref, short(&o.image_id));
+            let before = format!("{} ({})", o.image_ref, short(&o.image_id, 12));
             c.push(Change::set("image", before, self.image_wanted(image)));
         }
         // without a command, the image's own; unknown until an image to pull is there

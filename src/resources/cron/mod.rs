@@ -266,12 +266,8 @@ fn check_env(
     }
     let mut ok = true;
     for (k, v) in env {
-        if !is_env_name(&k.value) {
+        if !r.env_name(k) {
             ok = false;
-            r.error(
-                Diag::new("converge::env", format!("`{}` is not a variable name", k.value), &k.at, "invalid name")
-                    .help("letters, digits and `_`, not starting with a digit"),
-            );
         }
         if v.value.contains(['\n', '\r']) || (v.value.contains('"') && v.value.contains('\'')) {
             ok = false;
@@ -284,11 +280,6 @@ fn check_env(
         }
     }
     ok.then(|| env.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect())
-}
-
-pub fn is_env_name(s: &str) -> bool {
-    s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@
 mod refs;
 mod steps;
 
+use super::content::short;
 use super::file::read_path;
 use super::record::Record;
 use super::runas::{self, read_user};
@@ -50,7 +51,7 @@ use crate::diag::{Diag, Spanned};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 pub use refs::Target;
-use refs::{is_commit, resolve, short, url_secret, valid_ref};
+use refs::{is_commit, resolve, url_secret, valid_ref};
 
 #[derive(Debug)]
 pub struct Git {
@@ -100,9 +101,9 @@ impl Git {
     /// How the wanted revision is shown in the plan.
     fn wanted(&self, target: &Target) -> String {
         match target {
-            Target::Branch { name, sha } | Target::Tag { name, sha } => format!("{} ({name})", short(sha)),
-            Target::Detached(sha) if is_commit(&self.version) => short(sha).to_string(),
-            Target::Detached(sha) => format!("{} ({})", short(sha), self.version),
+            Target::Branch { name, sha } | Target::Tag { name, sha } => format!("{} ({name})", short(sha, 7)),
+            Target::Detached(sha) if is_commit(&self.version) => short(sha, 7).to_string(),
+            Target::Detached(sha) => format!("{} ({})", short(sha, 7), self.version),
             Target::Missing if self.version.len() >= 4 && self.version.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 format!(
                     "{} (not a branch or tag of {}; write a commit as its full 40-digit hash)",
@@ -310,8 +311,8 @@ fi
         }
         let current = match (&co.head, &co.branch) {
             (None, _) => "(no commits)".to_string(),
-            (Some(h), Some(b)) => format!("{} ({b})", short(h)),
-            (Some(h), None) => format!("{} (detached)", short(h)),
+            (Some(h), Some(b)) => format!("{} ({b})", short(h, 7)),
+            (Some(h), None) => format!("{} (detached)", short(h, 7)),
         };
         match state.target.sha() {
             Some(sha) if co.head.as_deref() != Some(sha) => changes.push(Change::set("revision", current, wanted)),

@@ -42,10 +42,6 @@ pub(super) fn valid_ref(v: &str) -> bool {
         && v.split('/').all(|c| !c.starts_with('.') && !c.ends_with(".lock"))
 }
 
-pub(super) fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 impl Target {
     pub(super) fn sha(&self) -> Option<&str> {
         match self {

@@ -59,11 +59,6 @@ pub(super) fn env_value(v: &str) -> Result<String, &'static str> {
     }
 }
 
-pub(super) fn valid_env_name(n: &str) -> bool {
-    n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 /// Reports a value supervisor would misread; true when it is fine.
 pub(super) fn check_value(r: &mut NodeReader, v: &Spanned<String>, key: &str) -> bool {
     match ini_problem(&v.value, false) {

@@ -44,8 +44,8 @@ use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh, R
 use crate::diag::Diag;
 use crate::facts::{self, Need};
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
-use ini::{Section, check_value, env_value, ini_problem, pct, valid_env_name, valid_program_name};
+use crate::syntax::reader::{NodeReader, PathRule, is_env_name};
+use ini::{Section, check_value, env_value, ini_problem, pct, valid_program_name};
 pub use status::{Daemon, Process, STATUS};
 use status::{observed_status, parse_status};
 
@@ -158,14 +158,14 @@ impl Kind for SupervisorProgram {
         }
         if let Some(d) = &directory {
             ok &= check_value(r, d, "directory");
-            if !d.value.starts_with('/') {
+            if !PathRule::Absolute.admits(&d.value) {
                 r.error(Diag::new("converge::path", "`directory` must be absolute", &d.at, "must start with /"));
             }
         }
         for (key, lf) in [("stdout-logfile", &stdout_logfile), ("stderr-logfile", &stderr_logfile)] {
             if let Some(l) = lf {
                 ok &= check_value(r, l, key);
-                if !l.value.starts_with('/') && l.value != "NONE" && l.value != "AUTO" {
+                if !PathRule::Absolute.admits(&l.value) && l.value != "NONE" && l.value != "AUTO" {
                     r.error(Diag::new(
                         "converge::path",
                         format!("`{key}` must be an absolute path, \"AUTO\" or \"NONE\""),
@@ -191,7 +191,7 @@ impl Kind for SupervisorProgram {
         }
         let mut env_line = Vec::new();
         for (k, v) in &env {
-            if !valid_env_name(&k.value) {
+            if !is_env_name(&k.value) {
                 r.error(Diag::new(
                     "converge::supervisor",
                     format!("`{}` is not an environment variable name", k.value),
@@ -330,7 +330,7 @@ impl Kind for SupervisorProgram {
         if self.want == Want::Absent {
             let mut changes = Vec::new();
             if let Some(c) = &state.conf {
-                changes.push(Change::new("config", Some(content::short(&c.sha256)), None));
+                changes.push(Change::new("config", Some(content::short_sha(&c.sha256)), None));
             }
             if let Daemon::Up(p) = &state.daemon
                 && !p.is_empty()
