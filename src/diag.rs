@@ -1,15 +1,19 @@
 //! Playbook diagnostics: every problem found before a host is contacted.
 //!
-//! A [`Diag`] is data: a stable code, a message, the file it is about and labelled spans
-//! on the exact tokens, an optional help line and related diagnostics that may point into
-//! other files (a template error points into the template *and* at the `file` node that
+//! A [`Diag`] is data: a stable code (a [`Code`]: every code is in `diag/code.rs`), a
+//! message, the file it is about and labelled spans on the exact tokens, an optional help
+//! line and related diagnostics that may point into other files (a template error points into the template *and* at the `file` node that
 //! uses it). [`Diags`] collects them so that every problem is reported at once; rendering
 //! is done by miette's graphical handler, in one place ([`render`]).
+
+mod code;
 
 use std::fmt;
 use std::sync::Arc;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode, SourceSpan};
+
+pub use code::Code;
 
 /// One source file (a playbook, an inventory, a module or a template), shared by every
 /// diagnostic that points into it.
@@ -43,7 +47,7 @@ pub struct Spanned<T> {
 /// A diagnostic about a playbook, labelled at the tokens it is about.
 #[derive(Debug, Clone)]
 pub struct Diag {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub src: Option<Source>,
     pub labels: Vec<LabeledSpan>,
@@ -55,7 +59,7 @@ pub struct Diag {
 
 impl Diag {
     /// A diagnostic whose primary label is at `at`.
-    pub fn new(code: &'static str, message: impl Into<String>, at: &At, label: impl Into<String>) -> Diag {
+    pub fn new(code: Code, message: impl Into<String>, at: &At, label: impl Into<String>) -> Diag {
         Diag {
             code,
             message: message.into(),
@@ -68,7 +72,7 @@ impl Diag {
     }
 
     /// A diagnostic that points at no file (a missing playbook, an unreadable inventory).
-    pub fn bare(code: &'static str, message: impl Into<String>) -> Diag {
+    pub fn bare(code: Code, message: impl Into<String>) -> Diag {
         Diag {
             code,
             message: message.into(),
@@ -139,7 +143,7 @@ impl Diagnostic for Diag {
         if self.note {
             return None;
         }
-        Some(Box::new(self.code))
+        Some(Box::new(self.code.as_str()))
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(if self.note { miette::Severity::Advice } else { miette::Severity::Error })
@@ -283,8 +287,8 @@ mod tests {
         let src = source("p.kdl", "file \"/x\" bad=1".into());
         let at = At::new(&src, (10, 5).into());
         let mut diags = Diags::default();
-        diags.push(Diag::new("converge::x", "unknown property", &at, "here"));
-        diags.push(Diag::new("converge::x", "unknown property", &at, "here"));
+        diags.push(Diag::new(Code::UnknownProperty, "unknown property", &at, "here"));
+        diags.push(Diag::new(Code::UnknownProperty, "unknown property", &at, "here"));
         assert_eq!(diags.len(), 1);
     }
 }

@@ -17,7 +17,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
-use crate::diag::{At, Diag, Diags, did_you_mean};
+use crate::diag::{At, Code, Diag, Diags, did_you_mean};
 use crate::playbook::ResourceDecl;
 use crate::playbook::expand::{Expansion, Instance, Reference, Unbuilt};
 use crate::resources::{EVERY, ResourceId};
@@ -222,7 +222,7 @@ pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
                 diags.push(
                     n.decl.annotate(
                         Diag::new(
-                            "converge::notify",
+                            Code::Notify,
                             format!("`{}` cannot be notified", nodes[j].id),
                             &r.text.at,
                             "nothing to restart or reload",
@@ -310,7 +310,7 @@ fn resolve<'a>(
     }
     let ids: Vec<String> = nodes.iter().map(|n| n.id.to_string()).collect();
     let mut d = Diag::new(
-        "converge::unknown-reference",
+        Code::UnknownReference,
         format!("`{what}` names `{}`, which this host does not manage", r.id),
         &r.text.at,
         "no such resource",
@@ -357,7 +357,7 @@ fn cycle_diag(g: &DiGraph<usize, Edge>, scc: &[NodeIndex], nodes: &[Instance]) -
         .collect();
     let first = &nodes[g[start]];
     let mut d = Diag::new(
-        "converge::cycle",
+        Code::Cycle,
         format!("dependency cycle: {}", names.join(" → ")),
         &first.decl.at(),
         "the cycle starts here",

@@ -45,13 +45,13 @@ pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Re
     let hosts = match pb.inventory.limit(limit) {
         Ok(h) => h,
         Err(msg) => {
-            diags.push(diag::Diag::bare("converge::limit", msg));
+            diags.push(diag::Diag::bare(diag::Code::Limit, msg));
             Vec::new()
         }
     };
     if hosts.is_empty() && diags.is_empty() {
         diags.push(
-            diag::Diag::bare("converge::no-hosts", format!("{path} has no hosts"))
+            diag::Diag::bare(diag::Code::NoHosts, format!("{path} has no hosts"))
                 .help("declare `host \"name\" address=...` in the playbook, or give --inventory FILE"),
         );
     }

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
-use crate::diag::{At, Diag, Source, Spanned};
+use crate::diag::{At, Code, Diag, Source, Spanned};
 
 /// The template engine of one playbook run.
 pub struct Templates {
@@ -92,7 +92,7 @@ impl Templates {
         }
         self.env.render_str(value, ctx).map_err(|e| {
             let at = token.at_range(e.range());
-            Diag::new("converge::template", format!("template error: {}", describe(&e)), &at, label(&e))
+            Diag::new(Code::Template, format!("template error: {}", describe(&e)), &at, label(&e))
         })
     }
 
@@ -102,7 +102,7 @@ impl Templates {
         let full = dir.join(&path.value);
         let src = self.load(&full).map_err(|e| {
             Diag::new(
-                "converge::template-missing",
+                Code::TemplateMissing,
                 format!("cannot read template `{}`: {e}", full.display()),
                 &path.at,
                 "this template",
@@ -112,7 +112,7 @@ impl Templates {
         self.env.render_named_str(&path.value, text, ctx).map_err(|e| {
             let span = e.range().map(|r| (r.start, r.len().max(1)).into()).unwrap_or_else(|| line_span(text, e.line()));
             Diag::new(
-                "converge::template",
+                Code::Template,
                 format!("template error in {}: {}", path.value, describe(&e)),
                 &At::new(&src, span),
                 label(&e),
@@ -125,12 +125,7 @@ impl Templates {
     pub fn read_bytes(&self, dir: &Path, path: &Spanned<String>) -> Result<Vec<u8>, Diag> {
         let full = dir.join(&path.value);
         std::fs::read(&full).map_err(|e| {
-            Diag::new(
-                "converge::source-missing",
-                format!("cannot read `{}`: {e}", full.display()),
-                &path.at,
-                "this file",
-            )
+            Diag::new(Code::SourceMissing, format!("cannot read `{}`: {e}", full.display()), &path.at, "this file")
         })
     }
 

@@ -14,7 +14,7 @@ use super::inventory::Host;
 use super::module::ModuleUse;
 use super::vars::{VarDecl, resolve};
 use super::{Playbook, ResourceDecl};
-use crate::diag::{Diag, Diags, Spanned};
+use crate::diag::{Code, Diag, Diags, Spanned};
 use crate::resources::{KINDS, Resource, ResourceId, kind_def};
 use crate::syntax::reader::NodeReader;
 use crate::template::Templates;
@@ -217,7 +217,7 @@ pub fn expand_all(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> 
 /// it is missing, not again at every use.
 fn without_undefined(mut diags: Diags, missing: &[&str]) -> Diags {
     if !missing.is_empty() {
-        diags.retain(|d| !(d.code == "converge::template" && d.primary_text().is_some_and(|t| missing.contains(&t))));
+        diags.retain(|d| !(d.code == Code::Template && d.primary_text().is_some_and(|t| missing.contains(&t))));
     }
     diags
 }
@@ -257,18 +257,14 @@ fn references(texts: Vec<Spanned<String>>, what: &str, diags: &mut Diags) -> Vec
     for text in texts {
         let Some((kind, name)) = text.value.split_once(':') else {
             diags.push(
-                Diag::new("converge::reference", format!("`{what}` needs `kind:name`"), &text.at, "no kind given")
+                Diag::new(Code::Reference, format!("`{what}` needs `kind:name`"), &text.at, "no kind given")
                     .help(format!("e.g. {what}=\"file:/etc/nginx/nginx.conf\"")),
             );
             continue;
         };
         let Some(def) = kind_def(kind) else {
-            let mut d = Diag::new(
-                "converge::reference",
-                format!("unknown kind `{kind}` in `{what}`"),
-                &text.at,
-                "unknown kind",
-            );
+            let mut d =
+                Diag::new(Code::Reference, format!("unknown kind `{kind}` in `{what}`"), &text.at, "unknown kind");
             if let Some(s) = crate::diag::did_you_mean(kind, KINDS.iter().map(|k| k.name)) {
                 d = d.help(format!("did you mean `{s}:{name}`?"));
             }
@@ -295,14 +291,10 @@ fn check_duplicate(existing: &[Instance], inst: &Instance, diags: &mut Diags) {
     for other in existing {
         let clash = ids.iter().find(|id| **id == &other.id || other.aliases.contains(id));
         if let Some(id) = clash {
-            let d = Diag::new(
-                "converge::duplicate",
-                format!("`{id}` is declared twice"),
-                &inst.decl.at(),
-                "declared again here",
-            )
-            .label(&other.decl.at(), "first declared here")
-            .help("a resource may be declared once per host; merge the two declarations");
+            let d =
+                Diag::new(Code::Duplicate, format!("`{id}` is declared twice"), &inst.decl.at(), "declared again here")
+                    .label(&other.decl.at(), "first declared here")
+                    .help("a resource may be declared once per host; merge the two declarations");
             diags.push(other.decl.annotate(inst.decl.annotate(d)));
         }
     }

@@ -24,7 +24,7 @@
 use kdl::KdlNode;
 
 use super::vars::{VarDecl, read_vars};
-use crate::diag::{At, Diag, Diags, Source, did_you_mean};
+use crate::diag::{At, Code, Diag, Diags, Source, did_you_mean};
 use crate::syntax::kdl::{entry_at, expect_bool, expect_int, expect_string, name_at};
 
 /// How converge reaches a host.
@@ -80,7 +80,7 @@ impl Inventory {
             "group" => self.read_group(src, node, diags),
             other => {
                 let mut d = Diag::new(
-                    "converge::inventory",
+                    Code::Inventory,
                     format!("`{other}` does not belong in an inventory"),
                     &name_at(src, node),
                     "expected `host` or `group`",
@@ -96,18 +96,13 @@ impl Inventory {
     fn read_group(&mut self, src: &Source, node: &KdlNode, diags: &mut Diags) {
         let Some(name) = first_name(src, node, "group", diags) else { return };
         for e in node.entries().iter().skip(1) {
-            diags.push(Diag::new("converge::inventory", "a group takes only a name", &entry_at(src, e), "unexpected"));
+            diags.push(Diag::new(Code::Inventory, "a group takes only a name", &entry_at(src, e), "unexpected"));
         }
         let at = name_at(src, node);
         if let Some(prev) = self.groups.iter().find(|g| g.name == name) {
             diags.push(
-                Diag::new(
-                    "converge::duplicate",
-                    format!("group `{name}` is declared twice"),
-                    &at,
-                    "declared again here",
-                )
-                .label(&prev.at, "first declared here"),
+                Diag::new(Code::Duplicate, format!("group `{name}` is declared twice"), &at, "declared again here")
+                    .label(&prev.at, "first declared here"),
             );
             return;
         }
@@ -122,7 +117,7 @@ impl Inventory {
                 }
                 "vars" => vars.extend(read_vars(src, child, diags)),
                 other => diags.push(Diag::new(
-                    "converge::inventory",
+                    Code::Inventory,
                     format!("`{other}` does not belong in a group"),
                     &name_at(src, child),
                     "expected `host` or `vars`",
@@ -141,7 +136,7 @@ impl Inventory {
         if existing.defines && host.defines {
             diags.push(
                 Diag::new(
-                    "converge::duplicate",
+                    Code::Duplicate,
                     format!("host `{}` is declared twice", host.name),
                     &host.at,
                     "declared again here",
@@ -207,7 +202,7 @@ fn first_name(src: &Source, node: &KdlNode, what: &str, diags: &mut Diags) -> Op
             Ok(s) if !s.is_empty() => Some(s),
             Ok(_) => {
                 diags.push(Diag::new(
-                    "converge::inventory",
+                    Code::Inventory,
                     format!("a {what} name cannot be empty"),
                     &entry_at(src, e),
                     "empty",
@@ -221,13 +216,8 @@ fn first_name(src: &Source, node: &KdlNode, what: &str, diags: &mut Diags) -> Op
         },
         _ => {
             diags.push(
-                Diag::new(
-                    "converge::inventory",
-                    format!("this {what} has no name"),
-                    &name_at(src, node),
-                    "name missing",
-                )
-                .help(format!("write `{what} \"name\" ...`")),
+                Diag::new(Code::Inventory, format!("this {what} has no name"), &name_at(src, node), "name missing")
+                    .help(format!("write `{what} \"name\" ...`")),
             );
             None
         }
@@ -251,12 +241,7 @@ fn read_host(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Host> {
     };
     for e in node.entries().iter().skip(1) {
         let Some(key) = e.name().map(|k| k.value().to_string()) else {
-            diags.push(Diag::new(
-                "converge::inventory",
-                "a host takes one name",
-                &entry_at(src, e),
-                "unexpected value",
-            ));
+            diags.push(Diag::new(Code::Inventory, "a host takes one name", &entry_at(src, e), "unexpected value"));
             continue;
         };
         host.defines = true;
@@ -271,7 +256,7 @@ fn read_host(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Host> {
             host.vars.extend(read_vars(src, child, diags));
         } else {
             diags.push(Diag::new(
-                "converge::inventory",
+                Code::Inventory,
                 format!("`{}` does not belong in a host", child.name().value()),
                 &name_at(src, child),
                 "expected `vars`",
@@ -290,7 +275,7 @@ fn read_host_prop(src: &Source, e: &kdl::KdlEntry, key: &str, host: &mut Host) -
         "port" => {
             let p = expect_int(src, e, "port")?;
             host.port = Some(u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
-                Diag::new("converge::inventory", "port must be between 1 and 65535", &entry_at(src, e), "out of range")
+                Diag::new(Code::Inventory, "port must be between 1 and 65535", &entry_at(src, e), "out of range")
             })?);
         }
         "connection" => {
@@ -299,7 +284,7 @@ fn read_host_prop(src: &Source, e: &kdl::KdlEntry, key: &str, host: &mut Host) -
                 "local" => Connection::Local,
                 other => {
                     return Err(Diag::new(
-                        "converge::inventory",
+                        Code::Inventory,
                         format!("unknown connection `{other}`"),
                         &entry_at(src, e),
                         "expected \"ssh\" or \"local\"",
@@ -309,12 +294,8 @@ fn read_host_prop(src: &Source, e: &kdl::KdlEntry, key: &str, host: &mut Host) -
         }
         other => {
             let at = e.name().map(|n| At::new(src, n.span())).unwrap_or_else(|| entry_at(src, e));
-            let mut d = Diag::new(
-                "converge::unknown-property",
-                format!("unknown host property `{other}`"),
-                &at,
-                "unknown property",
-            );
+            let mut d =
+                Diag::new(Code::UnknownProperty, format!("unknown host property `{other}`"), &at, "unknown property");
             d = match did_you_mean(other, HOST_PROPS.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("a host takes: {}", HOST_PROPS.join(", "))),

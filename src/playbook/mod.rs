@@ -31,7 +31,7 @@ use self::inventory::Inventory;
 use self::module::ModuleUse;
 use self::secrets::{SecretDecl, read_secrets};
 use self::vars::{VarDecl, read_vars};
-use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
+use crate::diag::{At, Code, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::resources::{KINDS, kind_def};
 use crate::syntax::kdl::{entry_at, expect_string, name_at};
 
@@ -90,7 +90,7 @@ fn annotate(chain: &[Arc<ModuleUse>], mut diag: Diag) -> Diag {
 pub fn read_source(path: &Path, what: &str) -> Result<Source, Diags> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(crate::diag::source(path.display().to_string(), text)),
-        Err(e) => Err(Diag::bare("converge::io", format!("cannot read {what} {}: {e}", path.display())).into()),
+        Err(e) => Err(Diag::bare(Code::Io, format!("cannot read {what} {}: {e}", path.display())).into()),
     }
 }
 
@@ -174,7 +174,7 @@ impl Playbook {
             "on" | "use" => self.read_resource(src, node, dir, None, &[], diags),
             "group" if is_inventory_group(node) => diags.push(
                 Diag::new(
-                    "converge::inventory",
+                    Code::Inventory,
                     "a group of hosts belongs in an `inventory { }` block",
                     &name_at(src, node),
                     "a top-level `group` is a Unix group resource",
@@ -227,7 +227,7 @@ impl Playbook {
             match (e.name(), expect_string(src, e, "a host or group name")) {
                 (None, Ok(name)) => targets.push(Spanned { value: name, at: entry_at(src, e) }),
                 (Some(_), _) => diags.push(Diag::new(
-                    "converge::on",
+                    Code::On,
                     "`on` takes host or group names",
                     &entry_at(src, e),
                     "property here",
@@ -237,7 +237,7 @@ impl Playbook {
         }
         if targets.is_empty() {
             diags.push(
-                Diag::new("converge::on", "`on` needs at least one host or group", &name_at(src, node), "no target")
+                Diag::new(Code::On, "`on` needs at least one host or group", &name_at(src, node), "no target")
                     .help("write `on \"web\" { ... }`"),
             );
         }
@@ -285,7 +285,7 @@ impl Playbook {
             if let Some(s) = self.secrets.iter().find(|s| s.name == v.name) {
                 diags.push(
                     Diag::new(
-                        "converge::secret",
+                        Code::Secret,
                         format!("`{}` is both a variable and a secret", v.name),
                         &v.at,
                         "variable here",
@@ -305,7 +305,7 @@ impl Playbook {
                     || self.inventory.group(&t.value).is_some();
                 if !known {
                     let mut d = Diag::new(
-                        "converge::unknown-target",
+                        Code::UnknownTarget,
                         format!("no host or group named `{}`", t.value),
                         &t.at,
                         "not in the inventory",
@@ -328,19 +328,15 @@ fn is_inventory_group(node: &KdlNode) -> bool {
 
 fn reject_entries(src: &Source, node: &KdlNode, message: &str, diags: &mut Diags) {
     if let Some(e) = node.entries().first() {
-        diags.push(Diag::new("converge::syntax", message, &entry_at(src, e), "unexpected"));
+        diags.push(Diag::new(Code::Syntax, message, &entry_at(src, e), "unexpected"));
     }
 }
 
 fn unknown_kind(src: &Source, node: &KdlNode) -> Diag {
     let name = node.name().value();
     let names = KINDS.iter().map(|k| k.name).chain(KEYWORDS.iter().copied());
-    let mut d = Diag::new(
-        "converge::unknown-kind",
-        format!("unknown resource kind `{name}`"),
-        &name_at(src, node),
-        "unknown kind",
-    );
+    let mut d =
+        Diag::new(Code::UnknownKind, format!("unknown resource kind `{name}`"), &name_at(src, node), "unknown kind");
     d = match did_you_mean(name, names) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help(format!("known kinds: {}", KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))),

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use kdl::{KdlNode, KdlValue};
 
 use super::vars::{RawVar, VarDecl, read_var, read_vars};
-use crate::diag::{At, Diag, Diags, Source, did_you_mean};
+use crate::diag::{At, Code, Diag, Diags, Source, did_you_mean};
 use crate::syntax::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use crate::template::StringToken;
 
@@ -89,7 +89,7 @@ pub fn load_use(
 ) -> Option<(Arc<ModuleUse>, ModuleFile)> {
     let Some(path_entry) = node.entries().iter().find(|e| e.name().is_none()) else {
         diags.push(
-            Diag::new("converge::use", "`use` needs the path of a module file", &name_at(src, node), "no path")
+            Diag::new(Code::Use, "`use` needs the path of a module file", &name_at(src, node), "no path")
                 .help("write `use \"modules/webapp.kdl\" name=\"app\"`"),
         );
         return None;
@@ -105,7 +105,7 @@ pub fn load_use(
     let full = dir.join(&rel);
     let canonical = full.canonicalize().unwrap_or_else(|_| full.clone());
     if chain.iter().any(|m| m.path == canonical) || chain.len() >= MAX_DEPTH {
-        let mut d = Diag::new("converge::use", format!("module `{rel}` uses itself"), &at, "used again here");
+        let mut d = Diag::new(Code::Use, format!("module `{rel}` uses itself"), &at, "used again here");
         for m in chain {
             d = d.label(&m.at, "through this use");
         }
@@ -123,7 +123,7 @@ fn read_module(full: &Path, use_at: &At, diags: &mut Diags) -> Option<ModuleFile
         Ok(t) => t,
         Err(e) => {
             diags.push(Diag::new(
-                "converge::use",
+                Code::Use,
                 format!("cannot read module {}: {e}", full.display()),
                 use_at,
                 "this module",
@@ -149,7 +149,7 @@ fn read_module(full: &Path, use_at: &At, diags: &mut Diags) -> Option<ModuleFile
             "params" => params.extend(read_params(&src, n, diags)),
             "host" | "inventory" | "vars" | "secrets" => diags.push(
                 Diag::new(
-                    "converge::module",
+                    Code::Module,
                     format!("`{}` does not belong in a module", n.name().value()),
                     &name_at(&src, n),
                     "only `params`, resources, `on` and `use` here",
@@ -208,12 +208,8 @@ fn read_given(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<VarDecl> {
 fn check_given(given: &[VarDecl], params: &[Param], path_at: &At, node_at: &At, diags: &mut Diags) {
     for g in given {
         if !params.iter().any(|p| p.name == g.name) {
-            let mut d = Diag::new(
-                "converge::use",
-                format!("the module has no parameter `{}`", g.name),
-                &g.at,
-                "unknown parameter",
-            );
+            let mut d =
+                Diag::new(Code::Use, format!("the module has no parameter `{}`", g.name), &g.at, "unknown parameter");
             d = match did_you_mean(&g.name, params.iter().map(|p| p.name.as_str())) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!(
@@ -228,7 +224,7 @@ fn check_given(given: &[VarDecl], params: &[Param], path_at: &At, node_at: &At, 
         if !given.iter().any(|g| g.name == p.name) {
             diags.push(
                 Diag::new(
-                    "converge::use",
+                    Code::Use,
                     format!("the module needs the parameter `{}`", p.name),
                     node_at,
                     "parameter missing",

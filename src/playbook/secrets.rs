@@ -25,7 +25,7 @@ use std::path::Path;
 
 use kdl::KdlNode;
 
-use crate::diag::{At, Diag, Diags, Source};
+use crate::diag::{At, Code, Diag, Diags, Source};
 use crate::syntax::kdl::{entry_at, expect_bool, expect_string, name_at};
 
 /// Where one secret comes from.
@@ -64,7 +64,7 @@ fn read_secret(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Secret
         let Some(key) = e.name().map(|k| k.value()) else {
             diags.push(
                 Diag::new(
-                    "converge::secret",
+                    Code::Secret,
                     "a secret takes `env=` or `file=`, not a value",
                     &entry_at(src, e),
                     "a value here",
@@ -78,7 +78,7 @@ fn read_secret(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Secret
             "file" => expect_string(src, e, "`file`").map(|v| from = Some((From::File(v), entry_at(src, e)))),
             "optional" => expect_bool(src, e, "`optional`").map(|b| optional = b),
             other => Err(Diag::new(
-                "converge::unknown-property",
+                Code::UnknownProperty,
                 format!("a secret has no property `{other}`"),
                 &At::new(src, e.name().map(|n| n.span()).unwrap_or(e.span())),
                 "unknown property",
@@ -92,7 +92,7 @@ fn read_secret(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Secret
     }
     let Some((from, from_at)) = from else {
         diags.push(
-            Diag::new("converge::secret", format!("secret `{name}` says nowhere to read it from"), &at, "no source")
+            Diag::new(Code::Secret, format!("secret `{name}` says nowhere to read it from"), &at, "no source")
                 .help("write `env=\"VAR\"` or `file=\"/path\"`"),
         );
         return None;
@@ -124,7 +124,7 @@ pub fn resolve(decls: &[SecretDecl], dir: &Path) -> (Vec<(String, String)>, Diag
             Err(_) if d.optional => out.push((d.name.clone(), String::new())),
             Err(msg) => {
                 diags.push(
-                    Diag::new("converge::secret", msg, &d.from_at, "not available").help("or mark it `optional=#true`"),
+                    Diag::new(Code::Secret, msg, &d.from_at, "not available").help("or mark it `optional=#true`"),
                 );
             }
         }

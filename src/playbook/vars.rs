@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use kdl::{KdlNode, KdlValue};
 use minijinja::Value;
 
-use crate::diag::{At, Diag, Diags, Source};
+use crate::diag::{At, Code, Diag, Diags, Source};
 use crate::syntax::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use crate::template::{StringToken, Templates};
 
@@ -47,7 +47,7 @@ pub fn read_vars(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<VarDecl
     if let Some(e) = node.entries().first() {
         diags.push(
             Diag::new(
-                "converge::vars",
+                Code::Vars,
                 "`vars` takes a block of variables, not values",
                 &entry_at(src, e),
                 "unexpected value",
@@ -65,7 +65,7 @@ pub fn read_var(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<VarDe
     let name = node.name().value().to_string();
     if let Some(e) = node.entries().iter().find(|e| e.name().is_some()) {
         diags.push(Diag::new(
-            "converge::vars",
+            Code::Vars,
             format!("variable `{name}` has a property; variables hold values"),
             &entry_at(src, e),
             "property here",
@@ -93,7 +93,7 @@ pub fn read_var(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<VarDe
         (Some(children), 0) => RawVar::Map(children.nodes().iter().filter_map(|n| read_var(src, n, diags)).collect()),
         (Some(_), _) => {
             diags.push(Diag::new(
-                "converge::vars",
+                Code::Vars,
                 format!("variable `{name}` has both values and a block"),
                 &at,
                 "give one or the other",
@@ -101,7 +101,7 @@ pub fn read_var(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<VarDe
             return None;
         }
         (None, 0) => {
-            diags.push(Diag::new("converge::vars", format!("variable `{name}` has no value"), &at, "no value"));
+            diags.push(Diag::new(Code::Vars, format!("variable `{name}` has no value"), &at, "no value"));
             return None;
         }
         (None, 1) => values.pop()?,

@@ -41,7 +41,7 @@ use super::content::{Desired, short};
 use super::group::read_account_name;
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, did_you_mean};
+use crate::diag::{Code, Diag, did_you_mean};
 use crate::script::Sh;
 use crate::syntax::kdl::inside;
 use crate::syntax::reader::NodeReader;
@@ -262,7 +262,7 @@ impl Kind for AuthorizedKey {
                     if let Some((_, first)) = keys.iter().find(|(seen, _)| seen.same_key(&key)) {
                         let first = first.clone();
                         r.error(
-                            Diag::new("converge::key", "this key is given twice", &k.at, "given again here")
+                            Diag::new(Code::Key, "this key is given twice", &k.at, "given again here")
                                 .label(&first, "first given here"),
                         );
                         continue;
@@ -271,7 +271,7 @@ impl Kind for AuthorizedKey {
                 }
                 Err(e) => {
                     let at = inside(&k.at, &k.value, e.range);
-                    let mut d = Diag::new("converge::key", "not a valid SSH public key", &at, e.message);
+                    let mut d = Diag::new(Code::Key, "not a valid SSH public key", &at, e.message);
                     if let Some(h) = e.help {
                         d = d.help(h);
                     }
@@ -282,7 +282,7 @@ impl Kind for AuthorizedKey {
         if exclusive && !present {
             let at = r.at();
             r.error(Diag::new(
-                "converge::conflict",
+                Code::Conflict,
                 "`exclusive` and state=\"absent\" cannot be given together",
                 &at,
                 "exclusive keeps only the listed keys; absent removes them",
@@ -291,7 +291,7 @@ impl Kind for AuthorizedKey {
         if keys.is_empty() && !exclusive && !r.failed() {
             let at = r.at();
             r.error(
-                Diag::new("converge::missing", "an authorized-key needs a `key`", &at, "no key")
+                Diag::new(Code::Missing, "an authorized-key needs a `key`", &at, "no key")
                     .help("write `key \"ssh-ed25519 AAAA... comment\"` (several may be given), or exclusive=#true to remove every key"),
             );
         }

@@ -49,7 +49,7 @@
 use super::record::Record;
 use super::runas;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::script::Sh;
 use crate::syntax::reader::{NodeReader, PathRule};
 
@@ -109,7 +109,7 @@ impl Kind for Exec {
         if command.is_none() && !r.has("command") {
             let at = r.at();
             r.error(
-                Diag::new("converge::missing", "an exec needs `command`", &at, "no command")
+                Diag::new(Code::Missing, "an exec needs `command`", &at, "no command")
                     .help("write `command=\"...\"`: a shell command line"),
             );
         }
@@ -117,7 +117,7 @@ impl Kind for Exec {
             let at = r.at();
             r.error(
                 Diag::new(
-                    "converge::exec",
+                    Code::Exec,
                     format!("exec \"{}\" would run on every apply", name.value),
                     &at,
                     "no guard and not refresh-only",

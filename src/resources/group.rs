@@ -12,7 +12,7 @@
 
 use super::record::Record;
 use super::{Action, Change, Diff, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -43,7 +43,7 @@ pub fn is_account_name(n: &str) -> bool {
 pub fn account(r: &mut NodeReader, v: Spanned<String>, what: &str) -> Option<String> {
     if !is_account_name(&v.value) {
         r.error(
-            Diag::new("converge::name", format!("`{}` is not a valid {what}", v.value), &v.at, "invalid name")
+            Diag::new(Code::Name, format!("`{}` is not a valid {what}", v.value), &v.at, "invalid name")
                 .help("use letters, digits, `_`, `-` and `.`, at most 32 characters, not starting with `-`"),
         );
         return None;

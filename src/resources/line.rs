@@ -51,7 +51,7 @@ use sha2::{Digest, Sha256};
 use super::content::{self, Desired};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::script::Sh;
 use crate::syntax::reader::{NodeReader, PathRule};
 
@@ -196,7 +196,7 @@ fn regex(r: &mut NodeReader<'_>, v: Option<Spanned<String>>) -> Option<Regex> {
             let text = e.to_string();
             let why = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim();
             r.error(
-                Diag::new("converge::regex", "invalid regular expression", &v.at, why.trim_start_matches("error: "))
+                Diag::new(Code::Regex, "invalid regular expression", &v.at, why.trim_start_matches("error: "))
                     .help("the syntax is Rust's `regex` crate (like RE2): https://docs.rs/regex/latest/regex/#syntax"),
             );
             None
@@ -208,12 +208,12 @@ fn regex(r: &mut NodeReader<'_>, v: Option<Spanned<String>>) -> Option<Regex> {
 fn read_validate(r: &mut NodeReader<'_>, v: Option<Spanned<String>>) -> Option<Vec<Vec<String>>> {
     let v = v?;
     let Some(words) = shlex::split(&v.value) else {
-        r.error(Diag::new("converge::validate", "cannot split `validate` into words", &v.at, "unbalanced quotes"));
+        r.error(Diag::new(Code::Validate, "cannot split `validate` into words", &v.at, "unbalanced quotes"));
         return None;
     };
     if !words.iter().any(|w| w.contains("%s")) {
         r.error(
-            Diag::new("converge::validate", "`validate` must name the file to check with %s", &v.at, "no %s")
+            Diag::new(Code::Validate, "`validate` must name the file to check with %s", &v.at, "no %s")
                 .help("e.g. validate=\"nginx -t -c %s\": %s is the new content, in a temp file next to the file"),
         );
         return None;
@@ -244,7 +244,7 @@ impl Kind for Line {
         let path = match (name.value.starts_with('/'), path) {
             (true, Some(p)) => {
                 r.error(
-                    Diag::new("converge::conflict", "the path is given twice", &p.at, "remove this")
+                    Diag::new(Code::Conflict, "the path is given twice", &p.at, "remove this")
                         .label(&name.at, "the name is already a path"),
                 );
                 return None;
@@ -253,13 +253,10 @@ impl Kind for Line {
             (false, Some(p)) => p,
             (false, None) => {
                 r.error(
-                    Diag::new(
-                        "converge::missing",
-                        format!("`line \"{}\"` needs `path`", name.value),
-                        &name.at,
-                        "not a path",
-                    )
-                    .help("name the file as the first value, `line \"/etc/file\" ...`, or give `path=\"/etc/file\"`"),
+                    Diag::new(Code::Missing, format!("`line \"{}\"` needs `path`", name.value), &name.at, "not a path")
+                        .help(
+                            "name the file as the first value, `line \"/etc/file\" ...`, or give `path=\"/etc/file\"`",
+                        ),
                 );
                 return None;
             }
@@ -269,7 +266,7 @@ impl Kind for Line {
             && l.value.contains(['\n', '\r'])
         {
             r.error(
-                Diag::new("converge::line", "`line` is one line", &l.at, "holds a line break")
+                Diag::new(Code::Line, "`line` is one line", &l.at, "holds a line break")
                     .help("write one `line` resource per line"),
             );
         }
@@ -279,7 +276,7 @@ impl Kind for Line {
         let want = if present {
             if line.is_none() && !r.failed() {
                 r.error(
-                    Diag::new("converge::missing", "a present line needs `line`", &at, "no `line`")
+                    Diag::new(Code::Missing, "a present line needs `line`", &at, "no `line`")
                         .help("write `line=\"the text of the line\"`"),
                 );
             }
@@ -293,7 +290,7 @@ impl Kind for Line {
             for (key, v) in [("after", &after), ("before", &before)] {
                 if let Some(v) = v {
                     r.error(Diag::new(
-                        "converge::conflict",
+                        Code::Conflict,
                         format!("`{key}` places a line being added; an absent line has no place"),
                         &v.at,
                         "remove this",
@@ -302,7 +299,7 @@ impl Kind for Line {
             }
             if create.is_some() {
                 r.error(Diag::new(
-                    "converge::conflict",
+                    Code::Conflict,
                     "`create` is for a present line",
                     &at,
                     "state=\"absent\" with `create`",
@@ -315,7 +312,7 @@ impl Kind for Line {
                     if matched.is_none() {
                         r.error(
                             Diag::new(
-                                "converge::missing",
+                                Code::Missing,
                                 "an absent line needs `match` or `line`",
                                 &at,
                                 "nothing to remove",

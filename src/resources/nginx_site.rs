@@ -70,7 +70,7 @@ use config::{Server, check_servers, read_server, render, valid_site_name};
 use super::content::{self, Desired};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -133,30 +133,25 @@ impl Kind for NginxSite {
         let name = name?;
         if !valid_site_name(&name.value) {
             r.error(
-                Diag::new(
-                    "converge::nginx",
-                    format!("`{}` is not a site name", name.value),
-                    &name.at,
-                    "invalid site name",
-                )
-                .help("a site name is a file name: letters, digits, `.`, `_` and `-`, not starting with `.`"),
+                Diag::new(Code::Nginx, format!("`{}` is not a site name", name.value), &name.at, "invalid site name")
+                    .help("a site name is a file name: letters, digits, `.`, `_` and `-`, not starting with `.`"),
             );
         }
         let at = r.at();
         match (present, nodes.is_empty()) {
             (true, true) => r.error(
-                Diag::new("converge::missing", "a site needs at least one `server`", &at, "no server")
+                Diag::new(Code::Missing, "a site needs at least one `server`", &at, "no server")
                     .help("write `nginx-site \"app\" { server \"app.example.org\" { proxy \"/\" to=\"http://127.0.0.1:3000\" } }`"),
             ),
             (false, false) => r.error(
-                Diag::new("converge::conflict", "an absent site has no servers", &at, "state=\"absent\" with servers")
+                Diag::new(Code::Conflict, "an absent site has no servers", &at, "state=\"absent\" with servers")
                     .help("remove the `server` blocks, or the `state`"),
             ),
             _ => {}
         }
         if !present && enabled.is_some() {
             r.error(Diag::new(
-                "converge::conflict",
+                Code::Conflict,
                 "an absent site is neither enabled nor disabled",
                 &at,
                 "remove `enabled`",

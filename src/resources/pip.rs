@@ -40,7 +40,7 @@ use std::path::Path;
 use super::record::Record;
 use super::runas;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::script::Sh;
 use crate::syntax::reader::{NodeReader, PathRule};
 
@@ -214,7 +214,7 @@ impl Pip {
                 Some(req) => out.push(req),
                 None => r.error(
                     Diag::new(
-                        "converge::pip",
+                        Code::Pip,
                         format!("`{}` is not a pinned requirement", s.value),
                         &s.at,
                         "expected NAME==VERSION or NAME",
@@ -288,7 +288,7 @@ impl Kind for Pip {
                 } else {
                     "a URL, like https://pypi.example.org/simple"
                 };
-                r.error(Diag::new("converge::pip", format!("`{}` is not {want}", v.value), &v.at, "invalid value"));
+                r.error(Diag::new(Code::Pip, format!("`{}` is not {want}", v.value), &v.at, "invalid value"));
             }
         }
         let find_links = find_links.map(|f| f.value);
@@ -300,7 +300,7 @@ impl Kind for Pip {
         if requirements.is_empty() && file.is_none() && !r.failed() {
             let at = r.at();
             r.error(
-                Diag::new("converge::missing", "`pip` needs requirements", &at, "nothing to install")
+                Diag::new(Code::Missing, "`pip` needs requirements", &at, "nothing to install")
                     .help("add `requirement \"NAME==VERSION\"` children, or `requirements=\"/path/requirements.txt\"`"),
             );
         }

@@ -27,7 +27,7 @@
 use super::psql::{self, Psql, Server};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
@@ -69,7 +69,7 @@ fn read_name(r: &mut NodeReader, v: Option<Spanned<String>>, what: &str) -> Opti
     let v = v?;
     if !psql::valid_name(&v.value) {
         r.error(Diag::new(
-            "converge::postgres",
+            Code::Postgres,
             format!("`{}` is not a PostgreSQL {what} name", v.value),
             &v.at,
             "1 to 63 bytes",
@@ -110,7 +110,7 @@ impl Kind for PostgresDatabase {
                 || !e.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b)))
         {
             r.error(Diag::new(
-                "converge::postgres",
+                Code::Postgres,
                 format!("`{}` is not an encoding name", e.value),
                 &e.at,
                 "like \"UTF8\"",
@@ -119,7 +119,7 @@ impl Kind for PostgresDatabase {
         for l in [&lc_collate, &lc_ctype].into_iter().flatten() {
             if !l.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b)) {
                 r.error(Diag::new(
-                    "converge::postgres",
+                    Code::Postgres,
                     format!("`{}` is not a locale name", l.value),
                     &l.at,
                     "like \"C.UTF-8\" or \"en_US.UTF-8\"",

@@ -32,7 +32,7 @@
 use super::psql::{self, Psql, Server};
 use super::record::Record;
 use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
@@ -130,7 +130,7 @@ impl Kind for PostgresRole {
         let name = name?;
         if !psql::valid_name(&name.value) {
             r.error(Diag::new(
-                "converge::postgres",
+                Code::Postgres,
                 format!("`{}` is not a PostgreSQL role name", name.value),
                 &name.at,
                 "1 to 63 bytes",
@@ -139,13 +139,13 @@ impl Kind for PostgresRole {
         if let Some(l) = &connection_limit
             && l.value < -1
         {
-            r.error(Diag::new("converge::range", "`connection-limit` is -1 (no limit) or more", &l.at, "too small"));
+            r.error(Diag::new(Code::Range, "`connection-limit` is -1 (no limit) or more", &l.at, "too small"));
         }
         if let Some(p) = &password
             && (p.value.is_empty() || !p.value.is_ascii() || p.value.contains('\0'))
         {
             r.error(
-                Diag::new("converge::postgres", "this password cannot be used", &p.at, "empty or not ASCII")
+                Diag::new(Code::Postgres, "this password cannot be used", &p.at, "empty or not ASCII")
                     .help("converge sends PostgreSQL a SCRAM verifier of an ASCII password"),
             );
         }

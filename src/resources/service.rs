@@ -18,7 +18,7 @@
 use super::record::Record;
 use super::unit::{check_unit_name, unit_name};
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::facts::{self, Fact, Need};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
@@ -90,12 +90,7 @@ impl Kind for Service {
         if let Some(p) = &package
             && !super::package::valid_name(&p.value)
         {
-            r.error(Diag::new(
-                "converge::package",
-                format!("`{}` is not a package name", p.value),
-                &p.at,
-                "invalid name",
-            ));
+            r.error(Diag::new(Code::Package, format!("`{}` is not a package name", p.value), &p.at, "invalid name"));
         }
         let package = package.map(|p| p.value);
         if r.failed() {

@@ -16,7 +16,7 @@ use std::path::Path;
 use super::file::read_path;
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -48,25 +48,20 @@ impl Kind for Symlink {
             (true, None) => {
                 let at = r.at();
                 r.error(
-                    Diag::new("converge::missing", "a symlink needs a `target`", &at, "no target")
+                    Diag::new(Code::Missing, "a symlink needs a `target`", &at, "no target")
                         .help("write `target=\"/path\"`"),
                 );
                 return None;
             }
             (false, Some(t)) => {
-                r.error(Diag::new("converge::conflict", "an absent symlink has no target", &t.at, "remove this"));
+                r.error(Diag::new(Code::Conflict, "an absent symlink has no target", &t.at, "remove this"));
                 return None;
             }
             (_, Some(t)) if t.value.contains(['\n', '\r']) => {
                 // the probe reads the link back as one line
                 r.error(
-                    Diag::new(
-                        "converge::target",
-                        "a symlink target cannot hold a line break",
-                        &t.at,
-                        "line break here",
-                    )
-                    .help("write the target on one line"),
+                    Diag::new(Code::Target, "a symlink target cannot hold a line break", &t.at, "line break here")
+                        .help("write the target on one line"),
                 );
                 return None;
             }

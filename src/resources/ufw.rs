@@ -37,7 +37,7 @@
 
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::script::{Sh, quote};
 use crate::syntax::reader::NodeReader;
 
@@ -156,7 +156,7 @@ impl Ufw {
         for a in [&from, &to].into_iter().flatten() {
             if !valid_address(&a.value) {
                 r.error(
-                    Diag::new("converge::ufw", format!("`{}` is not an address", a.value), &a.at, "invalid address")
+                    Diag::new(Code::Ufw, format!("`{}` is not an address", a.value), &a.at, "invalid address")
                         .help("give an address, a network like 10.0.0.0/8, or \"any\""),
                 );
             }
@@ -165,19 +165,19 @@ impl Ufw {
             && !valid_port(&p.value)
         {
             r.error(
-                Diag::new("converge::ufw", format!("`{}` is not a port", p.value), &p.at, "invalid port")
+                Diag::new(Code::Ufw, format!("`{}` is not a port", p.value), &p.at, "invalid port")
                     .help("a port, a list `80,443` or a range `6000:6007` (with proto)"),
             );
         }
         if let Some(i) = &interface
             && !i.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
         {
-            r.error(Diag::new("converge::ufw", format!("`{}` is not an interface", i.value), &i.at, "invalid"));
+            r.error(Diag::new(Code::Ufw, format!("`{}` is not an interface", i.value), &i.at, "invalid"));
         }
         if let Some(a) = &app
             && !valid_name(&a.value)
         {
-            r.error(Diag::new("converge::ufw", format!("`{}` is not an application", a.value), &a.at, "invalid"));
+            r.error(Diag::new(Code::Ufw, format!("`{}` is not an application", a.value), &a.at, "invalid"));
         }
         let mut w: Vec<String> = Vec::new();
         if direction.is_some() || interface.is_some() {
@@ -213,7 +213,7 @@ impl Kind for Ufw {
         if !valid_name(&name.value) {
             r.error(
                 Diag::new(
-                    "converge::ufw",
+                    Code::Ufw,
                     format!("`{}` cannot name a ufw rule", name.value),
                     &name.at,
                     "invalid name",

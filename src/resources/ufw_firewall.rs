@@ -31,7 +31,7 @@
 
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -110,7 +110,7 @@ impl Kind for UfwFirewall {
     fn build(r: &mut NodeReader) -> Option<UfwFirewall> {
         for extra in r.rest_args("a name") {
             r.error(
-                Diag::new("converge::ufw", "`ufw-firewall` takes no name", &extra.at, "remove this")
+                Diag::new(Code::Ufw, "`ufw-firewall` takes no name", &extra.at, "remove this")
                     .help("a host has one ufw; refer to it as `ufw-firewall:ufw`"),
             );
         }

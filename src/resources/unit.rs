@@ -17,7 +17,7 @@ use super::content::Desired;
 use super::file::{self, File};
 use super::ownership::Ownership;
 use super::{Diff, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
@@ -45,13 +45,8 @@ pub fn check_unit_name(r: &mut NodeReader, name: &Spanned<String>) -> bool {
         return true;
     }
     r.error(
-        Diag::new(
-            "converge::unit",
-            format!("`{}` is not a unit name", name.value),
-            &name.at,
-            "not a systemd unit name",
-        )
-        .help("a unit name is letters, digits and `:-_.\\@`, like `gunicorn` or `app@1.service`"),
+        Diag::new(Code::Unit, format!("`{}` is not a unit name", name.value), &name.at, "not a systemd unit name")
+            .help("a unit name is letters, digits and `:-_.\\@`, like `gunicorn` or `app@1.service`"),
     );
     false
 }
@@ -75,7 +70,7 @@ impl Kind for Unit {
         if present && content.is_none() && !r.failed() {
             let at = r.at();
             r.error(
-                Diag::new("converge::missing", "a unit needs its content", &at, "no content")
+                Diag::new(Code::Missing, "a unit needs its content", &at, "no content")
                     .help("give `content=`, `template=` or `source=`"),
             );
             return None;

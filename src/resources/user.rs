@@ -19,7 +19,7 @@
 use super::group::{account, read_account, read_account_name};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::script::Sh;
 use crate::syntax::reader::{NodeReader, PathRule};
 
@@ -69,7 +69,7 @@ fn passwd_field(r: &mut NodeReader, key: &'static str, path: bool) -> Option<Str
         None
     };
     if let Some(p) = problem {
-        r.error(Diag::new("converge::user", format!("`{key}` cannot be {:?}", v.value), &v.at, p));
+        r.error(Diag::new(Code::User, format!("`{key}` cannot be {:?}", v.value), &v.at, p));
         return None;
     }
     Some(v.value)

@@ -9,7 +9,7 @@ use std::ops::Range;
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
-use crate::diag::{At, Diag, Diags, Source};
+use crate::diag::{At, Code, Diag, Diags, Source};
 
 /// Parses one KDL file; syntax errors become diagnostics in that file.
 pub fn parse(src: &Source) -> Result<KdlDocument, Diags> {
@@ -20,14 +20,14 @@ pub fn parse(src: &Source) -> Result<KdlDocument, Diags> {
             let at = At::new(src, d.span);
             let message = d.message.clone().unwrap_or_else(|| "KDL syntax error".into());
             let label = d.label.clone().unwrap_or_else(|| "here".into());
-            let mut diag = Diag::new("converge::syntax", message, &at, label);
+            let mut diag = Diag::new(Code::Syntax, message, &at, label);
             if let Some(help) = d.help.clone().or_else(|| v1_hint(text, d.span)) {
                 diag = diag.help(help);
             }
             diags.push(diag);
         }
         if diags.is_empty() {
-            diags.push(Diag::new("converge::syntax", "KDL syntax error", &At::new(src, (0, 0).into()), "here"));
+            diags.push(Diag::new(Code::Syntax, "KDL syntax error", &At::new(src, (0, 0).into()), "here"));
         }
         diags
     })
@@ -109,7 +109,7 @@ pub fn type_name(value: &KdlValue) -> &'static str {
 pub fn expect_string(src: &Source, entry: &KdlEntry, what: &str) -> Result<String, Diag> {
     match entry.value() {
         KdlValue::String(s) if s.contains('\0') => Err(Diag::new(
-            "converge::nul",
+            Code::Nul,
             format!("{what} contains a NUL character"),
             &entry_at(src, entry),
             "no shell value can hold NUL",
@@ -122,13 +122,10 @@ pub fn expect_string(src: &Source, entry: &KdlEntry, what: &str) -> Result<Strin
 pub fn expect_bool(src: &Source, entry: &KdlEntry, what: &str) -> Result<bool, Diag> {
     match entry.value() {
         KdlValue::Bool(b) => Ok(*b),
-        KdlValue::String(s) if s == "true" || s == "false" || s == "yes" || s == "no" => Err(Diag::new(
-            "converge::type",
-            format!("{what} must be a boolean"),
-            &entry_at(src, entry),
-            "this is a string",
-        )
-        .help(format!("write #true or #false (KDL v2 booleans), not \"{s}\""))),
+        KdlValue::String(s) if s == "true" || s == "false" || s == "yes" || s == "no" => {
+            Err(Diag::new(Code::Type, format!("{what} must be a boolean"), &entry_at(src, entry), "this is a string")
+                .help(format!("write #true or #false (KDL v2 booleans), not \"{s}\"")))
+        }
         other => Err(wrong_type(src, entry, what, "a boolean (#true or #false)", other)),
     }
 }
@@ -146,7 +143,7 @@ pub fn expect_mode(src: &Source, entry: &KdlEntry, what: &str) -> Result<u32, Di
     let at = entry_at(src, entry);
     match entry.value() {
         KdlValue::String(s) => parse_mode(s).ok_or_else(|| {
-            Diag::new("converge::mode", format!("{what} `{s}` is not an octal file mode"), &at, "not an octal mode")
+            Diag::new(Code::Mode, format!("{what} `{s}` is not an octal file mode"), &at, "not an octal mode")
                 .help("write a mode as a string of octal digits, e.g. \"0644\" or \"2775\"")
         }),
         KdlValue::Integer(i) => {
@@ -154,10 +151,10 @@ pub fn expect_mode(src: &Source, entry: &KdlEntry, what: &str) -> Result<u32, Di
             if repr.starts_with("0o") && (0..=0o7777).contains(i) {
                 Ok(*i as u32)
             } else if repr.starts_with("0o") {
-                Err(Diag::new("converge::mode", format!("{what} is out of range"), &at, "above 0o7777"))
+                Err(Diag::new(Code::Mode, format!("{what} is out of range"), &at, "above 0o7777"))
             } else {
                 Err(Diag::new(
-                    "converge::mode",
+                    Code::Mode,
                     format!("{what} must be octal, but `{repr}` is a decimal integer"),
                     &at,
                     format!("KDL reads this as the decimal number {i}"),
@@ -183,7 +180,7 @@ pub fn parse_mode(s: &str) -> Option<u32> {
 
 fn wrong_type(src: &Source, entry: &KdlEntry, what: &str, expected: &str, found: &KdlValue) -> Diag {
     Diag::new(
-        "converge::type",
+        Code::Type,
         format!("{what} must be {expected}"),
         &entry_at(src, entry),
         format!("this is {}", type_name(found)),

@@ -13,7 +13,7 @@ use kdl::{KdlEntry, KdlNode};
 use minijinja::Value;
 
 use super::kdl::{entry_at, expect_bool, expect_int, expect_mode, expect_string, name_at, string_inner_offset};
-use crate::diag::{At, Diag, Diags, Source, Spanned, did_you_mean};
+use crate::diag::{At, Code, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::template::{StringToken, Templates};
 
 /// Properties and children every resource accepts; the engine reads them.
@@ -122,7 +122,7 @@ impl<'a> NodeReader<'a> {
             let kind = self.kind().to_string();
             let at = self.at();
             self.error(
-                Diag::new("converge::missing", format!("`{kind}` needs {what}"), &at, format!("{what} missing"))
+                Diag::new(Code::Missing, format!("`{kind}` needs {what}"), &at, format!("{what} missing"))
                     .help(format!("write `{kind} \"...\"`")),
             );
             return None;
@@ -149,13 +149,8 @@ impl<'a> NodeReader<'a> {
             let first = entry_at(self.src, found[0]);
             let again = entry_at(self.src, found[found.len() - 1]);
             self.error(
-                Diag::new(
-                    "converge::duplicate-property",
-                    format!("`{key}` is given twice"),
-                    &again,
-                    "given again here",
-                )
-                .label(&first, "first given here"),
+                Diag::new(Code::DuplicateProperty, format!("`{key}` is given twice"), &again, "given again here")
+                    .label(&first, "first given here"),
             );
             return None;
         }
@@ -191,7 +186,7 @@ impl<'a> NodeReader<'a> {
     pub fn nonempty(&mut self, key: &'static str) -> Option<Spanned<String>> {
         let v = self.string(key)?;
         if v.value.is_empty() {
-            self.error(Diag::new("converge::empty", format!("`{key}` cannot be empty"), &v.at, "empty"));
+            self.error(Diag::new(Code::Empty, format!("`{key}` cannot be empty"), &v.at, "empty"));
             return None;
         }
         Some(v)
@@ -234,7 +229,7 @@ impl<'a> NodeReader<'a> {
             Err(_) => {
                 let (min, max) = (T::MIN, T::MAX);
                 self.error(Diag::new(
-                    "converge::range",
+                    Code::Range,
                     format!("`{key}` is out of range: it must be {min} to {max}"),
                     &at,
                     "out of range",
@@ -264,7 +259,7 @@ impl<'a> NodeReader<'a> {
         }
         let expected = choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
         let mut d = Diag::new(
-            "converge::choice",
+            Code::Choice,
             format!("`{key}` cannot be \"{}\"", v.value),
             &v.at,
             format!("expected one of {expected}"),
@@ -285,7 +280,7 @@ impl<'a> NodeReader<'a> {
                 if let Some(name) = e.name() {
                     let at = At::new(self.src, name.span());
                     self.error(Diag::new(
-                        "converge::list",
+                        Code::List,
                         format!("`{key}` takes values, not properties"),
                         &at,
                         "property here",
@@ -311,7 +306,7 @@ impl<'a> NodeReader<'a> {
                 let args: Vec<&KdlEntry> = line.entries().iter().collect();
                 let [entry] = args.as_slice() else {
                     self.error(Diag::new(
-                        "converge::map",
+                        Code::Map,
                         format!("`{}` in `{key}` takes one value", name.value),
                         &name.at,
                         format!("write `{} \"value\"`", name.value),
@@ -320,7 +315,7 @@ impl<'a> NodeReader<'a> {
                 };
                 if entry.name().is_some() || line.children().is_some() {
                     self.error(Diag::new(
-                        "converge::map",
+                        Code::Map,
                         format!("`{}` in `{key}` takes one value", name.value),
                         &name.at,
                         "a value, not a property or a block",
@@ -331,7 +326,7 @@ impl<'a> NodeReader<'a> {
                     let first = first.0.at.clone();
                     self.error(
                         Diag::new(
-                            "converge::duplicate-property",
+                            Code::DuplicateProperty,
                             format!("`{}` is given twice in `{key}`", name.value),
                             &name.at,
                             "given again here",
@@ -378,7 +373,7 @@ impl<'a> NodeReader<'a> {
     /// Reports that two properties cannot be given together.
     pub fn exclusive(&mut self, a: &Spanned<String>, a_key: &str, b_key: &str) {
         self.error(Diag::new(
-            "converge::conflict",
+            Code::Conflict,
             format!("`{a_key}` and `{b_key}` cannot be given together"),
             &a.at,
             format!("`{a_key}` here"),
@@ -396,7 +391,7 @@ impl<'a> NodeReader<'a> {
             PathRule::Absolute | PathRule::Canonical => ("an absolute path", "must start with /"),
             PathRule::File => ("an absolute file path", "must start with / and name a file"),
         };
-        let mut d = Diag::new("converge::path", format!("`{}` is not {what}", path.value), &path.at, label);
+        let mut d = Diag::new(Code::Path, format!("`{}` is not {what}", path.value), &path.at, label);
         if let Some(h) = help {
             d = d.help(h);
         }
@@ -411,7 +406,7 @@ impl<'a> NodeReader<'a> {
             return true;
         }
         self.error(
-            Diag::new("converge::env", format!("`{}` is not a variable name", name.value), &name.at, "invalid name")
+            Diag::new(Code::Env, format!("`{}` is not a variable name", name.value), &name.at, "invalid name")
                 .help("letters, digits and `_`, not starting with a digit"),
         );
         false
@@ -460,12 +455,7 @@ impl<'a> NodeReader<'a> {
         };
         for extra in positional.iter().skip(self.args_read) {
             let at = entry_at(self.src, extra);
-            self.error(Diag::new(
-                "converge::extra-argument",
-                format!("`{kind}` takes {takes}"),
-                &at,
-                "unexpected value",
-            ));
+            self.error(Diag::new(Code::ExtraArgument, format!("`{kind}` takes {takes}"), &at, "unexpected value"));
         }
         for e in self.node.entries() {
             let Some(name) = e.name() else { continue };
@@ -486,12 +476,8 @@ impl<'a> NodeReader<'a> {
     }
 
     fn unknown(&mut self, kind: &str, what: &str, key: &str, at: &At, known: &[&str]) {
-        let mut d = Diag::new(
-            "converge::unknown-property",
-            format!("`{kind}` has no {what} `{key}`"),
-            at,
-            format!("unknown {what}"),
-        );
+        let mut d =
+            Diag::new(Code::UnknownProperty, format!("`{kind}` has no {what} `{key}`"), at, format!("unknown {what}"));
         d = match did_you_mean(key, known.iter().copied()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => {

@@ -129,7 +129,7 @@ fn every_string_of_every_kind_is_taken_or_refused_at_its_token() {
                         }
                         Err(d) if labels(&d, &at) => refused += 1,
                         // a renamed resource that another one names: that name is labelled
-                        Err(d) if d.iter().all(|d| d.code == "converge::unknown-reference") => refused += 1,
+                        Err(d) if d.iter().all(|d| d.code == converge::diag::Code::UnknownReference) => refused += 1,
                         Err(d) => wrong.push(format!(
                             "{} `{node}` {key:?} = {payload:?}: refused, but not at the value:\n{}",
                             doc.display(),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::super::Change;
 use super::super::content::short;
 use super::{Container, Engine, Image, LABEL_ENV, LABEL_EXTRA, Mount, Observed, Pull, State, Want, port_text};
-use crate::diag::{At, Diag, Spanned};
+use crate::diag::{At, Code, Diag, Spanned};
 use crate::script::quote;
 use crate::syntax::reader::{NodeReader, PathRule, is_env_name};
 
@@ -61,7 +61,7 @@ fn mount_safe(v: &str) -> bool {
 }
 
 fn diag(at: &At, message: impl Into<String>, label: impl Into<String>) -> Diag {
-    Diag::new("converge::container", message, at, label)
+    Diag::new(Code::Container, message, at, label)
 }
 
 /// Secrets never go on a command line, and the engine's `run` arguments are one (and

@@ -43,7 +43,7 @@ use super::file::{self, File};
 use super::ownership::Ownership;
 use super::runas;
 use super::{Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::facts::Need;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
@@ -98,7 +98,7 @@ impl Kind for Cron {
                 if missing && !r.has(key) {
                     let at = r.at();
                     r.error(
-                        Diag::new("converge::missing", format!("a cron job needs `{key}`"), &at, format!("no {key}"))
+                        Diag::new(Code::Missing, format!("a cron job needs `{key}`"), &at, format!("no {key}"))
                             .help(format!("write `{key}=\"...\"`")),
                     );
                 }
@@ -215,7 +215,7 @@ fn check_name(r: &mut NodeReader, name: &Spanned<String>, crontab: bool) {
     let n = &name.value;
     if crontab {
         if n.is_empty() || n.contains(['\n', '\r']) {
-            r.error(Diag::new("converge::cron", "a cron job's name is one line", &name.at, "invalid name"));
+            r.error(Diag::new(Code::Cron, "a cron job's name is one line", &name.at, "invalid name"));
         }
         return;
     }
@@ -226,7 +226,7 @@ fn check_name(r: &mut NodeReader, name: &Spanned<String>, crontab: bool) {
             "not a valid file name in /etc/cron.d"
         };
         r.error(
-            Diag::new("converge::cron", format!("`{n}` cannot name a file in /etc/cron.d"), &name.at, label)
+            Diag::new(Code::Cron, format!("`{n}` cannot name a file in /etc/cron.d"), &name.at, label)
                 .help("use letters, digits, `_` and `-` (run-parts' rules), e.g. `power-off`"),
         );
     }
@@ -236,14 +236,14 @@ fn check_command(r: &mut NodeReader, c: &Spanned<String>) -> Option<String> {
     let command = c.value.trim();
     if command.contains(['\n', '\r']) {
         r.error(
-            Diag::new("converge::cron", "a cron command is one line", &c.at, "holds a newline")
+            Diag::new(Code::Cron, "a cron command is one line", &c.at, "holds a newline")
                 .help("put longer scripts in a file (a `file` resource) and run that"),
         );
         return None;
     }
     if command.contains("\\%") {
         r.error(
-            Diag::new("converge::cron", "write `%` without a backslash", &c.at, "`\\%` here")
+            Diag::new(Code::Cron, "write `%` without a backslash", &c.at, "`\\%` here")
                 .help("converge escapes every `%` for cron itself, so the command runs as written"),
         );
         return None;
@@ -259,7 +259,7 @@ fn check_env(
 ) -> Option<Vec<(String, String)>> {
     if let (true, Some((first, _))) = (crontab, env.first()) {
         r.error(
-            Diag::new("converge::cron", "`env` cannot be used with crontab=#true", &first.at, "in a crontab")
+            Diag::new(Code::Cron, "`env` cannot be used with crontab=#true", &first.at, "in a crontab")
                 .help("an environment line in a crontab applies to every entry below it; a cron.d job (without crontab=#true) keeps it to this job"),
         );
         return None;
@@ -272,7 +272,7 @@ fn check_env(
         if v.value.contains(['\n', '\r']) || (v.value.contains('"') && v.value.contains('\'')) {
             ok = false;
             r.error(Diag::new(
-                "converge::env",
+                Code::Env,
                 format!("cron cannot hold this value of `{}`", k.value),
                 &v.at,
                 "one line, without both kinds of quotes",

@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::syntax::kdl::inside;
 use crate::syntax::reader::NodeReader;
 
@@ -18,7 +18,7 @@ pub(super) fn check_schedule(r: &mut NodeReader, s: &Spanned<String>) -> Option<
         return Some(s.value.split_whitespace().collect::<Vec<_>>().join(" "));
     }
     for e in errors {
-        let mut d = Diag::new("converge::schedule", e.message, &inside(&s.at, &s.value, e.range), e.label);
+        let mut d = Diag::new(Code::Schedule, e.message, &inside(&s.at, &s.value, e.range), e.label);
         if let Some(h) = e.help {
             d = d.help(h);
         }

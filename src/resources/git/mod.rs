@@ -47,7 +47,7 @@ use super::file::read_path;
 use super::record::Record;
 use super::runas::{self, read_user};
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 pub use refs::Target;
@@ -120,7 +120,7 @@ impl Git {
             if !r.has("repo") {
                 let at = r.at();
                 r.error(
-                    Diag::new("converge::missing", "a git checkout needs a `repo`", &at, "no repo")
+                    Diag::new(Code::Missing, "a git checkout needs a `repo`", &at, "no repo")
                         .help("write `repo=\"https://example.org/app.git\"`"),
                 );
             }
@@ -128,7 +128,7 @@ impl Git {
         };
         if repo.value.starts_with('-') || repo.value.chars().any(char::is_control) {
             r.error(Diag::new(
-                "converge::git",
+                Code::Git,
                 format!("`{}` is not a repository URL", repo.value),
                 &repo.at,
                 "git would read this as an option",
@@ -145,7 +145,7 @@ impl Git {
         if !is_commit(&v.value) && !valid_ref(&v.value) {
             r.error(
                 Diag::new(
-                    "converge::git",
+                    Code::Git,
                     format!("`{}` is not a branch, tag or commit", v.value),
                     &v.at,
                     "invalid ref name",

@@ -43,7 +43,7 @@ mod rule;
 
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::script::{Sh, quote};
 use crate::syntax::reader::NodeReader;
 pub use persist::{Backend, Saved};
@@ -208,22 +208,17 @@ impl Kind for Iptables {
             if chain.is_none() || rule.is_none() {
                 let at = r.at();
                 r.error(
-                    Diag::new(
-                        "converge::missing",
-                        "a present iptables rule needs `chain` and `rule`",
-                        &at,
-                        "incomplete",
-                    )
-                    .help("e.g. `chain=\"INPUT\" rule=\"-p tcp --dport 22 -j ACCEPT\"`"),
+                    Diag::new(Code::Missing, "a present iptables rule needs `chain` and `rule`", &at, "incomplete")
+                        .help("e.g. `chain=\"INPUT\" rule=\"-p tcp --dport 22 -j ACCEPT\"`"),
                 );
             }
         } else {
             if let Some(p) = &position {
-                r.error(Diag::new("converge::conflict", "an absent rule has no position", &p.at, "remove this"));
+                r.error(Diag::new(Code::Conflict, "an absent rule has no position", &p.at, "remove this"));
             }
             if let (Some(rule), None) = (&rule, &chain) {
                 r.error(Diag::new(
-                    "converge::missing",
+                    Code::Missing,
                     "removing a rule by its words needs its `chain`",
                     &rule.at,
                     "no chain given",
@@ -233,7 +228,7 @@ impl Kind for Iptables {
         if let Some(p) = &position
             && p.value == 0
         {
-            r.error(Diag::new("converge::range", "positions start at 1", &p.at, "out of range"));
+            r.error(Diag::new(Code::Range, "positions start at 1", &p.at, "out of range"));
         }
         if r.failed() {
             return None;

@@ -11,7 +11,7 @@
 //! tag can carry unquoted: letters, digits, `_`, `.` and `-`.
 
 use super::super::ProbeError;
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::syntax::reader::NodeReader;
 
 pub(super) const TABLES: &[&str] = &["filter", "nat", "mangle", "raw", "security"];
@@ -114,7 +114,7 @@ fn valid_word(s: &str, max: usize) -> bool {
 pub(super) fn check_name(r: &mut NodeReader, name: &Spanned<String>) {
     if !valid_word(&name.value, 200) {
         r.error(
-            Diag::new("converge::iptables", format!("`{}` cannot name a rule", name.value), &name.at, "invalid name")
+            Diag::new(Code::Iptables, format!("`{}` cannot name a rule", name.value), &name.at, "invalid name")
                 .help("a rule name is letters, digits, `_`, `.` and `-` (it becomes the comment converge:NAME)"),
         );
     }
@@ -124,7 +124,7 @@ pub(super) fn check_name(r: &mut NodeReader, name: &Spanned<String>) {
 pub(super) fn check_chain(r: &mut NodeReader, c: &Spanned<String>) {
     if !valid_word(&c.value, 28) {
         r.error(
-            Diag::new("converge::iptables", format!("`{}` is not a chain name", c.value), &c.at, "invalid chain")
+            Diag::new(Code::Iptables, format!("`{}` is not a chain name", c.value), &c.at, "invalid chain")
                 .help("chain names are up to 28 letters, digits, `_`, `.` and `-`, not starting with `-`"),
         );
     }
@@ -135,18 +135,15 @@ pub(super) fn check_chain(r: &mut NodeReader, c: &Spanned<String>) {
 pub(super) fn split(r: &mut NodeReader, rule: &Spanned<String>) -> Vec<String> {
     let mut words = Vec::new();
     match shlex::split(&rule.value) {
-        None => r.error(Diag::new(
-            "converge::iptables",
-            "the rule has an unclosed quote",
-            &rule.at,
-            "cannot split into words",
-        )),
+        None => {
+            r.error(Diag::new(Code::Iptables, "the rule has an unclosed quote", &rule.at, "cannot split into words"))
+        }
         Some(w) => words = w,
     }
     if let Some(bad) = words.iter().find(|w| COMMAND_WORDS.contains(&w.as_str())) {
         r.error(
             Diag::new(
-                "converge::iptables",
+                Code::Iptables,
                 format!("`{bad}` cannot be part of a rule"),
                 &rule.at,
                 "an iptables command or table option",
@@ -155,7 +152,7 @@ pub(super) fn split(r: &mut NodeReader, rule: &Spanned<String>) -> Vec<String> {
         );
     }
     if words.is_empty() && !r.failed() {
-        r.error(Diag::new("converge::empty", "the rule has no words", &rule.at, "empty"));
+        r.error(Diag::new(Code::Empty, "the rule has no words", &rule.at, "empty"));
     }
     words
 }

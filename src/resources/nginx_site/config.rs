@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::diag::{At, Diag, Spanned};
+use crate::diag::{At, Code, Diag, Spanned};
 use crate::syntax::reader::NodeReader;
 
 /// Directives that open a block: `directive` writes simple directives only.
@@ -91,7 +91,7 @@ fn check_value(r: &mut NodeReader<'_>, v: &Spanned<String>, what: &str) -> bool 
     if v.value.chars().any(char::is_control) {
         r.error(
             Diag::new(
-                "converge::nginx",
+                Code::Nginx,
                 format!("{what} cannot hold a control character"),
                 &v.at,
                 "newline, tab or other control character",
@@ -132,7 +132,7 @@ fn check_complex(r: &mut NodeReader<'_>, v: &Spanned<String>, what: &str) -> boo
     if !variables_ok(&v.value) {
         r.error(
             Diag::new(
-                "converge::nginx",
+                Code::Nginx,
                 format!("{what} has a `$` that starts no variable"),
                 &v.at,
                 "nginx reads `$` as a variable",
@@ -165,7 +165,7 @@ fn read_directive(r: &mut NodeReader<'_>) -> Option<Directive> {
     if !valid_directive_name(&name.value) {
         r.error(
             Diag::new(
-                "converge::nginx",
+                Code::Nginx,
                 format!("`{}` is not an nginx directive name", name.value),
                 &name.at,
                 "not a directive name",
@@ -175,15 +175,9 @@ fn read_directive(r: &mut NodeReader<'_>) -> Option<Directive> {
         return None;
     }
     if BLOCKS.contains(&name.value.as_str()) {
-        r.error(
-            Diag::new(
-                "converge::nginx",
-                format!("`{}` opens a block", name.value),
-                &name.at,
-                "a block directive",
-            )
-            .help("`directive` writes simple directives (`name value...;`); use `server` and the location kinds for blocks"),
-        );
+        r.error(Diag::new(Code::Nginx, format!("`{}` opens a block", name.value), &name.at, "a block directive").help(
+            "`directive` writes simple directives (`name value...;`); use `server` and the location kinds for blocks",
+        ));
         return None;
     }
     let mut ok = true;
@@ -199,7 +193,7 @@ fn read_to(r: &mut NodeReader<'_>, kind: &str, example: &str) -> Option<Spanned<
     if to.is_none() && !r.failed() {
         let at = r.at();
         r.error(
-            Diag::new("converge::missing", format!("`{kind}` needs `to`"), &at, "no `to`")
+            Diag::new(Code::Missing, format!("`{kind}` needs `to`"), &at, "no `to`")
                 .help(format!("write `{kind} \"/\" to=\"{example}\"`")),
         );
     }
@@ -227,7 +221,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
                 && !(to.value.starts_with("http://") || to.value.starts_with("https://"))
             {
                 r.error(
-                    Diag::new("converge::nginx", "`proxy` passes to an http:// or https:// URL", &to.at, "not a URL")
+                    Diag::new(Code::Nginx, "`proxy` passes to an http:// or https:// URL", &to.at, "not a URL")
                         .help("e.g. to=\"http://127.0.0.1:3000\"; for a uWSGI socket use `uwsgi`"),
                 );
             }
@@ -255,7 +249,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
             if let Some(to) = &to
                 && to.value.contains("://")
             {
-                r.error(Diag::new("converge::nginx", "`uwsgi` passes to an address, not a URL", &to.at, "a URL").help(
+                r.error(Diag::new(Code::Nginx, "`uwsgi` passes to an address, not a URL", &to.at, "a URL").help(
                     "write host:port or unix:/path/to.sock; a uWSGI started with `--http` speaks HTTP: use `proxy`",
                 ));
             }
@@ -270,7 +264,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
                 (None, None) => {
                     let at = r.at();
                     r.error(
-                        Diag::new("converge::missing", "`static` needs `alias` or `root`", &at, "no directory")
+                        Diag::new(Code::Missing, "`static` needs `alias` or `root`", &at, "no directory")
                             .help("write `static \"/static/\" alias=\"/srv/app/static/\"`"),
                     );
                 }
@@ -284,7 +278,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
                     {
                         r.error(
                             Diag::new(
-                                "converge::nginx",
+                                Code::Nginx,
                                 "a prefix location and its alias must both end in `/`, or neither",
                                 &a.at,
                                 if p.value.ends_with('/') { "add a trailing `/`" } else { "remove the trailing `/`" },
@@ -310,7 +304,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
                 && ![301, 302, 303, 307, 308].contains(&c.value)
             {
                 r.error(Diag::new(
-                    "converge::nginx",
+                    Code::Nginx,
                     format!("{} is not a redirect status", c.value),
                     &c.at,
                     "expected 301, 302, 303, 307 or 308",
@@ -330,7 +324,7 @@ fn read_location(r: &mut NodeReader<'_>, kind: &str) -> Option<Location> {
     }
     if matcher != Match::Regex && !path.value.starts_with('/') {
         r.error(
-            Diag::new("converge::nginx", "a location path starts with `/`", &path.at, "no leading `/`")
+            Diag::new(Code::Nginx, "a location path starts with `/`", &path.at, "no leading `/`")
                 .help("for a regular expression write match=\"regex\""),
         );
     }
@@ -345,7 +339,7 @@ fn read_header(r: &mut NodeReader<'_>) -> Option<(Spanned<String>, Spanned<Strin
     let value = r.arg("a header value")?;
     if !valid_header_name(&name.value) {
         r.error(Diag::new(
-            "converge::nginx",
+            Code::Nginx,
             format!("`{}` is not a header name", name.value),
             &name.at,
             "letters, digits, - and _ only",
@@ -376,7 +370,7 @@ pub fn read_server(r: &mut NodeReader<'_>) -> Option<Server> {
     for n in &names {
         if n.value.is_empty() || n.value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             r.error(
-                Diag::new("converge::nginx", format!("`{}` is not a server name", n.value), &n.at, "invalid name")
+                Diag::new(Code::Nginx, format!("`{}` is not a server name", n.value), &n.at, "invalid name")
                     .help("one name per value, without spaces: `server \"a.example.org\" \"b.example.org\"`"),
             );
         }
@@ -384,7 +378,7 @@ pub fn read_server(r: &mut NodeReader<'_>) -> Option<Server> {
     if let Some(l) = &listen
         && l.value == 0
     {
-        r.error(Diag::new("converge::range", "`listen` is a port from 1 to 65535", &l.at, "port 0"));
+        r.error(Diag::new(Code::Range, "`listen` is a port from 1 to 65535", &l.at, "port 0"));
     }
     let address = match address {
         Some(a) => match a.value.parse::<std::net::IpAddr>() {
@@ -392,7 +386,7 @@ pub fn read_server(r: &mut NodeReader<'_>) -> Option<Server> {
             Ok(v4) => Some(v4.to_string()),
             Err(_) => {
                 r.error(Diag::new(
-                    "converge::nginx",
+                    Code::Nginx,
                     format!("`{}` is not an IP address", a.value),
                     &a.at,
                     "expected an IPv4 or IPv6 address",
@@ -407,7 +401,7 @@ pub fn read_server(r: &mut NodeReader<'_>) -> Option<Server> {
         if let Some(first) = seen.insert((l.matcher, l.path.value.clone()), l.path.at.clone()) {
             r.error(
                 Diag::new(
-                    "converge::nginx",
+                    Code::Nginx,
                     format!("two locations for `{}` in one server", l.path.value),
                     &l.path.at,
                     "again here",
@@ -432,7 +426,7 @@ pub fn check_servers(r: &mut NodeReader<'_>, servers: &[Server]) {
             if let Some(first) = names.insert((s.address.clone(), s.listen, n.value.clone()), n.at.clone()) {
                 r.error(
                     Diag::new(
-                        "converge::nginx",
+                        Code::Nginx,
                         format!("`{}` is served twice on port {}", n.value, s.listen),
                         &n.at,
                         "again here",
@@ -447,7 +441,7 @@ pub fn check_servers(r: &mut NodeReader<'_>, servers: &[Server]) {
         {
             r.error(
                 Diag::new(
-                    "converge::nginx",
+                    Code::Nginx,
                     format!("two default servers on port {}", s.listen),
                     &s.at,
                     "default-server=#true again",

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 use super::record::Record;
 use super::{Action, Change, Diff, Kind, PlanCx, ProbeError};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -155,34 +155,24 @@ impl Kind for Package {
         for n in &names {
             if !valid_name(&n.value) {
                 r.error(
-                    Diag::new(
-                        "converge::package",
-                        format!("`{}` is not a package name", n.value),
-                        &n.at,
-                        "invalid name",
-                    )
-                    .help("package names are letters, digits and + - . _ :, starting with a letter or digit"),
+                    Diag::new(Code::Package, format!("`{}` is not a package name", n.value), &n.at, "invalid name")
+                        .help("package names are letters, digits and + - . _ :, starting with a letter or digit"),
                 );
             }
         }
         if let Some(v) = &version {
             if names.len() > 1 {
                 r.error(
-                    Diag::new("converge::package", "`version` pins one package", &v.at, "several packages named")
+                    Diag::new(Code::Package, "`version` pins one package", &v.at, "several packages named")
                         .help("write one `package` node per pinned version"),
                 );
             } else if state != Want::Present {
-                r.error(Diag::new(
-                    "converge::package",
-                    "`version` needs state=\"present\"",
-                    &v.at,
-                    "conflicts with `state`",
-                ));
+                r.error(Diag::new(Code::Package, "`version` needs state=\"present\"", &v.at, "conflicts with `state`"));
             }
             if !valid_version(&v.value) {
                 r.error(
                     Diag::new(
-                        "converge::package",
+                        Code::Package,
                         format!("`{}` is not a package version", v.value),
                         &v.at,
                         "invalid version",

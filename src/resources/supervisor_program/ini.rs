@@ -11,7 +11,7 @@
 //! trailing spaces (stripped), an environment value holding both quote characters or
 //! starting or ending with one (supervisor strips quotes at either end).
 
-use crate::diag::{Diag, Spanned};
+use crate::diag::{Code, Diag, Spanned};
 use crate::syntax::reader::NodeReader;
 
 /// Program (group) names: what supervisor accepts in a section name and a file name,
@@ -64,7 +64,7 @@ pub(super) fn check_value(r: &mut NodeReader, v: &Spanned<String>, key: &str) ->
     match ini_problem(&v.value, false) {
         None => true,
         Some(why) => {
-            r.error(Diag::new("converge::supervisor", format!("`{key}` cannot be written as it is"), &v.at, why));
+            r.error(Diag::new(Code::Supervisor, format!("`{key}` cannot be written as it is"), &v.at, why));
             false
         }
     }

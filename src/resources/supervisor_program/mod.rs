@@ -41,7 +41,7 @@ mod status;
 use super::content::{self, Desired};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, Refresh, ResourceId, parent_dirs};
-use crate::diag::Diag;
+use crate::diag::{Code, Diag};
 use crate::facts::{self, Need};
 use crate::script::Sh;
 use crate::syntax::reader::{NodeReader, PathRule, is_env_name};
@@ -121,7 +121,7 @@ impl Kind for SupervisorProgram {
         if !valid_program_name(&name.value) {
             r.error(
                 Diag::new(
-                    "converge::supervisor",
+                    Code::Supervisor,
                     format!("`{}` is not a supervisor program name", name.value),
                     &name.at,
                     "invalid name",
@@ -132,7 +132,7 @@ impl Kind for SupervisorProgram {
         if want != Want::Absent && command.is_none() && !r.failed() {
             let at = r.at();
             r.error(
-                Diag::new("converge::missing", "a supervisor program needs its `command`", &at, "no command")
+                Diag::new(Code::Missing, "a supervisor program needs its `command`", &at, "no command")
                     .help("write `command=\"/path/to/program --args\"`"),
             );
         }
@@ -142,7 +142,7 @@ impl Kind for SupervisorProgram {
             if ok && shlex::split(&c.value).is_none_or(|w| w.is_empty()) {
                 r.error(
                     Diag::new(
-                        "converge::supervisor",
+                        Code::Supervisor,
                         "supervisor cannot split this command into words",
                         &c.at,
                         "unbalanced quotes",
@@ -154,12 +154,12 @@ impl Kind for SupervisorProgram {
         if let Some(u) = &user
             && !super::group::is_account_name(&u.value)
         {
-            r.error(Diag::new("converge::supervisor", format!("`{}` is not a user name", u.value), &u.at, "invalid"));
+            r.error(Diag::new(Code::Supervisor, format!("`{}` is not a user name", u.value), &u.at, "invalid"));
         }
         if let Some(d) = &directory {
             ok &= check_value(r, d, "directory");
             if !PathRule::Absolute.admits(&d.value) {
-                r.error(Diag::new("converge::path", "`directory` must be absolute", &d.at, "must start with /"));
+                r.error(Diag::new(Code::Path, "`directory` must be absolute", &d.at, "must start with /"));
             }
         }
         for (key, lf) in [("stdout-logfile", &stdout_logfile), ("stderr-logfile", &stderr_logfile)] {
@@ -167,7 +167,7 @@ impl Kind for SupervisorProgram {
                 ok &= check_value(r, l, key);
                 if !PathRule::Absolute.admits(&l.value) && l.value != "NONE" && l.value != "AUTO" {
                     r.error(Diag::new(
-                        "converge::path",
+                        Code::Path,
                         format!("`{key}` must be an absolute path, \"AUTO\" or \"NONE\""),
                         &l.at,
                         "not an absolute path",
@@ -178,12 +178,12 @@ impl Kind for SupervisorProgram {
         if let Some(n) = &numprocs
             && n.value == 0
         {
-            r.error(Diag::new("converge::range", "`numprocs` must be at least 1", &n.at, "zero"));
+            r.error(Diag::new(Code::Range, "`numprocs` must be at least 1", &n.at, "zero"));
         }
         if stopasgroup == Some(true) && killasgroup == Some(false) {
             let at = r.at();
             r.error(Diag::new(
-                "converge::supervisor",
+                Code::Supervisor,
                 "supervisor refuses stopasgroup=#true with killasgroup=#false",
                 &at,
                 "conflicting options",
@@ -193,7 +193,7 @@ impl Kind for SupervisorProgram {
         for (k, v) in &env {
             if !is_env_name(&k.value) {
                 r.error(Diag::new(
-                    "converge::supervisor",
+                    Code::Supervisor,
                     format!("`{}` is not an environment variable name", k.value),
                     &k.at,
                     "use letters, digits and `_`",
@@ -204,7 +204,7 @@ impl Kind for SupervisorProgram {
                 Ok(q) => env_line.push(format!("{}={q}", k.value)),
                 Err(why) => {
                     r.error(Diag::new(
-                        "converge::supervisor",
+                        Code::Supervisor,
                         format!("`{}` cannot be written as it is", k.value),
                         &v.at,
                         why,

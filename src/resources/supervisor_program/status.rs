@@ -91,7 +91,7 @@ pub(super) fn observed_status(daemon: &Daemon) -> String {
 
 /// One `supervisorctl status` for every program of a host: its output in `$cv_sup`, its
 /// exit status in `$cv_sup_rc` (unset without supervisorctl). A failure is each program's
-/// to report: [`SupervisorProgram::probe`] reads the output and status as its own.
+/// to report: the probe of each [`SupervisorProgram`] reads the output and status as its own.
 pub static STATUS: Fact = Fact {
     name: "supervisor",
     min: 2,
