@@ -44,8 +44,8 @@ pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Re
     let templates = Templates::new(&pb.dir).with_secrets(secrets.clone());
     let hosts = match pb.inventory.limit(limit) {
         Ok(h) => h,
-        Err(msg) => {
-            diags.push(diag::Diag::bare(diag::Code::Limit, msg));
+        Err(none) => {
+            diags.push(diag::Diag::bare(diag::Code::Limit, none.to_string()));
             Vec::new()
         }
     };

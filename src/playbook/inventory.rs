@@ -177,7 +177,7 @@ impl Inventory {
     }
 
     /// Hosts selected by `--limit`: comma-separated host or group names, `*` globs allowed.
-    pub fn limit(&self, pattern: Option<&str>) -> Result<Vec<&Host>, String> {
+    pub fn limit(&self, pattern: Option<&str>) -> Result<Vec<&Host>, NoMatch> {
         let Some(pattern) = pattern else { return Ok(self.hosts.iter().collect()) };
         let pats: Vec<&str> = pattern.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
         let chosen: Vec<&Host> = self
@@ -186,14 +186,20 @@ impl Inventory {
             .filter(|h| pats.iter().any(|p| glob(p, &h.name) || h.groups.iter().any(|g| glob(p, g))))
             .collect();
         if chosen.is_empty() {
-            let mut msg = format!("--limit {pattern} matches no host or group");
-            if let Some(s) = pats.first().and_then(|p| did_you_mean(p, self.names())) {
-                msg.push_str(&format!(" (did you mean `{s}`?)"));
-            }
-            return Err(msg);
+            let nearest = pats.first().and_then(|p| did_you_mean(p, self.names())).map(str::to_string);
+            return Err(NoMatch { pattern: pattern.to_string(), nearest });
         }
         Ok(chosen)
     }
+}
+
+/// `--limit` selected no host: the pattern as given, and the host or group name nearest
+/// to its first part when one is close (a typo).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--limit {pattern} matches no host or group{}", nearest.as_ref().map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default())]
+pub struct NoMatch {
+    pub pattern: String,
+    pub nearest: Option<String>,
 }
 
 fn first_name(src: &Source, node: &KdlNode, what: &str, diags: &mut Diags) -> Option<String> {
@@ -330,5 +336,25 @@ mod tests {
         assert!(glob("*", "x"));
         assert!(glob("w?b", "web"));
         assert!(!glob("web", "web-1"));
+    }
+
+    #[test]
+    fn limit_selects_by_host_group_or_glob_and_names_the_nearest_when_none_match() {
+        let text = "group \"web\" { host \"web-1\" connection=\"local\"; }\nhost \"db-1\" connection=\"local\"";
+        let src = crate::diag::source("i.kdl", text.to_string());
+        let doc = crate::syntax::kdl::parse(&src).expect("kdl");
+        let (mut inv, mut diags) = (Inventory::default(), Diags::default());
+        for node in doc.nodes() {
+            inv.read_node(&src, node, &mut diags);
+        }
+        assert!(diags.is_empty(), "{diags:?}");
+        let names = |p: &str| inv.limit(Some(p)).map(|h| h.iter().map(|h| h.name.clone()).collect::<Vec<_>>());
+        assert_eq!(names("web").ok(), Some(vec!["web-1".to_string()]));
+        assert_eq!(names("*-1, db").map(|n| n.len()).ok(), Some(2));
+        let none = names("wbe").expect_err("no match");
+        assert_eq!(none, NoMatch { pattern: "wbe".into(), nearest: Some("web".into()) });
+        assert_eq!(none.to_string(), "--limit wbe matches no host or group (did you mean `web`?)");
+        let far = inv.limit(Some("zzzzzz")).expect_err("no match");
+        assert_eq!(far.to_string(), "--limit zzzzzz matches no host or group");
     }
 }
