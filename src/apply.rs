@@ -262,11 +262,7 @@ mod tests {
     use crate::resources::{Action, Change, Refresh};
 
     fn graph(playbook: &str) -> HostGraph {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("playbook.kdl");
-        std::fs::write(&path, playbook).expect("write");
-        let prepared = crate::prepare::prepare(&path, None, None).unwrap_or_else(|d| panic!("{d:?}"));
-        prepared.jobs.into_iter().next().expect("one host").graph
+        crate::prepare::graph_of(playbook)
     }
 
     fn planned(change: Change) -> NodeState {
@@ -278,11 +274,7 @@ mod tests {
     }
 
     fn plan_of(g: &HostGraph, states: Vec<NodeState>) -> HostPlan {
-        let mut p = HostPlan::uniform(g, NodeState::InSync);
-        for (i, s) in states.into_iter().enumerate() {
-            p.nodes[NodeId(i)].state = s;
-        }
-        p
+        HostPlan::with_states(g, states)
     }
 
     fn no_bases(g: &HostGraph) -> Bases {

@@ -212,6 +212,16 @@ impl HostPlan {
         }
     }
 
+    /// A plan whose first nodes are in `states`, the others in sync (for tests).
+    #[cfg(test)]
+    pub fn with_states(graph: &HostGraph, states: Vec<NodeState>) -> HostPlan {
+        let mut p = HostPlan::uniform(graph, NodeState::InSync);
+        for (i, s) in states.into_iter().enumerate() {
+            p.set(NodeId(i), s);
+        }
+        p
+    }
+
     /// The nodes with a block in this round's apply script, in apply order.
     pub fn blocks(&self, graph: &HostGraph) -> Vec<NodeId> {
         graph.order().iter().copied().filter(|&i| self[i].has_block()).collect()
@@ -388,11 +398,7 @@ mod tests {
     use crate::frames::Frame;
 
     fn graph(playbook: &str) -> HostGraph {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("playbook.kdl");
-        std::fs::write(&path, playbook).expect("write");
-        let prepared = crate::prepare::prepare(&path, None, None).unwrap_or_else(|d| panic!("{d:?}"));
-        prepared.jobs.into_iter().next().expect("one host").graph
+        crate::prepare::graph_of(playbook)
     }
 
     /// Frames with these bodies, each ended with status 0, by node.

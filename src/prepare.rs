@@ -121,3 +121,13 @@ pub fn validate(pb: &Playbook) -> Result<usize, Diags> {
     }
     diags.into_result(resources)
 }
+
+/// The graph of the one host of a playbook text (for tests of the stages after this one).
+#[cfg(test)]
+pub fn graph_of(playbook: &str) -> HostGraph {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("playbook.kdl");
+    std::fs::write(&path, playbook).expect("write");
+    let prepared = prepare(&path, None, None).unwrap_or_else(|d| panic!("{d:?}"));
+    prepared.jobs.into_iter().next().expect("one host").graph
+}
