@@ -8,6 +8,8 @@ mod engine;
 mod examples;
 mod faults;
 mod firewall;
+#[path = "../common/generated.rs"]
+mod generated;
 mod git;
 mod hostile;
 mod hostile_kinds;

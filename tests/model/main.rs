@@ -2,6 +2,8 @@
 //! docs/language.md "Ordering") run for real, script by script, in seconds and without
 //! containers. See `host.rs` for the model, `run.rs` for what a scenario asserts.
 
+#[path = "../common/generated.rs"]
+mod cases;
 mod generated;
 mod host;
 mod run;
