@@ -59,6 +59,16 @@ pub fn nothing(_: &mut Sh, _: usize) {}
 /// Splits a batch's output, one line per key, into `cv_PREFIX_K` variables.
 const SPLIT: &str = "cv_split() {\ncv_i=0\nwhile IFS= read -r cv_l; do eval \"cv_$1_$cv_i=\\$cv_l\"; cv_i=$((cv_i + 1)); done <<CV_EOF\n$2\nCV_EOF\n}\n";
 
+/// Unsets the `cv_PREFIX_K` variables [`SPLIT`] sets, so that a slot left over from
+/// anywhere is never taken for this batch's.
+fn unset_slots(sh: &mut Sh, prefix: &'static str, n: usize) {
+    sh.raw("unset");
+    for k in 0..n {
+        sh.raw(" cv_").raw(prefix).raw("_").num(k as u64);
+    }
+    sh.nl();
+}
+
 /// Owner, group and mode of paths: one `stat` for all. The snippet finds its line
 /// (`%U:%u:%G:%g:%a`, see [`crate::resources::ownership::Ownership::probe`]) in
 /// `$cv_stat`, empty when the batch could not be used (a path missing: `stat` fails and
@@ -70,11 +80,8 @@ pub static STAT: Fact = Fact {
     accepts: any,
     prelude: SPLIT,
     gather: |sh, paths| {
-        sh.raw("unset");
-        for k in 0..paths.len() {
-            sh.raw(" cv_st_").num(k as u64);
-        }
-        sh.raw("\ncv_b=$(stat -c '%U:%u:%G:%g:%a' --");
+        unset_slots(sh, "st", paths.len());
+        sh.raw("cv_b=$(stat -c '%U:%u:%G:%g:%a' --");
         for p in paths {
             sh.sp().q(p);
         }
@@ -96,11 +103,8 @@ pub static SHA256: Fact = Fact {
     accepts: |p| !p.contains(['\\', '\n']),
     prelude: SPLIT,
     gather: |sh, paths| {
-        sh.raw("unset");
-        for k in 0..paths.len() {
-            sh.raw(" cv_sum_").num(k as u64);
-        }
-        sh.raw("\nif true");
+        unset_slots(sh, "sum", paths.len());
+        sh.raw("if true");
         for p in paths {
             sh.raw(" && [ -f ").q(p).raw(" ] && [ ! -L ").q(p).raw(" ]");
         }
