@@ -15,7 +15,7 @@ mod command;
 mod container;
 mod error;
 mod host_tools;
-mod mirror;
+pub mod mirror;
 mod mounts;
 mod network;
 mod process;

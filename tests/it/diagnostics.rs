@@ -219,7 +219,7 @@ diag_case!(
      package \"jq\" version=\"1.6'\"\n\
      container \"web\" image=\"app:1 --privileged\" network=\"x;y\" runtime=\"crun run\"\n\
      postgres-database \"d\" encoding=\"UTF 8\" lc-collate=\"C;\"\n\
-     pip \"/srv/env\" find-links=\"wheels\" index-url=\"pypi.org/simple\" {\n    \
+     pip \"/srv/env\" find-links=\"wheels\" index-url=\"packages.example/simple\" {\n    \
      requirement \"flask==2.2.5\"\n\
      }\n"
 );

@@ -248,6 +248,11 @@ impl ModelHost {
         for p in repo {
             write_pkg(&model.join("repo").join(&p.name), p);
         }
+        // what apt-cache policy names as the repository: the machine's own mirror, read
+        // from its apt sources (or the model's own repository when it has none)
+        let mirror = converge::sandbox::mirror::resolve(None, "bookworm")
+            .unwrap_or_else(|_| "file:/var/lib/model/repo".to_string());
+        std::fs::write(model.join("mirror"), mirror).expect("the mirror");
         let mut fstab = String::new();
         for b in BOUND {
             let src = root.join(&b[1..]);

@@ -85,10 +85,12 @@ for name in "$@"; do
     continue
   fi
   printf '%s:\n  Installed: %s\n  Candidate: %s\n  Version table:\n' "$name" "$inst" "$cand"
+  # the repository line names the machine's own mirror (written by the model)
+  mirror=$(cat "$M/mirror")
   if [ "$inst" = "$cand" ]; then
-    printf ' *** %s 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n        100 /var/lib/dpkg/status\n' "$cand"
+    printf ' *** %s 500\n        500 %s bookworm/main amd64 Packages\n        100 /var/lib/dpkg/status\n' "$cand" "$mirror"
   else
-    printf '     %s 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n' "$cand"
+    printf '     %s 500\n        500 %s bookworm/main amd64 Packages\n' "$cand" "$mirror"
   fi
 done
 exit 0
