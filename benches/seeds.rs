@@ -10,6 +10,8 @@
 //! image's offline apt cache); no-op = median of RUNS applies after it (min-max), each of
 //! which must change nothing.
 
+#[path = "common/seed_list.rs"]
+mod seed_list;
 #[path = "../tests/common/world.rs"]
 mod world;
 
@@ -20,30 +22,9 @@ use std::time::{Duration, Instant};
 
 use converge::sandbox::{Container, ContainerOptions, testbed_rootfs, write_ssh_config};
 
+use seed_list::{SEEDS, Seed};
+
 const RUNS: usize = 5;
-
-struct Seed {
-    /// playbooks/NAME.kdl, with playbooks/NAME.sandbox.kdl
-    name: &'static str,
-    host: &'static str,
-    env: &'static [(&'static str, &'static str)],
-}
-
-const SEEDS: &[Seed] = &[
-    Seed { name: "ranch", host: "ranch-869", env: &[] },
-    Seed { name: "jacow", host: "jacow", env: &[] },
-    Seed { name: "ramascene", host: "ramascene", env: &[("RAMASCENE_SECRET_KEY", "bench-key")] },
-    Seed {
-        name: "elife-bot",
-        host: "elife-bot",
-        env: &[("ELIFE_AWS_ACCESS_KEY_ID", "bench-id"), ("ELIFE_AWS_SECRET_ACCESS_KEY", "bench-secret")],
-    },
-    Seed {
-        name: "kano-konnect",
-        host: "kano-konnect-webserver",
-        env: &[("KANO_DB_PASSWORD", "bench-db"), ("KANO_DJANGO_SECRET_KEY", "bench-key")],
-    },
-];
 
 fn apply(dir: &Path, args: &[String], env: &[(&str, &str)]) -> (Duration, serde_json::Value) {
     let started = Instant::now();

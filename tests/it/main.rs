@@ -2,7 +2,6 @@
 mod container;
 mod cron_exec;
 mod diagnostics;
-mod differential;
 mod elife_bot;
 mod engine;
 mod examples;
@@ -19,6 +18,8 @@ mod kinds;
 mod load;
 #[path = "../common/markdown.rs"]
 mod markdown;
+#[path = "../common/masked.rs"]
+mod masked;
 mod modules;
 mod nginx;
 mod order;

@@ -3,6 +3,7 @@
 //! exactly as `converge sandbox` does: the playbook makes its own stand-ins for the
 //! outside world (GitHub, the references CSV) on the host.
 
+use crate::masked::masked;
 use crate::support::Run;
 
 /// The baseline of a seed playbook, pinned for the changes to the engine that follow:
@@ -57,34 +58,6 @@ fn pin(name: &str, stage: &str, report: &serde_json::Value, address: &str) {
         format!("{name}_{stage}"),
         anstream::adapter::strip_str(&converge::report::human(&report)).to_string()
     );
-}
-
-/// A report as pretty JSON with what differs from run to run masked (see [`baseline`]).
-pub fn masked(report: &serde_json::Value, address: &str) -> String {
-    let mut masked = report.clone();
-    for h in masked["hosts"].as_array_mut().into_iter().flatten() {
-        h["timings_ms"] = serde_json::json!({});
-        for r in h["resources"].as_array_mut().into_iter().flatten() {
-            // how long each step ran (in an apply) differs from run to run
-            if let Some(r) = r.as_object_mut() {
-                r.remove("duration_ms");
-            }
-            if r["kind"] != "package" {
-                continue;
-            }
-            for c in r["changes"].as_array_mut().into_iter().flatten() {
-                for side in ["before", "after"] {
-                    if c[side].is_string() && c["field"] != "note" {
-                        c[side] = "VERSION".into();
-                    }
-                }
-            }
-        }
-    }
-    let text = serde_json::to_string_pretty(&masked).expect("json").replace(address, "ADDR");
-    // image ids, commit ids, and short commit ids as git shows them with their branch
-    let ids = regex::Regex::new(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{40}\b|\b[0-9a-f]{7}( \()").expect("regex");
-    ids.replace_all(&text, "ID$1").into_owned()
 }
 
 /// The resources of a report that did not end well, for a readable failure.
