@@ -24,8 +24,8 @@ use crate::plan::{self, Again, Changes, HostPlan, NodeState};
 use crate::playbook::inventory::{Connection, Host};
 pub use crate::prepare::Job;
 use crate::probe;
-use crate::report::{HostReport, HostStatus, Outcome, ResourceReport, Timings};
-pub use crate::resources::mask;
+use crate::report::{HostReport, HostStatus, Outcome, ResourceReport};
+use crate::resources::mask;
 use crate::resources::{Action, Change};
 use crate::rounds::{AfterRound, ROUNDS};
 use crate::transport::ssh::{self, SshOptions, Target};
@@ -70,15 +70,9 @@ pub async fn run_streamed(jobs: Vec<Job>, opts: &Options, events: Events) {
     }
     for (k, h) in handles.into_iter().enumerate() {
         if let Err(e) = h.await {
-            let report = HostReport {
-                host: "?".into(),
-                address: String::new(),
-                status: HostStatus::Failed,
-                error: Some(format!("internal error: {e}")),
-                exchanges: 0,
-                timings_ms: Timings::default(),
-                resources: Vec::new(),
-            };
+            let mut report = HostReport::new("?".into(), String::new());
+            report.status = HostStatus::Failed;
+            report.error = Some(format!("internal error: {e}"));
             Emitter::new(events.clone(), k, "?").send(What::Done(Box::new(report)));
         }
     }
@@ -115,20 +109,12 @@ fn ms(d: Duration) -> u64 {
 
 async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     let started = Instant::now();
-    let Job { host, graph, mut secrets } = job;
-    secrets.extend(graph.nodes.iter().flat_map(|n| n.res.secrets()));
-    let mut report = HostReport {
-        host: host.name.clone(),
-        address: host
-            .address
-            .clone()
-            .unwrap_or_else(|| if host.connection == Connection::Local { "local".into() } else { host.name.clone() }),
-        status: HostStatus::InSync,
-        error: None,
-        exchanges: 0,
-        timings_ms: Timings::default(),
-        resources: Vec::new(),
-    };
+    let Job { host, graph, secrets } = job;
+    let address = host
+        .address
+        .clone()
+        .unwrap_or_else(|| if host.connection == Connection::Local { "local".into() } else { host.name.clone() });
+    let mut report = HostReport::new(host.name.clone(), address);
     emit.send(What::Connecting);
     let transport = match connect(&host, &opts.ssh).await {
         Ok(t) => Counted::new(t),
@@ -144,11 +130,7 @@ async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     };
     report.timings_ms.connect = ms(started.elapsed());
     emit.send(What::Connected);
-    converge_host(&graph, &transport, opts.mode, &secrets, &mut report, emit).await;
-    report.exchanges = transport.count();
-    transport.close().await;
-    report.timings_ms.total = ms(started.elapsed());
-    report
+    converge_over(&graph, transport, opts.mode, &secrets, report, emit, started).await
 }
 
 /// Runs one host's graph over a transport that is already open (a modelled host in the
@@ -162,20 +144,25 @@ pub async fn converge_on(
     mode: Mode,
     secrets: &[String],
 ) -> HostReport {
-    let started = Instant::now();
+    let report = HostReport::new(name.to_string(), name.to_string());
+    let emit = Emitter::none(name);
+    converge_over(graph, Counted::new(transport), mode, secrets, report, &emit, Instant::now()).await
+}
+
+/// [`converge_host`] over a transport just opened, then closed: the graph's secrets masked
+/// with `secrets`, the exchanges counted, the time since `started` the report's total.
+async fn converge_over(
+    graph: &HostGraph,
+    transport: Counted,
+    mode: Mode,
+    secrets: &[String],
+    mut report: HostReport,
+    emit: &Emitter,
+    started: Instant,
+) -> HostReport {
     let mut secrets = secrets.to_vec();
     secrets.extend(graph.nodes.iter().flat_map(|n| n.res.secrets()));
-    let mut report = HostReport {
-        host: name.to_string(),
-        address: name.to_string(),
-        status: HostStatus::InSync,
-        error: None,
-        exchanges: 0,
-        timings_ms: Timings::default(),
-        resources: Vec::new(),
-    };
-    let transport = Counted::new(transport);
-    converge_host(graph, &transport, mode, &secrets, &mut report, &Emitter::none(name)).await;
+    converge_host(graph, &transport, mode, &secrets, &mut report, emit).await;
     report.exchanges = transport.count();
     transport.close().await;
     report.timings_ms.total = ms(started.elapsed());

@@ -151,6 +151,19 @@ impl Summary {
 }
 
 impl HostReport {
+    /// A host's report before anything is known: in sync, nothing done yet.
+    pub fn new(host: String, address: String) -> HostReport {
+        HostReport {
+            host,
+            address,
+            status: HostStatus::InSync,
+            error: None,
+            exchanges: 0,
+            timings_ms: Timings::default(),
+            resources: Vec::new(),
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for r in &self.resources {
