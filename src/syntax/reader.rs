@@ -204,26 +204,21 @@ impl<'a> NodeReader<'a> {
 
     pub fn bool(&mut self, key: &'static str) -> Option<bool> {
         let e = self.entry(key)?;
-        match expect_bool(self.src, e, &format!("`{key}`")) {
-            Ok(b) => Some(b),
-            Err(d) => {
-                self.error(d);
-                None
-            }
-        }
+        let b = expect_bool(self.src, e, &format!("`{key}`"));
+        self.reported(b)
+    }
+
+    /// The value, or `None` with its diagnostic reported.
+    fn reported<T>(&mut self, r: Result<T, Diag>) -> Option<T> {
+        r.map_err(|d| self.error(d)).ok()
     }
 
     /// An integer property that must fit `T` (uid, port...).
     pub fn int<T: TryFrom<i128> + IntRange>(&mut self, key: &'static str) -> Option<Spanned<T>> {
         let e = self.entry(key)?;
         let at = entry_at(self.src, e);
-        let i = match expect_int(self.src, e, &format!("`{key}`")) {
-            Ok(i) => i,
-            Err(d) => {
-                self.error(d);
-                return None;
-            }
-        };
+        let i = expect_int(self.src, e, &format!("`{key}`"));
+        let i = self.reported(i)?;
         match T::try_from(i) {
             Ok(v) => Some(Spanned { value: v, at }),
             Err(_) => {
@@ -242,13 +237,8 @@ impl<'a> NodeReader<'a> {
     /// A file mode (`"0644"` or `0o644`; a bare integer is refused with a reason).
     pub fn mode(&mut self, key: &'static str) -> Option<u32> {
         let e = self.entry(key)?;
-        match expect_mode(self.src, e, &format!("`{key}`")) {
-            Ok(m) => Some(m),
-            Err(d) => {
-                self.error(d);
-                None
-            }
-        }
+        let m = expect_mode(self.src, e, &format!("`{key}`"));
+        self.reported(m)
     }
 
     /// A string property that must be one of `choices`.
