@@ -22,9 +22,10 @@ use crate::frames::{self, Mark, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
 use crate::plan::{self, Again, Changes, HostPlan, NodeState};
 use crate::playbook::inventory::{Connection, Host};
-pub use crate::prepare::Job;
+use crate::host_facts::{self, HostFacts};
+pub use crate::prepare::{Job, JobFacts};
 use crate::probe;
-use crate::report::{HostReport, HostStatus, Outcome, ResourceReport};
+use crate::report::{self, HostReport, HostStatus, Outcome, ResourceReport};
 use crate::resources::mask;
 use crate::resources::{Action, Change};
 use crate::rounds::{AfterRound, ROUNDS};
@@ -109,7 +110,7 @@ fn ms(d: Duration) -> u64 {
 
 async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     let started = Instant::now();
-    let Job { host, graph, secrets } = job;
+    let Job { host, graph, secrets, facts } = job;
     let address = host
         .address
         .clone()
@@ -130,7 +131,8 @@ async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     };
     report.timings_ms.connect = ms(started.elapsed());
     emit.send(What::Connected);
-    converge_over(&graph, transport, opts.mode, &secrets, report, emit, started).await
+    let facts = facts.map(|job| Facts::new(job, host.clone()));
+    converge_over(&graph, facts, transport, opts.mode, &secrets, report, emit, started).await
 }
 
 /// Runs one host's graph over a transport that is already open (a modelled host in the
@@ -146,13 +148,15 @@ pub async fn converge_on(
 ) -> HostReport {
     let report = HostReport::new(name.to_string(), name.to_string());
     let emit = Emitter::none(name);
-    converge_over(graph, Counted::new(transport), mode, secrets, report, &emit, Instant::now()).await
+    converge_over(graph, None, Counted::new(transport), mode, secrets, report, &emit, Instant::now()).await
 }
 
 /// [`converge_host`] over a transport just opened, then closed: the graph's secrets masked
 /// with `secrets`, the exchanges counted, the time since `started` the report's total.
+#[allow(clippy::too_many_arguments)]
 async fn converge_over(
     graph: &HostGraph,
+    facts: Option<Facts>,
     transport: Counted,
     mode: Mode,
     secrets: &[String],
@@ -160,30 +164,67 @@ async fn converge_over(
     emit: &Emitter,
     started: Instant,
 ) -> HostReport {
-    let mut secrets = secrets.to_vec();
-    secrets.extend(graph.nodes.iter().flat_map(|n| n.res.secrets()));
-    converge_host(graph, &transport, mode, &secrets, &mut report, emit).await;
+    let mut facts = facts;
+    converge_host(graph, facts.as_mut(), &transport, mode, secrets, &mut report, emit).await;
     report.exchanges = transport.count();
     transport.close().await;
     report.timings_ms.total = ms(started.elapsed());
     report
 }
 
-/// Probe, plan and, in apply mode, apply and verify, over an open transport.
+/// Probe, plan and, in apply mode, apply and verify, over an open transport. With
+/// `facts`, the host's facts decide the graph: gathered first on first contact, checked
+/// by the probe against those the graph was expanded with, and the host expanded and
+/// probed again when they differ (`Facts`).
 async fn converge_host(
     graph: &HostGraph,
+    mut facts: Option<&mut Facts>,
     t: &Counted,
     mode: Mode,
     secrets: &[String],
     report: &mut HostReport,
     emit: &Emitter,
 ) {
-    let all: Vec<NodeId> = graph.order().to_vec();
     let phase = Instant::now();
-    let frames = match exchange_probe(graph, t, &all, secrets).await {
-        Ok(f) => f,
-        Err(e) => return fail(report, HostError::Probe(e), emit),
+    let mut expanded: Option<HostGraph> = None;
+    if let Some(f) = facts.as_deref_mut() {
+        match f.first_contact(t, report).await {
+            Ok(g) => expanded = g,
+            Err(e) => return fail(report, e, emit),
+        }
+    }
+    let mut tries = 0;
+    let (graph, frames) = loop {
+        let graph = expanded.as_ref().unwrap_or(graph);
+        let all: Vec<NodeId> = graph.order().to_vec();
+        let names: Vec<&str> = match facts.as_deref() {
+            Some(f) if f.check_at_probe => graph.facts_read.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let (frames, gathered) = match exchange_probe(graph, t, &all, secrets, &names).await {
+            Ok(f) => f,
+            Err(e) => return fail(report, HostError::Probe(e), emit),
+        };
+        let Some(f) = facts.as_deref_mut() else { break (graph, frames) };
+        match f.compare(gathered, &graph.facts_read, report) {
+            Ok(None) => break (expanded.as_ref().unwrap_or(graph), frames),
+            Ok(Some(again)) if tries < 2 => {
+                tries += 1;
+                expanded = Some(again);
+            }
+            Ok(Some(_)) => return fail(report, HostError::Unsettled(f.last_changed()), emit),
+            Err(e) => return fail(report, e, emit),
+        }
     };
+    let mut secrets = secrets.to_vec();
+    secrets.extend(graph.nodes.iter().flat_map(|n| n.res.secrets()));
+    let secrets = secrets.as_slice();
+    let all: Vec<NodeId> = graph.order().to_vec();
+    report.skipped_by_condition = graph
+        .skipped
+        .iter()
+        .map(|s| report::ConditionSkip { id: mask(&s.resource, secrets), when: s.when.clone() })
+        .collect();
     report.timings_ms.probe = ms(phase.elapsed());
     emit.send(What::Probed { resources: frames.frames.len() });
     let phase = Instant::now();
@@ -206,7 +247,7 @@ async fn converge_host(
     for r in report.resources.iter_mut().filter(|r| r.error.is_none()) {
         r.result = Some(Outcome::Ok);
     }
-    apply_rounds(graph, t, plan, bases, secrets, report, emit).await;
+    apply_rounds(graph, t, plan, bases, secrets, facts, report, emit).await;
     let failed = report.error.is_some()
         || report.resources.iter().any(|r| {
             r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped))
@@ -224,16 +265,21 @@ async fn converge_host(
 /// Apply rounds, each followed by a verify that probes every resource of the host still
 /// standing (one exchange, whatever their number); what the verify finds different gets
 /// a second round (`rounds.rs` decides which, and why). Each round's outcomes and
-/// verdicts go into the report as they come.
+/// verdicts go into the report as they come. The verify also reads the host facts the
+/// graph depends on again: a step may have changed one (a hostname).
+#[allow(clippy::too_many_arguments)]
 async fn apply_rounds(
     graph: &HostGraph,
     t: &Counted,
     mut plan: HostPlan,
     mut bases: plan::Bases,
     secrets: &[String],
+    mut facts: Option<&mut Facts>,
     report: &mut HostReport,
     emit: &Emitter,
 ) {
+    let names: Vec<&str> =
+        if facts.is_some() { graph.facts_read.iter().map(String::as_str).collect() } else { Vec::new() };
     let mut pos: PerNode<usize> = PerNode::new(graph, 0);
     for (k, &i) in graph.order().iter().enumerate() {
         pos[i] = k;
@@ -290,8 +336,13 @@ async fn apply_rounds(
         let last = round == ROUNDS;
         // a refresh is owed again only to a notifier applied again in the next round
         let next_round: &[NodeId] = if last { &[] } else { &standing };
-        let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets).await {
-            Ok(frames) => plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }, secrets),
+        let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets, &names).await {
+            Ok((frames, gathered)) => {
+                if let (Some(f), Some(g)) = (facts.as_deref_mut(), gathered) {
+                    f.after_run(g, &graph.facts_read, report);
+                }
+                plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }, secrets)
+            }
             Err(e) => return fail(report, HostError::Verify(e), emit),
         };
         report.timings_ms.verify += ms(phase.elapsed());
@@ -376,20 +427,139 @@ fn second_round(graph: &HostGraph, r: &mut ResourceReport, change: &Changes, bec
 }
 
 /// One probe exchange for `which`, split into frames.
+/// With `facts` (names), the host facts too, read from their own frame.
 async fn exchange_probe(
     graph: &HostGraph,
     t: &Counted,
     which: &[NodeId],
     secrets: &[String],
-) -> Result<frames::Frames, ExchangeError> {
+    facts: &[&str],
+) -> Result<(frames::Frames, Option<HostFacts>), ExchangeError> {
     let nonce = Nonce::random();
-    let out = t.exchange(&probe::script(graph, which, &nonce)).await?;
-    let frames = frames::parse(&out.stdout, &nonce);
-    if frames.frames.is_empty() {
+    let out = t.exchange(&probe::script(graph, which, &nonce, facts)).await?;
+    let mut frames = frames::parse(&out.stdout, &nonce);
+    let gathered = frames.frames.remove(&probe::FACTS_FRAME).map(|f| host_facts::parse(&f.body, facts));
+    if frames.frames.is_empty() && !which.is_empty() {
         let why = mask(out.stderr.trim(), secrets);
         return Err(ExchangeError::DidNotRun { code: out.code, stderr: why });
     }
-    Ok(frames)
+    Ok((frames, gathered))
+}
+
+/// The host facts of one host's run: those the graph was expanded with, where they are
+/// kept, and how to expand again. Its exchanges are the budget of DESIGN.md §2 plus at
+/// most one: a first contact gathers every fact before the probe (2 in all for a no-op);
+/// with facts cached, the probe reads the facts used again beside the resources (1 for
+/// a no-op), and when they differ the host is expanded with them and probed again (2).
+pub struct Facts {
+    job: JobFacts,
+    host: Host,
+    /// The facts the current graph was expanded with.
+    current: HostFacts,
+    /// Whether the probe must read the facts used (not when they were just gathered).
+    check_at_probe: bool,
+    changed: Vec<String>,
+}
+
+impl Facts {
+    fn new(job: JobFacts, host: Host) -> Facts {
+        let current = job.known.clone().unwrap_or_default();
+        let check_at_probe = job.known.is_some();
+        Facts { job, host, current, check_at_probe, changed: Vec::new() }
+    }
+
+    fn save(&self, report: &mut HostReport) {
+        let saved = self.job.cache.as_ref().map(|c| c.save(&self.host, &self.current));
+        if let (Some(Err(e)), Some(f)) = (saved, report.facts.as_mut()) {
+            // only costs the next run an exchange
+            f.changed_by_run.push(format!("(the fact cache could not be written: {e})"));
+        }
+    }
+
+    fn expand(&self) -> Result<HostGraph, HostError> {
+        (self.job.expand)(&self.current).map_err(|d| HostError::Expand(crate::diag::render(&d, false, 100)))
+    }
+
+    fn describe(&self, graph_read: &std::collections::BTreeSet<String>, source: &str) -> report::FactsReport {
+        report::FactsReport {
+            source: source.into(),
+            used: graph_read.iter().cloned().collect(),
+            digest: self.current.digest(graph_read),
+            changed: self.changed.clone(),
+            changed_by_run: Vec::new(),
+        }
+    }
+
+    /// On first contact (no facts kept), gathers every fact in an exchange of its own and
+    /// expands the host with them: the graph to probe.
+    async fn first_contact(&mut self, t: &Counted, report: &mut HostReport) -> Result<Option<HostGraph>, HostError> {
+        if self.job.known.is_some() {
+            return Ok(None);
+        }
+        let nonce = Nonce::random();
+        let out = t.exchange(&probe::facts_script(&nonce)).await.map_err(|e| HostError::Gather(e.into()))?;
+        let mut frames = frames::parse(&out.stdout, &nonce);
+        let Some(frame) = frames.frames.remove(&probe::FACTS_FRAME) else {
+            let stderr = out.stderr.trim().to_string();
+            return Err(HostError::Gather(ExchangeError::DidNotRun { code: out.code, stderr }));
+        };
+        self.current = host_facts::parse(&frame.body, &[]);
+        let graph = self.expand()?;
+        report.facts = Some(self.describe(&graph.facts_read, "gathered"));
+        self.save(report);
+        Ok(Some(graph))
+    }
+
+    /// The facts the probe read against those the graph was expanded with: `None` when
+    /// they hold, or the graph expanded again with the new values.
+    fn compare(
+        &mut self,
+        gathered: Option<HostFacts>,
+        read: &std::collections::BTreeSet<String>,
+        report: &mut HostReport,
+    ) -> Result<Option<HostGraph>, HostError> {
+        let Some(gathered) = gathered.filter(|_| self.check_at_probe) else {
+            if report.facts.is_none() {
+                report.facts = Some(self.describe(read, "cache"));
+            }
+            return Ok(None);
+        };
+        let differ = self.current.differ(&gathered, read);
+        if differ.is_empty() {
+            if report.facts.is_none() {
+                report.facts = Some(self.describe(read, "cache"));
+            }
+            return Ok(None);
+        }
+        let before = self.current.clone();
+        self.current = self.current.merged(&gathered);
+        self.changed
+            .extend(differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))));
+        let graph = self.expand()?;
+        report.facts = Some(self.describe(&graph.facts_read, "changed"));
+        self.save(report);
+        Ok(Some(graph))
+    }
+
+    fn last_changed(&self) -> String {
+        self.changed.join("; ")
+    }
+
+    /// What the verify read of the facts: one a step changed is kept for the next run,
+    /// and the report says so.
+    fn after_run(&mut self, gathered: HostFacts, read: &std::collections::BTreeSet<String>, report: &mut HostReport) {
+        let differ = self.current.differ(&gathered, read);
+        if differ.is_empty() {
+            return;
+        }
+        let before = self.current.clone();
+        self.current = self.current.merged(&gathered);
+        if let Some(f) = report.facts.as_mut() {
+            f.changed_by_run
+                .extend(differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))));
+        }
+        self.save(report);
+    }
 }
 
 fn fail(report: &mut HostReport, error: HostError, emit: &Emitter) {
@@ -477,5 +647,6 @@ fn resource_report(graph: &HostGraph, i: NodeId, state: &NodeState, secrets: &[S
         result: None,
         error: error.map(|e| mask(&e, secrets)),
         duration_ms: None,
+        kept_for: node.kept_for.as_ref().map(|k| mask(&k.to_string(), secrets)),
     }
 }

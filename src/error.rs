@@ -22,6 +22,16 @@ pub enum HostError {
     Apply(ExchangeError),
     #[error("verify: {0}")]
     Verify(ExchangeError),
+    /// The host facts could not be gathered (first contact).
+    #[error("gathering facts: {0}")]
+    Gather(ExchangeError),
+    /// The playbook, expanded with the host's facts, has problems (rendered diagnostics):
+    /// nothing was applied to this host.
+    #[error("the playbook with this host's facts:\n{0}")]
+    Expand(String),
+    /// The facts changed at every probe: the expansion never held still.
+    #[error("the host's facts changed at every probe ({0}): run again")]
+    Unsettled(String),
 }
 
 /// Why one exchange gave nothing to read.

@@ -11,7 +11,7 @@
 //! plans are deterministic and read like the playbook.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag::{At, Code, Diag, Diags, did_you_mean};
 use crate::playbook::ResourceDecl;
-use crate::playbook::expand::{Expansion, Instance, Reference, Unbuilt};
+use crate::playbook::expand::{Expansion, Instance, Reference, Skipped, Unbuilt};
 use crate::resources::{EVERY, ResourceId};
 
 /// Why one resource comes before another.
@@ -100,6 +100,10 @@ pub struct HostGraph {
     notifies: PerNode<Vec<NodeId>>,
     /// Topological order, declaration order breaking ties.
     order: Vec<NodeId>,
+    /// Declarations a `when` left out on this host, for the plan.
+    pub skipped: Vec<Skipped>,
+    /// The host facts its expansion read (see `host_facts.rs`).
+    pub facts_read: BTreeSet<String>,
 }
 
 impl std::ops::Index<NodeId> for HostGraph {
@@ -186,7 +190,7 @@ impl HostGraph {
 }
 
 pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
-    build_checked(Expansion { instances: nodes, unbuilt: Vec::new() })
+    build_checked(Expansion { instances: nodes, ..Expansion::default() })
 }
 
 /// [`build`] for a host whose expansion left declarations unbuilt (reported already):
@@ -194,7 +198,7 @@ pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
 /// reporting a reference as naming nothing when it may name an unbuilt declaration, and
 /// the unbuilt declarations' own references are checked too.
 pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
-    let Expansion { instances: nodes, unbuilt } = expansion;
+    let Expansion { instances: nodes, unbuilt, skipped, facts_read } = expansion;
     let mut diags = Diags::default();
     let mut index: HashMap<&ResourceId, usize> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
@@ -284,7 +288,7 @@ pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
     }
     let order = topo_order(&deps).into_iter().map(NodeId).collect();
     let ids = |v: Vec<Vec<usize>>| PerNode(v.into_iter().map(|d| d.into_iter().map(NodeId).collect()).collect());
-    Ok(HostGraph { nodes, deps: ids(deps), notifies: ids(notifies), order })
+    Ok(HostGraph { nodes, deps: ids(deps), notifies: ids(notifies), order, skipped, facts_read })
 }
 
 fn add_edge(g: &mut DiGraph<usize, Edge>, a: NodeIndex, b: NodeIndex, e: Edge) {

@@ -40,6 +40,7 @@ pub mod events;
 pub mod facts;
 pub mod frames;
 pub mod graph;
+pub mod host_facts;
 pub mod plan;
 pub mod playbook;
 pub mod prepare;

@@ -7,9 +7,12 @@
 //! elsewhere, nor a bad property an unknown `require`), so one run shows every problem.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::diag::{self, Diags};
+use crate::diag::{self, Code, Diags};
 use crate::graph::{self, HostGraph};
+use crate::host_facts::{Cache, HostFacts};
+use crate::playbook::expand::ExpandOpts;
 use crate::playbook::inventory::Host;
 use crate::playbook::{self, Playbook, expand};
 use crate::template::Templates;
@@ -21,11 +24,35 @@ pub struct Job {
     pub graph: HostGraph,
     /// Secret values: masked in everything reported about this host.
     pub secrets: Vec<String>,
+    /// When the playbook reads the host's facts: what the graph was expanded with, and
+    /// how to expand it again with the facts the host gives (`None`: it reads none, and
+    /// no fact is gathered).
+    pub facts: Option<JobFacts>,
+}
+
+/// Expands the playbook again for one host, with its facts: the graph, or every problem
+/// found (secrets masked).
+pub type Expander = Arc<dyn Fn(&HostFacts) -> Result<HostGraph, Diags> + Send + Sync>;
+
+/// The facts side of a [`Job`].
+pub struct JobFacts {
+    /// The facts the graph was expanded with (the controller's cache); `None` on first
+    /// contact: the graph is provisional, and the facts are gathered before the probe.
+    pub known: Option<HostFacts>,
+    /// Where the host's facts are kept between runs (`None`: nowhere to keep them).
+    pub cache: Option<Cache>,
+    pub expand: Expander,
+}
+
+impl std::fmt::Debug for JobFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobFacts").field("known", &self.known).field("cache", &self.cache).finish()
+    }
 }
 
 /// A loaded playbook and one job per selected host.
 pub struct Prepared {
-    pub playbook: Playbook,
+    pub playbook: Arc<Playbook>,
     pub jobs: Vec<Job>,
 }
 
@@ -41,7 +68,8 @@ pub fn prepare(path: &Path, inventory: Option<&Path>, limit: Option<&str>) -> Re
 pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Result<Prepared, Diags> {
     let path = pb.src.name().to_string();
     let secrets = pb.secret_list();
-    let templates = Templates::new(&pb.dir).with_secrets(secrets.clone());
+    let templates = Arc::new(Templates::new(&pb.dir).with_secrets(secrets.clone()));
+    let cache = Cache::new();
     let hosts = match pb.inventory.limit(limit) {
         Ok(h) => h,
         Err(none) => {
@@ -55,26 +83,58 @@ pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Re
                 .help("declare `host \"name\" address=...` in the playbook, or give --inventory FILE"),
         );
     }
+    let hosts: Vec<Host> = hosts.into_iter().cloned().collect();
+    let pb = Arc::new(pb);
     let mut jobs = Vec::new();
     for host in hosts {
-        if let Some(graph) = expand_and_graph(&pb, Some(host), &templates, &mut diags) {
-            jobs.push(Job { host: host.clone(), graph, secrets: secrets.clone() });
-        }
+        // the facts kept from an earlier run, if any; the probe checks they still hold
+        let known = cache.as_ref().and_then(|c| c.load(&host));
+        let opts = ExpandOpts { facts: known.clone(), check: false };
+        let mut found = Diags::default();
+        let graph = expand_and_graph(&pb, Some(&host), &templates, &opts, &mut found);
+        diags.extend(found);
+        let Some(graph) = graph else { continue };
+        let facts = (!graph.facts_read.is_empty()).then(|| JobFacts {
+            known,
+            cache: cache.clone(),
+            expand: expander(pb.clone(), host.clone(), templates.clone(), secrets.clone()),
+        });
+        jobs.push(Job { host, graph, secrets: secrets.clone(), facts });
     }
     diags.mask(&secrets);
     diags.into_result(Prepared { playbook: pb, jobs })
 }
 
+/// How the engine expands a host again once its facts are known.
+fn expander(pb: Arc<Playbook>, host: Host, templates: Arc<Templates>, secrets: Vec<String>) -> Expander {
+    Arc::new(move |facts: &HostFacts| {
+        let mut diags = Diags::default();
+        let opts = ExpandOpts { facts: Some(facts.clone()), check: false };
+        let graph = expand_and_graph(&pb, Some(&host), &templates, &opts, &mut diags);
+        diags.mask(&secrets);
+        match graph {
+            Some(g) if diags.is_empty() => Ok(g),
+            _ => Err(diags),
+        }
+    })
+}
+
 /// Expands the playbook for one host (`None`: against its own variables) and builds the
 /// graph of what could be built; every problem of either stage goes to `diags`. The
 /// graph, when both stages found none.
+///
+/// Expanded with stand-in facts (`opts.facts` is `None`) and reading some, the graph is
+/// provisional: the problems only the stand-ins could cause are not reported (a
+/// misspelled fact still is), and a provisional graph stands in even when it cannot be
+/// built (an empty one): the engine expands the host again with its real facts.
 pub fn expand_and_graph(
     pb: &Playbook,
     host: Option<&playbook::inventory::Host>,
     templates: &Templates,
+    opts: &ExpandOpts,
     diags: &mut Diags,
 ) -> Option<graph::HostGraph> {
-    let (expansion, found) = match expand::expand_all(pb, host, templates) {
+    let (expansion, found) = match expand::expand_all(pb, host, templates, opts) {
         Ok(e) => e,
         Err(d) => {
             diags.extend(d);
@@ -83,9 +143,19 @@ pub fn expand_and_graph(
     };
     let clean = found.is_empty();
     diags.extend(found);
+    let provisional = opts.facts.is_none() && !expansion.facts_read.is_empty();
+    let facts_read = expansion.facts_read.clone();
     match graph::build_checked(expansion) {
         Ok(g) if clean => Some(g),
         Ok(_) => None,
+        Err(mut d) if provisional => {
+            d.retain(|d| d.code == Code::Fact);
+            let certain = !d.is_empty();
+            diags.extend(d);
+            let mut empty = graph::build(Vec::new()).ok()?;
+            empty.facts_read = facts_read;
+            (clean && !certain).then_some(empty)
+        }
         Err(d) => {
             diags.extend(d);
             None
@@ -114,8 +184,10 @@ pub fn validate(pb: &Playbook) -> Result<usize, Diags> {
     let mut resources = 0;
     let hosts: Vec<Option<&playbook::inventory::Host>> =
         if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
+    // both outcomes of every condition, with stand-in facts: no host is contacted
+    let opts = ExpandOpts { facts: None, check: true };
     for host in hosts {
-        if let Some(g) = expand_and_graph(pb, host, &templates, &mut diags) {
+        if let Some(g) = expand_and_graph(pb, host, &templates, &opts, &mut diags) {
             resources += g.nodes.len();
         }
     }

@@ -10,10 +10,18 @@ use crate::frames::{self, Nonce};
 use crate::graph::{HostGraph, NodeId};
 use crate::script::Sh;
 
-/// The probe script for the nodes in `which`.
-pub fn script(graph: &HostGraph, which: &[NodeId], nonce: &Nonce) -> String {
+/// The frame of the host facts a probe gathers alongside the resources (no node has
+/// this index).
+pub const FACTS_FRAME: usize = 999_999_999;
+
+/// The probe script for the nodes in `which`, and with `facts` (names; none: no fact is
+/// gathered) the host facts the graph's expansion read, in a frame of their own, first.
+pub fn script(graph: &HostGraph, which: &[NodeId], nonce: &Nonce, facts: &[&str]) -> String {
     let mut sh = Sh::new();
     frames::header(&mut sh);
+    if !facts.is_empty() {
+        gather_facts(&mut sh, nonce, facts);
+    }
     // each fact the nodes need, gathered once for all of them (`facts.rs`)
     let (batches, slots) = Batches::group(which.iter().map(|&i| graph[i].res.facts()));
     batches.gather(&mut sh);
@@ -36,4 +44,20 @@ pub fn script(graph: &HostGraph, which: &[NodeId], nonce: &Nonce) -> String {
         frames::end_marker(&mut sh, nonce, i);
     }
     sh.into_text()
+}
+
+/// The facts exchange of a first contact: every fact, in the facts frame.
+pub fn facts_script(nonce: &Nonce) -> String {
+    let mut sh = Sh::new();
+    frames::header(&mut sh);
+    gather_facts(&mut sh, nonce, &[]);
+    sh.into_text()
+}
+
+fn gather_facts(sh: &mut Sh, nonce: &Nonce, facts: &[&str]) {
+    frames::marker(sh, nonce, "b", FACTS_FRAME);
+    sh.raw("(\n");
+    crate::host_facts::gather(sh, facts);
+    sh.raw(") 2>/dev/null </dev/null\ncv_rc=$?\n");
+    frames::end_marker(sh, nonce, FACTS_FRAME);
 }

@@ -92,7 +92,19 @@ impl Templates {
         }
         self.env.render_str(value, ctx).map_err(|e| {
             let at = token.at_range(e.range());
-            Diag::new(Code::Template, format!("template error: {}", describe(&e)), &at, label(&e))
+            fact_help(Diag::new(Code::Template, format!("template error: {}", describe(&e)), &at, label(&e)), &e, value)
+        })
+    }
+
+    /// Evaluates a Jinja expression (a `when=` condition, a `for` loop's `in=`); an error
+    /// is labelled inside its token.
+    pub fn eval(&self, expr: &str, token: &StringToken, ctx: &Value, code: Code) -> Result<Value, Diag> {
+        let compiled = self.env.compile_expression(expr).map_err(|e| {
+            Diag::new(code, format!("not an expression: {}", describe(&e)), &token.at_range(e.range()), label(&e))
+        })?;
+        compiled.eval(ctx).map_err(|e| {
+            let at = token.at_range(e.range());
+            fact_help(Diag::new(code, format!("cannot evaluate `{expr}`: {}", describe(&e)), &at, label(&e)), &e, expr)
         })
     }
 
@@ -111,13 +123,15 @@ impl Templates {
         let text = src.inner().as_str();
         self.env.render_named_str(&path.value, text, ctx).map_err(|e| {
             let span = e.range().map(|r| (r.start, r.len().max(1)).into()).unwrap_or_else(|| line_span(text, e.line()));
-            Diag::new(
+            let at_line = e.line().and_then(|l| text.lines().nth(l.saturating_sub(1))).unwrap_or_default();
+            let d = Diag::new(
                 Code::Template,
                 format!("template error in {}: {}", path.value, describe(&e)),
                 &At::new(&src, span),
                 label(&e),
             )
-            .label(&path.at, "used here")
+            .label(&path.at, "used here");
+            fact_help(d, &e, at_line)
         })
     }
 
@@ -139,6 +153,24 @@ impl Templates {
         let src = crate::diag::source(name.display().to_string(), text);
         files.insert(full.to_path_buf(), src.clone());
         Ok(src)
+    }
+}
+
+/// An undefined value in a text that reads a host fact the schema lacks: a help line
+/// naming the fact it should have been (`host_facts::explain`).
+fn fact_help(d: Diag, e: &minijinja::Error, text: &str) -> Diag {
+    if e.kind() != minijinja::ErrorKind::UndefinedError {
+        return d;
+    }
+    let near = e.range().and_then(|r| text.get(r)).filter(|t| t.contains("host.facts.")).unwrap_or(text);
+    match crate::host_facts::explain(near) {
+        // a fact the schema lacks: certain whatever the facts' values
+        Some(help) => {
+            let mut d = d.help(help);
+            d.code = Code::Fact;
+            d
+        }
+        None => d,
     }
 }
 

@@ -77,7 +77,7 @@ fn graphs() -> Vec<HostGraph> {
         let templates = Templates::new(&pb.dir).with_secrets(pb.secret_list());
         let host = pb.inventory.hosts.first();
         let mut problems = converge::diag::Diags::default();
-        if let Some(g) = converge::prepare::expand_and_graph(&pb, host, &templates, &mut problems) {
+        if let Some(g) = converge::prepare::expand_and_graph(&pb, host, &templates, &Default::default(), &mut problems) {
             out.push(g);
         }
     }

@@ -111,6 +111,17 @@ codes! {
     TemplateMissing => "converge::template-missing",
     /// A `source` file (shipped byte for byte) that cannot be read.
     SourceMissing => "converge::source-missing",
+    /// A `when` condition that is not a Jinja expression, fails to evaluate, or is
+    /// written in `{{ }}`.
+    Condition => "converge::when",
+    /// A `for` loop without a variable or an `in=`, or whose `in=` is not a list or a map.
+    Loop => "converge::for",
+    /// A `tags` value that is not a tag name, or `--tags`/`--skip-tags` naming no tag of
+    /// the playbook.
+    Tags => "converge::tags",
+    /// A host fact that does not exist (`host.facts.os.familly`), or facts that could not
+    /// be gathered or read.
+    Fact => "converge::fact",
 
     // --- the graph of each host (graph.rs) and the hosts to run on (prepare.rs)
     /// A `require`, `notify` or `subscribe` naming a resource this host does not manage.
@@ -189,7 +200,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 55);
+        assert_eq!(Code::ALL.len(), 59);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

@@ -5,15 +5,17 @@
 //! context, and the engine's own properties (`require`, `notify`) are read. The result is
 //! a list of [`Instance`]s in declaration order, ready for the graph.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use minijinja::Value;
+use minijinja::value::ValueKind;
 
 use super::inventory::Host;
 use super::module::ModuleUse;
 use super::vars::{VarDecl, resolve};
-use super::{Playbook, ResourceDecl};
+use super::{ForLoop, Playbook, ResourceDecl};
+use crate::host_facts::{FactsObject, HostFacts};
 use crate::diag::{Code, Diag, Diags, Spanned};
 use crate::resources::{KINDS, Resource, ResourceId, kind_def};
 use crate::syntax::reader::NodeReader;
@@ -33,6 +35,16 @@ pub struct Instance {
     /// `subscribe`: the resources that notify this one (the reverse of `notify`), for a
     /// receiver declared where the sender cannot name it (a module's resource).
     pub subscribes: Vec<Reference>,
+    /// Its tags and those of the blocks around it.
+    pub tags: Vec<String>,
+    /// The item of the `for` loop that made it (`user = "alice"`), if any.
+    pub iteration: Option<String>,
+    /// Whether it is under a `when`.
+    pub conditional: bool,
+    /// `check` built it though a condition is false here (both outcomes).
+    pub assumed: bool,
+    /// Under `--tags`: not selected, but kept because this selected resource needs it.
+    pub kept_for: Option<ResourceId>,
 }
 
 /// A `kind:name` reference with its token.
@@ -42,20 +54,19 @@ pub struct Reference {
     pub text: Spanned<String>,
 }
 
-/// The variables a host's strings are rendered with.
-pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Vars, Diags> {
+/// The variables a host's strings are rendered with: secrets, `host` (its name,
+/// address, groups and `facts`), then the playbook's, its groups' and its own variables.
+pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates, facts: &Value) -> Result<Vars, Diags> {
     let mut base = BTreeMap::new();
     for (name, value) in &pb.secret_values {
         base.insert(name.clone(), Value::from(value.clone()));
     }
     let mut layers = vec![pb.vars.as_slice()];
+    let mut info = BTreeMap::from([("facts", facts.clone())]);
     if let Some(h) = host {
-        let info = BTreeMap::from([
-            ("name", Value::from(h.name.clone())),
-            ("address", Value::from(h.address.clone().unwrap_or_else(|| h.name.clone()))),
-            ("groups", Value::from(h.groups.clone())),
-        ]);
-        base.insert("host".to_string(), Value::from(info));
+        info.insert("name", Value::from(h.name.clone()));
+        info.insert("address", Value::from(h.address.clone().unwrap_or_else(|| h.name.clone())));
+        info.insert("groups", Value::from(h.groups.clone()));
         for g in &h.groups {
             if let Some(group) = pb.inventory.group(g) {
                 layers.push(group.vars.as_slice());
@@ -63,6 +74,7 @@ pub fn host_context(pb: &Playbook, host: Option<&Host>, templates: &Templates) -
         }
         layers.push(h.vars.as_slice());
     }
+    base.insert("host".to_string(), Value::from(info));
     resolve(&layers, base, templates)
 }
 
@@ -101,9 +113,9 @@ fn annotate_all(diags: Diags, decl: &ResourceDecl) -> Diags {
     out
 }
 
-/// A declaration that applies to the host but could not be built (a property in error):
-/// its kind, and the names it may have, so that the graph does not also report a
-/// `require` of it as naming nothing.
+/// A declaration that applies to the host but could not be built (a property in error),
+/// or that a condition left out: its kind, and the names it may have, so that the graph
+/// does not also report a `require` of it as naming nothing.
 #[derive(Debug, Clone)]
 pub struct Unbuilt {
     pub kind: &'static str,
@@ -136,50 +148,96 @@ impl Unbuilt {
     }
 }
 
+/// A resource a `when` left out on this host, for the plan.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// `kind:name` as far as its name can be rendered.
+    pub resource: String,
+    /// The condition that is false.
+    pub when: String,
+    /// Declaration order.
+    pub index: usize,
+}
+
+/// How to expand for one host.
+#[derive(Debug, Clone, Default)]
+pub struct ExpandOpts {
+    /// The host's facts; `None`: stand-ins of the right shape (no facts known yet), and
+    /// the problems only the stand-ins could cause are not reported (a misspelled fact
+    /// still is).
+    pub facts: Option<HostFacts>,
+    /// `converge check`: both outcomes of every condition, each resource built whatever
+    /// its `when` says.
+    pub check: bool,
+}
+
 /// What [`expand_all`] could build for one host.
 #[derive(Debug, Default)]
 pub struct Expansion {
     pub instances: Vec<Instance>,
     pub unbuilt: Vec<Unbuilt>,
+    /// Resources a condition left out.
+    pub skipped: Vec<Skipped>,
+    /// The facts the expansion read: what it depends on.
+    pub facts_read: BTreeSet<String>,
 }
 
 /// Builds every resource that applies to `host` (`None`: check the playbook without an
 /// inventory, against the playbook's own variables).
 pub fn expand(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<Vec<Instance>, Diags> {
-    let (expansion, diags) = expand_all(pb, host, templates)?;
+    let (expansion, diags) = expand_all(pb, host, templates, &ExpandOpts::default())?;
     diags.into_result(expansion.instances)
 }
+
+/// Loop items already evaluated, by loop and outer iteration: each loop's `in=` is
+/// evaluated (and its problem reported) once, not once per declaration inside it.
+type LoopCache = HashMap<(usize, String), Option<Vec<Binding>>>;
+
+/// One iteration's variables.
+type Binding = Vec<(String, Value)>;
 
 /// [`expand`], keeping what could be built: `Err` only when the host's variables cannot
 /// be resolved (nothing can be rendered without them); otherwise every resource that was
 /// built, the declarations that were not, and every problem found.
-pub fn expand_all(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> Result<(Expansion, Diags), Diags> {
+pub fn expand_all(
+    pb: &Playbook,
+    host: Option<&Host>,
+    templates: &Templates,
+    opts: &ExpandOpts,
+) -> Result<(Expansion, Diags), Diags> {
     let missing = pb.missing_secrets();
-    let host_vars = host_context(pb, host, templates).map_err(|d| without_undefined(d, &missing))?;
-    let ctx = Value::from(host_vars.clone());
-    let mut module_ctx: HashMap<*const ModuleUse, Result<Value, Diags>> = HashMap::new();
+    let stand_ins = opts.facts.is_none();
+    let facts = opts.facts.clone().unwrap_or_else(|| HostFacts::placeholder(host.map_or("host", |h| h.name.as_str())));
+    let (facts_value, read) = FactsObject::value(facts);
+    let reads = || read.lock().unwrap_or_else(|p| p.into_inner()).count;
+    let host_vars = host_context(pb, host, templates, &facts_value)
+        .map_err(|d| provisional(without_undefined(d, &missing), stand_ins && reads() > 0))?;
+    let mut module_ctx: HashMap<*const ModuleUse, Result<Vars, Diags>> = HashMap::new();
+    let mut loops: LoopCache = HashMap::new();
     let mut diags = Diags::default();
     let mut out: Vec<Instance> = Vec::new();
     let mut unbuilt = Vec::new();
+    let mut skipped = Vec::new();
     for decl in &pb.resources {
-        let applies = match (&decl.targets, host) {
+        let applies = match (&decl.scope.targets, host) {
             (None, _) | (Some(_), None) => true,
             (Some(targets), Some(h)) => targets.iter().any(|t| pb.inventory.covers(&t.value, h)),
         };
         if !applies {
             continue;
         }
-        let ctx = match decl.modules.last() {
-            None => &ctx,
+        let before = reads();
+        let base = match decl.modules.last() {
+            None => &host_vars,
             Some(m) => {
-                let entry = module_ctx
-                    .entry(Arc::as_ptr(m))
-                    .or_insert_with(|| module_context(&host_vars, decl, templates).map(Value::from));
+                let entry =
+                    module_ctx.entry(Arc::as_ptr(m)).or_insert_with(|| module_context(&host_vars, decl, templates));
                 match entry {
                     Ok(c) => &*c,
                     Err(d) => {
                         let unset: Vec<&str> = decl.modules.iter().flat_map(|m| m.missing()).collect();
-                        diags.extend(without_undefined(std::mem::take(d), &unset));
+                        let found = without_undefined(std::mem::take(d), &unset);
+                        diags.extend(provisional(found, stand_ins && reads() > before));
                         unbuilt.extend(Unbuilt::of(decl));
                         continue;
                     }
@@ -187,29 +245,221 @@ pub fn expand_all(pb: &Playbook, host: Option<&Host>, templates: &Templates) -> 
             }
         };
         let mut found = Diags::default();
-        let built = build(decl, ctx, templates, &mut found);
+        let iterations = bindings(decl, base, templates, &mut loops, &mut found);
+        for (binding, iteration) in iterations {
+            let mut vars = base.clone();
+            vars.extend(binding);
+            let ctx = Value::from(vars);
+            let mut here = Diags::default();
+            let verdict = judge(decl, &ctx, templates, opts.check, &mut here);
+            let conditional = !matches!(verdict, Verdict::Unconditional);
+            let built = match verdict {
+                Verdict::Error => Err(Unbuilt::of(decl)),
+                Verdict::False(when) => {
+                    skipped.push(Skipped { resource: label_of(decl, &ctx, templates), when, index: decl.index });
+                    unbuilt.extend(Unbuilt::of(decl));
+                    found.extend(in_iteration(here, decl, &iteration));
+                    continue;
+                }
+                _ => build(decl, &ctx, templates, &mut here),
+            };
+            found.extend(in_iteration(here, decl, &iteration));
+            match built {
+                Ok(mut inst) => {
+                    inst.iteration = iteration.last().cloned();
+                    inst.conditional = conditional;
+                    inst.assumed = matches!(verdict, Verdict::Assumed);
+                    add(&mut out, inst, &mut found);
+                }
+                Err(u) => unbuilt.extend(u),
+            }
+        }
         let unset: Vec<&str> = decl.modules.iter().flat_map(|m| m.missing()).collect();
-        diags.extend(annotate_all(without_undefined(found, &unset), decl));
-        let inst = match built {
-            Ok(inst) => inst,
-            Err(u) => {
-                unbuilt.extend(u);
-                continue;
+        let found = annotate_all(without_undefined(found, &unset), decl);
+        diags.extend(provisional(found, stand_ins && reads() > before));
+    }
+    let facts_read = read.lock().unwrap_or_else(|p| p.into_inner()).names.clone();
+    let expansion = Expansion { instances: out, unbuilt, skipped, facts_read };
+    Ok((expansion, without_undefined(diags, &missing)))
+}
+
+/// Problems found where the facts were stand-ins: only a misspelled fact is certain;
+/// the rest waits for the real facts (the host is expanded again once they are known).
+fn provisional(diags: Diags, stand_ins_read: bool) -> Diags {
+    if !stand_ins_read {
+        return diags;
+    }
+    let mut diags = diags;
+    diags.retain(|d| d.code == Code::Fact);
+    diags
+}
+
+/// Adds an instance, or merges it with an identical one from a module, or reports a
+/// duplicate (unless `check` assumed a condition to get there: two declarations that
+/// each carry a `when` are a duplicate only on a host where both hold).
+fn add(out: &mut Vec<Instance>, inst: Instance, diags: &mut Diags) {
+    if let Some(same) = shared_with(out, &inst) {
+        // the same resource declared identically by modules: one resource
+        out[same].requires.extend(inst.requires);
+        out[same].notifies.extend(inst.notifies);
+        out[same].subscribes.extend(inst.subscribes);
+        return;
+    }
+    let both_assumed = |o: &Instance| o.conditional && inst.conditional && (o.assumed || inst.assumed);
+    if out.iter().any(|o| clash(o, &inst).is_some() && both_assumed(o)) {
+        return;
+    }
+    check_duplicate(out, &inst, diags);
+    out.push(inst);
+}
+
+/// What a declaration's conditions say on this host.
+enum Verdict {
+    /// It has none.
+    Unconditional,
+    /// All hold.
+    True,
+    /// One is false (its text): the resource is left out.
+    False(String),
+    /// `check`: one is false, and the resource is built all the same (both outcomes).
+    Assumed,
+    /// One could not be evaluated (reported).
+    Error,
+}
+
+fn judge(decl: &ResourceDecl, ctx: &Value, templates: &Templates, check: bool, diags: &mut Diags) -> Verdict {
+    let conditions = decl.conditions();
+    if conditions.is_empty() {
+        return Verdict::Unconditional;
+    }
+    let mut verdict = Verdict::True;
+    for c in conditions {
+        match templates.eval(&c.expr, &c.token, ctx, Code::Condition) {
+            Ok(v) if v.is_true() => {}
+            Ok(_) if check => verdict = Verdict::Assumed,
+            Ok(_) => return Verdict::False(c.expr),
+            Err(d) => {
+                diags.push(d);
+                return Verdict::Error;
             }
-        };
-        {
-            if let Some(same) = shared_with(&out, &inst) {
-                // the same resource declared identically by modules: one resource
-                out[same].requires.extend(inst.requires);
-                out[same].notifies.extend(inst.notifies);
-                out[same].subscribes.extend(inst.subscribes);
-                continue;
-            }
-            check_duplicate(&out, &inst, &mut diags);
-            out.push(inst);
         }
     }
-    Ok((Expansion { instances: out, unbuilt }, without_undefined(diags, &missing)))
+    verdict
+}
+
+/// `kind:name` of a declaration, its name rendered if it can be.
+fn label_of(decl: &ResourceDecl, ctx: &Value, templates: &Templates) -> String {
+    let kind = decl.node.name().value();
+    let name = decl.node.entries().iter().find(|e| e.name().is_none()).and_then(|e| e.value().as_string());
+    let rendered = name.map(|n| {
+        let token = crate::template::StringToken { at: decl.at(), inner: None };
+        templates.render_str(n, &token, ctx).unwrap_or_else(|_| n.to_string())
+    });
+    format!("{kind}:{}", rendered.unwrap_or_default())
+}
+
+/// Every iteration of the loops around a declaration (one, without loops): the loop
+/// variables of each, and a description of each loop's item (`user = "alice"`).
+fn bindings(
+    decl: &ResourceDecl,
+    base: &Vars,
+    templates: &Templates,
+    cache: &mut LoopCache,
+    diags: &mut Diags,
+) -> Vec<(Binding, Vec<String>)> {
+    let mut current: Vec<(Binding, Vec<String>)> = vec![(Vec::new(), Vec::new())];
+    for l in &decl.scope.loops {
+        let mut next = Vec::new();
+        for (binding, desc) in current {
+            let key = (Arc::as_ptr(l) as usize, desc.join("\n"));
+            let items = cache.entry(key).or_insert_with(|| {
+                let mut vars = base.clone();
+                vars.extend(binding.iter().cloned());
+                loop_items(l, &Value::from(vars), templates, diags)
+            });
+            for item in items.iter().flatten() {
+                let mut b = binding.clone();
+                b.extend(item.iter().cloned());
+                let mut d = desc.clone();
+                d.push(describe(item));
+                next.push((b, d));
+            }
+        }
+        current = next;
+    }
+    current
+}
+
+/// `user = {"name": "alice"}`, shortened.
+fn describe(item: &Binding) -> String {
+    let text =
+        item.iter().map(|(n, v)| format!("{n} = {}", serde_json::to_string(v).unwrap_or_default())).collect::<Vec<_>>();
+    let text = text.join(", ");
+    match text.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+/// The items of a loop: a list's items, or a map's entries (one variable: `{key,
+/// value}`; two: the key and the value).
+fn loop_items(l: &ForLoop, ctx: &Value, templates: &Templates, diags: &mut Diags) -> Option<Vec<Binding>> {
+    let v = match templates.eval(&l.expr, &l.token, ctx, Code::Loop) {
+        Ok(v) => v,
+        Err(d) => {
+            diags.push(d.label(&l.at, "in this loop"));
+            return None;
+        }
+    };
+    let refuse = |what: &str, diags: &mut Diags| {
+        diags.push(
+            Diag::new(Code::Loop, format!("`for` loops over a list or a map, and `{}` is {what}", l.expr), &l.token.at, what)
+                .label(&l.at, "in this loop"),
+        );
+        None
+    };
+    match v.kind() {
+        ValueKind::Seq | ValueKind::Iterable if l.names.len() == 2 => {
+            refuse("a list (two loop variables take a map's keys and values)", diags)
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            Some(v.try_iter().ok()?.map(|item| vec![(l.names[0].clone(), item)]).collect())
+        }
+        ValueKind::Map => {
+            let mut out = Vec::new();
+            for key in v.try_iter().ok()? {
+                let value = v.get_item(&key).unwrap_or_default();
+                out.push(match l.names.as_slice() {
+                    [one] => {
+                        let pair = BTreeMap::from([("key", key), ("value", value)]);
+                        vec![(one.clone(), Value::from(pair))]
+                    }
+                    [k, val, ..] => vec![(k.clone(), key), (val.clone(), value)],
+                    [] => return None,
+                });
+            }
+            Some(out)
+        }
+        ValueKind::String => refuse("a string", diags),
+        ValueKind::Undefined | ValueKind::None => refuse("none", diags),
+        _ => refuse("not a collection", diags),
+    }
+}
+
+/// Labels the problems of one iteration at the loops it comes from, naming each item.
+fn in_iteration(diags: Diags, decl: &ResourceDecl, iteration: &[String]) -> Diags {
+    if iteration.is_empty() {
+        return diags;
+    }
+    let mut out = Diags::default();
+    for d in diags.iter() {
+        let mut d = d.clone();
+        for (l, desc) in decl.scope.loops.iter().zip(iteration) {
+            d = d.label(&l.at, format!("in the iteration where {desc}"));
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// Drops "undefined" at a use of a name already reported as missing (a secret that
@@ -248,7 +498,21 @@ fn build(
     };
     let id = res.id();
     let aliases = res.aliases().into_iter().map(|a| ResourceId::new(id.kind, a)).collect();
-    Ok(Instance { res, id, aliases, decl: decl.clone(), requires, notifies, subscribes })
+    let tags = decl.scope.tags.iter().map(|t| t.value.clone()).collect();
+    Ok(Instance {
+        res,
+        id,
+        aliases,
+        decl: decl.clone(),
+        requires,
+        notifies,
+        subscribes,
+        tags,
+        iteration: None,
+        conditional: false,
+        assumed: false,
+        kept_for: None,
+    })
 }
 
 /// Parses `kind:name` references; a bad one is labelled at its token.
@@ -286,15 +550,32 @@ fn shared_with(existing: &[Instance], inst: &Instance) -> Option<usize> {
     })
 }
 
+/// The id `inst` shares with `other`, if any (their names or aliases).
+fn clash<'a>(other: &Instance, inst: &'a Instance) -> Option<&'a ResourceId> {
+    std::iter::once(&inst.id).chain(inst.aliases.iter()).find(|id| **id == other.id || other.aliases.contains(id))
+}
+
 fn check_duplicate(existing: &[Instance], inst: &Instance, diags: &mut Diags) {
-    let ids: Vec<&ResourceId> = std::iter::once(&inst.id).chain(inst.aliases.iter()).collect();
     for other in existing {
-        let clash = ids.iter().find(|id| **id == &other.id || other.aliases.contains(id));
-        if let Some(id) = clash {
-            let d =
-                Diag::new(Code::Duplicate, format!("`{id}` is declared twice"), &inst.decl.at(), "declared again here")
-                    .label(&other.decl.at(), "first declared here")
-                    .help("a resource may be declared once per host; merge the two declarations");
+        if let Some(id) = clash(other, inst) {
+            let again = match &inst.iteration {
+                Some(item) => format!("declared again here, in the iteration where {item}"),
+                None => "declared again here".into(),
+            };
+            let first = match &other.iteration {
+                Some(item) => format!("first declared here, in the iteration where {item}"),
+                None => "first declared here".into(),
+            };
+            let help = if inst.conditional && other.conditional {
+                "both conditions hold on this host: make them exclusive"
+            } else if inst.iteration.is_some() || other.iteration.is_some() {
+                "each iteration must make a resource of its own: put the item in its name"
+            } else {
+                "a resource may be declared once per host; merge the two declarations, or give each a `when`"
+            };
+            let d = Diag::new(Code::Duplicate, format!("`{id}` is declared twice"), &inst.decl.at(), again)
+                .label(&other.decl.at(), first)
+                .help(help);
             diags.push(other.decl.annotate(inst.decl.annotate(d)));
         }
     }

@@ -34,9 +34,10 @@ use self::vars::{VarDecl, read_vars};
 use crate::diag::{At, Code, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::resources::{KINDS, kind_def};
 use crate::syntax::kdl::{entry_at, expect_string, name_at};
+use crate::template::StringToken;
 
 /// Top-level node names that are not resource kinds.
-const KEYWORDS: &[&str] = &["host", "inventory", "vars", "secrets", "on", "use"];
+const KEYWORDS: &[&str] = &["host", "inventory", "vars", "secrets", "on", "use", "for"];
 
 #[derive(Debug)]
 pub struct Playbook {
@@ -51,14 +52,49 @@ pub struct Playbook {
     pub resources: Vec<ResourceDecl>,
 }
 
+/// What the blocks around a declaration add to it: the hosts of an `on`, the conditions
+/// and tags of `on` blocks, module uses and `for` loops, and the loops themselves.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// `on "web" { ... }`: the host or group names it is limited to; `None` = every host.
+    pub targets: Option<Vec<Spanned<String>>>,
+    /// `when=` of the enclosing blocks, outermost first (the resource's own is read with
+    /// it, see [`ResourceDecl::when`]).
+    pub conditions: Vec<Condition>,
+    /// `tags=` of the enclosing blocks.
+    pub tags: Vec<Spanned<String>>,
+    /// The `for` loops around it, outermost first.
+    pub loops: Vec<Arc<ForLoop>>,
+}
+
+/// A `when="EXPR"`: a Jinja expression, true or false for each host.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub expr: String,
+    pub token: StringToken,
+}
+
+/// `for "ITEM" in="EXPR" { ... }` (or `for "KEY" "VALUE" in=MAP`): the declarations
+/// inside are made once per item.
+#[derive(Debug)]
+pub struct ForLoop {
+    /// The loop variables: one (the item; over a map, `{key, value}`), or two (a map's key
+    /// and value).
+    pub names: Vec<String>,
+    pub expr: String,
+    pub token: StringToken,
+    /// The `for` keyword, where errors of an iteration are labelled.
+    pub at: At,
+}
+
 /// One resource node as written, with where it applies.
 #[derive(Debug, Clone)]
 pub struct ResourceDecl {
     pub node: KdlNode,
     pub src: Source,
     pub dir: PathBuf,
-    /// `on "web" { ... }`: the host or group names it is limited to; `None` = every host.
-    pub targets: Option<Vec<Spanned<String>>>,
+    /// The blocks around it: targets, conditions, tags, loops.
+    pub scope: Scope,
     /// Declaration order, which breaks ties in the apply order.
     pub index: usize,
     /// The module uses this declaration comes through, outermost first (empty: written in
@@ -69,6 +105,14 @@ pub struct ResourceDecl {
 impl ResourceDecl {
     pub fn at(&self) -> At {
         name_at(&self.src, &self.node)
+    }
+
+    /// Every condition it is under, its own `when=` last (a bad one is reported when the
+    /// playbook is loaded and left out here).
+    pub fn conditions(&self) -> Vec<Condition> {
+        let mut out = self.scope.conditions.clone();
+        out.extend(own_condition(&self.src, &self.node, &mut Diags::default()));
+        out
     }
 
     /// Adds the use sites of the modules this declaration comes from to a diagnostic
@@ -171,7 +215,7 @@ impl Playbook {
             }
             "vars" => self.vars.extend(read_vars(src, node, diags)),
             "secrets" => self.secrets.extend(read_secrets(src, node, diags)),
-            "on" | "use" => self.read_resource(src, node, dir, None, &[], diags),
+            "on" | "use" | "for" => self.read_resource(src, node, dir, &Scope::default(), &[], diags),
             "group" if is_inventory_group(node) => diags.push(
                 Diag::new(
                     Code::Inventory,
@@ -181,26 +225,100 @@ impl Playbook {
                 )
                 .help("write `inventory { group \"web\" { host \"web-1\" } }`"),
             ),
-            _ => self.read_resource(src, node, dir, None, &[], diags),
+            _ => self.read_resource(src, node, dir, &Scope::default(), &[], diags),
         }
     }
 
-    /// A resource, an `on` block or a `use` of a module, in the playbook or in a module
-    /// (`chain`: the module uses around it).
+    /// A resource, an `on` block, a `for` loop or a `use` of a module, in the playbook or
+    /// in a module (`chain`: the module uses around it).
     fn read_resource(
         &mut self,
         src: &Source,
         node: &KdlNode,
         dir: &Path,
-        targets: Option<Vec<Spanned<String>>>,
+        scope: &Scope,
         chain: &[Arc<ModuleUse>],
         diags: &mut Diags,
     ) {
         match node.name().value() {
-            "on" if targets.is_none() => self.read_on(src, node, dir, chain, diags),
-            "use" => self.read_use(src, node, dir, targets, chain, diags),
-            kind if kind_def(kind).is_some() => self.push_resource(src, node, dir, targets, chain),
+            "on" if scope.targets.is_none() => self.read_on(src, node, dir, scope, chain, diags),
+            "use" => self.read_use(src, node, dir, scope, chain, diags),
+            "for" => self.read_for(src, node, dir, scope, chain, diags),
+            kind if kind_def(kind).is_some() => {
+                own_condition(src, node, diags);
+                let mut scope = scope.clone();
+                for e in node.entries().iter().filter(|e| e.name().is_some_and(|n| n.value() == "tags")) {
+                    scope.tags.extend(tags(src, e, diags));
+                }
+                self.push_resource(src, node, dir, &scope, chain)
+            }
             _ => diags.push(annotate(chain, unknown_kind(src, node))),
+        }
+    }
+
+    /// `for "ITEM" in="EXPR" { ... }`: the declarations inside, with the loop in their
+    /// scope.
+    fn read_for(
+        &mut self,
+        src: &Source,
+        node: &KdlNode,
+        dir: &Path,
+        scope: &Scope,
+        chain: &[Arc<ModuleUse>],
+        diags: &mut Diags,
+    ) {
+        let at = name_at(src, node);
+        let mut names = Vec::new();
+        let mut expr = None;
+        let mut inner = scope.clone();
+        for e in node.entries() {
+            match e.name().map(|n| n.value()) {
+                None => match expect_string(src, e, "a loop variable") {
+                    Ok(n) if crate::syntax::reader::is_env_name(&n) => names.push(n),
+                    Ok(n) => diags.push(Diag::new(
+                        Code::Loop,
+                        format!("`{n}` is not a variable name"),
+                        &entry_at(src, e),
+                        "letters, digits and `_`, not starting with a digit",
+                    )),
+                    Err(d) => diags.push(d),
+                },
+                Some("in") => match expect_string(src, e, "`in`") {
+                    Ok(x) => expr = Some(Condition { expr: x, token: token_of(src, e) }),
+                    Err(d) => diags.push(d),
+                },
+                Some("when") | Some("tags") => {}
+                Some(other) => diags.push(
+                    Diag::new(Code::Loop, format!("`for` has no property `{other}`"), &entry_at(src, e), "unknown property")
+                        .help("`for` takes its variable, `in=`, and optionally `when=` and `tags=`"),
+                ),
+            }
+        }
+        block_extras(src, node, &mut inner, diags);
+        if names.is_empty() || names.len() > 2 {
+            diags.push(
+                Diag::new(Code::Loop, "`for` takes one or two loop variables", &at, "here")
+                    .help("write `for \"user\" in=\"users\" { ... }`, or `for \"name\" \"value\" in=\"a_map\" { ... }`"),
+            );
+            return;
+        }
+        let Some(expr) = expr else {
+            diags.push(
+                Diag::new(Code::Loop, "`for` needs `in=`, the list or map to loop over", &at, "no `in=`")
+                    .help("write `for \"user\" in=\"users\" { ... }`"),
+            );
+            return;
+        };
+        if let Some(d) = braces(&expr, "in") {
+            diags.push(d);
+            return;
+        }
+        // the loop's own `when` is evaluated per item: it goes after the loop
+        let when = inner.conditions.split_off(scope.conditions.len());
+        inner.loops.push(Arc::new(ForLoop { names, expr: expr.expr, token: expr.token, at }));
+        inner.conditions.extend(when);
+        for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
+            self.read_resource(src, n, dir, &inner, chain, diags);
         }
     }
 
@@ -209,29 +327,38 @@ impl Playbook {
         src: &Source,
         node: &KdlNode,
         dir: &Path,
-        targets: Option<Vec<Spanned<String>>>,
+        scope: &Scope,
         chain: &[Arc<ModuleUse>],
         diags: &mut Diags,
     ) {
         let Some((used, file)) = module::load_use(src, node, dir, chain, diags) else { return };
+        let mut scope = scope.clone();
+        block_extras(src, node, &mut scope, diags);
         let mut inner: Vec<Arc<ModuleUse>> = chain.to_vec();
         inner.push(used);
         for n in &file.nodes {
-            self.read_resource(&file.src, n, &file.dir, targets.clone(), &inner, diags);
+            self.read_resource(&file.src, n, &file.dir, &scope, &inner, diags);
         }
     }
 
-    fn read_on(&mut self, src: &Source, node: &KdlNode, dir: &Path, chain: &[Arc<ModuleUse>], diags: &mut Diags) {
+    fn read_on(
+        &mut self,
+        src: &Source,
+        node: &KdlNode,
+        dir: &Path,
+        scope: &Scope,
+        chain: &[Arc<ModuleUse>],
+        diags: &mut Diags,
+    ) {
         let mut targets = Vec::new();
         for e in node.entries() {
-            match (e.name(), expect_string(src, e, "a host or group name")) {
+            match (e.name().map(|n| n.value()), expect_string(src, e, "a host or group name")) {
                 (None, Ok(name)) => targets.push(Spanned { value: name, at: entry_at(src, e) }),
-                (Some(_), _) => diags.push(Diag::new(
-                    Code::On,
-                    "`on` takes host or group names",
-                    &entry_at(src, e),
-                    "property here",
-                )),
+                (Some("when" | "tags"), _) => {}
+                (Some(_), _) => diags.push(
+                    Diag::new(Code::On, "`on` takes host or group names", &entry_at(src, e), "property here")
+                        .help("besides its hosts and groups, `on` takes only `when=` and `tags=`"),
+                ),
                 (None, Err(d)) => diags.push(d),
             }
         }
@@ -241,25 +368,21 @@ impl Playbook {
                     .help("write `on \"web\" { ... }`"),
             );
         }
+        let mut inner = scope.clone();
+        inner.targets = Some(targets);
+        block_extras(src, node, &mut inner, diags);
         for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
-            self.read_resource(src, n, dir, Some(targets.clone()), chain, diags);
+            self.read_resource(src, n, dir, &inner, chain, diags);
         }
     }
 
-    fn push_resource(
-        &mut self,
-        src: &Source,
-        node: &KdlNode,
-        dir: &Path,
-        targets: Option<Vec<Spanned<String>>>,
-        chain: &[Arc<ModuleUse>],
-    ) {
+    fn push_resource(&mut self, src: &Source, node: &KdlNode, dir: &Path, scope: &Scope, chain: &[Arc<ModuleUse>]) {
         let index = self.resources.len();
         self.resources.push(ResourceDecl {
             node: node.clone(),
             src: src.clone(),
             dir: dir.to_path_buf(),
-            targets,
+            scope: scope.clone(),
             index,
             modules: chain.to_vec(),
         });
@@ -299,7 +422,7 @@ impl Playbook {
     /// Every `on` target names a host or group of the (possibly replaced) inventory.
     fn check_targets(&self, diags: &mut Diags) {
         for decl in &self.resources {
-            for t in decl.targets.iter().flatten() {
+            for t in decl.scope.targets.iter().flatten() {
                 let known = t.value == "all"
                     || self.inventory.host(&t.value).is_some()
                     || self.inventory.group(&t.value).is_some();
@@ -318,6 +441,74 @@ impl Playbook {
             }
         }
     }
+}
+
+/// The `when=` and `tags=` of a block (`on`, `use`, `for`), added to its scope. Tags are
+/// not templated: they select what runs before any host is known.
+fn block_extras(src: &Source, node: &KdlNode, scope: &mut Scope, diags: &mut Diags) {
+    for e in node.entries() {
+        match e.name().map(|n| n.value()) {
+            Some("when") => scope.conditions.extend(condition(src, e, diags)),
+            Some("tags") => scope.tags.extend(tags(src, e, diags)),
+            _ => {}
+        }
+    }
+}
+
+/// A resource's own `when=`, checked (reported once, when the playbook is loaded).
+fn own_condition(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Condition> {
+    let e = node.entries().iter().find(|e| e.name().is_some_and(|n| n.value() == "when"))?;
+    condition(src, e, diags)
+}
+
+fn condition(src: &Source, e: &kdl::KdlEntry, diags: &mut Diags) -> Option<Condition> {
+    let expr = match expect_string(src, e, "`when`") {
+        Ok(x) => x,
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    let c = Condition { expr, token: token_of(src, e) };
+    if let Some(d) = braces(&c, "when") {
+        diags.push(d);
+        return None;
+    }
+    Some(c)
+}
+
+/// `when="{{ x }}"`: an expression is written bare, as in Ansible.
+fn braces(c: &Condition, key: &str) -> Option<Diag> {
+    (c.expr.contains("{{") || c.expr.contains("{%")).then(|| {
+        Diag::new(Code::Condition, format!("`{key}` is an expression, not a template"), &c.token.at, "written in `{{ }}`")
+            .help(format!("write the expression bare: {key}=\"{}\"", c.expr.replace("{{", "").replace("}}", "").trim()))
+    })
+}
+
+/// `tags="web"`, `tags="web nginx"` or `tags="web,nginx"`: each tag a word.
+pub fn tags(src: &Source, e: &kdl::KdlEntry, diags: &mut Diags) -> Vec<Spanned<String>> {
+    let text = match expect_string(src, e, "`tags`") {
+        Ok(t) => t,
+        Err(d) => {
+            diags.push(d);
+            return Vec::new();
+        }
+    };
+    let at = entry_at(src, e);
+    let words: Vec<&str> = text.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+    let bad = words.iter().find(|w| !w.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)));
+    if words.is_empty() || bad.is_some() {
+        diags.push(
+            Diag::new(Code::Tags, "a tag is a word: letters, digits, `-`, `_` and `.`", &at, "not a tag")
+                .help("write `tags=\"web\"`, or several: `tags=\"web nginx\"`"),
+        );
+        return Vec::new();
+    }
+    words.into_iter().map(|w| Spanned { value: w.to_string(), at: at.clone() }).collect()
+}
+
+fn token_of(src: &Source, e: &kdl::KdlEntry) -> StringToken {
+    StringToken { at: entry_at(src, e), inner: crate::syntax::kdl::string_inner_offset(e) }
 }
 
 /// A `group` node with `host` or `vars` children is an inventory group written at the

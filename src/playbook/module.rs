@@ -36,6 +36,10 @@ use crate::diag::{At, Code, Diag, Diags, Source, did_you_mean};
 use crate::syntax::kdl::{entry_at, expect_string, name_at, string_inner_offset};
 use crate::template::StringToken;
 
+/// Properties of a `use` that belong to the use, not to the module: no parameter may
+/// take these names.
+const RESERVED: &[&str] = &["when", "tags"];
+
 /// How deep modules may use modules (a cycle is reported before this is reached).
 const MAX_DEPTH: usize = 16;
 
@@ -170,6 +174,13 @@ fn read_params(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<Param> {
     for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
         let at = name_at(src, child);
         let name = child.name().value().to_string();
+        if RESERVED.contains(&name.as_str()) {
+            diags.push(
+                Diag::new(Code::Module, format!("a parameter cannot be named `{name}`"), &at, "reserved")
+                    .help("`when` and `tags` on a `use` belong to the use itself"),
+            );
+            continue;
+        }
         if child.entries().is_empty() && child.children().is_none() {
             out.push(Param { name, at, default: None });
             continue;
@@ -186,7 +197,8 @@ fn read_params(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<Param> {
 fn read_given(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<VarDecl> {
     let mut out = Vec::new();
     for e in node.entries() {
-        let Some(key) = e.name() else { continue };
+        // `when` and `tags` are the use's own, not parameters
+        let Some(key) = e.name().filter(|k| !RESERVED.contains(&k.value())) else { continue };
         let at = At::new(src, key.span());
         let value = match e.value() {
             KdlValue::String(s) => {

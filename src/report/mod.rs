@@ -48,6 +48,39 @@ pub struct HostReport {
     pub timings_ms: Timings,
     /// In apply order.
     pub resources: Vec<ResourceReport>,
+    /// Resources a `when` left out on this host, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_by_condition: Vec<ConditionSkip>,
+    /// The host facts the playbook read, when it reads any: where they came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<FactsReport>,
+}
+
+/// A resource left out by a condition that is false on the host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConditionSkip {
+    pub id: String,
+    /// The condition, as written.
+    pub when: String,
+}
+
+/// Where the facts a host's expansion read came from, and what changed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FactsReport {
+    /// `cache` (kept from an earlier run, and confirmed by the probe), `gathered` (first
+    /// contact: an exchange before the probe) or `changed` (the probe found them different
+    /// from the cache: expanded and probed again).
+    pub source: String,
+    /// The facts read, by name.
+    pub used: Vec<String>,
+    /// sha256 (16 hex digits) of their values.
+    pub digest: String,
+    /// The facts found different from the cache (before → after).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+    /// The facts a step of this run changed (read again at verify).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_by_run: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -78,6 +111,9 @@ pub struct ResourceReport {
     /// converge, over every round that applied it (apply only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// Under `--tags`: not selected, kept because this selected resource needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_for: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +197,8 @@ impl HostReport {
             exchanges: 0,
             timings_ms: Timings::default(),
             resources: Vec::new(),
+            skipped_by_condition: Vec::new(),
+            facts: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use similar::TextDiff;
 
-use super::{HostReport, HostStatus, Outcome, Report, ResourceReport, Summary};
+use super::{FactsReport, HostReport, HostStatus, Outcome, Report, ResourceReport, Summary};
 use crate::resources::{Action, Change, Content};
 
 const BOLD: Style = Style::new().bold();
@@ -44,8 +44,15 @@ fn host(out: &mut String, h: &HostReport, command: &str) {
         out.push('\n');
         return;
     }
+    if let Some(f) = &h.facts {
+        facts(out, f);
+    }
     for r in h.resources.iter().filter(|r| r.action != Action::Ok || r.error.is_some()) {
         resource(out, r);
+    }
+    for s in &h.skipped_by_condition {
+        let (kind, name) = s.id.split_once(':').unwrap_or((&s.id, ""));
+        let _ = writeln!(out, "  {} {} {}  {}", paint("⊘", DIM), paint(kind, DIM), name, paint(&format!("(when {} is false)", s.when), DIM));
     }
     if let Some(e) = &h.error {
         let _ = writeln!(out, "  {} {}", paint("ERROR", RED), e);
@@ -54,6 +61,26 @@ fn host(out: &mut String, h: &HostReport, command: &str) {
     let line = if command == "apply" { applied_counts(&s) } else { plan_counts(&s) };
     let _ = writeln!(out, "  {}", paint(&line, DIM));
     out.push('\n');
+}
+
+/// The host facts, when they are news: gathered on first contact, found changed since the
+/// last run, or changed by this one (from the cache and unchanged says nothing; the JSON
+/// report has it).
+fn facts(out: &mut String, f: &FactsReport) {
+    match f.source.as_str() {
+        "gathered" => {
+            let _ = writeln!(out, "  {}", paint(&format!("facts gathered (first contact): {}", f.used.join(", ")), DIM));
+        }
+        "changed" => {
+            let line = format!("facts changed since the last run: {}; expanded and probed again", f.changed.join("; "));
+            let _ = writeln!(out, "  {}", paint(&line, YELLOW));
+        }
+        _ => {}
+    }
+    if !f.changed_by_run.is_empty() {
+        let line = format!("facts changed by this run: {} (kept for the next run)", f.changed_by_run.join("; "));
+        let _ = writeln!(out, "  {}", paint(&line, YELLOW));
+    }
 }
 
 fn resource(out: &mut String, r: &ResourceReport) {
@@ -65,7 +92,8 @@ fn resource(out: &mut String, r: &ResourceReport) {
         Action::Ok => DIM,
     };
     let symbol = if r.error.is_some() && r.changes.is_empty() { "!" } else { r.action.symbol() };
-    let _ = writeln!(out, "  {} {} {}", paint(symbol, style), paint(&r.kind, style), r.name);
+    let kept = r.kept_for.as_ref().map(|k| paint(&format!("  (kept for {k})"), DIM)).unwrap_or_default();
+    let _ = writeln!(out, "  {} {} {}{kept}", paint(symbol, style), paint(&r.kind, style), r.name);
     for c in &r.changes {
         change(out, c, &r.name);
     }

@@ -17,7 +17,7 @@ use crate::diag::{At, Code, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::template::{StringToken, Templates};
 
 /// Properties and children every resource accepts; the engine reads them.
-pub const COMMON: &[&str] = &["require", "notify", "subscribe"];
+pub const COMMON: &[&str] = &["require", "notify", "subscribe", "when", "tags"];
 
 pub struct NodeReader<'a> {
     node: &'a KdlNode,
@@ -506,8 +506,8 @@ impl PathRule {
     }
 }
 
-/// An environment variable's name as a shell takes it: letters, digits and `_`, not
-/// starting with a digit.
+/// An environment variable's name as a shell takes it (and a Jinja variable's name, the
+/// same rule): letters, digits and `_`, not starting with a digit.
 pub fn is_env_name(name: &str) -> bool {
     name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
