@@ -73,6 +73,12 @@ pub struct RunArgs {
     /// Only these hosts or groups (comma-separated; `*` globs)
     #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Option<String>,
+    /// Only resources with one of these tags, and what they need (comma-separated or repeated)
+    #[arg(long, short = 't', value_name = "TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Never resources with one of these tags, even when a selected one needs them
+    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
     /// How many hosts to work on at once
     #[arg(long, short = 'f', default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
@@ -104,6 +110,12 @@ pub struct SandboxArgs {
     /// Only these hosts or groups (comma-separated; `*` globs)
     #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Option<String>,
+    /// Only resources with one of these tags, and what they need (comma-separated or repeated)
+    #[arg(long, short = 't', value_name = "TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Never resources with one of these tags, even when a selected one needs them
+    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
     /// Keep the containers running after the run and print how to reach them
     #[arg(long)]
     pub keep: bool,
@@ -117,4 +129,18 @@ pub struct SandboxArgs {
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,
+}
+
+impl RunArgs {
+    /// What `--tags` and `--skip-tags` select.
+    pub fn selection(&self) -> crate::graph::Selection {
+        crate::graph::Selection { tags: self.tags.clone(), skip_tags: self.skip_tags.clone() }
+    }
+}
+
+impl SandboxArgs {
+    /// What `--tags` and `--skip-tags` select.
+    pub fn selection(&self) -> crate::graph::Selection {
+        crate::graph::Selection { tags: self.tags.clone(), skip_tags: self.skip_tags.clone() }
+    }
 }

@@ -189,6 +189,80 @@ impl HostGraph {
     }
 }
 
+/// `--tags` and `--skip-tags`: which resources a run covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only resources with one of these tags (and what they need); empty: every resource.
+    pub tags: Vec<String>,
+    /// Never resources with one of these tags, even when a selected one needs them.
+    pub skip_tags: Vec<String>,
+}
+
+impl Selection {
+    pub fn is_everything(&self) -> bool {
+        self.tags.is_empty() && self.skip_tags.is_empty()
+    }
+
+    fn skips(&self, tags: &[String]) -> bool {
+        tags.iter().any(|t| self.skip_tags.contains(t))
+    }
+
+    fn picks(&self, tags: &[String]) -> bool {
+        (self.tags.is_empty() || tags.iter().any(|t| self.tags.contains(t))) && !self.skips(tags)
+    }
+}
+
+impl HostGraph {
+    /// The graph of what `sel` selects: the resources it picks, and what they need
+    /// (their dependencies, the services they notify and what those need, each marked
+    /// `kept_for` the selected resource it is kept for), except what `--skip-tags`
+    /// names, which wins over keeping. A reference to a resource left out is satisfied
+    /// (it is not this run's to apply).
+    pub fn select(self, sel: &Selection) -> Result<HostGraph, Diags> {
+        if sel.is_everything() {
+            return Ok(self);
+        }
+        let n = self.nodes.len();
+        let mut keep: Vec<Option<Option<NodeId>>> = vec![None; n];
+        let mut stack: Vec<(NodeId, NodeId)> = Vec::new();
+        for i in (0..n).map(NodeId) {
+            if sel.picks(&self[i].tags) {
+                keep[i.0] = Some(None);
+                stack.push((i, i));
+            }
+        }
+        while let Some((i, root)) = stack.pop() {
+            for &j in self.deps(i).iter().chain(self.notifies(i)) {
+                if keep[j.0].is_none() && !sel.skips(&self[j].tags) {
+                    keep[j.0] = Some(Some(root));
+                    stack.push((j, root));
+                }
+            }
+        }
+        let ids: Vec<ResourceId> = self.nodes.iter().map(|n| n.id.clone()).collect();
+        let HostGraph { nodes, skipped, facts_read, .. } = self;
+        let mut instances = Vec::new();
+        let mut unbuilt = Vec::new();
+        for (k, mut inst) in nodes.into_iter().enumerate() {
+            match keep[k] {
+                Some(root) => {
+                    inst.kept_for = root.map(|r| ids[r.0].clone());
+                    instances.push(inst);
+                }
+                None => unbuilt.push(Unbuilt {
+                    kind: inst.id.kind,
+                    names: Some(
+                        std::iter::once(inst.id.name.clone()).chain(inst.aliases.iter().map(|a| a.name.clone())).collect(),
+                    ),
+                    references: Vec::new(),
+                    decl: inst.decl,
+                }),
+            }
+        }
+        build_checked(Expansion { instances, unbuilt, skipped, facts_read })
+    }
+}
+
 pub fn build(nodes: Vec<Instance>) -> Result<HostGraph, Diags> {
     build_checked(Expansion { instances: nodes, ..Expansion::default() })
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::diag::{self, Code, Diags};
 use crate::graph::{self, HostGraph};
+pub use crate::graph::Selection;
 use crate::host_facts::{Cache, HostFacts};
 use crate::playbook::expand::ExpandOpts;
 use crate::playbook::inventory::Host;
@@ -60,12 +61,21 @@ pub struct Prepared {
 /// every host is collected; nothing touches the network.
 pub fn prepare(path: &Path, inventory: Option<&Path>, limit: Option<&str>) -> Result<Prepared, Diags> {
     let (pb, diags) = playbook::load_all(path, inventory)?;
-    prepare_loaded(pb, diags, limit)
+    prepare_loaded(pb, diags, limit, &Selection::default())
 }
 
 /// [`prepare`] for a playbook already loaded, with the problems found loading it: the
 /// hosts are still expanded and graphed, so that one run reports every problem.
-pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Result<Prepared, Diags> {
+///
+/// `select` (`--tags`, `--skip-tags`) narrows every host's graph; a tag no declaration
+/// carries is an error (a typo would otherwise select nothing, silently).
+pub fn prepare_loaded(
+    pb: Playbook,
+    mut diags: Diags,
+    limit: Option<&str>,
+    select: &Selection,
+) -> Result<Prepared, Diags> {
+    check_tags(&pb, select, &mut diags);
     let path = pb.src.name().to_string();
     let secrets = pb.secret_list();
     let templates = Arc::new(Templates::new(&pb.dir).with_secrets(secrets.clone()));
@@ -89,7 +99,7 @@ pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Re
     for host in hosts {
         // the facts kept from an earlier run, if any; the probe checks they still hold
         let known = cache.as_ref().and_then(|c| c.load(&host));
-        let opts = ExpandOpts { facts: known.clone(), check: false };
+        let opts = ExpandOpts { facts: known.clone(), check: false, select: select.clone() };
         let mut found = Diags::default();
         let graph = expand_and_graph(&pb, Some(&host), &templates, &opts, &mut found);
         diags.extend(found);
@@ -97,7 +107,7 @@ pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Re
         let facts = (!graph.facts_read.is_empty()).then(|| JobFacts {
             known,
             cache: cache.clone(),
-            expand: expander(pb.clone(), host.clone(), templates.clone(), secrets.clone()),
+            expand: expander(pb.clone(), host.clone(), templates.clone(), secrets.clone(), select.clone()),
         });
         jobs.push(Job { host, graph, secrets: secrets.clone(), facts });
     }
@@ -105,11 +115,34 @@ pub fn prepare_loaded(pb: Playbook, mut diags: Diags, limit: Option<&str>) -> Re
     diags.into_result(Prepared { playbook: pb, jobs })
 }
 
+/// `--tags` and `--skip-tags` name tags some declaration carries.
+fn check_tags(pb: &Playbook, select: &Selection, diags: &mut Diags) {
+    let known: std::collections::BTreeSet<&str> =
+        pb.resources.iter().flat_map(|d| d.scope.tags.iter().map(|t| t.value.as_str())).collect();
+    for (flag, tags) in [("--tags", &select.tags), ("--skip-tags", &select.skip_tags)] {
+        for t in tags.iter().filter(|t| !known.contains(t.as_str())) {
+            let mut d = diag::Diag::bare(Code::Tags, format!("{flag} {t}: no resource of the playbook has this tag"));
+            d = match diag::did_you_mean(t, known.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None if known.is_empty() => d.help("no resource of the playbook has a tag: give one `tags=\"web\"`"),
+                None => d.help(format!("its tags: {}", known.iter().copied().collect::<Vec<_>>().join(", "))),
+            };
+            diags.push(d);
+        }
+    }
+}
+
 /// How the engine expands a host again once its facts are known.
-fn expander(pb: Arc<Playbook>, host: Host, templates: Arc<Templates>, secrets: Vec<String>) -> Expander {
+fn expander(
+    pb: Arc<Playbook>,
+    host: Host,
+    templates: Arc<Templates>,
+    secrets: Vec<String>,
+    select: Selection,
+) -> Expander {
     Arc::new(move |facts: &HostFacts| {
         let mut diags = Diags::default();
-        let opts = ExpandOpts { facts: Some(facts.clone()), check: false };
+        let opts = ExpandOpts { facts: Some(facts.clone()), check: false, select: select.clone() };
         let graph = expand_and_graph(&pb, Some(&host), &templates, &opts, &mut diags);
         diags.mask(&secrets);
         match graph {
@@ -145,7 +178,7 @@ pub fn expand_and_graph(
     diags.extend(found);
     let provisional = opts.facts.is_none() && !expansion.facts_read.is_empty();
     let facts_read = expansion.facts_read.clone();
-    match graph::build_checked(expansion) {
+    match graph::build_checked(expansion).and_then(|g| g.select(&opts.select)) {
         Ok(g) if clean => Some(g),
         Ok(_) => None,
         Err(mut d) if provisional => {
@@ -185,7 +218,7 @@ pub fn validate(pb: &Playbook) -> Result<usize, Diags> {
     let hosts: Vec<Option<&playbook::inventory::Host>> =
         if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
     // both outcomes of every condition, with stand-in facts: no host is contacted
-    let opts = ExpandOpts { facts: None, check: true };
+    let opts = ExpandOpts { facts: None, check: true, select: Selection::default() };
     for host in hosts {
         if let Some(g) = expand_and_graph(pb, host, &templates, &opts, &mut diags) {
             resources += g.nodes.len();

@@ -15,7 +15,9 @@ use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &RunArgs, apply: bool) -> i32 {
     let mode = if apply && !args.dry_run { Mode::Apply } else { Mode::Diff };
-    let prepared = match crate::prepare::prepare(&args.playbook, args.inventory.as_deref(), args.limit.as_deref()) {
+    let loaded = crate::playbook::load_all(&args.playbook, args.inventory.as_deref());
+    let limit = args.limit.as_deref();
+    let prepared = match loaded.and_then(|(pb, d)| crate::prepare::prepare_loaded(pb, d, limit, &args.selection())) {
         Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);

@@ -169,6 +169,9 @@ pub struct ExpandOpts {
     /// `converge check`: both outcomes of every condition, each resource built whatever
     /// its `when` says.
     pub check: bool,
+    /// `--tags`, `--skip-tags`: applied to the graph once built
+    /// ([`crate::graph::HostGraph::select`]).
+    pub select: crate::graph::Selection,
 }
 
 /// What [`expand_all`] could build for one host.
