@@ -40,6 +40,33 @@ pub enum Command {
         after_help = "Needs root, systemd-nspawn and debootstrap (installed with apt-get when missing).\nThe container's root filesystem is built once and cached under /var/cache/converge."
     )]
     Sandbox(SandboxArgs),
+    /// Gather and print the facts of the hosts a pattern selects (and keep them for the next run)
+    Facts(FactsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FactsArgs {
+    /// The hosts: names, groups, globs, as `--limit` takes them (`all` for every host)
+    #[arg(default_value = "all")]
+    pub pattern: String,
+    /// The playbook whose hosts these are
+    #[arg(long, short = 'p', value_name = "FILE", required_unless_present = "inventory")]
+    pub playbook: Option<PathBuf>,
+    /// An inventory file (replaces the playbook's hosts, or stands alone)
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Read this ssh config file instead of ~/.ssh/config (as `ssh -F`)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Seconds to wait for a host to answer before reporting it unreachable
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: u64,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Args)]

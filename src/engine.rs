@@ -20,9 +20,9 @@ use crate::error::{ExchangeError, HostError};
 use crate::events::{self, Emitter, Events, What};
 use crate::frames::{self, Mark, Nonce};
 use crate::graph::{HostGraph, NodeId, PerNode};
+use crate::host_facts::{self, HostFacts};
 use crate::plan::{self, Again, Changes, HostPlan, NodeState};
 use crate::playbook::inventory::{Connection, Host};
-use crate::host_facts::{self, HostFacts};
 pub use crate::prepare::{Job, JobFacts};
 use crate::probe;
 use crate::report::{self, HostReport, HostStatus, Outcome, ResourceReport};
@@ -75,6 +75,56 @@ pub async fn run_streamed(jobs: Vec<Job>, opts: &Options, events: Events) {
             report.status = HostStatus::Failed;
             report.error = Some(format!("internal error: {e}"));
             Emitter::new(events.clone(), k, "?").send(What::Done(Box::new(report)));
+        }
+    }
+}
+
+/// Gathers every fact of each host (one exchange per host, `forks` at once) and keeps
+/// them in `cache`: `converge facts`. Results come back in host order.
+pub async fn gather(
+    hosts: Vec<Host>,
+    ssh: &SshOptions,
+    forks: usize,
+    cache: Option<host_facts::Cache>,
+) -> Vec<(Host, Result<HostFacts, HostError>)> {
+    let sem = Arc::new(Semaphore::new(forks.max(1)));
+    let mut handles = Vec::new();
+    for host in hosts {
+        let (sem, ssh, cache) = (sem.clone(), ssh.clone(), cache.clone());
+        handles.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let t = match connect(&host, &ssh).await {
+                Ok(t) => Counted::new(t),
+                Err(e) => return (host, Err(HostError::Connect(e))),
+            };
+            let gathered = gather_all(&t).await;
+            t.close().await;
+            if let (Ok(f), Some(c)) = (&gathered, &cache) {
+                // a cache that cannot be written only costs the next run an exchange
+                let _ = c.save(&host, f);
+            }
+            (host, gathered)
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        if let Ok(r) = h.await {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Every fact of a host, in one exchange.
+async fn gather_all(t: &Counted) -> Result<HostFacts, HostError> {
+    let nonce = Nonce::random();
+    let out = t.exchange(&probe::facts_script(&nonce)).await.map_err(|e| HostError::Gather(e.into()))?;
+    let mut frames = frames::parse(&out.stdout, &nonce);
+    match frames.frames.remove(&probe::FACTS_FRAME) {
+        Some(frame) => Ok(host_facts::parse(&frame.body, &[])),
+        None => {
+            let stderr = out.stderr.trim().to_string();
+            Err(HostError::Gather(ExchangeError::DidNotRun { code: out.code, stderr }))
         }
     }
 }
@@ -496,14 +546,7 @@ impl Facts {
         if self.job.known.is_some() {
             return Ok(None);
         }
-        let nonce = Nonce::random();
-        let out = t.exchange(&probe::facts_script(&nonce)).await.map_err(|e| HostError::Gather(e.into()))?;
-        let mut frames = frames::parse(&out.stdout, &nonce);
-        let Some(frame) = frames.frames.remove(&probe::FACTS_FRAME) else {
-            let stderr = out.stderr.trim().to_string();
-            return Err(HostError::Gather(ExchangeError::DidNotRun { code: out.code, stderr }));
-        };
-        self.current = host_facts::parse(&frame.body, &[]);
+        self.current = gather_all(t).await?;
         let graph = self.expand()?;
         report.facts = Some(self.describe(&graph.facts_read, "gathered"));
         self.save(report);
@@ -533,8 +576,7 @@ impl Facts {
         }
         let before = self.current.clone();
         self.current = self.current.merged(&gathered);
-        self.changed
-            .extend(differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))));
+        self.changed.extend(differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))));
         let graph = self.expand()?;
         report.facts = Some(self.describe(&graph.facts_read, "changed"));
         self.save(report);

@@ -252,7 +252,9 @@ impl HostGraph {
                 None => unbuilt.push(Unbuilt {
                     kind: inst.id.kind,
                     names: Some(
-                        std::iter::once(inst.id.name.clone()).chain(inst.aliases.iter().map(|a| a.name.clone())).collect(),
+                        std::iter::once(inst.id.name.clone())
+                            .chain(inst.aliases.iter().map(|a| a.name.clone()))
+                            .collect(),
                     ),
                     references: Vec::new(),
                     decl: inst.decl,

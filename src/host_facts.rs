@@ -71,7 +71,10 @@ impl HostFacts {
         m.insert("hostname".into(), json!(host_name.split('.').next().unwrap_or(host_name)));
         m.insert("fqdn".into(), json!(host_name));
         m.insert("default_ipv4".into(), json!({"address": "192.0.2.1", "interface": "eth0", "gateway": "192.0.2.254"}));
-        m.insert("default_ipv6".into(), json!({"address": "2001:db8::1", "interface": "eth0", "gateway": "2001:db8::fe"}));
+        m.insert(
+            "default_ipv6".into(),
+            json!({"address": "2001:db8::1", "interface": "eth0", "gateway": "2001:db8::fe"}),
+        );
         m.insert("interfaces".into(), json!([{"name": "eth0", "addresses": ["192.0.2.1", "2001:db8::1"]}]));
         m.insert("init".into(), json!("systemd"));
         m.insert("package_manager".into(), json!("apt"));
@@ -205,7 +208,10 @@ pub fn parse(out: &str, names: &[&str]) -> HostFacts {
     }
     let ifaces = interfaces(&lines("link"), &lines("addr"));
     if wants("interfaces") {
-        m.insert("interfaces".into(), json!(ifaces.iter().map(|(n, a)| json!({"name": n, "addresses": a})).collect::<Vec<_>>()));
+        m.insert(
+            "interfaces".into(),
+            json!(ifaces.iter().map(|(n, a)| json!({"name": n, "addresses": a})).collect::<Vec<_>>()),
+        );
     }
     if wants("default_ipv4") {
         m.insert("default_ipv4".into(), default_route(&lines("route4"), &ifaces, false));
@@ -468,17 +474,28 @@ mod tests {
 
     #[test]
     fn os_release_of_debian_ubuntu_and_rhel_give_id_family_version_and_codename() {
-        let debian = ["PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"", "ID=debian", "VERSION_ID=\"12\"", "VERSION_CODENAME=bookworm"];
+        let debian = [
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"",
+            "ID=debian",
+            "VERSION_ID=\"12\"",
+            "VERSION_CODENAME=bookworm",
+        ];
         let o = os(&debian);
         assert_eq!(o["family"], "Debian");
         assert_eq!(o["version"], "12");
         assert_eq!(o["codename"], "bookworm");
         let ubuntu = ["ID=ubuntu", "ID_LIKE=debian", "VERSION_ID=\"22.04\"", "UBUNTU_CODENAME=jammy"];
         let o = os(&ubuntu);
-        assert_eq!((o["family"].as_str(), o["major"].as_str(), o["codename"].as_str()), (Some("Debian"), Some("22"), Some("jammy")));
+        assert_eq!(
+            (o["family"].as_str(), o["major"].as_str(), o["codename"].as_str()),
+            (Some("Debian"), Some("22"), Some("jammy"))
+        );
         let rhel = ["NAME=\"Red Hat Enterprise Linux\"", "ID=\"rhel\"", "ID_LIKE=\"fedora\"", "VERSION_ID=\"9.4\""];
         let o = os(&rhel);
-        assert_eq!((o["family"].as_str(), o["major"].as_str(), o["codename"].as_str()), (Some("RedHat"), Some("9"), Some("")));
+        assert_eq!(
+            (o["family"].as_str(), o["major"].as_str(), o["codename"].as_str()),
+            (Some("RedHat"), Some("9"), Some(""))
+        );
         assert_eq!(family("rocky", "rhel centos fedora"), "RedHat");
         assert_eq!(family("nixos", ""), "Nixos");
     }
@@ -493,7 +510,10 @@ mod tests {
             route4\tdefault via 10.231.1.1 dev host0 proto static\n";
         let f = parse(out, &["interfaces", "default_ipv4", "default_ipv6"]);
         assert_eq!(f.0["interfaces"][1], json!({"name": "host0", "addresses": ["10.231.1.2", "fe80::1"]}));
-        assert_eq!(f.0["default_ipv4"], json!({"address": "10.231.1.2", "interface": "host0", "gateway": "10.231.1.1"}));
+        assert_eq!(
+            f.0["default_ipv4"],
+            json!({"address": "10.231.1.2", "interface": "host0", "gateway": "10.231.1.1"})
+        );
         assert_eq!(f.0["default_ipv6"], json!({"address": "", "interface": "", "gateway": ""}));
         assert!(!f.0.contains_key("os"), "only what was asked");
     }
@@ -505,8 +525,14 @@ mod tests {
         let out = env.render_str("{{ f.os.family }}/{{ f.hostname }}", minijinja::context! { f => v }).expect("render");
         assert_eq!(out, "Linux/web-1");
         assert_eq!(read.lock().expect("lock").names.iter().cloned().collect::<Vec<_>>(), vec!["hostname", "os"]);
-        assert_eq!(explain("host.facts.os.familly == 'x'").as_deref(), Some("`os` has no field `familly`; did you mean `host.facts.os.family`?"));
-        assert_eq!(explain("host.facts.hostnme").as_deref(), Some("there is no fact `hostnme`; did you mean `host.facts.hostname`?"));
+        assert_eq!(
+            explain("host.facts.os.familly == 'x'").as_deref(),
+            Some("`os` has no field `familly`; did you mean `host.facts.os.family`?")
+        );
+        assert_eq!(
+            explain("host.facts.hostnme").as_deref(),
+            Some("there is no fact `hostnme`; did you mean `host.facts.hostname`?")
+        );
         assert_eq!(explain("host.facts.os.family"), None);
     }
 

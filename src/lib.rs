@@ -64,5 +64,6 @@ pub fn run() -> i32 {
         cli::Command::Diff(a) => commands::run::run(a, false),
         cli::Command::Apply(a) => commands::run::run(a, true),
         cli::Command::Sandbox(a) => commands::sandbox::run(a),
+        cli::Command::Facts(a) => commands::facts::run(a),
     }
 }

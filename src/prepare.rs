@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::diag::{self, Code, Diags};
-use crate::graph::{self, HostGraph};
 pub use crate::graph::Selection;
+use crate::graph::{self, HostGraph};
 use crate::host_facts::{Cache, HostFacts};
 use crate::playbook::expand::ExpandOpts;
 use crate::playbook::inventory::Host;

@@ -2,6 +2,7 @@
 //! playbook into per-host jobs is the library's (`prepare.rs`).
 
 pub mod check;
+pub mod facts;
 pub mod run;
 pub mod sandbox;
 

@@ -26,7 +26,8 @@ pub fn run(args: &SandboxArgs) -> i32 {
         say(&format!("inventory: {}", inv.display()));
     }
     let loaded = playbook::load_all(&args.playbook, inventory.as_deref());
-    let prepared = match loaded.and_then(|(pb, diags)| crate::prepare::prepare_loaded(pb, diags, args.limit.as_deref(), &args.selection()))
+    let prepared = match loaded
+        .and_then(|(pb, diags)| crate::prepare::prepare_loaded(pb, diags, args.limit.as_deref(), &args.selection()))
     {
         Ok(p) => p,
         Err(diags) => {

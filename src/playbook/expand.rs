@@ -15,8 +15,8 @@ use super::inventory::Host;
 use super::module::ModuleUse;
 use super::vars::{VarDecl, resolve};
 use super::{ForLoop, Playbook, ResourceDecl};
-use crate::host_facts::{FactsObject, HostFacts};
 use crate::diag::{Code, Diag, Diags, Spanned};
+use crate::host_facts::{FactsObject, HostFacts};
 use crate::resources::{KINDS, Resource, ResourceId, kind_def};
 use crate::syntax::reader::NodeReader;
 use crate::template::Templates;
@@ -416,8 +416,13 @@ fn loop_items(l: &ForLoop, ctx: &Value, templates: &Templates, diags: &mut Diags
     };
     let refuse = |what: &str, diags: &mut Diags| {
         diags.push(
-            Diag::new(Code::Loop, format!("`for` loops over a list or a map, and `{}` is {what}", l.expr), &l.token.at, what)
-                .label(&l.at, "in this loop"),
+            Diag::new(
+                Code::Loop,
+                format!("`for` loops over a list or a map, and `{}` is {what}", l.expr),
+                &l.token.at,
+                what,
+            )
+            .label(&l.at, "in this loop"),
         );
         None
     };

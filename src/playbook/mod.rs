@@ -176,6 +176,13 @@ pub fn load_all(path: &Path, inventory: Option<&Path>) -> Result<(Playbook, Diag
     Ok((pb, diags))
 }
 
+/// An inventory file on its own (`converge facts -i FILE`).
+pub fn load_inventory_file(path: &Path) -> Result<Inventory, Diags> {
+    let mut diags = Diags::default();
+    let inv = load_inventory(path, &mut diags);
+    diags.into_result(inv)
+}
+
 fn load_inventory(path: &Path, diags: &mut Diags) -> Inventory {
     let mut inv = Inventory::default();
     let src = match read_source(path, "inventory") {
@@ -289,16 +296,22 @@ impl Playbook {
                 },
                 Some("when") | Some("tags") => {}
                 Some(other) => diags.push(
-                    Diag::new(Code::Loop, format!("`for` has no property `{other}`"), &entry_at(src, e), "unknown property")
-                        .help("`for` takes its variable, `in=`, and optionally `when=` and `tags=`"),
+                    Diag::new(
+                        Code::Loop,
+                        format!("`for` has no property `{other}`"),
+                        &entry_at(src, e),
+                        "unknown property",
+                    )
+                    .help("`for` takes its variable, `in=`, and optionally `when=` and `tags=`"),
                 ),
             }
         }
         block_extras(src, node, &mut inner, diags);
         if names.is_empty() || names.len() > 2 {
             diags.push(
-                Diag::new(Code::Loop, "`for` takes one or two loop variables", &at, "here")
-                    .help("write `for \"user\" in=\"users\" { ... }`, or `for \"name\" \"value\" in=\"a_map\" { ... }`"),
+                Diag::new(Code::Loop, "`for` takes one or two loop variables", &at, "here").help(
+                    "write `for \"user\" in=\"users\" { ... }`, or `for \"name\" \"value\" in=\"a_map\" { ... }`",
+                ),
             );
             return;
         }
@@ -480,8 +493,13 @@ fn condition(src: &Source, e: &kdl::KdlEntry, diags: &mut Diags) -> Option<Condi
 /// `when="{{ x }}"`: an expression is written bare, as in Ansible.
 fn braces(c: &Condition, key: &str) -> Option<Diag> {
     (c.expr.contains("{{") || c.expr.contains("{%")).then(|| {
-        Diag::new(Code::Condition, format!("`{key}` is an expression, not a template"), &c.token.at, "written in `{{ }}`")
-            .help(format!("write the expression bare: {key}=\"{}\"", c.expr.replace("{{", "").replace("}}", "").trim()))
+        Diag::new(
+            Code::Condition,
+            format!("`{key}` is an expression, not a template"),
+            &c.token.at,
+            "written in `{{ }}`",
+        )
+        .help(format!("write the expression bare: {key}=\"{}\"", c.expr.replace("{{", "").replace("}}", "").trim()))
     })
 }
 

@@ -52,7 +52,14 @@ fn host(out: &mut String, h: &HostReport, command: &str) {
     }
     for s in &h.skipped_by_condition {
         let (kind, name) = s.id.split_once(':').unwrap_or((&s.id, ""));
-        let _ = writeln!(out, "  {} {} {}  {}", paint("⊘", DIM), paint(kind, DIM), name, paint(&format!("(when {} is false)", s.when), DIM));
+        let _ = writeln!(
+            out,
+            "  {} {} {}  {}",
+            paint("⊘", DIM),
+            paint(kind, DIM),
+            name,
+            paint(&format!("(when {} is false)", s.when), DIM)
+        );
     }
     if let Some(e) = &h.error {
         let _ = writeln!(out, "  {} {}", paint("ERROR", RED), e);
@@ -69,7 +76,8 @@ fn host(out: &mut String, h: &HostReport, command: &str) {
 fn facts(out: &mut String, f: &FactsReport) {
     match f.source.as_str() {
         "gathered" => {
-            let _ = writeln!(out, "  {}", paint(&format!("facts gathered (first contact): {}", f.used.join(", ")), DIM));
+            let _ =
+                writeln!(out, "  {}", paint(&format!("facts gathered (first contact): {}", f.used.join(", ")), DIM));
         }
         "changed" => {
             let line = format!("facts changed since the last run: {}; expanded and probed again", f.changed.join("; "));

@@ -1,0 +1,102 @@
+//! `converge facts PATTERN`: gathers the facts of the hosts a pattern selects, prints
+//! them (what a playbook reads as `host.facts`), and keeps them in the controller's cache
+//! for the next run, as Ansible's `setup` module does for its fact cache.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{FactsArgs, Format};
+use crate::engine;
+use crate::error;
+use crate::host_facts::{Cache, HostFacts};
+use crate::playbook::{self, inventory::Inventory};
+use crate::transport::ssh::SshOptions;
+
+pub fn run(args: &FactsArgs) -> i32 {
+    let inventory = match load(args) {
+        Ok(i) => i,
+        Err(diags) => {
+            super::print_diags(&diags, args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let hosts = match inventory.limit(Some(&args.pattern)) {
+        Ok(h) => h.into_iter().cloned().collect::<Vec<_>>(),
+        Err(e) => {
+            super::print_err(&format!("error: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let ssh = SshOptions {
+        config_file: args.ssh_config.clone(),
+        strict_host_keys: false,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        persist: None,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            super::print_err(&format!("error: cannot start the runtime: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let results = runtime.block_on(engine::gather(hosts, &ssh, 16, Cache::new()));
+    let failed = results.iter().any(|(_, r)| r.is_err());
+    let text = match args.format {
+        Format::Human => human(&results),
+        Format::Json => json(&results),
+    };
+    super::print_out(&text, args.no_color || args.format == Format::Json);
+    if failed { error::FAILURE } else { error::OK }
+}
+
+/// The hosts: the playbook's (replaced by `--inventory` when given), or an inventory
+/// file on its own.
+fn load(args: &FactsArgs) -> Result<Inventory, crate::diag::Diags> {
+    match (&args.playbook, &args.inventory) {
+        (Some(p), inv) => playbook::load(p, inv.as_deref()).map(|pb| pb.inventory),
+        (None, Some(inv)) => playbook::load_inventory_file(inv),
+        (None, None) => {
+            Err(crate::diag::Diag::bare(crate::diag::Code::NoHosts, "give --playbook FILE or --inventory FILE").into())
+        }
+    }
+}
+
+type Results = [(crate::playbook::inventory::Host, Result<HostFacts, error::HostError>)];
+
+fn human(results: &Results) -> String {
+    let mut out = String::new();
+    for (host, r) in results {
+        let _ = writeln!(out, "{}", host.name);
+        match r {
+            Ok(facts) => {
+                for (name, value) in &facts.0 {
+                    let shown = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        v => v.to_string(),
+                    };
+                    let _ = writeln!(out, "  {name}: {shown}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  ERROR {e}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn json(results: &Results) -> String {
+    let hosts: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(host, r)| match r {
+            Ok(f) => json!({"host": host.name, "facts": f.0}),
+            Err(e) => json!({"host": host.name, "error": e.to_string()}),
+        })
+        .collect();
+    let doc = json!({"format_version": 1, "hosts": hosts});
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
