@@ -201,6 +201,16 @@ pub async fn converge_on(
     converge_over(graph, None, Counted::new(transport), mode, secrets, report, &emit, Instant::now()).await
 }
 
+/// [`converge_on`] for a whole [`Job`]: with the playbook's facts side, so that the
+/// host's facts are gathered, checked and kept as in a run (tests on a modelled host).
+pub async fn converge_job_on(job: Job, transport: Box<dyn Transport>, mode: Mode) -> HostReport {
+    let Job { host, graph, secrets, facts } = job;
+    let report = HostReport::new(host.name.clone(), host.name.clone());
+    let emit = Emitter::none(&host.name);
+    let facts = facts.map(|job| Facts::new(job, host.clone()));
+    converge_over(&graph, facts, Counted::new(transport), mode, &secrets, report, &emit, Instant::now()).await
+}
+
 /// [`converge_host`] over a transport just opened, then closed: the graph's secrets masked
 /// with `secrets`, the exchanges counted, the time since `started` the report's total.
 #[allow(clippy::too_many_arguments)]

@@ -69,17 +69,23 @@ pub fn prepare(path: &Path, inventory: Option<&Path>, limit: Option<&str>) -> Re
 ///
 /// `select` (`--tags`, `--skip-tags`) narrows every host's graph; a tag no declaration
 /// carries is an error (a typo would otherwise select nothing, silently).
-pub fn prepare_loaded(
+pub fn prepare_loaded(pb: Playbook, diags: Diags, limit: Option<&str>, select: &Selection) -> Result<Prepared, Diags> {
+    prepare_cached(pb, diags, limit, select, Cache::new())
+}
+
+/// [`prepare_loaded`] with the facts of an earlier run kept in `cache` (`None`: none
+/// kept, every host a first contact).
+pub fn prepare_cached(
     pb: Playbook,
     mut diags: Diags,
     limit: Option<&str>,
     select: &Selection,
+    cache: Option<Cache>,
 ) -> Result<Prepared, Diags> {
     check_tags(&pb, select, &mut diags);
     let path = pb.src.name().to_string();
     let secrets = pb.secret_list();
     let templates = Arc::new(Templates::new(&pb.dir).with_secrets(secrets.clone()));
-    let cache = Cache::new();
     let hosts = match pb.inventory.limit(limit) {
         Ok(h) => h,
         Err(none) => {

@@ -4,6 +4,7 @@
 
 #[path = "../common/generated.rs"]
 mod cases;
+mod facts;
 mod generated;
 mod host;
 mod run;

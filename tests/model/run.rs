@@ -198,3 +198,24 @@ pub fn strip_ansi(s: &str) -> String {
     let re = regex::Regex::new("\x1b\\[[0-9;]*m").expect("regex");
     re.replace_all(s, "").into_owned()
 }
+
+/// Runs the engine once on `host` for `text` (the resources of host `model`), prepared as
+/// `converge` prepares it with the facts kept in `cache` by earlier runs: the facts side
+/// of the run included (gathered on first contact, checked by the probe, kept).
+pub fn converge_cached(host: &ModelHost, text: &str, cache: &std::path::Path, mode: Mode) -> Run {
+    let dir = tempfile::Builder::new().prefix("converge-book.").tempdir().expect("tempdir");
+    let path = dir.path().join("playbook.kdl");
+    std::fs::write(&path, format!("host \"model\"\n{text}")).expect("playbook");
+    let (pb, diags) = converge::playbook::load_all(&path, None).unwrap_or_else(|d| panic!("{d:?}"));
+    let cache = Some(converge::host_facts::Cache::at(cache));
+    let prepared = converge::prepare::prepare_cached(pb, diags, None, &Default::default(), cache)
+        .unwrap_or_else(|d| panic!("the playbook does not prepare:\n{text}\n{d:?}"));
+    let job = prepared.jobs.into_iter().next().expect("one host");
+    let first = host.next();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let report = rt.block_on(engine::converge_job_on(job, host.transport(), mode));
+    let exchanges = host.exchanges().into_iter().filter(|e| e.n >= first).collect();
+    // the graph is the engine's own here (expanded again with the host's facts): the
+    // scenarios of facts assert outcomes and exchanges, not blocks by node
+    Run { report, exchanges, mode, ids: Vec::new() }
+}

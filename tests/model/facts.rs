@@ -1,0 +1,127 @@
+//! Host facts on a modelled host: the exchanges they cost (first contact, cached,
+//! changed), conditions and loops decided by them, and a fact a step changes read again
+//! at verify. The cache is each test's own directory, never the user's.
+
+use converge::engine::Mode;
+
+use crate::host::ModelHost;
+use crate::run::{Run, converge_cached};
+
+const DEBIAN: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n";
+const RHEL: &str = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.4 (Plow)\"\nID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9.4 (Plow)\"\n";
+
+/// A playbook that reads the OS facts: one file says which OS, one exists only on Debian,
+/// one for each of two users.
+const BOOK: &str = r#"vars { users "alice" "bob" }
+file "/etc/motd" content="{{ host.facts.os.id }} {{ host.facts.os.version }}\n"
+file "/etc/debian-only" content="apt\n" when="host.facts.os.family == 'Debian'"
+for "u" in="users" {
+    file "/srv/{{ u }}.txt" content="{{ u }} on {{ host.facts.os.family }}\n"
+}
+"#;
+
+fn run(m: &ModelHost, cache: &std::path::Path, mode: Mode) -> Run {
+    converge_cached(m, BOOK, cache, mode)
+}
+
+fn facts(r: &Run) -> serde_json::Value {
+    serde_json::to_value(r.report.facts.as_ref().expect("the report says where the facts came from")).expect("json")
+}
+
+#[test]
+fn first_contact_gathers_in_one_more_exchange_then_the_cached_facts_cost_none() {
+    let m = ModelHost::new(&[]);
+    m.write("/etc/os-release", DEBIAN);
+    let cache = tempfile::tempdir().expect("cache");
+    let first = run(&m, cache.path(), Mode::Diff);
+    assert_eq!(first.count(), 2, "facts, then the probe:\n{}", first.human());
+    assert_eq!(facts(&first)["source"], "gathered");
+    assert_eq!(facts(&first)["used"], serde_json::json!(["os"]));
+    assert!(first.human().contains("facts gathered (first contact): os"), "{}", first.human());
+    assert_eq!(
+        first.actions(),
+        [
+            "file:/etc/motd create",
+            "file:/etc/debian-only create",
+            "file:/srv/alice.txt create",
+            "file:/srv/bob.txt create"
+        ]
+    );
+    assert!(first.human().contains("+debian 12"), "the facts reach the content:\n{}", first.human());
+    // the cache holds every fact of the host
+    let kept = std::fs::read_dir(cache.path()).expect("cache dir").count();
+    assert_eq!(kept, 1);
+
+    let applied = run(&m, cache.path(), Mode::Apply);
+    assert_eq!(applied.status(), "converged", "{}", applied.human());
+    assert_eq!(applied.count(), 3, "probe (with the facts), apply, verify:\n{}", applied.human());
+    assert_eq!(facts(&applied)["source"], "cache");
+    assert_eq!(m.read("/etc/motd").as_deref(), Some("debian 12\n"));
+    assert_eq!(m.read("/srv/bob.txt").as_deref(), Some("bob on Debian\n"));
+
+    let again = run(&m, cache.path(), Mode::Apply);
+    assert_eq!(again.count(), 1, "a no-op with the facts cached and unchanged is one exchange:\n{}", again.human());
+    assert_eq!(again.status(), "in_sync");
+}
+
+#[test]
+fn facts_changed_since_the_cache_are_expanded_again_and_probed_again_and_the_plan_says_so() {
+    let m = ModelHost::new(&[]);
+    m.write("/etc/os-release", DEBIAN);
+    let cache = tempfile::tempdir().expect("cache");
+    let applied = run(&m, cache.path(), Mode::Apply);
+    assert_eq!(applied.status(), "converged", "{}", applied.human());
+    // the host is reinstalled as RHEL under the same name
+    m.write("/etc/os-release", RHEL);
+    let diff = run(&m, cache.path(), Mode::Diff);
+    assert_eq!(diff.count(), 2, "the probe, then the probe of the new expansion:\n{}", diff.human());
+    let f = facts(&diff);
+    assert_eq!(f["source"], "changed");
+    assert_eq!(f["changed"][0].as_str().map(|s| s.starts_with("os: {")), Some(true), "{f}");
+    let human = diff.human();
+    assert!(human.contains("facts changed since the last run: os:"), "{human}");
+    assert!(human.contains("-debian 12") && human.contains("+rhel 9.4"), "{human}");
+    // the Debian-only file is left out by its condition, and shown so
+    assert!(!diff.actions().iter().any(|a| a.starts_with("file:/etc/debian-only")), "{:?}", diff.actions());
+    assert_eq!(diff.report.skipped_by_condition.len(), 1);
+    assert_eq!(diff.report.skipped_by_condition[0].id, "file:/etc/debian-only");
+    assert!(human.contains("⊘ file /etc/debian-only  (when host.facts.os.family == 'Debian' is false)"), "{human}");
+    // the new facts are kept: the next diff is one exchange again
+    let again = run(&m, cache.path(), Mode::Diff);
+    assert_eq!(again.count(), 1, "{}", again.human());
+    assert_eq!(facts(&again)["source"], "cache");
+}
+
+#[test]
+fn a_fact_a_step_changes_is_read_again_at_verify_and_kept_for_the_next_run() {
+    let m = ModelHost::new(&[]);
+    m.write("/etc/os-release", DEBIAN);
+    let cache = tempfile::tempdir().expect("cache");
+    let book = format!(
+        "{BOOK}file \"/etc/os-release\" content=\"{}\"\n",
+        DEBIAN.replace("VERSION_ID=\"12\"", "VERSION_ID=\"13\"").replace('"', "\\\"").replace('\n', "\\n")
+    );
+    let first = converge_cached(&m, &book, cache.path(), Mode::Apply);
+    assert_eq!(first.status(), "converged", "{}", first.human());
+    let f = facts(&first);
+    assert_eq!(f["changed_by_run"][0].as_str().map(|s| s.starts_with("os: {")), Some(true), "{f}");
+    assert!(first.human().contains("facts changed by this run: os:"), "{}", first.human());
+    // the motd was written with version 12; the next run knows 13 from its cache, probes
+    // once, and converges the motd to it
+    let next = converge_cached(&m, &book, cache.path(), Mode::Apply);
+    assert_eq!(next.count(), 3, "{}", next.human());
+    assert_eq!(m.read("/etc/motd").as_deref(), Some("debian 13\n"));
+    let last = converge_cached(&m, &book, cache.path(), Mode::Apply);
+    assert_eq!(last.count(), 1, "{}", last.human());
+}
+
+#[test]
+fn a_playbook_that_reads_no_fact_gathers_none() {
+    let m = ModelHost::new(&[]);
+    let cache = tempfile::tempdir().expect("cache");
+    let r = converge_cached(&m, "file \"/etc/plain\" content=\"x\\n\"\n", cache.path(), Mode::Diff);
+    assert_eq!(r.count(), 1);
+    assert!(r.report.facts.is_none());
+    assert!(!r.exchanges[0].script.contains("/etc/os-release"), "no fact is gathered");
+    assert_eq!(std::fs::read_dir(cache.path()).expect("cache").count(), 0);
+}
