@@ -276,19 +276,26 @@ impl Playbook {
     ) {
         let at = name_at(src, node);
         let mut names = Vec::new();
+        let mut bad_names = false;
         let mut expr = None;
         let mut inner = scope.clone();
         for e in node.entries() {
             match e.name().map(|n| n.value()) {
                 None => match expect_string(src, e, "a loop variable") {
                     Ok(n) if crate::syntax::reader::is_env_name(&n) => names.push(n),
-                    Ok(n) => diags.push(Diag::new(
-                        Code::Loop,
-                        format!("`{n}` is not a variable name"),
-                        &entry_at(src, e),
-                        "letters, digits and `_`, not starting with a digit",
-                    )),
-                    Err(d) => diags.push(d),
+                    Ok(n) => {
+                        bad_names = true;
+                        diags.push(Diag::new(
+                            Code::Loop,
+                            format!("`{n}` is not a variable name"),
+                            &entry_at(src, e),
+                            "letters, digits and `_`, not starting with a digit",
+                        ))
+                    }
+                    Err(d) => {
+                        bad_names = true;
+                        diags.push(d)
+                    }
                 },
                 Some("in") => match expect_string(src, e, "`in`") {
                     Ok(x) => expr = Some(Condition { expr: x, token: token_of(src, e) }),
@@ -307,6 +314,9 @@ impl Playbook {
             }
         }
         block_extras(src, node, &mut inner, diags);
+        if bad_names {
+            return;
+        }
         if names.is_empty() || names.len() > 2 {
             diags.push(
                 Diag::new(Code::Loop, "`for` takes one or two loop variables", &at, "here").help(

@@ -252,3 +252,53 @@ diag_case!(
      file \"/a\" content=\"\" require=\"file:/b\"\n\
      file \"/b\" content=\"\" require=\"file:/a\"\n"
 );
+
+// --- host facts, conditions, loops and tags (docs/language.md)
+
+diag_case!(
+    a_misspelled_fact_is_an_error_at_its_token,
+    "host \"a\"\npackage \"nginx\" when=\"host.facts.os.familly == 'RedHat'\"\nfile \"/etc/motd\" content=\"{{ host.facts.hostnme }}\\n\"\n"
+);
+
+diag_case!(a_condition_in_braces_is_refused, "host \"a\"\npackage \"nginx\" when=\"{{ web }}\"\n");
+
+diag_case!(
+    a_condition_that_cannot_be_evaluated,
+    "host \"a\"\npackage \"nginx\" when=\"role == 'web'\"\non \"a\" when=\"1 +\" {\n    package \"cron\"\n}\n"
+);
+
+diag_case!(
+    a_loop_needs_a_variable_and_in,
+    "host \"a\"\nfor in=\"users\" {\n    user \"x\"\n}\nfor \"u\" {\n    user \"{{ u }}\"\n}\nfor \"1u\" in=\"users\" owner=\"x\" {\n}\n"
+);
+
+diag_case!(
+    a_loop_over_what_is_not_a_list_or_a_map,
+    "host \"a\"\nvars { name \"alice\"; users \"alice\" \"bob\" }\nfor \"c\" in=\"name\" {\n    user \"{{ c }}\"\n}\nfor \"k\" \"v\" in=\"users\" {\n    user \"{{ k }}\"\n}\nfor \"u\" in=\"nobody\" {\n    user \"{{ u }}\"\n}\n"
+);
+
+diag_case!(
+    an_error_inside_a_loop_names_the_item,
+    "host \"a\"\nvars { users { alice { uid 1000 }; bob { uid \"x\" } } }\nfor \"u\" in=\"users\" {\n    directory \"/home/{{ u.key }}\" mode=\"{{ u.value.uid }}\"\n}\n"
+);
+
+diag_case!(
+    two_iterations_making_one_resource_are_a_duplicate,
+    "host \"a\"\nvars { users \"alice\" \"bob\" }\nfor \"u\" in=\"users\" {\n    file \"/etc/owner\" content=\"{{ u }}\\n\"\n}\n"
+);
+
+diag_case!(
+    two_conditional_declarations_where_both_hold_are_a_duplicate,
+    "host \"a\"\nvars { web #true; db #true }\npackage \"nginx\" when=\"web\"\npackage \"nginx\" when=\"db\" version=\"1.22\"\n"
+);
+
+diag_case!(
+    a_tag_is_a_word,
+    "host \"a\"\npackage \"nginx\" tags=\"web server!\"\non \"a\" tags=\"\" {\n    package \"cron\"\n}\n"
+);
+
+diag_case!(
+    when_and_tags_are_not_module_parameters,
+    "host \"a\"\nuse \"m.kdl\" when=\"1 +\" app=\"x\"\n",
+    &[("m.kdl", "params {\n    app\n    tags \"x\"\n}\npackage \"{{ app }}\"\n")]
+);

@@ -15,6 +15,7 @@ mod hostile_kinds;
 mod jacow;
 mod kano_konnect;
 mod kinds;
+mod language;
 mod load;
 #[path = "../common/markdown.rs"]
 mod markdown;

@@ -87,7 +87,8 @@ pub fn converge_in(dir: &Path, args: &[&str]) -> Run {
 /// of this process whose name starts with `CONVERGE_TEST_` unless given.
 pub fn converge_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = assert_cmd::Command::cargo_bin("converge").expect("binary");
-    cmd.current_dir(dir).env("NO_COLOR", "1").args(args);
+    // the project's own fact cache, never the user's: runs of one test share it
+    cmd.current_dir(dir).env("NO_COLOR", "1").env("CONVERGE_FACT_CACHE", dir.join(".facts")).args(args);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONVERGE_TEST_")) {
         cmd.env_remove(k);
     }

@@ -1,0 +1,148 @@
+//! The language of fleets, as a user runs it: `check` with both outcomes of every
+//! condition, conditions and loops decided per host, `--tags`/`--skip-tags`, and
+//! `converge facts`. Runs against this machine through `connection="local"` are
+//! read-only (`diff`, `facts`); converging containers is the seeds' and the modelled
+//! host's (tests/model/facts.rs).
+
+use crate::support::Project;
+
+#[test]
+fn check_builds_both_outcomes_of_every_condition_and_contacts_no_host() {
+    let p = Project::new();
+    p.file(
+        "playbook.kdl",
+        r#"host "web-1" address="192.0.2.10"
+host "web-2" address="192.0.2.11"
+vars { admins "alice" "bob" }
+package "nginx" when="host.facts.os.family == 'RedHat'"
+package "nginx-light" when="host.facts.os.family == 'Debian'"
+file "/etc/nginx/conf.d/rhel.conf" content="" when="host.facts.os.family == 'RedHat'" require="package:nginx"
+package "nginx" when="host.facts.os.major == '8'" version="1.14"
+for "a" in="admins" tags="users" {
+    user "{{ a }}" home="/home/{{ a }}"
+}
+"#,
+    );
+    // no host answers at these addresses: check never tries
+    let run = p.converge(&["check", "playbook.kdl"]);
+    run.expect(0);
+    // per host: both nginx packages, the RHEL file, the two users; the third declaration
+    // of nginx is the first's other outcome, not a duplicate
+    assert_eq!(run.stdout.trim(), "playbook.kdl: valid (2 hosts, 10 resources in all)");
+}
+
+#[test]
+fn diff_shows_what_a_condition_leaves_out_and_selects_by_tags() {
+    let p = Project::new();
+    let root = p.path().join("root");
+    std::fs::create_dir_all(&root).expect("root");
+    let r = root.display();
+    p.file(
+        "playbook.kdl",
+        &format!(
+            r#"host "me" connection="local"
+vars {{ sites "a" "b" }}
+directory "{r}/www" tags="web"
+for "s" in="sites" tags="web" {{
+    file "{r}/www/{{{{ s }}}}.html" content="{{{{ s }}}} on {{{{ host.facts.os.family }}}}\n"
+}}
+file "{r}/never" content="" when="host.facts.os.family == 'Plan9'"
+file "{r}/db.conf" content="x\n" tags="db"
+file "{r}/skipped" content="" tags="web slow"
+"#
+        ),
+    );
+    let all = p.converge(&["diff", "playbook.kdl"]);
+    all.expect(2);
+    assert!(all.stdout.contains("facts gathered (first contact): os"), "{}", all.stdout);
+    assert!(
+        all.stdout.contains(&format!("⊘ file {r}/never  (when host.facts.os.family == 'Plan9' is false)")),
+        "{}",
+        all.stdout
+    );
+    let json = p.converge(&["diff", "playbook.kdl", "--format", "json"]);
+    let doc = json.json();
+    let host = &doc["hosts"][0];
+    assert_eq!(host["exchanges"], 1, "the facts are cached now: one exchange");
+    assert_eq!(host["facts"]["source"], "cache");
+    assert_eq!(host["skipped_by_condition"][0]["id"], format!("file:{r}/never"));
+    let ids = |d: &serde_json::Value| -> Vec<String> {
+        d["hosts"][0]["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .map(|r| r["id"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(ids(&doc).len(), 5);
+    // --tags web: the web resources only, the slow one skipped
+    let web = p.converge(&["diff", "playbook.kdl", "--tags", "web", "--skip-tags", "slow", "--format", "json"]);
+    let web = web.json();
+    assert_eq!(
+        ids(&web),
+        [format!("directory:{r}/www"), format!("file:{r}/www/a.html"), format!("file:{r}/www/b.html")]
+    );
+    // --tags db keeps nothing else; a file under a web directory would be kept for it
+    let db = p.converge(&["diff", "playbook.kdl", "--tags", "db", "--format", "json"]);
+    assert_eq!(ids(&db.json()), [format!("file:{r}/db.conf")]);
+    assert!(!root.join("www").exists(), "a diff changes nothing");
+}
+
+#[test]
+fn a_selected_resource_keeps_what_it_needs_and_skip_tags_wins() {
+    let p = Project::new();
+    let r = p.path().join("root");
+    let r = r.display();
+    p.file(
+        "playbook.kdl",
+        &format!(
+            r#"host "me" connection="local"
+directory "{r}" tags="base"
+file "{r}/app.conf" content="x\n" tags="app" notify="exec:reload"
+exec "reload" command="true" refresh-only=#true tags="ops"
+"#
+        ),
+    );
+    let kept = p.converge(&["diff", "playbook.kdl", "--tags", "app"]);
+    kept.expect(2);
+    assert!(kept.stdout.contains(&format!("+ directory {r}  (kept for file:{r}/app.conf)")), "{}", kept.stdout);
+    assert!(kept.stdout.contains("↻ exec reload  (kept for file:"), "{}", kept.stdout);
+    let skipped = p.converge(&["diff", "playbook.kdl", "--tags", "app", "--skip-tags", "ops", "--format", "json"]);
+    let ids: Vec<String> = skipped.json()["hosts"][0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|x| x["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(ids, [format!("directory:{r}"), format!("file:{r}/app.conf")]);
+    let typo = p.converge(&["diff", "playbook.kdl", "--tags", "ap"]);
+    typo.expect(1);
+    insta::assert_snapshot!("an_unknown_tag_is_refused_before_any_host", typo.stderr);
+}
+
+#[test]
+fn facts_prints_every_fact_and_keeps_them_for_the_next_run() {
+    let p = Project::new();
+    p.file(
+        "playbook.kdl",
+        "host \"me\" connection=\"local\"\nfile \"/tmp/never\" content=\"\" when=\"host.facts.os.family == 'Plan9'\"\n",
+    );
+    let run = p.converge(&["facts", "me", "--playbook", "playbook.kdl", "--format", "json"]);
+    run.expect(0);
+    let doc = run.json();
+    let facts = &doc["hosts"][0]["facts"];
+    let os = std::fs::read_to_string("/etc/os-release").expect("this machine's os-release");
+    let id = os.lines().find_map(|l| l.strip_prefix("ID=")).expect("ID").trim_matches('"');
+    assert_eq!(facts["os"]["id"], id);
+    assert_eq!(facts["cpus"], std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    for name in converge::host_facts::SCHEMA.iter().map(|(n, _)| *n) {
+        assert!(facts.get(name).is_some(), "{name} missing from {facts}");
+    }
+    let human = p.converge(&["facts", "me", "--playbook", "playbook.kdl"]);
+    human.expect(0);
+    assert!(human.stdout.starts_with("me\n  arch: "), "{}", human.stdout);
+    // the cache is warm: a diff is one exchange
+    let diff = p.converge(&["diff", "playbook.kdl", "--format", "json"]);
+    assert_eq!(diff.json()["hosts"][0]["exchanges"], 1);
+    assert_eq!(diff.json()["hosts"][0]["facts"]["source"], "cache");
+}
