@@ -194,6 +194,7 @@ fn help_texts() {
         vec!["diff", "--help"],
         vec!["apply", "--help"],
         vec!["sandbox", "--help"],
+        vec!["facts", "--help"],
     ] {
         let run = p.converge(&cmd);
         run.expect(0);
