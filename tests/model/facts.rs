@@ -125,3 +125,45 @@ fn a_playbook_that_reads_no_fact_gathers_none() {
     assert!(!r.exchanges[0].script.contains("/etc/os-release"), "no fact is gathered");
     assert_eq!(std::fs::read_dir(cache.path()).expect("cache").count(), 0);
 }
+
+/// The examples of docs/language.md that teach facts, conditions, loops and tags, each
+/// converged on a modelled Debian host (their `host` line dropped), then settled: a second
+/// apply is one exchange. What each says it does, it does.
+#[test]
+fn the_documented_examples_of_facts_conditions_loops_and_tags_converge() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/language.md")).expect("language.md");
+    let start = doc.find("## Host facts").expect("the facts section");
+    let end = doc[start..].find("## Resources").map(|e| start + e).expect("the next section");
+    let blocks = crate::markdown::kdl_blocks(&doc[start..end]);
+    assert_eq!(blocks.len(), 4, "facts, when, for, tags");
+    let repo = [
+        crate::host::Pkg::new("nginx-light", "1.22.1-9").dir("/etc/nginx/conf.d").service("nginx"),
+        crate::host::Pkg::new("nginx", "1.22.1-9").dir("/etc/nginx/conf.d").service("nginx"),
+        crate::host::Pkg::new("cron", "3.0pl1-162").dir("/etc/cron.d"),
+    ];
+    for (k, block) in blocks.iter().enumerate() {
+        let m = ModelHost::new(&repo);
+        m.write("/etc/os-release", DEBIAN);
+        let cache = tempfile::tempdir().expect("cache");
+        let text: String = block.lines().filter(|l| !l.starts_with("host ")).map(|l| format!("{l}\n")).collect();
+        let first = converge_cached(&m, &text, cache.path(), Mode::Apply);
+        assert_eq!(first.status(), "converged", "block {k}:\n{text}\n{}", first.human());
+        let again = converge_cached(&m, &text, cache.path(), Mode::Apply);
+        assert_eq!((again.status().as_str(), again.count()), ("in_sync", 1), "block {k}:\n{}", again.human());
+        match k {
+            0 => assert!(m.read("/etc/motd").is_some_and(|t| t.contains(": Debian GNU/Linux 12 (bookworm) on "))),
+            1 => {
+                assert_eq!(m.installed("nginx-light").as_deref(), Some("1.22.1-9"));
+                assert_eq!(m.installed("nginx"), None, "the RedHat package is left out on Debian");
+                assert!(first.human().contains("⊘ package nginx  (when host.facts.os.family == 'RedHat' is false)"));
+                assert!(m.exists("/etc/nginx/conf.d/tls.conf"));
+            }
+            2 => {
+                assert!(m.read("/etc/passwd").is_some_and(|p| p.contains("carol:")));
+                assert!(m.read("/etc/nginx/conf.d/shop.conf").is_some_and(|c| c.contains("127.0.0.1:8002")));
+                assert!(!m.exists("/etc/converge/interfaces/lo"), "the loop's when leaves lo out");
+            }
+            _ => assert_eq!(m.service("nginx").active, "active"),
+        }
+    }
+}

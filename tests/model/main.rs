@@ -7,6 +7,8 @@ mod cases;
 mod facts;
 mod generated;
 mod host;
+#[path = "../common/markdown.rs"]
+mod markdown;
 mod run;
 mod scenarios;
 mod stubs;
