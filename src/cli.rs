@@ -70,7 +70,8 @@ pub struct RunArgs {
     /// An inventory file that replaces the playbook's hosts and groups
     #[arg(long, short = 'i', value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Only these hosts or groups (comma-separated; `*` globs)
+    /// Only the hosts this Ansible host pattern selects: host names, group names or globs joined
+    /// by `:` or `,`; `&` narrows, `!` excludes (`web:&eu:!web-3`)
     #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Option<String>,
     /// How many hosts to work on at once
@@ -101,7 +102,8 @@ pub struct RunArgs {
 pub struct SandboxArgs {
     /// The playbook (KDL); its hosts are replaced by local containers of the same names
     pub playbook: PathBuf,
-    /// Only these hosts or groups (comma-separated; `*` globs)
+    /// Only the hosts this Ansible host pattern selects: host names, group names or globs joined
+    /// by `:` or `,`; `&` narrows, `!` excludes (`web:&eu:!web-3`)
     #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Option<String>,
     /// Keep the containers running after the run and print how to reach them
