@@ -97,7 +97,8 @@ pub struct RunArgs {
     /// An inventory file that replaces the playbook's hosts and groups
     #[arg(long, short = 'i', value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Only these hosts or groups (comma-separated; `*` globs)
+    /// Only the hosts this Ansible host pattern selects: host names, group names or globs joined
+    /// by `:` or `,`; `&` narrows, `!` excludes (`web:&eu:!web-3`)
     #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Option<String>,
     /// Only resources with one of these tags, and what they need (comma-separated or repeated)
@@ -134,7 +135,8 @@ pub struct RunArgs {
 pub struct SandboxArgs {
     /// The playbook (KDL); its hosts are replaced by local containers of the same names
     pub playbook: PathBuf,
-    /// Only these hosts or groups (comma-separated; `*` globs)
+    /// Only the hosts this Ansible host pattern selects: host names, group names or globs joined
+    /// by `:` or `,`; `&` narrows, `!` excludes (`web:&eu:!web-3`)
     #[arg(long, short = 'l', value_name = "PATTERN")]
     pub limit: Option<String>,
     /// Only resources with one of these tags, and what they need (comma-separated or repeated)

@@ -89,7 +89,11 @@ pub fn prepare_cached(
     let hosts = match pb.inventory.limit(limit) {
         Ok(h) => h,
         Err(none) => {
-            diags.push(diag::Diag::bare(diag::Code::Limit, none.to_string()));
+            let d = diag::Diag::bare(diag::Code::Limit, none.to_string());
+            diags.push(match none.help() {
+                Some(help) => d.help(help),
+                None => d,
+            });
             Vec::new()
         }
     };

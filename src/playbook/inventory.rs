@@ -21,8 +21,11 @@
 //! of an `inventory` block and replaces every host and group of the playbook, so the same
 //! playbook converges production or a test container unchanged.
 
+mod pattern;
+
 use kdl::KdlNode;
 
+use self::pattern::{Op, Part};
 use super::vars::{VarDecl, read_vars};
 use crate::diag::{At, Code, Diag, Diags, Source, did_you_mean};
 use crate::syntax::kdl::{entry_at, expect_bool, expect_int, expect_string, name_at};
@@ -176,30 +179,119 @@ impl Inventory {
         self.hosts.iter().map(|h| h.name.as_str()).chain(self.groups.iter().map(|g| g.name.as_str()))
     }
 
-    /// Hosts selected by `--limit`: comma-separated host or group names, `*` globs allowed.
+    /// Hosts selected by `--limit`, in inventory order: every host without a pattern, else
+    /// the hosts an Ansible host pattern selects (its forms: `inventory/pattern.rs`). The
+    /// plain parts are joined first, then narrowed by every `&` part, then every `!` part
+    /// is taken out, whatever order they are written in, as Ansible does.
+    ///
+    /// Stricter than Ansible where Ansible would quietly do something unexpected: a part
+    /// that matches no host or group name is an error (Ansible warns and ignores it), so is
+    /// a selection that ends up empty, and so is a pattern of only `&`/`!` parts, which
+    /// Ansible reads as starting from `all`: here the user writes the `all:` they mean.
     pub fn limit(&self, pattern: Option<&str>) -> Result<Vec<&Host>, NoMatch> {
         let Some(pattern) = pattern else { return Ok(self.hosts.iter().collect()) };
-        let pats: Vec<&str> = pattern.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
-        let chosen: Vec<&Host> = self
-            .hosts
-            .iter()
-            .filter(|h| pats.iter().any(|p| glob(p, &h.name) || h.groups.iter().any(|g| glob(p, g))))
-            .collect();
-        if chosen.is_empty() {
-            let nearest = pats.first().and_then(|p| did_you_mean(p, self.names())).map(str::to_string);
-            return Err(NoMatch { pattern: pattern.to_string(), nearest });
+        let parts = pattern::parse(pattern)?;
+        if parts.iter().all(|p| p.op != Op::Union) {
+            return Err(NoMatch::NoStart { pattern: pattern.to_string() });
         }
-        Ok(chosen)
+        for part in &parts {
+            self.check_part(pattern, part)?;
+        }
+        let selects = |part: &Part| -> Vec<bool> {
+            self.hosts.iter().map(|h| part.matches(&h.name) || h.groups.iter().any(|g| part.matches(g))).collect()
+        };
+        let mut chosen = vec![false; self.hosts.len()];
+        for part in parts.iter().filter(|p| p.op == Op::Union) {
+            chosen.iter_mut().zip(selects(part)).for_each(|(c, s)| *c |= s);
+        }
+        // the first `&` or `!` part that leaves nothing, to say why the result is empty
+        let mut emptied_by = None;
+        for op in [Op::Intersect, Op::Exclude] {
+            for part in parts.iter().filter(|p| p.op == op) {
+                let had_some = chosen.contains(&true);
+                let keep_matched = op == Op::Intersect;
+                chosen.iter_mut().zip(selects(part)).for_each(|(c, s)| *c &= s == keep_matched);
+                if had_some && !chosen.contains(&true) {
+                    emptied_by = Some(part.written.clone());
+                }
+            }
+        }
+        if !chosen.contains(&true) {
+            return Err(NoMatch::Empty { pattern: pattern.to_string(), emptied_by });
+        }
+        Ok(self.hosts.iter().zip(chosen).filter_map(|(h, c)| c.then_some(h)).collect())
+    }
+
+    /// Refuses a part that matches no host or group name (a typo, most likely: the nearest
+    /// name is suggested) and a group position (`web[0]`) on a group, which Ansible would
+    /// read differently from the class it is here.
+    fn check_part(&self, pattern: &str, part: &Part) -> Result<(), NoMatch> {
+        if let Some(group) = part.subscript_base().filter(|base| self.group(base).is_some()) {
+            return Err(NoMatch::Invalid {
+                pattern: pattern.to_string(),
+                part: part.written.clone(),
+                reason: "picks hosts of a group by position, which converge does not support".to_string(),
+                help: Some(format!("name the hosts, or match them with a glob such as `{group}*`")),
+            });
+        }
+        if part.is_all() || self.names().any(|n| part.matches(n)) {
+            return Ok(());
+        }
+        let nearest = if part.is_regex() { None } else { did_you_mean(&part.name, self.names()) };
+        Err(NoMatch::Unknown {
+            pattern: pattern.to_string(),
+            part: part.name.clone(),
+            nearest: nearest.map(str::to_string),
+        })
     }
 }
 
-/// `--limit` selected no host: the pattern as given, and the host or group name nearest
-/// to its first part when one is close (a typo).
+/// Why `--limit` selects no host. The text is what the user reads (as a bare
+/// `converge::limit` diagnostic, with [`NoMatch::help`] as its help line), so it always
+/// names the pattern as given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--limit {pattern} matches no host or group{}", nearest.as_ref().map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default())]
-pub struct NoMatch {
-    pub pattern: String,
-    pub nearest: Option<String>,
+pub enum NoMatch {
+    /// A part (`part`, without its `&` or `!`) matches no host or group name; `nearest` is
+    /// the name closest to it when one is close (a typo).
+    #[error(
+        "{}matches no host or group{}",
+        if part == pattern { format!("--limit {pattern} ") } else { format!("`{part}` in --limit {pattern} ") },
+        nearest.as_ref().map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default()
+    )]
+    Unknown { pattern: String, part: String, nearest: Option<String> },
+    /// Every part matches some name, but together they leave no host: `emptied_by` is the
+    /// `&` or `!` part after which none was left; `None` when the plain parts named only
+    /// groups without hosts.
+    #[error(
+        "--limit {pattern} matches no host ({})",
+        match emptied_by {
+            Some(part) => format!("none is left after `{part}`"),
+            None => "the groups it names have no hosts".to_string(),
+        }
+    )]
+    Empty { pattern: String, emptied_by: Option<String> },
+    /// Only `&` and `!` parts: nothing to narrow or exclude from.
+    #[error("--limit {pattern} only narrows (`&`) or excludes (`!`), so it starts from no host")]
+    NoStart { pattern: String },
+    /// No part at all (`--limit ""`, `--limit ,`).
+    #[error("--limit `{pattern}` names no host or group")]
+    Blank { pattern: String },
+    /// A part that cannot be read: a bare `&`, `!` or `~`, a regex that does not compile,
+    /// a group position.
+    #[error("`{part}` in --limit {pattern} {reason}")]
+    Invalid { pattern: String, part: String, reason: String, help: Option<String> },
+}
+
+impl NoMatch {
+    /// What to write instead, when there is more to say than the message.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            NoMatch::NoStart { pattern } => Some(format!("start from `all`: `all:{pattern}`")),
+            NoMatch::Blank { .. } => Some("name hosts or groups, or `all` for every host".to_string()),
+            NoMatch::Invalid { help, .. } => help.clone(),
+            NoMatch::Unknown { .. } | NoMatch::Empty { .. } => None,
+        }
+    }
 }
 
 fn first_name(src: &Source, node: &KdlNode, what: &str, diags: &mut Diags) -> Option<String> {
@@ -312,49 +404,142 @@ fn read_host_prop(src: &Source, e: &kdl::KdlEntry, key: &str, host: &mut Host) -
     Ok(())
 }
 
-/// `*` matches any run of characters, `?` one character.
-fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn globs() {
-        assert!(glob("web-*", "web-1"));
-        assert!(glob("*", "x"));
-        assert!(glob("w?b", "web"));
-        assert!(!glob("web", "web-1"));
-    }
+    /// Hosts declared out of group order, so that inventory order differs from the order
+    /// of any pattern's parts.
+    const INVENTORY: &str = r#"
+        host "web-1" connection="local"
+        host "db-1" connection="local"
+        host "web-2" connection="local"
+        host "web-3" connection="local"
+        host "lb" connection="local"
+        group "web" { host "web-1"; host "web-2"; host "web-3"; }
+        group "eu" { host "web-1"; host "db-1"; }
+        group "empty" {}
+    "#;
 
-    #[test]
-    fn limit_selects_by_host_group_or_glob_and_names_the_nearest_when_none_match() {
-        let text = "group \"web\" { host \"web-1\" connection=\"local\"; }\nhost \"db-1\" connection=\"local\"";
-        let src = crate::diag::source("i.kdl", text.to_string());
+    fn inventory() -> Inventory {
+        let src = crate::diag::source("i.kdl", INVENTORY.to_string());
         let doc = crate::syntax::kdl::parse(&src).expect("kdl");
         let (mut inv, mut diags) = (Inventory::default(), Diags::default());
         for node in doc.nodes() {
             inv.read_node(&src, node, &mut diags);
         }
         assert!(diags.is_empty(), "{diags:?}");
-        let names = |p: &str| inv.limit(Some(p)).map(|h| h.iter().map(|h| h.name.clone()).collect::<Vec<_>>());
-        assert_eq!(names("web").ok(), Some(vec!["web-1".to_string()]));
-        assert_eq!(names("*-1, db").map(|n| n.len()).ok(), Some(2));
-        let none = names("wbe").expect_err("no match");
-        assert_eq!(none, NoMatch { pattern: "wbe".into(), nearest: Some("web".into()) });
-        assert_eq!(none.to_string(), "--limit wbe matches no host or group (did you mean `web`?)");
-        let far = inv.limit(Some("zzzzzz")).expect_err("no match");
-        assert_eq!(far.to_string(), "--limit zzzzzz matches no host or group");
+        inv
+    }
+
+    /// The names `--limit pattern` selects, in the order returned.
+    fn names(inv: &Inventory, pattern: &str) -> Result<Vec<String>, NoMatch> {
+        inv.limit(Some(pattern)).map(|hosts| hosts.iter().map(|h| h.name.clone()).collect())
+    }
+
+    fn selects(pattern: &str, expected: &[&str]) {
+        let expected: Vec<String> = expected.iter().map(|n| n.to_string()).collect();
+        assert_eq!(names(&inventory(), pattern), Ok(expected), "--limit {pattern}");
+    }
+
+    #[test]
+    fn limit_without_a_pattern_is_every_host_and_all_or_star_are_too() {
+        let every = ["web-1", "db-1", "web-2", "web-3", "lb"];
+        let inv = inventory();
+        let unlimited: Vec<&str> = inv.limit(None).expect("every host").iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(unlimited, every);
+        selects("all", &every);
+        selects("*", &every);
+    }
+
+    #[test]
+    fn limit_unions_parts_separated_by_colons_or_commas_in_inventory_order() {
+        let expected = ["web-1", "db-1", "web-2", "web-3"];
+        selects("web:db-1", &expected);
+        selects("web,db-1", &expected);
+        selects("db-1 , web", &expected);
+        selects("web-3:eu,web-3", &["web-1", "db-1", "web-3"]);
+    }
+
+    #[test]
+    fn limit_excludes_bang_parts_whatever_their_position() {
+        selects("web:!web-3", &["web-1", "web-2"]);
+        selects("!web-3:web", &["web-1", "web-2"]);
+        selects("all:!web", &["db-1", "lb"]);
+        selects("all:!web:!eu", &["lb"]);
+    }
+
+    #[test]
+    fn limit_intersects_ampersand_parts_before_excluding() {
+        selects("web:&eu", &["web-1"]);
+        selects("all:&eu", &["web-1", "db-1"]);
+        selects("web:db-1:&eu:!db-1", &["web-1"]);
+        // `&` narrows the union of every plain part, not only the part before it
+        selects("lb:&eu:db-1", &["db-1"]);
+    }
+
+    #[test]
+    fn limit_globs_and_regexes_match_host_and_group_names() {
+        selects("web-*", &["web-1", "web-2", "web-3"]);
+        selects("*-1", &["web-1", "db-1"]);
+        selects("web-[12]", &["web-1", "web-2"]);
+        selects("web-[!12]", &["web-3"]);
+        // `e?` matches the group `eu`, so its hosts
+        selects("e?", &["web-1", "db-1"]);
+        selects("~(db|lb)", &["db-1", "lb"]);
+        selects("all:!~web-[23]", &["web-1", "db-1", "lb"]);
+    }
+
+    #[test]
+    fn limit_of_only_exclusions_or_intersections_is_refused_with_the_pattern_to_write() {
+        let inv = inventory();
+        let err = names(&inv, "!web").expect_err("nothing to start from");
+        assert_eq!(err, NoMatch::NoStart { pattern: "!web".into() });
+        assert_eq!(err.to_string(), "--limit !web only narrows (`&`) or excludes (`!`), so it starts from no host");
+        assert_eq!(err.help().as_deref(), Some("start from `all`: `all:!web`"));
+        let err = names(&inv, "&eu:!lb").expect_err("nothing to start from");
+        assert_eq!(err.help().as_deref(), Some("start from `all`: `all:&eu:!lb`"));
+    }
+
+    #[test]
+    fn limit_part_that_matches_no_name_is_named_with_the_nearest() {
+        let inv = inventory();
+        let err = names(&inv, "wbe").expect_err("typo");
+        assert_eq!(err, NoMatch::Unknown { pattern: "wbe".into(), part: "wbe".into(), nearest: Some("web".into()) });
+        assert_eq!(err.to_string(), "--limit wbe matches no host or group (did you mean `web`?)");
+        assert_eq!(err.help(), None);
+        // in any position, `&` and `!` parts included; the part is named without its `!`
+        let err = names(&inv, "web:!wbe-3").expect_err("typo in an exclusion");
+        assert_eq!(err.to_string(), "`wbe-3` in --limit web:!wbe-3 matches no host or group (did you mean `web-3`?)");
+        let err = names(&inv, "all:&ue").expect_err("typo in an intersection");
+        assert_eq!(err.to_string(), "`ue` in --limit all:&ue matches no host or group (did you mean `eu`?)");
+        let err = names(&inv, "zzzzzz").expect_err("nothing near");
+        assert_eq!(err.to_string(), "--limit zzzzzz matches no host or group");
+        let err = names(&inv, "web:~zz").expect_err("a regex matching nothing");
+        assert_eq!(err.to_string(), "`~zz` in --limit web:~zz matches no host or group");
+    }
+
+    #[test]
+    fn limit_that_leaves_no_host_says_which_part_emptied_it() {
+        let inv = inventory();
+        let err = names(&inv, "lb:&eu").expect_err("empty intersection");
+        assert_eq!(err, NoMatch::Empty { pattern: "lb:&eu".into(), emptied_by: Some("&eu".into()) });
+        assert_eq!(err.to_string(), "--limit lb:&eu matches no host (none is left after `&eu`)");
+        let err = names(&inv, "web:!web-*:&eu").expect_err("everything excluded");
+        assert_eq!(err.to_string(), "--limit web:!web-*:&eu matches no host (none is left after `!web-*`)");
+        let err = names(&inv, "empty").expect_err("a group without hosts");
+        assert_eq!(err.to_string(), "--limit empty matches no host (the groups it names have no hosts)");
+    }
+
+    #[test]
+    fn limit_refuses_a_group_position_it_would_read_differently_from_ansible() {
+        let err = names(&inventory(), "web[0]").expect_err("group position");
+        assert_eq!(
+            err.to_string(),
+            "`web[0]` in --limit web[0] picks hosts of a group by position, which converge does not support"
+        );
+        assert_eq!(err.help().as_deref(), Some("name the hosts, or match them with a glob such as `web*`"));
+        // the same shape on a name that is no group is a class
+        selects("web-[1]", &["web-1"]);
     }
 }
