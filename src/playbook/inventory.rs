@@ -191,16 +191,15 @@ impl Inventory {
     pub fn limit(&self, pattern: Option<&str>) -> Result<Vec<&Host>, NoMatch> {
         let Some(pattern) = pattern else { return Ok(self.hosts.iter().collect()) };
         let parts = pattern::parse(pattern)?;
-        if parts.iter().all(|p| p.op != Op::Union) {
-            return Err(NoMatch::NoStart { pattern: pattern.to_string() });
-        }
         for part in &parts {
             self.check_part(pattern, part)?;
         }
         let selects = |part: &Part| -> Vec<bool> {
             self.hosts.iter().map(|h| part.matches(&h.name) || h.groups.iter().any(|g| part.matches(g))).collect()
         };
-        let mut chosen = vec![false; self.hosts.len()];
+        // as Ansible: a pattern of only `&` and `!` parts starts from every host
+        let from_all = parts.iter().all(|p| p.op != Op::Union);
+        let mut chosen = vec![from_all; self.hosts.len()];
         for part in parts.iter().filter(|p| p.op == Op::Union) {
             chosen.iter_mut().zip(selects(part)).for_each(|(c, s)| *c |= s);
         }
@@ -270,9 +269,6 @@ pub enum NoMatch {
         }
     )]
     Empty { pattern: String, emptied_by: Option<String> },
-    /// Only `&` and `!` parts: nothing to narrow or exclude from.
-    #[error("--limit {pattern} only narrows (`&`) or excludes (`!`), so it starts from no host")]
-    NoStart { pattern: String },
     /// No part at all (`--limit ""`, `--limit ,`).
     #[error("--limit `{pattern}` names no host or group")]
     Blank { pattern: String },
@@ -286,7 +282,6 @@ impl NoMatch {
     /// What to write instead, when there is more to say than the message.
     pub fn help(&self) -> Option<String> {
         match self {
-            NoMatch::NoStart { pattern } => Some(format!("start from `all`: `all:{pattern}`")),
             NoMatch::Blank { .. } => Some("name hosts or groups, or `all` for every host".to_string()),
             NoMatch::Invalid { help, .. } => help.clone(),
             NoMatch::Unknown { .. } | NoMatch::Empty { .. } => None,
@@ -491,14 +486,11 @@ mod tests {
     }
 
     #[test]
-    fn limit_of_only_exclusions_or_intersections_is_refused_with_the_pattern_to_write() {
+    fn limit_of_only_exclusions_or_intersections_starts_from_every_host_as_ansible_does() {
         let inv = inventory();
-        let err = names(&inv, "!web").expect_err("nothing to start from");
-        assert_eq!(err, NoMatch::NoStart { pattern: "!web".into() });
-        assert_eq!(err.to_string(), "--limit !web only narrows (`&`) or excludes (`!`), so it starts from no host");
-        assert_eq!(err.help().as_deref(), Some("start from `all`: `all:!web`"));
-        let err = names(&inv, "&eu:!lb").expect_err("nothing to start from");
-        assert_eq!(err.help().as_deref(), Some("start from `all`: `all:&eu:!lb`"));
+        assert_eq!(names(&inv, "!web"), names(&inv, "all:!web"));
+        assert_eq!(names(&inv, "&eu:!lb"), names(&inv, "all:&eu:!lb"));
+        assert!(names(&inv, "!web").is_ok_and(|n| !n.is_empty()));
     }
 
     #[test]
