@@ -6,6 +6,9 @@
 mod cases;
 mod generated;
 mod host;
+mod rhel;
+mod rpm_stubs;
 mod run;
 mod scenarios;
+mod scenarios_rhel;
 mod stubs;
