@@ -13,6 +13,11 @@
 //! machine's account files, `nsswitch.conf`, the dynamic linker's cache and the
 //! `alternatives` links (`awk`), so the host's own tools run as they would.
 //!
+//! A host has Debian's package tools ([`Tools::Apt`], the default) or RHEL 9's
+//! ([`Tools::Dnf`], [`Tools::Yum`]: `rpm_stubs.rs`, seeded by `rhel.rs`); on the latter
+//! the machine's own Debian tools are whited out of `/usr/bin` by an overlay in the same
+//! fstab, so the `package` kind's probe finds rpm and dnf, as on a RHEL host.
+//!
 //! Packages and services live in the stubs' state under `/var/lib/model/`: a test declares
 //! the packages the host's repository has ([`Pkg`]) and the services already there
 //! ([`ModelHost::unit`]), and reads the state back directly ([`ModelHost::installed`],
@@ -41,7 +46,7 @@ use std::time::Duration;
 
 use converge::transport::{BoxFut, Output, Transport, TransportError};
 
-use crate::stubs;
+use crate::{rpm_stubs, stubs};
 
 /// The directories of the machine the model replaces, in mount order: `/tmp` last, since
 /// the tempdir the others come from may be under it.
@@ -58,6 +63,47 @@ const ENV: &[(&str, &str)] = &[
     ("SHELL", "/bin/sh"),
     ("PATH", "/usr/bin:/bin:/usr/sbin:/sbin"),
 ];
+
+/// The package manager a modelled host has: which stubs are on its `PATH`, and which of the
+/// machine's own tools are hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tools {
+    /// Debian's: `dpkg-query`, `apt-get`, `apt-cache` ([`stubs`]).
+    Apt,
+    /// RHEL 9's: `rpm` and `dnf`, and `yum`, which is dnf there ([`rpm_stubs`]).
+    Dnf,
+    /// `rpm` and `yum` only, no `dnf`.
+    Yum,
+}
+
+impl Tools {
+    /// The stubs in `/usr/local/sbin`.
+    fn stubs(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Tools::Apt => &[
+                ("dpkg-query", stubs::DPKG_QUERY),
+                ("apt-get", stubs::APT_GET),
+                ("apt-cache", stubs::APT_CACHE),
+                ("systemctl", stubs::SYSTEMCTL),
+            ],
+            Tools::Dnf => &[
+                ("rpm", rpm_stubs::RPM),
+                ("dnf", rpm_stubs::RPM),
+                ("yum", rpm_stubs::RPM),
+                ("systemctl", stubs::SYSTEMCTL),
+            ],
+            Tools::Yum => &[("rpm", rpm_stubs::RPM), ("yum", rpm_stubs::RPM), ("systemctl", stubs::SYSTEMCTL)],
+        }
+    }
+}
+
+/// Debian's package tools in the machine's `/usr/bin` (`/bin` is a link to it), hidden on a
+/// host with rpm: the provider's probe looks for `dpkg-query` and `apt-get` first, and a
+/// file put over them (`/dev/null`, an empty file, a stub that fails) is still found by
+/// bash's `command -v`. They are whited out instead: `/usr/bin` is a read-only overlay whose
+/// top layer holds a whiteout (a 0/0 character device) per tool, so in the model's namespace
+/// they do not exist at all, and the rest of `/usr/bin` is the machine's.
+const DEBIAN_TOOLS: &[&str] = &["apt", "apt-cache", "apt-get", "dpkg", "dpkg-query"];
 
 /// A package in the modelled host's repository.
 #[derive(Debug, Clone)]
@@ -209,6 +255,12 @@ impl ModelHost {
     /// A fresh host whose package repository holds `repo`. Fails the test, saying why,
     /// when the private mount namespace cannot be made.
     pub fn new(repo: &[Pkg]) -> ModelHost {
+        ModelHost::with_tools(Tools::Apt, repo)
+    }
+
+    /// A fresh host with the package manager `tools`, whose repository holds `repo` (apt's:
+    /// a host with rpm is seeded by `rhel.rs`).
+    pub fn with_tools(tools: Tools, repo: &[Pkg]) -> ModelHost {
         // in memory when the machine has a tmpfs that allows running programs (the stubs):
         // creating a file or a link costs ~1 ms on the disk of a CI machine, ~5 µs there
         let builder = || {
@@ -231,18 +283,13 @@ impl ModelHost {
         let sbin = root.join("usr/local/sbin");
         std::fs::create_dir_all(&sbin).expect("sbin");
         std::fs::create_dir_all(root.join("usr/local/bin")).expect("bin");
-        for (name, text) in [
-            ("dpkg-query", stubs::DPKG_QUERY),
-            ("apt-get", stubs::APT_GET),
-            ("apt-cache", stubs::APT_CACHE),
-            ("systemctl", stubs::SYSTEMCTL),
-        ] {
+        for (name, text) in tools.stubs() {
             let p = sbin.join(name);
             std::fs::write(&p, text).expect("stub");
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod stub");
         }
         let model = root.join("var/lib/model");
-        for d in ["repo", "dpkg", "units"] {
+        for d in ["repo", "dpkg", "units", "rpmdb", "rpmrepo"] {
             std::fs::create_dir_all(model.join(d)).expect("model state");
         }
         for p in repo {
@@ -260,6 +307,9 @@ impl ModelHost {
             assert!(!src.contains(char::is_whitespace), "the tempdir {src} holds whitespace: cannot be an fstab line");
             fstab.push_str(&format!("{src} {b} none bind 0 0\n"));
         }
+        if tools != Tools::Apt {
+            fstab.push_str(&hide_debian_tools(dir.path()));
+        }
         std::fs::write(dir.path().join("fstab"), fstab).expect("fstab");
         let host = ModelHost {
             inner: Arc::new(Inner {
@@ -271,13 +321,22 @@ impl ModelHost {
         };
         // the namespace is the model's (its own /etc), as root, and the stubs run: were they
         // not, the scripts would find the machine's own apt-get and systemctl next on the PATH
-        let (out, err, code) = host.run_ns(
+        let names: Vec<&str> = tools.stubs().iter().map(|(n, _)| *n).collect();
+        let mut check = format!(
             "echo \"model:$(id -u):$(cat /etc/hostname 2>/dev/null || echo ours)\"\n\
-             for c in dpkg-query apt-get apt-cache systemctl; do\n\
+             for c in {}; do\n\
              /usr/local/sbin/$c >/dev/null 2>&1 </dev/null; r=$?\n\
              if [ $r -eq 126 ] || [ $r -eq 127 ]; then echo \"cannot run the stub $c ($r)\"; fi\n\
              done\n",
+            names.join(" ")
         );
+        if tools != Tools::Apt {
+            check.push_str(&format!(
+                "for c in {}; do if command -v $c >/dev/null 2>&1; then echo \"the machine's $c is not hidden\"; fi; done\n",
+                DEBIAN_TOOLS.join(" ")
+            ));
+        }
+        let (out, err, code) = host.run_ns(&check);
         assert!(
             code == Some(0) && out == "model:0:ours\n",
             "the modelled host cannot run: `unshare --mount` with bind mounts needs root (CAP_SYS_ADMIN) and util-linux, \
@@ -588,6 +647,20 @@ fn exec_tmpfs() -> Option<&'static Path> {
         .rfind(|f| f.len() >= 4 && f[1] == "/dev/shm")
         .filter(|f| f[2] == "tmpfs" && !f[3].split(',').any(|o| o == "noexec" || o == "ro"))
         .map(|_| Path::new("/dev/shm"))
+}
+
+/// The fstab line that whites Debian's package tools out of `/usr/bin` ([`DEBIAN_TOOLS`]):
+/// a read-only overlay of a directory of whiteouts on the machine's `/usr/bin`.
+fn hide_debian_tools(dir: &Path) -> String {
+    let hide = dir.join("hide-debian");
+    std::fs::create_dir_all(&hide).expect("whiteout directory");
+    for tool in DEBIAN_TOOLS {
+        let ok = Command::new("mknod").arg(hide.join(tool)).args(["c", "0", "0"]).status().is_ok_and(|s| s.success());
+        assert!(ok, "mknod {}: a whiteout needs root", hide.join(tool).display());
+    }
+    let hide = hide.to_str().expect("utf-8 tempdir");
+    assert!(!hide.contains([':', ',']), "{hide} cannot be an overlay lower directory");
+    format!("overlay /usr/bin overlay ro,lowerdir={hide}:/usr/bin 0 0\n")
 }
 
 fn unit_name(name: &str) -> String {

@@ -9,6 +9,9 @@ mod generated;
 mod host;
 #[path = "../common/markdown.rs"]
 mod markdown;
+mod rhel;
+mod rpm_stubs;
 mod run;
 mod scenarios;
+mod scenarios_rhel;
 mod stubs;

@@ -7,11 +7,11 @@ use converge::engine::Mode;
 use crate::host::{Fault, Hook, ModelHost, Pkg};
 use crate::run::{Book, Run, converge};
 
-fn apply(m: &ModelHost, b: &Book) -> Run {
+pub fn apply(m: &ModelHost, b: &Book) -> Run {
     converge(m, b, Mode::Apply)
 }
 
-fn diff(m: &ModelHost, b: &Book) -> Run {
+pub fn diff(m: &ModelHost, b: &Book) -> Run {
     converge(m, b, Mode::Diff)
 }
 
@@ -25,7 +25,7 @@ fn snapshot(name: &str, run: &Run) {
 
 /// A second apply finds nothing to do: one exchange, every resource in sync.
 #[track_caller]
-fn settled(m: &ModelHost, b: &Book) {
+pub fn settled(m: &ModelHost, b: &Book) {
     let again = apply(m, b);
     let table: Vec<String> = again.report.resources.iter().map(|r| format!("{} ok ok", r.id)).collect();
     let table: Vec<&str> = table.iter().map(String::as_str).collect();

@@ -99,10 +99,20 @@ fn installed(rec: &Record) -> Result<Versions, ProbeError> {
     Ok(out)
 }
 
+/// `candidate=NAME EPOCH VERSION-RELEASE` from `repoquery`; the newest per name. dnf
+/// prints the newest build per name *and architecture*, sorted as text, so a multilib
+/// package whose i686 and x86_64 builds differ comes twice, the older one first when the
+/// newer only adds to the release (`...el9` sorts before `...el9_2`).
 pub fn parse_dnf(rec: &Record) -> Result<(Versions, Versions), ProbeError> {
-    let mut candidate = BTreeMap::new();
+    let mut candidate: Versions = BTreeMap::new();
     for line in rec.all("candidate").into_iter().filter(|l| !l.is_empty()) {
-        name_epoch_vr(line, "repoquery", &mut candidate)?;
+        let mut one = BTreeMap::new();
+        name_epoch_vr(line, "repoquery", &mut one)?;
+        for (name, version) in one {
+            if candidate.get(&name).is_none_or(|have| compare(&version, have) == Ordering::Greater) {
+                candidate.insert(name, version);
+            }
+        }
     }
     Ok((installed(rec)?, candidate))
 }
@@ -296,6 +306,28 @@ mod tests {
         assert_eq!(s.installed.get("httpd").map(String::as_str), Some("2.4.57-5.el9"));
         assert_eq!(s.installed.get("tar").map(String::as_str), Some("2:1.34-6.el9_1"));
         assert_eq!(s.candidate.get("git").map(String::as_str), Some("2.39.3-1.el9_2"));
+    }
+
+    /// `dnf repoquery --latest-limit 1` on an x86_64 host lists a multilib package once per
+    /// architecture, sorted as text: here (versions for illustration) the i686 build lags
+    /// the x86_64 one, and comes first. The newest is the candidate, whatever the order.
+    #[test]
+    fn dnf_takes_the_newest_candidate_of_a_multilib_package() {
+        let out = "provider=dnf\n\
+            pkg=glibc 0 2.34-60.el9\n\
+            candidate=glibc 0 2.34-60.el9\n\
+            \n\
+            candidate=glibc 0 2.34-60.el9_2.7\n\
+            \n";
+        let s = pkg(&["glibc"], Want::Latest).parse(out).expect("parse");
+        assert_eq!(s.candidate.get("glibc").map(String::as_str), Some("2.34-60.el9_2.7"));
+        let (diff, sh) = plan(&pkg(&["glibc"], Want::Latest), out);
+        assert_eq!(diff.changes, vec![Change::set("glibc", "2.34-60.el9", "2.34-60.el9_2.7")]);
+        assert_eq!(sh, "dnf upgrade -y -q -- glibc\n");
+        // the other order: the same candidate
+        let swapped = "provider=dnf\ncandidate=glibc 0 2.34-60.el9_2.7\ncandidate=glibc 0 2.34-60.el9\n";
+        let s = pkg(&["glibc"], Want::Latest).parse(swapped).expect("parse");
+        assert_eq!(s.candidate.get("glibc").map(String::as_str), Some("2.34-60.el9_2.7"));
     }
 
     #[test]
