@@ -24,7 +24,8 @@ pub fn baseline(name: &str, address: &str, run: impl Fn(&str, &str) -> Run) -> s
         let report: converge::report::Report = serde_json::from_str(&json.stdout).expect("the report reads back");
         // the first run of a playbook that reads facts gathers them (and says so); the
         // second finds them kept: the same plan, but for that line
-        let first_contact = |s: &str| s.lines().filter(|l| !l.starts_with("  facts gathered")).collect::<Vec<_>>().join("\n");
+        let first_contact =
+            |s: &str| s.lines().filter(|l| !l.starts_with("  facts gathered")).collect::<Vec<_>>().join("\n");
         assert_eq!(
             first_contact(&anstream::adapter::strip_str(&converge::report::human(&report)).to_string()),
             first_contact(&human.stdout),

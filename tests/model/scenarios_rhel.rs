@@ -185,3 +185,54 @@ fn a_host_with_yum_only_converges_through_yum() {
     assert_eq!(m.log(), ["yum install httpd-2.4.53-7.el9_1.1", "yum upgrade git-2.39.3-1.el9_2"]);
     settled(&m, &b);
 }
+
+/// Seed 000 on its real OS: the `package` declarations of playbooks/jacow.kdl, as written
+/// there (one per OS family, each under a `when` on `host.facts.os.family`), converged on
+/// the modelled RHEL 9 host. The host's facts say RedHat (the fixture's os-release:
+/// `ID_LIKE="rhel centos fedora"`), so RHEL's names are installed with dnf, and Debian's
+/// declaration is shown left out. What the AlmaLinux 9.2 host of the fixtures has
+/// installed (its `rpm -qa`: git-2.39.1-1.el9, python3-3.9.16-1.el9, cronie-1.5.7-8.el9,
+/// iptables-nft-1.8.8-6.el9_1) is left alone; its repositories hold python3-pip and
+/// iptables-services built from the same source packages as the python3-pip-wheel
+/// (21.2.3-6.el9) and iptables-nft (1.8.8-6.el9_1) in that list.
+#[test]
+fn jacow_on_rhel9_installs_rhels_packages_by_its_os_family() {
+    let jacow =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/jacow.kdl")).expect("jacow.kdl");
+    let packages: String =
+        jacow.lines().filter(|l| l.starts_with("package \"git\"")).map(|l| format!("{l}\n")).collect();
+    assert_eq!(packages.lines().count(), 2, "one declaration per OS family:\n{packages}");
+    let m = ModelHost::rhel9();
+    for (name, evr) in [("python3", "3.9.16-1.el9"), ("cronie", "1.5.7-8.el9"), ("iptables-nft", "1.8.8-6.el9_1")] {
+        m.write(&format!("/var/lib/model/rpmdb/{name}"), &format!("(none) {evr} x86_64\n"));
+        m.rpm_build(name, evr, "x86_64", "baseos");
+    }
+    m.rpm_build("python3-pip", "21.2.3-6.el9", "noarch", "appstream");
+    m.rpm_build("iptables-services", "1.8.8-6.el9_1", "noarch", "appstream");
+    let cache = tempfile::tempdir().expect("cache");
+    let plan = crate::run::converge_cached(&m, &packages, cache.path(), converge::engine::Mode::Diff);
+    assert_eq!(plan.count(), 2, "first contact: the facts, then the probe:\n{}", plan.human());
+    assert_eq!(plan.report.facts.as_ref().map(|f| f.used.clone()), Some(vec!["os".to_string()]));
+    assert!(
+        plan.exchanges[1].stdout.contains("\nprovider=dnf\n"),
+        "the probe finds dnf:\n{}",
+        plan.exchanges[1].stdout
+    );
+    assert_eq!(plan.actions(), ["package:git create"]);
+    assert_eq!(
+        plan.changes("package:git"),
+        ["python3-pip: (absent) → 21.2.3-6.el9", "iptables-services: (absent) → 1.8.8-6.el9_1"]
+    );
+    assert_eq!(plan.report.skipped_by_condition.len(), 1);
+    assert_eq!(plan.report.skipped_by_condition[0].when, "host.facts.os.family == 'Debian'");
+    let run = crate::run::converge_cached(&m, &packages, cache.path(), converge::engine::Mode::Apply);
+    assert_eq!(run.status(), "converged", "{}", run.human());
+    assert_eq!(run.count(), 3, "the facts cached: probe, apply, verify");
+    assert_eq!(commands(&run), ["dnf install -y -q -- python3-pip iptables-services"]);
+    assert_eq!(m.rpm_installed("python3-pip").as_deref(), Some("21.2.3-6.el9"));
+    assert_eq!(m.rpm_installed("iptables-services").as_deref(), Some("1.8.8-6.el9_1"));
+    assert_eq!(m.rpm_installed("git").as_deref(), Some("2.39.1-1.el9"), "installed: left alone");
+    assert!(!m.exists("/var/lib/model/dpkg/python3-flask"), "nothing of Debian's");
+    let again = crate::run::converge_cached(&m, &packages, cache.path(), converge::engine::Mode::Apply);
+    assert_eq!((again.status().as_str(), again.count()), ("in_sync", 1), "{}", again.human());
+}
