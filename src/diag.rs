@@ -245,6 +245,15 @@ impl From<Diag> for Diags {
 /// Renders diagnostics the way the user sees them; `color` off gives plain text with the
 /// same layout (what snapshots pin).
 pub fn render(diags: &Diags, color: bool, width: usize) -> String {
+    let mut out = render_each(diags, color, width);
+    let n = diags.len();
+    out.push_str(&format!("error: {n} problem{} found; no host was contacted\n", if n == 1 { "" } else { "s" }));
+    out
+}
+
+/// Each diagnostic rendered, without the closing count: for problems found once a host
+/// was contacted (the playbook expanded with the host's facts), in that host's report.
+pub fn render_each(diags: &Diags, color: bool, width: usize) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
     let mut out = String::new();
@@ -253,8 +262,6 @@ pub fn render(diags: &Diags, color: bool, width: usize) -> String {
         let _ = handler.render_report(&mut out, d);
         out.push('\n');
     }
-    let n = diags.len();
-    out.push_str(&format!("error: {n} problem{} found; no host was contacted\n", if n == 1 { "" } else { "s" }));
     out
 }
 

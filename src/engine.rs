@@ -537,7 +537,8 @@ impl Facts {
     }
 
     fn expand(&self) -> Result<HostGraph, HostError> {
-        (self.job.expand)(&self.current).map_err(|d| HostError::Expand(crate::diag::render(&d, false, 100)))
+        (self.job.expand)(&self.current)
+            .map_err(|d| HostError::Expand(crate::diag::render_each(&d, false, 100).trim_end().to_string()))
     }
 
     fn describe(&self, graph_read: &std::collections::BTreeSet<String>, source: &str) -> report::FactsReport {

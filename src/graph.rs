@@ -224,18 +224,19 @@ impl HostGraph {
         }
         let n = self.nodes.len();
         let mut keep: Vec<Option<Option<NodeId>>> = vec![None; n];
-        let mut stack: Vec<(NodeId, NodeId)> = Vec::new();
-        for i in (0..n).map(NodeId) {
-            if sel.picks(&self[i].tags) {
-                keep[i.0] = Some(None);
-                stack.push((i, i));
-            }
+        let roots: Vec<NodeId> = (0..n).map(NodeId).filter(|&i| sel.picks(&self[i].tags)).collect();
+        for &i in &roots {
+            keep[i.0] = Some(None);
         }
-        while let Some((i, root)) = stack.pop() {
-            for &j in self.deps(i).iter().chain(self.notifies(i)) {
-                if keep[j.0].is_none() && !sel.skips(&self[j].tags) {
-                    keep[j.0] = Some(Some(root));
-                    stack.push((j, root));
+        // what each selected resource needs, kept for the first one declared that needs it
+        for &root in &roots {
+            let mut stack = vec![root];
+            while let Some(i) = stack.pop() {
+                for &j in self.deps(i).iter().chain(self.notifies(i)) {
+                    if keep[j.0].is_none() && !sel.skips(&self[j].tags) {
+                        keep[j.0] = Some(Some(root));
+                        stack.push(j);
+                    }
                 }
             }
         }

@@ -146,3 +146,55 @@ fn facts_prints_every_fact_and_keeps_them_for_the_next_run() {
     assert_eq!(diff.json()["hosts"][0]["exchanges"], 1);
     assert_eq!(diff.json()["hosts"][0]["facts"]["source"], "cache");
 }
+
+#[test]
+fn when_and_tags_on_a_module_use_and_an_on_block_reach_every_resource_inside() {
+    let p = Project::new();
+    let r = p.path().join("root");
+    let r = r.display();
+    p.file(
+        "logdir.kdl",
+        "params {\n    dir\n}\ndirectory \"{{ dir }}\"\nfile \"{{ dir }}/README\" content=\"logs\\n\"\n",
+    );
+    p.file(
+        "playbook.kdl",
+        &format!(
+            r#"host "me" connection="local"
+vars {{ backups #false }}
+directory "{r}"
+use "logdir.kdl" dir="{r}/logs" tags="logs" when="host.facts.os.family != 'Plan9'"
+use "logdir.kdl" dir="{r}/plan9" when="host.facts.os.family == 'Plan9'"
+on "me" when="backups" tags="backup" {{
+    file "{r}/backup.conf" content="daily\n"
+}}
+"#
+        ),
+    );
+    let doc = p.converge(&["diff", "playbook.kdl", "--format", "json"]).json();
+    let host = &doc["hosts"][0];
+    let ids: Vec<&str> =
+        host["resources"].as_array().expect("resources").iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(ids, [format!("directory:{r}"), format!("directory:{r}/logs"), format!("file:{r}/logs/README")]);
+    let skipped: Vec<&str> =
+        host["skipped_by_condition"].as_array().expect("skipped").iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(
+        skipped,
+        [format!("directory:{r}/plan9"), format!("file:{r}/plan9/README"), format!("file:{r}/backup.conf")]
+    );
+    // the module's resources carry the use's tag
+    let logs = p.converge(&["diff", "playbook.kdl", "--tags", "logs", "--format", "json"]).json();
+    let ids: Vec<String> = logs["hosts"][0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|x| format!("{} {}", x["id"].as_str().unwrap_or(""), x["kept_for"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("directory:{r} directory:{r}/logs"),
+            format!("directory:{r}/logs -"),
+            format!("file:{r}/logs/README -")
+        ]
+    );
+}

@@ -167,3 +167,27 @@ fn the_documented_examples_of_facts_conditions_loops_and_tags_converge() {
         }
     }
 }
+
+/// A playbook whose expansion only fails with the host's real facts (a map with no entry
+/// for this OS family): `check` cannot know (stand-in facts), the run finds it once the
+/// facts are gathered, reports the host failed with the diagnostic at its token, and
+/// applies nothing.
+#[test]
+fn an_expansion_that_fails_with_the_real_facts_fails_the_host_before_anything_is_applied() {
+    let m = ModelHost::new(&[]);
+    m.write("/etc/os-release", RHEL);
+    let cache = tempfile::tempdir().expect("cache");
+    let text = "vars { web_package { Debian \"nginx-light\" } }\nfile \"/etc/motd\" content=\"hello\\n\"\npackage \"{{ web_package[host.facts.os.family] }}\"\n";
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("p.kdl"), format!("host \"model\"\n{text}")).expect("playbook");
+    let checked = converge::prepare::check_file(&dir.path().join("p.kdl"), None);
+    assert!(checked.is_ok(), "check, with stand-in facts, cannot know: {:?}", checked.err());
+    let run = converge_cached(&m, text, cache.path(), Mode::Apply);
+    assert_eq!(run.status(), "failed");
+    assert_eq!(run.count(), 1, "the facts exchange, then nothing: no probe, no apply");
+    assert!(!m.exists("/etc/motd"), "nothing applied");
+    let error = run.report.error.clone().expect("the host's error");
+    insta::with_settings!({ filters => vec![(r"/tmp/converge-book\.[^/]+/", "[dir]/")] }, {
+        insta::assert_snapshot!("expansion_fails_with_the_real_facts", error);
+    });
+}
