@@ -226,6 +226,17 @@ async fn converge_over(
 ) -> HostReport {
     let mut facts = facts;
     converge_host(graph, facts.as_mut(), &transport, mode, secrets, &mut report, emit).await;
+    // a step changed a fact the playbook reads, and the playbook expands differently with
+    // it: what now differs converges in this run, in one more pass over the new graph
+    if let Some(next) = facts.as_mut().and_then(|f| f.pending.take()) {
+        let mut again = HostReport::new(report.host.clone(), report.address.clone());
+        again.facts = report.facts.clone();
+        if let Some(f) = facts.as_mut() {
+            f.check_at_probe = false;
+        }
+        converge_host(&next, facts.as_mut(), &transport, mode, secrets, &mut again, emit).await;
+        merge_pass(&mut report, again);
+    }
     report.exchanges = transport.count();
     transport.close().await;
     report.timings_ms.total = ms(started.elapsed());
@@ -399,7 +410,7 @@ async fn apply_rounds(
         let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets, &names).await {
             Ok((frames, gathered)) => {
                 if let (Some(f), Some(g)) = (facts.as_deref_mut(), gathered) {
-                    f.after_run(g, &graph.facts_read, report);
+                    f.after_run(g, graph, report);
                 }
                 plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }, secrets)
             }
@@ -519,13 +530,23 @@ pub struct Facts {
     /// Whether the probe must read the facts used (not when they were just gathered).
     check_at_probe: bool,
     changed: Vec<String>,
+    /// The graph expanded with facts a step of this run changed, for one more pass.
+    pending: Option<HostGraph>,
+    /// Whether that pass was made (it is made once).
+    passed_again: bool,
+}
+
+/// What a graph would do: its resources as built, in order (two expansions with the same
+/// fingerprint converge the same).
+fn fingerprint(graph: &HostGraph) -> Vec<String> {
+    graph.nodes.iter().map(|n| format!("{} {:?}", n.id, n.res)).collect()
 }
 
 impl Facts {
     fn new(job: JobFacts, host: Host) -> Facts {
         let current = job.known.clone().unwrap_or_default();
         let check_at_probe = job.known.is_some();
-        Facts { job, host, current, check_at_probe, changed: Vec::new() }
+        Facts { job, host, current, check_at_probe, changed: Vec::new(), pending: None, passed_again: false }
     }
 
     fn save(&self, report: &mut HostReport) {
@@ -554,7 +575,7 @@ impl Facts {
     /// On first contact (no facts kept), gathers every fact in an exchange of its own and
     /// expands the host with them: the graph to probe.
     async fn first_contact(&mut self, t: &Counted, report: &mut HostReport) -> Result<Option<HostGraph>, HostError> {
-        if self.job.known.is_some() {
+        if self.job.known.is_some() || self.passed_again {
             return Ok(None);
         }
         self.current = gather_all(t).await?;
@@ -599,9 +620,11 @@ impl Facts {
     }
 
     /// What the verify read of the facts: one a step changed is kept for the next run,
-    /// and the report says so.
-    fn after_run(&mut self, gathered: HostFacts, read: &std::collections::BTreeSet<String>, report: &mut HostReport) {
-        let differ = self.current.differ(&gathered, read);
+    /// and the report says so; when the playbook expands differently with it, the new
+    /// graph is `pending`, for one more pass in this run (only once: a pass after that
+    /// leaves the rest to the next run).
+    fn after_run(&mut self, gathered: HostFacts, graph: &HostGraph, report: &mut HostReport) {
+        let differ = self.current.differ(&gathered, &graph.facts_read);
         if differ.is_empty() {
             return;
         }
@@ -612,7 +635,48 @@ impl Facts {
                 .extend(differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))));
         }
         self.save(report);
+        if !self.passed_again {
+            self.passed_again = true;
+            match self.expand() {
+                Ok(next) if fingerprint(&next) != fingerprint(graph) => self.pending = Some(next),
+                Ok(_) => {}
+                Err(e) => report.error = Some(e.to_string()),
+            }
+        }
     }
+}
+
+/// Folds the pass made after a step changed the facts into the run's report: what it
+/// planned or did replaces the first pass's line for that resource (or is added), what it
+/// found in sync leaves the first pass's result, the resources a condition left out are
+/// the new expansion's, and the status is judged again over everything.
+fn merge_pass(report: &mut HostReport, again: HostReport) {
+    for r in again.resources {
+        let acted = r.action != Action::Ok || r.error.is_some();
+        match report.resources.iter_mut().find(|x| x.id == r.id) {
+            Some(x) if acted => *x = r,
+            Some(_) => {}
+            None => report.resources.push(r),
+        }
+    }
+    report.skipped_by_condition = again.skipped_by_condition;
+    if let Some(f) = again.facts {
+        report.facts = Some(f);
+    }
+    if again.error.is_some() {
+        report.error = again.error;
+    }
+    let failed = report.error.is_some()
+        || report.resources.iter().any(|r| {
+            r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped))
+        });
+    let changed = report.resources.iter().any(|r| r.result == Some(Outcome::Changed));
+    report.status = match (failed, changed, report.status) {
+        (true, _, _) => HostStatus::Failed,
+        (false, _, HostStatus::Changes) => HostStatus::Changes,
+        (false, true, _) => HostStatus::Converged,
+        (false, false, s) => s,
+    };
 }
 
 fn fail(report: &mut HostReport, error: HostError, emit: &Emitter) {
