@@ -447,11 +447,14 @@ impl Cache {
         self.dir.join(format!("{safe}-{h}.json"))
     }
 
-    /// The cached facts of a host, if any (an unreadable or older-format file is none).
+    /// The cached facts of a host, if any (an unreadable or older-format file is none, and
+    /// so is one without every fact of the schema).
     pub fn load(&self, host: &Host) -> Option<HostFacts> {
         let text = std::fs::read_to_string(self.path(host)).ok()?;
         let c: Cached = serde_json::from_str(&text).ok()?;
-        (c.format_version == 1 && c.host == host.name).then_some(c.facts)
+        // a cache that lacks a fact (written before it existed) is no cache: gather again
+        let whole = SCHEMA.iter().all(|(name, _)| c.facts.0.contains_key(*name));
+        (c.format_version == 1 && c.host == host.name && whole).then_some(c.facts)
     }
 
     /// Saves a host's facts, atomically (a temp file renamed); a cache that cannot be
@@ -534,6 +537,25 @@ mod tests {
             Some("there is no fact `hostnme`; did you mean `host.facts.hostname`?")
         );
         assert_eq!(explain("host.facts.os.family"), None);
+    }
+
+    #[test]
+    fn the_cache_keeps_a_hosts_facts_and_a_partial_one_is_no_cache() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cache = Cache::at(dir.path());
+        let src = crate::diag::source("i.kdl", "host \"web-1\" address=\"10.0.0.1\"".to_string());
+        let doc = crate::syntax::kdl::parse(&src).expect("kdl");
+        let (mut inv, mut diags) = (crate::playbook::inventory::Inventory::default(), crate::diag::Diags::default());
+        inv.read_node(&src, &doc.nodes()[0], &mut diags);
+        let host = &inv.hosts[0];
+        assert_eq!(cache.load(host), None);
+        let facts = HostFacts::placeholder("web-1");
+        cache.save(host, &facts).expect("save");
+        assert_eq!(cache.load(host), Some(facts.clone()));
+        let mut partial = facts;
+        partial.0.remove("virtual");
+        cache.save(host, &partial).expect("save");
+        assert_eq!(cache.load(host), None, "a fact missing: gather again");
     }
 
     #[test]
