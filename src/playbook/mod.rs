@@ -87,6 +87,14 @@ pub struct ForLoop {
     pub at: At,
 }
 
+/// Where a node is read: its file, the directory its paths are relative to, and the
+/// module uses it comes through (outermost first; empty in the playbook itself).
+struct Site<'a> {
+    src: &'a Source,
+    dir: &'a Path,
+    chain: &'a [Arc<ModuleUse>],
+}
+
 /// One resource node as written, with where it applies.
 #[derive(Debug, Clone)]
 pub struct ResourceDecl {
@@ -222,7 +230,7 @@ impl Playbook {
             }
             "vars" => self.vars.extend(read_vars(src, node, diags)),
             "secrets" => self.secrets.extend(read_secrets(src, node, diags)),
-            "on" | "use" | "for" => self.read_resource(src, node, dir, &Scope::default(), &[], diags),
+            "on" | "use" | "for" => self.read_resource(&Site { src, dir, chain: &[] }, node, &Scope::default(), diags),
             "group" if is_inventory_group(node) => diags.push(
                 Diag::new(
                     Code::Inventory,
@@ -232,32 +240,25 @@ impl Playbook {
                 )
                 .help("write `inventory { group \"web\" { host \"web-1\" } }`"),
             ),
-            _ => self.read_resource(src, node, dir, &Scope::default(), &[], diags),
+            _ => self.read_resource(&Site { src, dir, chain: &[] }, node, &Scope::default(), diags),
         }
     }
 
     /// A resource, an `on` block, a `for` loop or a `use` of a module, in the playbook or
     /// in a module (`chain`: the module uses around it).
-    fn read_resource(
-        &mut self,
-        src: &Source,
-        node: &KdlNode,
-        dir: &Path,
-        scope: &Scope,
-        chain: &[Arc<ModuleUse>],
-        diags: &mut Diags,
-    ) {
+    fn read_resource(&mut self, site: &Site, node: &KdlNode, scope: &Scope, diags: &mut Diags) {
+        let (src, chain) = (site.src, site.chain);
         match node.name().value() {
-            "on" if scope.targets.is_none() => self.read_on(src, node, dir, scope, chain, diags),
-            "use" => self.read_use(src, node, dir, scope, chain, diags),
-            "for" => self.read_for(src, node, dir, scope, chain, diags),
+            "on" if scope.targets.is_none() => self.read_on(site, node, scope, diags),
+            "use" => self.read_use(site, node, scope, diags),
+            "for" => self.read_for(site, node, scope, diags),
             kind if kind_def(kind).is_some() => {
                 own_condition(src, node, diags);
                 let mut scope = scope.clone();
                 for e in node.entries().iter().filter(|e| e.name().is_some_and(|n| n.value() == "tags")) {
                     scope.tags.extend(tags(src, e, diags));
                 }
-                self.push_resource(src, node, dir, &scope, chain)
+                self.push_resource(site, node, &scope)
             }
             _ => diags.push(annotate(chain, unknown_kind(src, node))),
         }
@@ -265,15 +266,8 @@ impl Playbook {
 
     /// `for "ITEM" in="EXPR" { ... }`: the declarations inside, with the loop in their
     /// scope.
-    fn read_for(
-        &mut self,
-        src: &Source,
-        node: &KdlNode,
-        dir: &Path,
-        scope: &Scope,
-        chain: &[Arc<ModuleUse>],
-        diags: &mut Diags,
-    ) {
+    fn read_for(&mut self, site: &Site, node: &KdlNode, scope: &Scope, diags: &mut Diags) {
+        let src = site.src;
         let at = name_at(src, node);
         let mut names = Vec::new();
         let mut bad_names = false;
@@ -341,38 +335,24 @@ impl Playbook {
         inner.loops.push(Arc::new(ForLoop { names, expr: expr.expr, token: expr.token, at }));
         inner.conditions.extend(when);
         for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
-            self.read_resource(src, n, dir, &inner, chain, diags);
+            self.read_resource(site, n, &inner, diags);
         }
     }
 
-    fn read_use(
-        &mut self,
-        src: &Source,
-        node: &KdlNode,
-        dir: &Path,
-        scope: &Scope,
-        chain: &[Arc<ModuleUse>],
-        diags: &mut Diags,
-    ) {
-        let Some((used, file)) = module::load_use(src, node, dir, chain, diags) else { return };
+    fn read_use(&mut self, site: &Site, node: &KdlNode, scope: &Scope, diags: &mut Diags) {
+        let Some((used, file)) = module::load_use(site.src, node, site.dir, site.chain, diags) else { return };
         let mut scope = scope.clone();
-        block_extras(src, node, &mut scope, diags);
-        let mut inner: Vec<Arc<ModuleUse>> = chain.to_vec();
+        block_extras(site.src, node, &mut scope, diags);
+        let mut inner: Vec<Arc<ModuleUse>> = site.chain.to_vec();
         inner.push(used);
+        let within = Site { src: &file.src, dir: &file.dir, chain: &inner };
         for n in &file.nodes {
-            self.read_resource(&file.src, n, &file.dir, &scope, &inner, diags);
+            self.read_resource(&within, n, &scope, diags);
         }
     }
 
-    fn read_on(
-        &mut self,
-        src: &Source,
-        node: &KdlNode,
-        dir: &Path,
-        scope: &Scope,
-        chain: &[Arc<ModuleUse>],
-        diags: &mut Diags,
-    ) {
+    fn read_on(&mut self, site: &Site, node: &KdlNode, scope: &Scope, diags: &mut Diags) {
+        let src = site.src;
         let mut targets = Vec::new();
         for e in node.entries() {
             match (e.name().map(|n| n.value()), expect_string(src, e, "a host or group name")) {
@@ -395,19 +375,19 @@ impl Playbook {
         inner.targets = Some(targets);
         block_extras(src, node, &mut inner, diags);
         for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
-            self.read_resource(src, n, dir, &inner, chain, diags);
+            self.read_resource(site, n, &inner, diags);
         }
     }
 
-    fn push_resource(&mut self, src: &Source, node: &KdlNode, dir: &Path, scope: &Scope, chain: &[Arc<ModuleUse>]) {
+    fn push_resource(&mut self, site: &Site, node: &KdlNode, scope: &Scope) {
         let index = self.resources.len();
         self.resources.push(ResourceDecl {
             node: node.clone(),
-            src: src.clone(),
-            dir: dir.to_path_buf(),
+            src: site.src.clone(),
+            dir: site.dir.to_path_buf(),
             scope: scope.clone(),
             index,
-            modules: chain.to_vec(),
+            modules: site.chain.to_vec(),
         });
     }
 
