@@ -13,7 +13,7 @@
 //! templates through a [`FactsObject`] that records every fact read, so a playbook that
 //! reads none gathers none, and a host whose used facts are cached and unchanged costs no
 //! exchange more than one without facts (the probe re-reads the used facts alongside the
-//! resources, and the engine compares them: see `engine.rs`).
+//! resources, and the engine compares them: see `engine/facts.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
