@@ -6,12 +6,23 @@
 //!     cargo bench --bench peers -- --hosts 8 --runs 1 --tools converge,floor
 //!
 //! For each tool and N: a cold apply on N fresh containers (RUNS times, a fresh set each
-//! time), then on the first set RUNS no-op re-applies and RUNS dry runs. Measured per run:
+//! time), then on the first set RUNS no-op re-applies and RUNS dry runs; for converge also
+//! RUNS no-op re-applies with its fact cache cold (below). Measured per run:
 //! wall time of the whole tool; peak RSS of the controller's process tree (sampled every
 //! 10 ms, the sum over the tool and every descendant still attached to it); SSH
 //! connections and sessions per host, counted from sshd's own log at LogLevel VERBOSE
 //! (`Accepted publickey` and `Starting session:` lines); CPU time spent in each host's
 //! cgroup. A no-op or dry run that reports a change makes the row invalid (marked so).
+//!
+//! The scenario reads a host fact (the packages only on a Debian-family host), so converge
+//! keeps facts per host on the controller. Its runs get `CONVERGE_FACT_CACHE` in the fleet's
+//! own directory, never the user's cache: the cold apply, a first contact, starts it empty
+//! and fills it; the no-op and dry runs after it find it warm (the probe re-reads the facts
+//! used: 1 ssh session per host); the "facts cold" no-op gets an empty directory of its
+//! own each run (a facts exchange, then the probe: 2 sessions). A converge no-op with more
+//! sessions than that on some host, or a dry run with more than 1, makes the row invalid.
+//! The other tools keep no facts between runs: they gather them (Ansible, pyinfra) or read
+//! /etc/os-release (the floor) in every run, and have no cold row.
 //!
 //! The Python tools are installed into target/peers-venv from benches/peers/requirements.txt.
 
@@ -53,6 +64,12 @@ impl Tool {
         }
     }
 
+    /// Whether the tool keeps host facts between runs (converge's fact cache), so that a
+    /// no-op with the cache cold is a phase of its own.
+    fn keeps_facts(self) -> bool {
+        matches!(self, Tool::Converge | Tool::ConvergeFresh)
+    }
+
     fn parse(s: &str) -> Tool {
         *Tool::ALL.iter().find(|t| t.name() == s).unwrap_or_else(|| panic!("unknown tool {s:?}"))
     }
@@ -61,16 +78,39 @@ impl Tool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     Cold,
+    /// A no-op re-apply; converge's fact cache is warm (filled by the runs before).
     Noop,
+    /// A no-op re-apply with converge's fact cache empty (converge only).
+    NoopCold,
     Dry,
 }
 
 impl Phase {
+    const ALL: [Phase; 4] = [Phase::Cold, Phase::Noop, Phase::NoopCold, Phase::Dry];
+
     fn name(self) -> &'static str {
         match self {
             Phase::Cold => "cold apply",
             Phase::Noop => "no-op apply",
+            Phase::NoopCold => "no-op apply, facts cold",
             Phase::Dry => "dry run",
+        }
+    }
+
+    /// The phase as the table shows it for `tool`: converge's warm no-op says so, beside
+    /// its cold one.
+    fn label(self, tool: Tool) -> &'static str {
+        if self == Phase::Noop && tool.keeps_facts() { "no-op apply, facts warm" } else { self.name() }
+    }
+
+    /// The most ssh sessions per host a converge run of this phase may take: one exchange
+    /// (the probe) when the facts are cached, two (facts, then the probe) when not. None
+    /// for a phase with no such bound (a cold apply also applies and verifies).
+    fn converge_sessions_bound(self) -> Option<u64> {
+        match self {
+            Phase::Noop | Phase::Dry => Some(1),
+            Phase::NoopCold => Some(2),
+            Phase::Cold => None,
         }
     }
 }
@@ -178,6 +218,12 @@ impl Fleet {
         self.dir.path().join("ssh_config")
     }
 
+    /// converge's fact cache for this fleet: empty until the first run (the cold apply)
+    /// fills it, warm for every run after.
+    fn fact_cache(&self) -> PathBuf {
+        self.dir.path().join("facts")
+    }
+
     /// (connections, sessions) sshd logged so far, per host.
     fn sshd_counts(&self) -> Vec<(u64, u64)> {
         self.hosts
@@ -218,7 +264,8 @@ struct Invocation {
     env: Vec<(String, String)>,
 }
 
-fn invocation(tool: Tool, phase: Phase, fleet: &Fleet, paths: &Paths) -> Invocation {
+/// `facts` is converge's fact cache for this run (the others keep none).
+fn invocation(tool: Tool, phase: Phase, fleet: &Fleet, paths: &Paths, facts: &Path) -> Invocation {
     let dir = fleet.dir.path();
     let n = fleet.hosts.len();
     let s = |p: &Path| p.display().to_string();
@@ -239,11 +286,20 @@ fn invocation(tool: Tool, phase: Phase, fleet: &Fleet, paths: &Paths) -> Invocat
             if tool == Tool::ConvergeFresh {
                 args.extend(["--control-persist".to_string(), "0".to_string()]);
             }
-            Invocation { program: paths.converge.clone(), args, dir: None, env: vec![] }
+            let env = vec![("CONVERGE_FACT_CACHE".to_string(), s(facts))];
+            Invocation { program: paths.converge.clone(), args, dir: None, env }
         }
         Tool::AnsibleStock | Tool::AnsibleTuned => {
             let cfg = if tool == Tool::AnsibleStock { "stock.cfg" } else { "tuned.cfg" };
             let mut args = vec!["-i".to_string(), s(&dir.join("hosts.ini")), "site.yml".to_string()];
+            if tool == Tool::AnsibleTuned {
+                // only the facts the play's `when` reads (see tuned.cfg: ansible.cfg can no
+                // longer say it)
+                args.extend([
+                    "-e".to_string(),
+                    r#"{"ranch_gather_subset": ["!all", "!min", "distribution"]}"#.to_string(),
+                ]);
+            }
             if phase == Phase::Dry {
                 args.extend(["--check".to_string(), "--diff".to_string()]);
             }
@@ -344,7 +400,10 @@ fn pyinfra_changes(stdout: &str, dry: bool) -> Option<u64> {
 fn run_once(tool: Tool, phase: Phase, fleet: &Fleet, paths: &Paths) -> Run {
     let before = fleet.sshd_counts();
     let cpu_before = fleet.host_cpu();
-    let inv = invocation(tool, phase, fleet, paths);
+    // facts cold: an empty cache of the run's own, gone with it
+    let cold_cache = (phase == Phase::NoopCold).then(|| tempfile::tempdir_in(fleet.dir.path()).expect("tempdir"));
+    let facts = cold_cache.as_ref().map_or_else(|| fleet.fact_cache(), |d| d.path().to_path_buf());
+    let inv = invocation(tool, phase, fleet, paths, &facts);
     let m = measure::run(&inv.program, &inv.args, inv.dir.as_deref(), &inv.env);
     // sshd writes its log lines as sessions close; give the last ones a moment
     std::thread::sleep(Duration::from_millis(200));
@@ -469,7 +528,10 @@ fn main() {
                     results.entry((n, tool, Phase::Cold)).or_default().push(cold);
                     if round == 0 {
                         for _ in 0..a.runs {
-                            for phase in [Phase::Noop, Phase::Dry] {
+                            for phase in [Phase::Noop, Phase::NoopCold, Phase::Dry] {
+                                if phase == Phase::NoopCold && !tool.keeps_facts() {
+                                    continue;
+                                }
                                 let r = run_once(tool, phase, &fleet, &paths);
                                 eprintln!(
                                     "N={n} {} {}: {:?} ({} changes)",
@@ -553,7 +615,15 @@ fn render(
          ssh = new connections / sessions per host, most over the hosts, in the last run (from sshd's log). \
          host CPU = CPU time per host (its cgroup), median. changes = what the tool reported in each run \
          (a no-op or dry run must report 0). converge = default settings (ssh masters persist 60 s, as \
-         Ansible's ControlPersist); converge-cp0 = `--control-persist 0` (a new connection every run).\n",
+         Ansible's ControlPersist); converge-cp0 = `--control-persist 0` (a new connection every run). \
+         The scenario installs its packages only on a Debian-family host, a condition on a host fact in \
+         every tool. converge keeps facts on the controller (a cache of the benchmark's own per set of \
+         containers): its cold apply is a first contact (facts gathered, one ssh session more), its \
+         no-op and dry runs find the facts cached (facts warm: 1 session per host), and \
+         `no-op apply, facts cold` starts each run with an empty cache (2 sessions per host); more \
+         sessions than that make a converge row invalid. The other tools keep no facts between runs \
+         (Ansible gathers them, stock every fact and tuned only the distribution subset; pyinfra reads \
+         its LinuxDistribution fact; the floor reads /etc/os-release), so they have no cold row.\n",
         a.runs,
         a.cold_runs.unwrap_or(a.runs)
     );
@@ -565,7 +635,7 @@ fn render(
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
         for &tool in &a.tools {
-            for phase in [Phase::Cold, Phase::Noop, Phase::Dry] {
+            for phase in Phase::ALL {
                 let Some(runs) = results.get(&(n, tool, phase)) else { continue };
                 let (med, min, max) = median(runs.iter().map(|r| r.wall).collect());
                 let rss = runs.iter().map(|r| r.rss_kb).max().unwrap_or(0);
@@ -575,12 +645,11 @@ fn render(
                 let sessions = last.sessions.iter().max().copied().unwrap_or(0);
                 let cpu = median(runs.iter().map(|r| r.host_cpu).collect()).0;
                 let changes: Vec<String> = runs.iter().map(|r| r.changes.to_string()).collect();
-                let invalid = phase != Phase::Cold && runs.iter().any(|r| r.changes != 0);
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} ({}–{}) | {:.1} | {:.1} | {conns} / {sessions} | {:.0} | {}{} |",
                     tool.name(),
-                    phase.name(),
+                    phase.label(tool),
                     secs(med),
                     secs(min),
                     secs(max),
@@ -588,7 +657,7 @@ fn render(
                     pss as f64 / 1024.0,
                     cpu.as_secs_f64() * 1000.0,
                     changes.join(", "),
-                    if invalid { " **INVALID: not a no-op**" } else { "" }
+                    invalid(tool, phase, runs)
                 );
             }
         }
@@ -596,6 +665,23 @@ fn render(
         targets(&mut out, n, results);
     }
     out
+}
+
+/// What makes a row invalid, as a marker for its last cell (empty when valid): a no-op or
+/// dry run that changed something; a converge run with more ssh sessions on some host
+/// than its phase allows (facts warm: the probe alone; cold: facts, then the probe).
+fn invalid(tool: Tool, phase: Phase, runs: &[Run]) -> String {
+    let mut why = Vec::new();
+    if phase != Phase::Cold && runs.iter().any(|r| r.changes != 0) {
+        why.push("not a no-op".to_string());
+    }
+    if let Some(bound) = phase.converge_sessions_bound().filter(|_| tool.keeps_facts()) {
+        let most = runs.iter().flat_map(|r| r.sessions.iter().copied()).max().unwrap_or(0);
+        if most > bound {
+            why.push(format!("{most} ssh sessions on a host, want at most {bound}"));
+        }
+    }
+    if why.is_empty() { String::new() } else { format!(" **INVALID: {}**", why.join("; ")) }
 }
 
 /// The issue's targets for this N, each checked against the same run's numbers, for

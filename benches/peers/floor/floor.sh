@@ -175,22 +175,35 @@ cron_ranch() {
 EOF
 }
 
-# ---- packages ----
+# ---- the OS family (as Ansible's os_family and converge's host.facts.os.family) ----
 
-missing=
-for p in nginx-light cron python3-venv; do
-    case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) in
-    'ii '*) ;;
-    *) missing="$missing $p" ;;
+# Debian, or a distribution whose os-release names debian in ID_LIKE (Ubuntu, Mint...);
+# read in a subshell so that os-release's variables stay out of this script
+debian_family=$(
+    . /etc/os-release 2>/dev/null || exit 0
+    case " ${ID:-} ${ID_LIKE:-} " in
+    *" debian "*) echo 1 ;;
     esac
-done
-if [ -n "$missing" ]; then
-    # shellcheck disable=SC2086 # word splitting of the package list is wanted
-    change "packages installed:$missing" && {
-        apt-get install -y -q -o DPkg::Lock::Timeout=120 \
-            -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing \
-            >/dev/null || fail "apt-get install$missing"
-    }
+)
+
+# ---- packages (on a Debian-family host only) ----
+
+if [ "$debian_family" = 1 ]; then
+    missing=
+    for p in nginx-light cron python3-venv; do
+        case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) in
+        'ii '*) ;;
+        *) missing="$missing $p" ;;
+        esac
+    done
+    if [ -n "$missing" ]; then
+        # shellcheck disable=SC2086 # word splitting of the package list is wanted
+        change "packages installed:$missing" && {
+            apt-get install -y -q -o DPkg::Lock::Timeout=120 \
+                -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing \
+                >/dev/null || fail "apt-get install$missing"
+        }
+    fi
 fi
 
 # ---- group and user ----

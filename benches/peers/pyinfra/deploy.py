@@ -5,20 +5,34 @@ as ../converge/scenario.kdl, ../ansible/site.yml and ../floor/floor.sh.
 
 File contents come from ../files/ (the nginx site and the cron file there are byte for byte
 what converge renders).
+
+The packages are installed only on a Debian-family host, as in every variant: here from
+pyinfra's LinuxDistribution fact (the host's /etc/*-release files), Debian itself or a
+distribution whose os-release `ID_LIKE` names debian (Ubuntu, Mint...), which is what
+Ansible's os_family and converge's `host.facts.os.family` call Debian.
 """
 
 from pathlib import Path
 
+from pyinfra import host
+from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, iptables, server, systemd
 from pyinfra.operations.util import any_changed
 
 FILES = Path(__file__).resolve().parent.parent / "files"
 
-apt.packages(
-    name="packages",
-    packages=["nginx-light", "cron", "python3-venv"],
-    update=False,
-)
+
+def debian_family() -> bool:
+    meta = host.get_fact(LinuxDistribution)["release_meta"]
+    return "debian" in [meta.get("ID", "").lower(), *meta.get("ID_LIKE", "").lower().split()]
+
+
+if debian_family():
+    apt.packages(
+        name="packages",
+        packages=["nginx-light", "cron", "python3-venv"],
+        update=False,
+    )
 
 server.group(name="group ranch", group="ranch", system=True)
 server.user(
