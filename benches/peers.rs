@@ -727,8 +727,20 @@ fn targets(out: &mut String, n: usize, results: &BTreeMap<(usize, Tool, Phase), 
                 .get(&(n, c, phase))
                 .map(|runs| runs.iter().flat_map(|r| f(r).iter().copied()).max().unwrap_or(0) as f64)
         };
-        check(format!("{name}: ssh sessions per host, cold apply"), most(Phase::Cold, |r| &r.sessions), 3.0, false);
-        check(format!("{name}: ssh sessions per host, no-op apply"), most(Phase::Noop, |r| &r.sessions), 3.0, false);
+        // a cold apply is a first contact: the facts exchange, then probe, apply, verify
+        check(format!("{name}: ssh sessions per host, cold apply"), most(Phase::Cold, |r| &r.sessions), 4.0, false);
+        check(
+            format!("{name}: ssh sessions per host, no-op apply, facts warm"),
+            most(Phase::Noop, |r| &r.sessions),
+            1.0,
+            false,
+        );
+        check(
+            format!("{name}: ssh sessions per host, no-op apply, facts cold"),
+            most(Phase::NoopCold, |r| &r.sessions),
+            2.0,
+            false,
+        );
         check(format!("{name}: ssh sessions per host, dry run"), most(Phase::Dry, |r| &r.sessions), 1.0, false);
         let peak = |f: fn(&Run) -> u64| {
             results
