@@ -44,6 +44,7 @@ fn a_kept_sandbox_is_in_sync_and_serves_the_app() {
 
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
         .current_dir(repo())
+        .env("CONVERGE_FACT_CACHE", crate::support::fact_cache(&repo()))
         .args(["sandbox", "playbooks/jacow.kdl", "--keep", "--no-color"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

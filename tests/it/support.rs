@@ -87,8 +87,12 @@ pub fn converge_in(dir: &Path, args: &[&str]) -> Run {
 /// of this process whose name starts with `CONVERGE_TEST_` unless given.
 pub fn converge_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = assert_cmd::Command::cargo_bin("converge").expect("binary");
-    // the project's own fact cache, never the user's: runs of one test share it
-    cmd.current_dir(dir).env("NO_COLOR", "1").env("CONVERGE_FACT_CACHE", dir.join(".facts")).args(args);
+    // a fact cache of the directory's own, never the user's (and never in the checkout,
+    // when the directory is the repository): runs in one directory share it
+    let key: String =
+        dir.display().to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let facts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("facts").join(key);
+    cmd.current_dir(dir).env("NO_COLOR", "1").env("CONVERGE_FACT_CACHE", facts).args(args);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONVERGE_TEST_")) {
         cmd.env_remove(k);
     }
@@ -101,6 +105,14 @@ pub fn converge_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// The fact cache of runs of converge in `dir`: its own, never the user's (and never in
+/// the checkout, when `dir` is the repository); runs in one directory share it.
+pub fn fact_cache(dir: &Path) -> PathBuf {
+    let key: String =
+        dir.display().to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("facts").join(key)
 }
 
 /// The repository root (for playbooks and examples).
