@@ -16,7 +16,7 @@ use crate::host_facts::{self, HostFacts};
 use crate::playbook::inventory::Host;
 use crate::prepare::JobFacts;
 use crate::probe;
-use crate::report::{self, HostReport, HostStatus, Outcome};
+use crate::report::{self, HostReport};
 use crate::resources::Action;
 use crate::transport::Counted;
 use crate::transport::ssh::SshOptions;
@@ -223,15 +223,6 @@ pub(super) fn merge_pass(report: &mut HostReport, again: HostReport) {
     if again.error.is_some() {
         report.error = again.error;
     }
-    let failed = report.error.is_some()
-        || report.resources.iter().any(|r| {
-            r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped))
-        });
-    let changed = report.resources.iter().any(|r| r.result == Some(Outcome::Changed));
-    report.status = match (failed, changed, report.status) {
-        (true, _, _) => HostStatus::Failed,
-        (false, _, HostStatus::Changes) => HostStatus::Changes,
-        (false, true, _) => HostStatus::Converged,
-        (false, false, s) => s,
-    };
+    // only an apply makes the pass (its verify finds the changed fact)
+    report.status = super::applied(report);
 }

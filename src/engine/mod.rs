@@ -273,18 +273,24 @@ async fn converge_host(
         r.result = Some(Outcome::Ok);
     }
     apply_rounds(graph, t, plan, bases, secrets, facts, report, emit).await;
+    report.status = applied(report);
+}
+
+/// A host's status after an apply, from its resources' results: failed if anything
+/// failed, was skipped or did not converge; converged if anything changed.
+fn applied(report: &HostReport) -> HostStatus {
     let failed = report.error.is_some()
         || report.resources.iter().any(|r| {
             r.error.is_some() || matches!(r.result, Some(Outcome::Failed | Outcome::NotConverged | Outcome::Skipped))
         });
     let changed = report.resources.iter().any(|r| r.result == Some(Outcome::Changed));
-    report.status = if failed {
+    if failed {
         HostStatus::Failed
     } else if changed {
         HostStatus::Converged
     } else {
         HostStatus::InSync
-    };
+    }
 }
 
 /// Apply rounds, each followed by a verify that probes every resource of the host still

@@ -6,6 +6,16 @@
 
 use crate::support::Project;
 
+/// One text per item of a JSON array (a report's resources).
+fn column(list: &serde_json::Value, f: impl Fn(&serde_json::Value) -> String) -> Vec<String> {
+    list.as_array().expect("an array").iter().map(f).collect()
+}
+
+/// The ids of the first host's resources in a JSON report, in apply order.
+fn ids(report: &serde_json::Value) -> Vec<String> {
+    column(&report["hosts"][0]["resources"], |r| r["id"].as_str().unwrap_or("").to_string())
+}
+
 #[test]
 fn check_builds_both_outcomes_of_every_condition_and_contacts_no_host() {
     let p = Project::new();
@@ -66,14 +76,6 @@ file "{r}/skipped" content="" tags="web slow"
     assert_eq!(host["exchanges"], 1, "the facts are cached now: one exchange");
     assert_eq!(host["facts"]["source"], "cache");
     assert_eq!(host["skipped_by_condition"][0]["id"], format!("file:{r}/never"));
-    let ids = |d: &serde_json::Value| -> Vec<String> {
-        d["hosts"][0]["resources"]
-            .as_array()
-            .expect("resources")
-            .iter()
-            .map(|r| r["id"].as_str().unwrap_or("").to_string())
-            .collect()
-    };
     assert_eq!(ids(&doc).len(), 5);
     // --tags web: the web resources only, the slow one skipped
     let web = p.converge(&["diff", "playbook.kdl", "--tags", "web", "--skip-tags", "slow", "--format", "json"]);
@@ -108,13 +110,7 @@ exec "reload" command="true" refresh-only=#true tags="ops"
     assert!(kept.stdout.contains(&format!("+ directory {r}  (kept for file:{r}/app.conf)")), "{}", kept.stdout);
     assert!(kept.stdout.contains("↻ exec reload  (kept for file:"), "{}", kept.stdout);
     let skipped = p.converge(&["diff", "playbook.kdl", "--tags", "app", "--skip-tags", "ops", "--format", "json"]);
-    let ids: Vec<String> = skipped.json()["hosts"][0]["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .map(|x| x["id"].as_str().unwrap_or("").to_string())
-        .collect();
-    assert_eq!(ids, [format!("directory:{r}"), format!("file:{r}/app.conf")]);
+    assert_eq!(ids(&skipped.json()), [format!("directory:{r}"), format!("file:{r}/app.conf")]);
     let typo = p.converge(&["diff", "playbook.kdl", "--tags", "ap"]);
     typo.expect(1);
     insta::assert_snapshot!("an_unknown_tag_is_refused_before_any_host", typo.stderr);
@@ -172,25 +168,19 @@ on "me" when="backups" tags="backup" {{
     );
     let doc = p.converge(&["diff", "playbook.kdl", "--format", "json"]).json();
     let host = &doc["hosts"][0];
-    let ids: Vec<&str> =
-        host["resources"].as_array().expect("resources").iter().filter_map(|x| x["id"].as_str()).collect();
-    assert_eq!(ids, [format!("directory:{r}"), format!("directory:{r}/logs"), format!("file:{r}/logs/README")]);
-    let skipped: Vec<&str> =
-        host["skipped_by_condition"].as_array().expect("skipped").iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(ids(&doc), [format!("directory:{r}"), format!("directory:{r}/logs"), format!("file:{r}/logs/README")]);
+    let skipped = column(&host["skipped_by_condition"], |x| x["id"].as_str().unwrap_or("").to_string());
     assert_eq!(
         skipped,
         [format!("directory:{r}/plan9"), format!("file:{r}/plan9/README"), format!("file:{r}/backup.conf")]
     );
     // the module's resources carry the use's tag
     let logs = p.converge(&["diff", "playbook.kdl", "--tags", "logs", "--format", "json"]).json();
-    let ids: Vec<String> = logs["hosts"][0]["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .map(|x| format!("{} {}", x["id"].as_str().unwrap_or(""), x["kept_for"].as_str().unwrap_or("-")))
-        .collect();
+    let kept = column(&logs["hosts"][0]["resources"], |x| {
+        format!("{} {}", x["id"].as_str().unwrap_or(""), x["kept_for"].as_str().unwrap_or("-"))
+    });
     assert_eq!(
-        ids,
+        kept,
         [
             format!("directory:{r} directory:{r}/logs"),
             format!("directory:{r}/logs -"),
