@@ -53,6 +53,11 @@ pub enum What {
     Verified {
         round: usize,
     },
+    /// The host's facts are news: gathered on first contact, or found changed since the
+    /// last run (the host is expanded and probed again).
+    Facts {
+        news: String,
+    },
     /// The host failed as a whole (unreachable, a probe that did not run, a lost apply).
     Failed {
         error: HostError,

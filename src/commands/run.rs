@@ -87,6 +87,7 @@ fn progress_line(e: &Event) -> Option<String> {
             let took = duration.map(|d| format!(" ({:.1} s)", d.as_secs_f64())).unwrap_or_default();
             Some(format!("{host}: {resource} {what}{took}"))
         }
+        What::Facts { news } => Some(format!("{host}: facts {news}")),
         What::Failed { error } => Some(format!("{host}: {error}")),
         _ => None,
     }
@@ -106,5 +107,27 @@ pub fn exit_code(report: &Report, mode: Mode) -> i32 {
         error::CHANGES
     } else {
         error::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(what: What) -> Option<String> {
+        progress_line(&Event { job: 0, host: "web-1".into(), what })
+    }
+
+    #[test]
+    fn progress_says_when_facts_are_gathered_or_changed_and_stays_quiet_otherwise() {
+        assert_eq!(
+            line(What::Facts { news: "gathered (first contact)".into() }).as_deref(),
+            Some("web-1: facts gathered (first contact)")
+        );
+        assert_eq!(line(What::Connected), None);
+        assert_eq!(
+            line(What::StepStarted { resource: "package:nginx".into(), round: 2 }).as_deref(),
+            Some("web-1: package:nginx ... (second round)")
+        );
     }
 }

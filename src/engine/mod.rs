@@ -214,7 +214,12 @@ async fn converge_host(
     let mut expanded: Option<HostGraph> = None;
     if let Some(f) = facts.as_deref_mut() {
         match f.first_contact(t, report).await {
-            Ok(g) => expanded = g,
+            Ok(g) => {
+                if g.is_some() {
+                    emit.send(What::Facts { news: "gathered (first contact)".into() });
+                }
+                expanded = g
+            }
             Err(e) => return fail(report, e, emit),
         }
     }
@@ -235,6 +240,9 @@ async fn converge_host(
             Ok(None) => break (expanded.as_ref().unwrap_or(graph), frames),
             Ok(Some(again)) if tries < 2 => {
                 tries += 1;
+                emit.send(What::Facts {
+                    news: format!("changed since the last run ({}): expanded again", f.last_changed()),
+                });
                 expanded = Some(again);
             }
             Ok(Some(_)) => return fail(report, HostError::Unsettled(f.last_changed()), emit),

@@ -455,6 +455,7 @@ fn a_step_started_event_arrives_while_the_step_still_runs() {
                         format!("finished {resource}")
                     }
                     What::Verified { round } => format!("verified {round}"),
+                    What::Facts { news } => format!("facts {news}"),
                     What::Failed { error } => format!("failed {error}"),
                     What::Done(_) => "done".to_string(),
                 };
