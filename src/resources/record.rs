@@ -64,6 +64,16 @@ impl Record {
         self.get(key).is_some()
     }
 
+    /// Whether the probe found the command it needs on the host: its `tool=ok` or
+    /// `tool=missing` line.
+    pub fn tool(&self) -> Result<bool, ProbeError> {
+        match self.req("tool")? {
+            "ok" => Ok(true),
+            "missing" => Ok(false),
+            other => Err(ProbeError(format!("unexpected tool={other:?}"))),
+        }
+    }
+
     /// A number field.
     pub fn num<T: std::str::FromStr>(&self, key: &str) -> Result<T, ProbeError> {
         let v = self.req(key)?;

@@ -269,11 +269,7 @@ impl Kind for Ufw {
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {
         let rec = Record::parse(out)?;
-        let tool = match rec.req("tool")? {
-            "ok" => true,
-            "missing" => false,
-            other => return Err(ProbeError(format!("unexpected tool={other:?}"))),
-        };
+        let tool = rec.tool()?;
         let dry = rec.all("dry");
         if tool && self.present && dry.is_empty() {
             return Err(ProbeError("ufw's dry run printed nothing".into()));

@@ -141,18 +141,14 @@ impl Kind for UfwFirewall {
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {
         let rec = Record::parse(out)?;
-        match rec.req("tool")? {
-            "missing" => {
-                return Ok(State {
-                    tool: false,
-                    active: false,
-                    at_boot: false,
-                    policies: Default::default(),
-                    logging: String::new(),
-                });
-            }
-            "ok" => {}
-            other => return Err(ProbeError(format!("unexpected tool={other:?}"))),
+        if !rec.tool()? {
+            return Ok(State {
+                tool: false,
+                active: false,
+                at_boot: false,
+                policies: Default::default(),
+                logging: String::new(),
+            });
         }
         let active = match rec.req("status")? {
             "Status: active" => true,

@@ -290,11 +290,7 @@ impl Kind for Iptables {
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {
         let rec = Record::parse(out)?;
-        let tool = match rec.req("tool")? {
-            "ok" => true,
-            "missing" => false,
-            other => return Err(ProbeError(format!("unexpected tool={other:?}"))),
-        };
+        let tool = rec.tool()?;
         let flag = |key: &str| -> Result<bool, ProbeError> {
             match rec.get(key) {
                 None | Some("0") => Ok(false),
