@@ -155,8 +155,6 @@ pub struct Skipped {
     pub resource: String,
     /// The condition that is false.
     pub when: String,
-    /// Declaration order.
-    pub index: usize,
 }
 
 /// How to expand for one host.
@@ -230,6 +228,8 @@ pub fn expand_all(
             continue;
         }
         let before = reads();
+        // required module parameters not given: reported once, at the use
+        let unset: Vec<&str> = decl.modules.iter().flat_map(|m| m.missing()).collect();
         let base = match decl.modules.last() {
             None => &host_vars,
             Some(m) => {
@@ -238,7 +238,6 @@ pub fn expand_all(
                 match entry {
                     Ok(c) => &*c,
                     Err(d) => {
-                        let unset: Vec<&str> = decl.modules.iter().flat_map(|m| m.missing()).collect();
                         let found = without_undefined(std::mem::take(d), &unset);
                         diags.extend(provisional(found, stand_ins && reads() > before));
                         unbuilt.extend(Unbuilt::of(decl));
@@ -256,13 +255,13 @@ pub fn expand_all(
             let mut here = Diags::default();
             let verdict = judge(decl, &ctx, templates, opts.check, &mut here);
             let conditional = !matches!(verdict, Verdict::Unconditional);
+            let assumed = matches!(verdict, Verdict::Assumed);
             let built = match verdict {
                 Verdict::Error => Err(Unbuilt::of(decl)),
+                // left out here: a reference to it is satisfied, as to an unbuilt one
                 Verdict::False(when) => {
-                    skipped.push(Skipped { resource: label_of(decl, &ctx, templates), when, index: decl.index });
-                    unbuilt.extend(Unbuilt::of(decl));
-                    found.extend(in_iteration(here, decl, &iteration));
-                    continue;
+                    skipped.push(Skipped { resource: label_of(decl, &ctx, templates), when });
+                    Err(Unbuilt::of(decl))
                 }
                 _ => build(decl, &ctx, templates, &mut here),
             };
@@ -271,13 +270,12 @@ pub fn expand_all(
                 Ok(mut inst) => {
                     inst.iteration = iteration.last().cloned();
                     inst.conditional = conditional;
-                    inst.assumed = matches!(verdict, Verdict::Assumed);
+                    inst.assumed = assumed;
                     add(&mut out, inst, &mut found);
                 }
                 Err(u) => unbuilt.extend(u),
             }
         }
-        let unset: Vec<&str> = decl.modules.iter().flat_map(|m| m.missing()).collect();
         let found = annotate_all(without_undefined(found, &unset), decl);
         diags.extend(provisional(found, stand_ins && reads() > before));
     }
@@ -331,7 +329,7 @@ enum Verdict {
 }
 
 fn judge(decl: &ResourceDecl, ctx: &Value, templates: &Templates, check: bool, diags: &mut Diags) -> Verdict {
-    let conditions = decl.conditions();
+    let conditions = &decl.scope.conditions;
     if conditions.is_empty() {
         return Verdict::Unconditional;
     }
@@ -340,7 +338,7 @@ fn judge(decl: &ResourceDecl, ctx: &Value, templates: &Templates, check: bool, d
         match templates.eval(&c.expr, &c.token, ctx, Code::Condition) {
             Ok(v) if v.is_true() => {}
             Ok(_) if check => verdict = Verdict::Assumed,
-            Ok(_) => return Verdict::False(c.expr),
+            Ok(_) => return Verdict::False(c.expr.clone()),
             Err(d) => {
                 diags.push(d);
                 return Verdict::Error;

@@ -58,10 +58,9 @@ pub struct Playbook {
 pub struct Scope {
     /// `on "web" { ... }`: the host or group names it is limited to; `None` = every host.
     pub targets: Option<Vec<Spanned<String>>>,
-    /// `when=` of the enclosing blocks, outermost first (the resource's own is read with
-    /// it, see [`ResourceDecl::when`]).
+    /// `when=` of the enclosing blocks, outermost first, then the resource's own.
     pub conditions: Vec<Condition>,
-    /// `tags=` of the enclosing blocks.
+    /// `tags=` of the enclosing blocks, then the resource's own.
     pub tags: Vec<Spanned<String>>,
     /// The `for` loops around it, outermost first.
     pub loops: Vec<Arc<ForLoop>>,
@@ -113,14 +112,6 @@ pub struct ResourceDecl {
 impl ResourceDecl {
     pub fn at(&self) -> At {
         name_at(&self.src, &self.node)
-    }
-
-    /// Every condition it is under, its own `when=` last (a bad one is reported when the
-    /// playbook is loaded and left out here).
-    pub fn conditions(&self) -> Vec<Condition> {
-        let mut out = self.scope.conditions.clone();
-        out.extend(own_condition(&self.src, &self.node, &mut Diags::default()));
-        out
     }
 
     /// Adds the use sites of the modules this declaration comes from to a diagnostic
@@ -253,11 +244,9 @@ impl Playbook {
             "use" => self.read_use(site, node, scope, diags),
             "for" => self.read_for(site, node, scope, diags),
             kind if kind_def(kind).is_some() => {
-                own_condition(src, node, diags);
+                // its own `when=` and `tags=` join those of the blocks around it
                 let mut scope = scope.clone();
-                for e in node.entries().iter().filter(|e| e.name().is_some_and(|n| n.value() == "tags")) {
-                    scope.tags.extend(tags(src, e, diags));
-                }
+                block_extras(src, node, &mut scope, diags);
                 self.push_resource(site, node, &scope)
             }
             _ => diags.push(annotate(chain, unknown_kind(src, node))),
@@ -330,10 +319,8 @@ impl Playbook {
             diags.push(d);
             return;
         }
-        // the loop's own `when` is evaluated per item: it goes after the loop
-        let when = inner.conditions.split_off(scope.conditions.len());
+        // every condition is evaluated per item, the loop's own `when` included
         inner.loops.push(Arc::new(ForLoop { names, expr: expr.expr, token: expr.token, at }));
-        inner.conditions.extend(when);
         for n in node.children().map(|c| c.nodes()).unwrap_or_default() {
             self.read_resource(site, n, &inner, diags);
         }
@@ -446,8 +433,8 @@ impl Playbook {
     }
 }
 
-/// The `when=` and `tags=` of a block (`on`, `use`, `for`), added to its scope. Tags are
-/// not templated: they select what runs before any host is known.
+/// The `when=` and `tags=` of a node (a resource, or a block: `on`, `use`, `for`), added
+/// to its scope. Tags are not templated: they select what runs before any host is known.
 fn block_extras(src: &Source, node: &KdlNode, scope: &mut Scope, diags: &mut Diags) {
     for e in node.entries() {
         match e.name().map(|n| n.value()) {
@@ -456,12 +443,6 @@ fn block_extras(src: &Source, node: &KdlNode, scope: &mut Scope, diags: &mut Dia
             _ => {}
         }
     }
-}
-
-/// A resource's own `when=`, checked (reported once, when the playbook is loaded).
-fn own_condition(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Condition> {
-    let e = node.entries().iter().find(|e| e.name().is_some_and(|n| n.value() == "when"))?;
-    condition(src, e, diags)
 }
 
 fn condition(src: &Source, e: &kdl::KdlEntry, diags: &mut Diags) -> Option<Condition> {
