@@ -80,8 +80,12 @@ pub(super) struct Facts {
     host: Host,
     /// The facts the current graph was expanded with.
     current: HostFacts,
-    /// Whether the probe must read the facts used (not when they were just gathered).
-    pub(super) check_at_probe: bool,
+    /// Whether `current` holds the host's facts (kept from an earlier run, or gathered in
+    /// this one): without them, a first contact gathers them.
+    known: bool,
+    /// Whether `current` was just read from the host (a first contact, or the verify
+    /// that found a fact changed): the next probe need not read the facts again.
+    pub(super) fresh: bool,
     changed: Vec<String>,
     /// The graph expanded with facts a step of this run changed, for one more pass.
     pub(super) pending: Option<HostGraph>,
@@ -98,8 +102,8 @@ fn fingerprint(graph: &HostGraph) -> Vec<String> {
 impl Facts {
     pub(super) fn new(job: JobFacts, host: Host) -> Facts {
         let current = job.known.clone().unwrap_or_default();
-        let check_at_probe = job.known.is_some();
-        Facts { job, host, current, check_at_probe, changed: Vec::new(), pending: None, passed_again: false }
+        let known = job.known.is_some();
+        Facts { job, host, current, known, fresh: false, changed: Vec::new(), pending: None, passed_again: false }
     }
 
     fn save(&self, report: &mut HostReport) {
@@ -132,10 +136,11 @@ impl Facts {
         t: &Counted,
         report: &mut HostReport,
     ) -> Result<Option<HostGraph>, HostError> {
-        if self.job.known.is_some() || self.passed_again {
+        if self.known {
             return Ok(None);
         }
         self.current = gather_all(t).await?;
+        (self.known, self.fresh) = (true, true);
         let graph = self.expand()?;
         report.facts = Some(self.describe(&graph.facts_read, "gathered"));
         self.save(report);
@@ -150,26 +155,30 @@ impl Facts {
         read: &BTreeSet<String>,
         report: &mut HostReport,
     ) -> Result<Option<HostGraph>, HostError> {
-        let Some(gathered) = gathered.filter(|_| self.check_at_probe) else {
-            if report.facts.is_none() {
-                report.facts = Some(self.describe(read, "cache"));
-            }
-            return Ok(None);
-        };
-        let differ = self.current.differ(&gathered, read);
+        let differ = gathered.map(|g| self.take(g, read)).unwrap_or_default();
         if differ.is_empty() {
             if report.facts.is_none() {
                 report.facts = Some(self.describe(read, "cache"));
             }
             return Ok(None);
         }
-        let before = self.current.clone();
-        self.current = self.current.merged(&gathered);
-        self.changed.extend(differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))));
+        self.changed.extend(differ);
         let graph = self.expand()?;
         report.facts = Some(self.describe(&graph.facts_read, "changed"));
         self.save(report);
         Ok(Some(graph))
+    }
+
+    /// Takes the facts `gathered` over the current ones: what changed among those `read`,
+    /// each as `NAME: BEFORE → AFTER` (nothing, and nothing taken, when none did).
+    fn take(&mut self, gathered: HostFacts, read: &BTreeSet<String>) -> Vec<String> {
+        let differ = self.current.differ(&gathered, read);
+        if differ.is_empty() {
+            return differ;
+        }
+        let before = std::mem::take(&mut self.current);
+        self.current = before.merged(&gathered);
+        differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))).collect()
     }
 
     pub(super) fn last_changed(&self) -> String {
@@ -181,21 +190,22 @@ impl Facts {
     /// graph is `pending`, for one more pass in this run (only once: a pass after that
     /// leaves the rest to the next run).
     pub(super) fn after_run(&mut self, gathered: HostFacts, graph: &HostGraph, report: &mut HostReport) {
-        let differ = self.current.differ(&gathered, &graph.facts_read);
+        let differ = self.take(gathered, &graph.facts_read);
         if differ.is_empty() {
             return;
         }
-        let before = self.current.clone();
-        self.current = self.current.merged(&gathered);
         if let Some(f) = report.facts.as_mut() {
-            f.changed_by_run
-                .extend(differ.iter().map(|n| format!("{n}: {} → {}", before.show(n), self.current.show(n))));
+            f.changed_by_run.extend(differ);
         }
         self.save(report);
         if !self.passed_again {
             self.passed_again = true;
             match self.expand() {
-                Ok(next) if fingerprint(&next) != fingerprint(graph) => self.pending = Some(next),
+                Ok(next) if fingerprint(&next) != fingerprint(graph) => {
+                    // the verify just read them: the pass's probe need not
+                    self.fresh = true;
+                    self.pending = Some(next)
+                }
                 Ok(_) => {}
                 Err(e) => report.error = Some(e.to_string()),
             }

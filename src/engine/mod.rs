@@ -185,9 +185,6 @@ async fn converge_over(
     if let Some(next) = facts.as_mut().and_then(|f| f.pending.take()) {
         let mut again = HostReport::new(report.host.clone(), report.address.clone());
         again.facts = report.facts.clone();
-        if let Some(f) = facts.as_mut() {
-            f.check_at_probe = false;
-        }
         converge_host(&next, facts.as_mut(), &transport, mode, secrets, &mut again, emit).await;
         merge_pass(&mut report, again);
     }
@@ -228,7 +225,7 @@ async fn converge_host(
         let graph = expanded.as_ref().unwrap_or(graph);
         let all: Vec<NodeId> = graph.order().to_vec();
         let names: Vec<&str> = match facts.as_deref() {
-            Some(f) if f.check_at_probe => graph.facts_read.iter().map(String::as_str).collect(),
+            Some(f) if !f.fresh => graph.facts_read.iter().map(String::as_str).collect(),
             _ => Vec::new(),
         };
         let (frames, gathered) = match exchange_probe(graph, t, &all, secrets, &names).await {
