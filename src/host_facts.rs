@@ -120,52 +120,55 @@ impl HostFacts {
 /// Shell that prefixes each line of its input with a tag (the fact's raw lines).
 const PRELUDE: &str = "cv_tag() { while IFS= read -r cv_l; do printf '%s\\t%s\\n' \"$1\" \"$cv_l\"; done; }\n";
 
-/// Writes the commands that gather `names` (every fact when empty), each line of output
-/// `TAG<TAB>TEXT`. Read-only, and no command that may wait on the network (`hostname -f`
-/// is bounded by `timeout`).
+/// The shell that gathers each fact, with the facts it serves (the interfaces' lines also
+/// serve the default routes' addresses), in the order they run: each prints
+/// `TAG<TAB>TEXT` lines. Read-only, and nothing that may wait on the network
+/// (`hostname -f` is bounded by `timeout`).
+const SNIPPETS: &[(&[&str], &str)] = &[
+    (
+        &["os"],
+        "for cv_f in /etc/os-release /usr/lib/os-release; do if [ -r \"$cv_f\" ]; then cv_tag os < \"$cv_f\"; break; fi; done\n",
+    ),
+    (&["arch"], "printf 'arch\\t%s\\n' \"$(uname -m)\"\n"),
+    (&["kernel"], "printf 'kernel\\t%s\\n' \"$(uname -r)\"\n"),
+    (&["cpus"], "printf 'cpus\\t%s\\n' \"$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)\"\n"),
+    (
+        &["memory_mb"],
+        "while read -r cv_k cv_v cv_u; do if [ \"$cv_k\" = MemTotal: ]; then printf 'memory_mb\\t%s\\n' \"$((cv_v / 1024))\"; break; fi; done 2>/dev/null < /proc/meminfo\n",
+    ),
+    (
+        &["hostname", "fqdn"],
+        "cv_n=$(cat /proc/sys/kernel/hostname 2>/dev/null || uname -n)\nprintf 'hostname\\t%s\\n' \"$cv_n\"\n",
+    ),
+    (&["fqdn"], "printf 'fqdn\\t%s\\n' \"$(timeout 3 hostname -f 2>/dev/null || printf '%s' \"$cv_n\")\"\n"),
+    (&["default_ipv4"], "ip -4 route show default 2>/dev/null | cv_tag route4\n"),
+    (&["default_ipv6"], "ip -6 route show default 2>/dev/null | cv_tag route6\n"),
+    (
+        &["interfaces", "default_ipv4", "default_ipv6"],
+        "if command -v ip >/dev/null 2>&1; then ip -o link show | cv_tag link; ip -o addr show | cv_tag addr; else for cv_d in /sys/class/net/*; do printf 'link\\t0: %s:\\n' \"${cv_d##*/}\"; done; fi\n",
+    ),
+    (
+        &["init"],
+        "if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'; else printf 'init\\t%s\\n' \"$(cat /proc/1/comm 2>/dev/null)\"; fi\n",
+    ),
+    (
+        &["package_manager"],
+        "for cv_p in apt-get dnf yum zypper pacman apk; do if command -v \"$cv_p\" >/dev/null 2>&1; then printf 'package_manager\\t%s\\n' \"$cv_p\"; break; fi; done\n",
+    ),
+    (
+        &["virtual"],
+        "cv_v=$(systemd-detect-virt 2>/dev/null); if [ -z \"$cv_v\" ]; then if [ -f /.dockerenv ]; then cv_v=docker; elif [ -f /run/.containerenv ]; then cv_v=podman; fi; fi; printf 'virtual\\t%s\\n' \"$cv_v\"\n",
+    ),
+];
+
+/// Writes the commands that gather `names` (every fact when empty): the [`SNIPPETS`] that
+/// serve them.
 pub fn gather(sh: &mut Sh, names: &[&str]) {
     sh.raw(PRELUDE);
-    let all = names.is_empty();
-    let wants = |n: &str| all || names.contains(&n);
-    if wants("os") {
-        sh.raw("for cv_f in /etc/os-release /usr/lib/os-release; do if [ -r \"$cv_f\" ]; then cv_tag os < \"$cv_f\"; break; fi; done\n");
-    }
-    if wants("arch") {
-        sh.raw("printf 'arch\\t%s\\n' \"$(uname -m)\"\n");
-    }
-    if wants("kernel") {
-        sh.raw("printf 'kernel\\t%s\\n' \"$(uname -r)\"\n");
-    }
-    if wants("cpus") {
-        sh.raw("printf 'cpus\\t%s\\n' \"$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)\"\n");
-    }
-    if wants("memory_mb") {
-        sh.raw("while read -r cv_k cv_v cv_u; do if [ \"$cv_k\" = MemTotal: ]; then printf 'memory_mb\\t%s\\n' \"$((cv_v / 1024))\"; break; fi; done 2>/dev/null < /proc/meminfo\n");
-    }
-    if wants("hostname") || wants("fqdn") {
-        sh.raw("cv_n=$(cat /proc/sys/kernel/hostname 2>/dev/null || uname -n)\n");
-        sh.raw("printf 'hostname\\t%s\\n' \"$cv_n\"\n");
-    }
-    if wants("fqdn") {
-        sh.raw("printf 'fqdn\\t%s\\n' \"$(timeout 3 hostname -f 2>/dev/null || printf '%s' \"$cv_n\")\"\n");
-    }
-    if wants("default_ipv4") {
-        sh.raw("ip -4 route show default 2>/dev/null | cv_tag route4\n");
-    }
-    if wants("default_ipv6") {
-        sh.raw("ip -6 route show default 2>/dev/null | cv_tag route6\n");
-    }
-    if wants("interfaces") || wants("default_ipv4") || wants("default_ipv6") {
-        sh.raw("if command -v ip >/dev/null 2>&1; then ip -o link show | cv_tag link; ip -o addr show | cv_tag addr; else for cv_d in /sys/class/net/*; do printf 'link\\t0: %s:\\n' \"${cv_d##*/}\"; done; fi\n");
-    }
-    if wants("init") {
-        sh.raw("if [ -d /run/systemd/system ]; then printf 'init\\tsystemd\\n'; else printf 'init\\t%s\\n' \"$(cat /proc/1/comm 2>/dev/null)\"; fi\n");
-    }
-    if wants("package_manager") {
-        sh.raw("for cv_p in apt-get dnf yum zypper pacman apk; do if command -v \"$cv_p\" >/dev/null 2>&1; then printf 'package_manager\\t%s\\n' \"$cv_p\"; break; fi; done\n");
-    }
-    if wants("virtual") {
-        sh.raw("cv_v=$(systemd-detect-virt 2>/dev/null); if [ -z \"$cv_v\" ]; then if [ -f /.dockerenv ]; then cv_v=docker; elif [ -f /run/.containerenv ]; then cv_v=podman; fi; fi; printf 'virtual\\t%s\\n' \"$cv_v\"\n");
+    for (serves, snippet) in SNIPPETS {
+        if names.is_empty() || serves.iter().any(|n| names.contains(n)) {
+            sh.raw(snippet);
+        }
     }
 }
 
@@ -556,6 +559,19 @@ mod tests {
         partial.0.remove("virtual");
         cache.save(host, &partial).expect("save");
         assert_eq!(cache.load(host), None, "a fact missing: gather again");
+    }
+
+    #[test]
+    fn every_fact_of_the_schema_has_its_snippet_and_only_what_is_asked_is_gathered() {
+        for (name, _) in SCHEMA {
+            assert!(SNIPPETS.iter().any(|(serves, _)| serves.contains(name)), "{name} has no snippet");
+        }
+        let mut sh = Sh::new();
+        gather(&mut sh, &["fqdn"]);
+        let text = sh.into_text();
+        // fqdn falls back on the host name, which its own snippet reads first
+        assert!(text.contains("cv_n=$(cat /proc/sys/kernel/hostname") && text.contains("hostname -f"), "{text}");
+        assert!(!text.contains("uname -m") && !text.contains("os-release"), "{text}");
     }
 
     #[test]
