@@ -35,10 +35,10 @@ pub fn run(args: &FactsArgs) -> i32 {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         persist: None,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match super::runtime() {
         Ok(r) => r,
         Err(e) => {
-            super::print_err(&format!("error: cannot start the runtime: {e}\n"), args.no_color);
+            super::print_err(&format!("error: {e}\n"), args.no_color);
             return error::FAILURE;
         }
     };

@@ -16,6 +16,14 @@ fn choice(no_color: bool) -> ColorChoice {
     if no_color { ColorChoice::Never } else { ColorChoice::Auto }
 }
 
+/// The runtime a command runs the engine on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
 /// Writes text (with ANSI styles) to stdout, stripped when colour is off.
 pub fn print_out(text: &str, no_color: bool) {
     let mut out = anstream::AutoStream::new(std::io::stdout(), choice(no_color));

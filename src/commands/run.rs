@@ -50,10 +50,7 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
 /// Runs the engine on its own runtime and returns the report, built from the engine's
 /// events; with `progress`, each step is also shown on stderr as it starts and ends.
 pub fn execute(jobs: Vec<engine::Job>, opts: &Options, progress: bool) -> Result<Report, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = super::runtime()?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let show = |e: &Event| {
         if let Some(line) = progress.then(|| progress_line(e)).flatten() {
