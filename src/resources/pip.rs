@@ -22,8 +22,11 @@
 //! pip (about half a second per call): a no-op run costs one glob. The plan shows per
 //! package `flask: 2.2.2 → 2.2.5` or `(absent) → 2.2.5`. In a requirements file, `==`
 //! pins are compared exactly and other lines by name only (`>=` ranges are not evaluated:
-//! pin for exact convergence); options, `-r` includes, paths, URLs and lines with
-//! environment markers are left to pip and not compared. Extras are not compared.
+//! pin for exact convergence); a `git+URL@REV` pin is compared by revision with the
+//! `direct_url.json` pip wrote, and installed again at apply time when it moved (pip keeps
+//! a package of the same version whatever its revision); options, `-r` includes, paths,
+//! other URLs and lines with environment markers are left to pip and not compared.
+//! Extras are not compared.
 //!
 //! Step: one `VENV/bin/python -m pip install --no-input` (not `bin/pip`, whose `#!` line
 //! cannot hold a path with blanks or quotes) with every wanted requirement (pip leaves
@@ -63,6 +66,36 @@ pub struct Requirement {
     pub version: Option<String>,
     /// The text handed to pip.
     pub spec: String,
+    /// A package pinned to a revision of a git repository: compared by revision, since
+    /// pip keeps an installed one of the same version whatever revision it came from.
+    pub git: Option<GitPin>,
+}
+
+/// `git+URL@REV`: the repository and the revision a requirement pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitPin {
+    /// As pip records it in `direct_url.json` (without `git+` and `@REV`).
+    pub url: String,
+    pub rev: String,
+}
+
+/// Where an installed distribution came from, from its `direct_url.json` (PEP 610): only
+/// those installed from git are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub url: String,
+    pub commit: String,
+    pub requested: Option<String>,
+}
+
+impl GitPin {
+    /// Whether an installed distribution is this pin: the same repository, at the
+    /// revision asked for (a commit id, or a prefix of it of 7 or more characters, or the
+    /// branch or tag name it was installed by: pin commits for exact convergence).
+    fn holds(&self, have: &Installed) -> bool {
+        have.url == self.url
+            && ((self.rev.len() >= 7 && have.commit.starts_with(&self.rev)) || have.requested.as_deref() == Some(&self.rev))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +105,8 @@ pub struct State {
     pub installed: BTreeMap<String, String>,
     /// The requirements file's text; `Some(None)`: the file does not exist (yet).
     pub file: Option<Option<String>>,
+    /// Where the venv's packages installed from git came from, per normalised name.
+    pub from_git: BTreeMap<String, Installed>,
 }
 
 /// PEP 503: lowercase, runs of `-`, `_`, `.` become one `-`.
@@ -120,7 +155,39 @@ pub fn parse_requirement(text: &str) -> Option<Requirement> {
     if !valid_name(name) || version.as_deref().is_some_and(|v| !valid_version(v) || v.starts_with('=')) {
         return None;
     }
-    Some(Requirement { name: name.to_string(), version, spec: text.to_string() })
+    Some(Requirement { name: name.to_string(), version, spec: text.to_string(), git: None })
+}
+
+/// A package pinned to a git revision, as pip writes it: `git+URL@REV#egg=NAME`, or
+/// PEP 508's `NAME @ git+URL@REV`. `None` for anything else (a URL without a revision, or
+/// without a name, is left to pip).
+pub fn parse_git(text: &str) -> Option<Requirement> {
+    let text = text.trim();
+    let at = text.find("git+")?;
+    let named = match at {
+        0 => None,
+        _ => Some(text[..at].trim_end().strip_suffix('@')?.trim()),
+    };
+    let link = &text[at + "git+".len()..];
+    if link.contains(char::is_whitespace) {
+        return None;
+    }
+    let (rest, fragment) = match link.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (link, None),
+    };
+    let egg = fragment.and_then(|f| f.split('&').find_map(|kv| kv.strip_prefix("egg=")));
+    let name = named.or(egg)?;
+    let (url, rev) = rest.rsplit_once('@')?;
+    if !valid_name(name) || !url.contains("://") || rev.is_empty() || rev.contains(['/', ':']) {
+        return None;
+    }
+    Some(Requirement {
+        name: name.to_string(),
+        version: None,
+        spec: text.to_string(),
+        git: Some(GitPin { url: url.to_string(), rev: rev.to_string() }),
+    })
 }
 
 /// The requirements of a requirements file that can be compared: `==` pins exactly,
@@ -138,6 +205,10 @@ pub fn parse_file(text: &str) -> Vec<Requirement> {
         };
         // trailing per-requirement options: `--hash=...`
         let line = line.split(" --").next().unwrap_or("").trim();
+        if let Some(r) = parse_git(line) {
+            out.push(r);
+            continue;
+        }
         if line.is_empty() || line.starts_with(['-', '.', '/']) || line.contains("://") || line.contains(';') {
             continue;
         }
@@ -149,7 +220,7 @@ pub fn parse_file(text: &str) -> Vec<Requirement> {
         let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c))).unwrap_or(line.len());
         let name = &line[..end];
         if valid_name(name) {
-            out.push(Requirement { name: name.to_string(), version: None, spec: line.to_string() });
+            out.push(Requirement { name: name.to_string(), version: None, spec: line.to_string(), git: None });
         }
     }
     out
@@ -188,6 +259,20 @@ pub fn same_version(installed: &str, wanted: &str) -> bool {
     a == b && ra == rb
 }
 
+/// PEP 610's `direct_url.json`, what of it is read.
+#[derive(serde::Deserialize)]
+struct DirectUrl {
+    url: String,
+    vcs_info: Option<VcsInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct VcsInfo {
+    vcs: String,
+    commit_id: String,
+    requested_revision: Option<String>,
+}
+
 /// `Flask-2.2.5.dist-info` → (`flask`, `2.2.5`); `gunicorn-20.1.0-py3.11.egg-info` →
 /// (`gunicorn`, `20.1.0`).
 fn parse_dist(dir: &str) -> Option<(String, String)> {
@@ -210,16 +295,19 @@ impl Pip {
     fn read_requirements(r: &mut NodeReader) -> Vec<Requirement> {
         let mut out = Vec::new();
         for s in r.list("requirement") {
-            match parse_requirement(&s.value) {
+            match parse_requirement(&s.value).or_else(|| parse_git(&s.value)) {
                 Some(req) => out.push(req),
                 None => r.error(
                     Diag::new(
                         Code::Pip,
                         format!("`{}` is not a pinned requirement", s.value),
                         &s.at,
-                        "expected NAME==VERSION or NAME",
+                        "expected NAME==VERSION, NAME or git+URL@REV#egg=NAME",
                     )
-                    .help("pin with `==VERSION` (`flask==2.2.5`), or give the bare name to accept any version"),
+                    .help(
+                        "pin with `==VERSION` (`flask==2.2.5`), or a git revision \
+                         (`git+https://example.org/lib.git@COMMIT#egg=lib`), or give the bare name to accept any version",
+                    ),
                 ),
             }
         }
@@ -239,15 +327,7 @@ impl Pip {
         sh.raw("[ -x \"$v/bin/pip\" ] || { printf '%s\\n' \"$v is not a virtualenv with pip (no $v/bin/pip)\" >&2; exit 1; }\n");
         sh.raw("o=$(stat -c %U -- \"$v\")\n");
         sh.raw("cv_as \"$o\" \"$v/bin/python\" -m pip install --no-input --disable-pip-version-check");
-        if !self.index {
-            sh.raw(" --no-index");
-        }
-        if let Some(u) = &self.index_url {
-            sh.raw(" --index-url=").q(u);
-        }
-        if let Some(f) = &self.find_links {
-            sh.raw(" --find-links=").q(f);
-        }
+        self.sources(sh);
         if let Some(f) = &self.file {
             sh.raw(" -r ").q(f);
         }
@@ -258,6 +338,47 @@ impl Pip {
             }
         }
         sh.nl();
+    }
+
+    /// After the install: the packages pinned to a git revision that are installed from
+    /// another one (pip keeps an installed package of the same version, whatever its
+    /// revision) are installed again, without their dependencies. Decided on the host at
+    /// apply time, from the requirements file as it is then (its checkout may have moved
+    /// in this run), by the venv's own Python reading each package's `direct_url.json`;
+    /// `$CV_A` is marked when one was. Nothing when no requirement can be a git pin.
+    fn reinstall_moved(&self, sh: &mut Sh) {
+        let pins: Vec<&Requirement> = self.requirements.iter().filter(|r| r.git.is_some()).collect();
+        if self.file.is_none() && pins.is_empty() {
+            return;
+        }
+        sh.raw("moved=$(\"$v/bin/python\" - ");
+        match &self.file {
+            Some(f) => sh.q(f),
+            None => sh.q(""),
+        };
+        for r in &pins {
+            sh.sp().q(&r.spec);
+        }
+        sh.raw(" <<'CV_PY'\n");
+        sh.raw(MOVED_PINS_PY);
+        sh.raw("CV_PY\n) || exit 1\n");
+        sh.raw("if [ -n \"$moved\" ]; then\nset --\nwhile IFS= read -r s; do set -- \"$@\" \"$s\"; done <<CV_EOF\n$moved\nCV_EOF\n");
+        sh.raw("cv_as \"$o\" \"$v/bin/python\" -m pip install --no-input --disable-pip-version-check --force-reinstall --no-deps");
+        self.sources(sh);
+        sh.raw(" -- \"$@\"\n: > \"$CV_A\"\nfi\n");
+    }
+
+    /// pip's options for where packages come from.
+    fn sources(&self, sh: &mut Sh) {
+        if !self.index {
+            sh.raw(" --no-index");
+        }
+        if let Some(u) = &self.index_url {
+            sh.raw(" --index-url=").q(u);
+        }
+        if let Some(f) = &self.find_links {
+            sh.raw(" --find-links=").q(f);
+        }
     }
 
     fn prelude(&self, sh: &mut Sh) {
@@ -339,6 +460,7 @@ impl Kind for Pip {
         sh.raw(
             r#"if [ -x "$v/bin/python" ]; then echo venv=1
 for d in "$v"/lib/python*/site-packages/*.dist-info "$v"/lib/python*/site-packages/*.egg-info; do [ -e "$d" ] && printf '%s\n' "dist=${d##*/}"; done
+for d in "$v"/lib/python*/site-packages/*.dist-info/direct_url.json; do [ -f "$d" ] && grep -q '"vcs_info"' "$d" && { b=${d%/*}; printf 'direct=%s ' "${b##*/}"; tr -d '\n\r' < "$d"; echo; }; done
 if grep -qi '^ *include-system-site-packages *= *true' -- "$v/pyvenv.cfg" 2>/dev/null; then
 for d in /usr/local/lib/python3*/dist-packages/*.*-info /usr/lib/python3/dist-packages/*.*-info /usr/lib/python3.*/dist-packages/*.*-info; do
 [ -e "$d" ] || continue; b=${d##*/}
@@ -388,7 +510,21 @@ else echo venv=0; fi
                 _ => Some(None),
             },
         };
-        Ok(State { venv, installed, file })
+        let mut from_git = BTreeMap::new();
+        for line in rec.all("direct") {
+            let Some((dir, json)) = line.split_once(' ') else {
+                return Err(ProbeError(format!("unexpected direct_url line {line:?}")));
+            };
+            // a record pip did not write (or a later format) is not compared: left to pip
+            let (Some((name, _)), Ok(d)) = (parse_dist(dir), serde_json::from_str::<DirectUrl>(json)) else {
+                continue;
+            };
+            if let Some(vcs) = d.vcs_info.filter(|v| v.vcs == "git") {
+                from_git
+                    .insert(name, Installed { url: d.url, commit: vcs.commit_id, requested: vcs.requested_revision });
+            }
+        }
+        Ok(State { venv, installed, file, from_git })
     }
 
     fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
@@ -407,6 +543,16 @@ else echo venv=0; fi
                 (Some(_), None) => true,
                 (None, _) => false,
             };
+            // installed from git at another revision (pip itself would keep it): a
+            // package installed otherwise, or before pip recorded where from, is not compared
+            if let (true, Some(pin), Some(from)) = (ok, &req.git, state.from_git.get(&key))
+                && !pin.holds(from)
+            {
+                let short = |c: &str| c.chars().take(12).collect::<String>();
+                let before = format!("git {} at {}", from.url, short(&from.commit));
+                changes.push(Change::set(req.name.clone(), before, format!("git {} at {}", pin.url, pin.rev)));
+                continue;
+            }
             if !ok {
                 let after = req.version.clone().unwrap_or_else(|| "any version".into());
                 changes.push(Change::new(req.name.clone(), have.cloned(), Some(after)));
@@ -422,6 +568,7 @@ else echo venv=0; fi
     fn steps(&self, _state: &State, _diff: &Diff, sh: &mut Sh) {
         self.prelude(sh);
         self.install(sh);
+        self.reinstall_moved(sh);
     }
 
     /// Downstream of a change (the venv made again, the checkout holding the
@@ -431,9 +578,64 @@ else echo venv=0; fi
         sh.raw("cv_l() { ls -d -- \"$v\"/lib/python*/site-packages/*.*-info 2>/dev/null || true; }\nbefore=$(cv_l)\n");
         self.install(sh);
         sh.raw("if [ \"$(cv_l)\" != \"$before\" ]; then : > \"$CV_A\"; fi\n");
+        self.reinstall_moved(sh);
         true
     }
 }
+
+/// The venv's Python, at apply time: `ARGV[1]` the requirements file (or empty), then
+/// requirements; prints those pinned to a git revision (`NAME @ git+URL@REV`,
+/// `git+URL@REV#egg=NAME`, read as [`parse_git`] reads them) whose installed package came
+/// from git at another revision or repository, one per line.
+const MOVED_PINS_PY: &str = r##"import json, sys
+from importlib import metadata
+def pin(text):
+    text = text.strip()
+    at = text.find("git+")
+    if at < 0:
+        return None
+    name = None
+    if at > 0:
+        head = text[:at].rstrip()
+        if not head.endswith("@"):
+            return None
+        name = head[:-1].strip()
+    link = text[at + 4:]
+    if any(c.isspace() for c in link):
+        return None
+    rest, _, frag = link.partition("#")
+    egg = next((kv[4:] for kv in frag.split("&") if kv.startswith("egg=")), None)
+    name = name or egg
+    if not name or "@" not in rest:
+        return None
+    url, rev = rest.rsplit("@", 1)
+    if "://" not in url or not rev or "/" in rev or ":" in rev:
+        return None
+    return name, url, rev
+specs = sys.argv[2:]
+if sys.argv[1]:
+    with open(sys.argv[1]) as f:
+        text = f.read().replace("\\\r\n", "").replace("\\\n", "")
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        specs.append(line.split(" #")[0].split("	#")[0].split(" --")[0])
+for spec in specs:
+    p = pin(spec)
+    if p is None:
+        continue
+    name, url, rev = p
+    try:
+        d = json.loads(metadata.distribution(name).read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        continue
+    vcs = d.get("vcs_info") or {}
+    if vcs.get("vcs") != "git":
+        continue
+    if d.get("url") == url and ((len(rev) >= 7 and vcs.get("commit_id", "").startswith(rev)) or vcs.get("requested_revision") == rev):
+        continue
+    print(spec.strip())
+"##;
 
 #[cfg(test)]
 mod tests {
@@ -517,6 +719,104 @@ mod tests {
         for bad in ["flask>=2", "-e .", "flask==", "flask===1", "", "fl ask"] {
             assert!(parse_requirement(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn git_pins_are_read_as_pip_writes_them() {
+        let pin = |t: &str| parse_git(t).map(|r| (r.name, r.git.map(|g| (g.url, g.rev))));
+        let want = |n: &str, u: &str, r: &str| Some((n.to_string(), Some((u.to_string(), r.to_string()))));
+        assert_eq!(
+            pin("git+https://github.com/elifesciences/elife-tools.git@d07d978f03d879e19aa35b7c7bb51f23a3ea3108#egg=elifetools"),
+            want("elifetools", "https://github.com/elifesciences/elife-tools.git", "d07d978f03d879e19aa35b7c7bb51f23a3ea3108")
+        );
+        assert_eq!(pin("packagepoa @ git+ssh://git@host/poa.git@v1.2"), want("packagepoa", "ssh://git@host/poa.git", "v1.2"));
+        assert_eq!(pin("lib@git+file:///srv/lib@abc1234"), want("lib", "file:///srv/lib", "abc1234"));
+        for bad in [
+            "git+https://host/x.git#egg=x",   // no revision: left to pip
+            "git+https://host/x.git@abc1234", // no name
+            "git+ssh://git@host/x.git#egg=x", // the `@` is the user's
+            "-e git+https://host/x.git@abc1234#egg=x",
+            "flask==2.2.5",
+        ] {
+            assert_eq!(pin(bad), None, "{bad}");
+        }
+        let file = "six==1.13.0\ngit+file:///srv/upstream/elife-tools@1c81a51f283e#egg=elifetools  # pinned\n";
+        let reqs = parse_file(file);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[1].git.as_ref().map(|g| g.rev.as_str()), Some("1c81a51f283e"));
+    }
+
+    #[test]
+    fn a_git_pin_is_compared_by_revision_not_version() {
+        let spec = "git+file:///srv/upstream/elife-tools@1c81a51f283e#egg=elifetools";
+        let p = Pip { requirements: vec![parse_git(spec).expect("pin")], ..pip(&[]) };
+        let installed = |commit: &str| {
+            format!(
+                "venv=1\ndist=elifetools-0.1.0.dist-info\ndirect=elifetools-0.1.0.dist-info {{\"url\": \"file:///srv/upstream/elife-tools\", \"vcs_info\": {{\"commit_id\": \"{commit}\", \"requested_revision\": \"{commit}\", \"vcs\": \"git\"}}}}\n"
+            )
+        };
+        assert!(plan(&p, &installed("1c81a51f283e409a6c45b3c72845b8337076575e")).0.is_ok());
+        let (diff, sh) = plan(&p, &installed("5599c3729d700d842d4f671dfc0e82cadca3810b"));
+        assert_eq!(
+            diff.changes,
+            vec![Change::set(
+                "elifetools",
+                "git file:///srv/upstream/elife-tools at 5599c3729d70",
+                "git file:///srv/upstream/elife-tools at 1c81a51f283e"
+            )]
+        );
+        assert!(sh.contains("--force-reinstall --no-deps --no-index --find-links=/srv/wheels -- \"$@\""), "{sh}");
+        // installed from elsewhere than git, or by a pip that kept no record: pip decides
+        assert!(plan(&p, "venv=1\ndist=elifetools-0.1.0.dist-info\n").0.is_ok());
+        let garbled = "venv=1\ndist=elifetools-0.1.0.dist-info\ndirect=elifetools-0.1.0.dist-info {\n";
+        assert!(plan(&p, garbled).0.is_ok());
+        assert!(p.parse("venv=1\ndirect=nospace\n").is_err());
+        // a plain requirement and no file: no check runs at apply time
+        let (_, sh) = plan(&pip(&["flask==2.2.5"]), OUT);
+        assert!(!sh.contains("CV_PY"), "{sh}");
+    }
+
+    /// The apply-time check, run by this machine's python3 over distributions made here.
+    #[test]
+    fn the_apply_time_check_finds_pins_installed_from_another_revision() {
+        let Ok(out) = std::process::Command::new("python3").arg("--version").output() else {
+            panic!("python3 is needed to run the apply-time check of git pins");
+        };
+        assert!(out.status.success());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dist = |name: &str, json: &str| {
+            let d = dir.path().join(format!("{name}-0.1.0.dist-info"));
+            std::fs::create_dir_all(&d).expect("mkdir");
+            std::fs::write(d.join("METADATA"), format!("Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n"))
+                .expect("write");
+            std::fs::write(d.join("direct_url.json"), json).expect("write");
+        };
+        let git = |url: &str, c: &str| {
+            format!("{{\"url\": \"{url}\", \"vcs_info\": {{\"commit_id\": \"{c}\", \"requested_revision\": \"{c}\", \"vcs\": \"git\"}}}}")
+        };
+        dist("moved", &git("file:///srv/moved", "5599c3729d700d842d4f671dfc0e82cadca3810b"));
+        dist("kept", &git("file:///srv/kept", "1c81a51f283e409a6c45b3c72845b8337076575e"));
+        dist("local", "{\"url\": \"file:///srv/local\", \"dir_info\": {}}");
+        let reqs = dir.path().join("requirements.txt");
+        std::fs::write(
+            &reqs,
+            "# the bot's\nkept @ git+file:///srv/kept@1c81a51f283e\ngit+file:///srv/moved@1c81a51f283e#egg=moved  # bumped\n\
+             git+file:///srv/local@1c81a51f283e#egg=local\ngit+file:///srv/absent@1c81a51f283e#egg=absent\nflask==2.2.5\n",
+        )
+        .expect("write");
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(MOVED_PINS_PY)
+            .arg(&reqs)
+            .arg("kept @ git+file:///srv/elsewhere@1c81a51f283e")
+            .env("PYTHONPATH", dir.path())
+            .output()
+            .expect("python3");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "kept @ git+file:///srv/elsewhere@1c81a51f283e\ngit+file:///srv/moved@1c81a51f283e#egg=moved\n"
+        );
     }
 
     #[test]
