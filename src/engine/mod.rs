@@ -391,6 +391,9 @@ async fn apply_rounds(
         if !plan.changes_anything() {
             return;
         }
+        // what the second round changes is followed at apply time as in the first (a
+        // checkout that moves only now, its requirements installed again)
+        plan.mark_rechecks(graph);
     }
 }
 

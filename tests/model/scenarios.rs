@@ -273,6 +273,32 @@ exec "htpasswd" command="printf 'admin:y\\n' > /srv/htpasswd" creates="/srv/htpa
     settled(&m, &b);
 }
 
+/// What the second round changes is followed at apply time as in the first: an exec in
+/// sync when the verify probed it, downstream of a file that only the second round
+/// writes (the file an earlier step of the run changed behind its back), is checked again
+/// after it and runs; without that it would be left different ("did not converge"), as
+/// a virtualenv was when the checkout holding its requirements moved in a second round.
+#[test]
+fn resources_downstream_of_a_second_round_change_are_rechecked_in_it() {
+    let m = ModelHost::new(&[]);
+    m.write("/srv/app.conf", "new\n");
+    m.write("/srv/copy", "new\n");
+    let b = Book::new(
+        r##"exec "upstream" command="printf 'old\\n' > /srv/app.conf && touch /srv/pushed" creates="/srv/pushed"
+file "/srv/app.conf" content="new\n"
+exec "copy" command="cp /srv/app.conf /srv/copy" unless="cmp -s /srv/app.conf /srv/copy" require="file:/srv/app.conf"
+"##,
+    );
+    let run = apply(&m, &b);
+    run.expect(
+        5,
+        &["exec:upstream change changed", "file:/srv/app.conf change changed", "exec:copy recheck changed"],
+        &[&["exec:upstream", "exec:copy"], &["file:/srv/app.conf", "exec:copy"]],
+    );
+    assert_eq!(m.read("/srv/copy").as_deref(), Some("new\n"), "copied again after the second round's write");
+    settled(&m, &b);
+}
+
 /// A step whose guard finds its target changed by an earlier step of the run changes
 /// nothing (stale), what depends on it waits, and both are planned again from the verify
 /// and applied in a second round.
