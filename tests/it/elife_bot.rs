@@ -1,19 +1,37 @@
 //! playbooks/elife-bot.kdl (seed 003) with the inventory `converge sandbox` uses
 //! (playbooks/elife-bot.sandbox.kdl), nothing set up by the test but the secrets it
-//! exports: settings.py with the AWS secret, mode 0600, the secret never printed; five
-//! workers and three deciders per environment, run from the checkout as the project runs
-//! them; both */5 cron entries, and the command they run doing its work; time sync active.
+//! exports. Checked from outside converge: settings.py with the AWS secret, mode 0600, the
+//! secret never printed; five workers and three deciders per environment, run from the
+//! checkout as the project runs them, each saying the commit and the elifetools it read
+//! when its process started; both */5 cron entries, and the command they run doing its
+//! work; time sync active. A new revision upstream that also moves the elifetools pin (a
+//! git revision, the library's version unchanged, which pip alone would keep) reaches
+//! every worker and decider in one apply, as new processes; after a reboot, with no
+//! converge run, they all run again and the cron's command works. After each step,
+//! `converge diff` has nothing to do.
 
-use converge::sandbox::write_ssh_config;
+use std::path::Path;
+
+use converge::sandbox::{Container, write_ssh_config};
 
 use crate::kinds::boot;
-use crate::support::{Project, converge_env, copy_playbooks};
+use crate::support::{Project, converge_env, copy_playbooks, repo};
 
 const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+const HOME: &str = "/home/localgit/elife-bot";
+const UNITS: [(&str, &str, usize); 4] =
+    [("worker", "dev", 5), ("worker", "live", 5), ("decider", "dev", 3), ("decider", "live", 3)];
 
 #[test]
-fn elife_bot_converges_and_never_prints_its_secret() {
-    let c = boot("elife-bot");
+fn elife_bot_converges_updates_its_pinned_library_and_survives_a_reboot() {
+    // the bot's requirements.txt pins the stand-in elifetools by the commit the sandbox
+    // makes of files/elife-bot/elife-tools: edited without the pin, nothing would install
+    let pinned = commit_of(&repo().join("playbooks/files/elife-bot/elife-tools"));
+    let requirements = std::fs::read_to_string(repo().join("playbooks/files/elife-bot/app/requirements.txt"))
+        .expect("requirements.txt");
+    assert!(requirements.contains(&format!("@{pinned}#egg=elifetools")), "requirements.txt pins {pinned}");
+
+    let mut c = boot("elife-bot");
     let p = Project::new();
     copy_playbooks(p.path());
     let cfg = write_ssh_config(p.path(), &[("elife-bot", &c)]).display().to_string();
@@ -26,40 +44,113 @@ fn elife_bot_converges_and_never_prints_its_secret() {
         assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET), "{cmd} printed the secret");
         run
     };
+    let nothing_to_do = |after: &str| {
+        let diff = run("diff", "human");
+        assert_eq!(diff.code, 0, "after {after}, converge diff has changes:\n{}", diff.stdout);
+    };
     crate::seeds::baseline("elife_bot", &c.address().to_string(), run);
 
-    let home = "/home/localgit/elife-bot";
-    let settings = c.sh_ok(&format!("stat -c %a {home}/settings.py; cat {home}/settings.py"));
+    let settings = c.sh_ok(&format!("stat -c %a {HOME}/settings.py; cat {HOME}/settings.py"));
     assert!(settings.starts_with("600\n") && settings.contains(SECRET), "the secret reached the host in a 0600 file");
     // the settings are what the bot's own get_settings reads, for both environments
     let read = c.sh_ok(&format!(
-        "cd {home} && venv/bin/python -c 'import settings; print(settings.get_settings(\"dev\").domain, settings.get_settings(\"live\").domain)'"
+        "cd {HOME} && venv/bin/python -c 'import settings; print(settings.get_settings(\"dev\").domain, settings.get_settings(\"live\").domain)'"
     ));
     assert_eq!(read, "Publish.dev Publish\n");
     let crontab = c.sh_ok("crontab -l -u root");
-    assert!(crontab.contains(&format!("*/5 * * * * cd {home} && {home}/venv/bin/python cron.py -e dev")), "{crontab}");
-    assert!(crontab.contains(&format!("*/5 * * * * cd {home} && {home}/venv/bin/python cron.py -e live")), "{crontab}");
-    let units = c.sh_ok(
-        "systemctl is-active elife-bot-worker@dev elife-bot-worker@live elife-bot-decider@dev elife-bot-decider@live chrony",
-    );
-    assert_eq!(units, "active\nactive\nactive\nactive\nactive\n");
-    // five workers and three deciders per environment (each unit's process forks them)
-    for (role, n) in [("worker", 5), ("decider", 3)] {
-        for env in ["dev", "live"] {
-            let count = c.sh_ok(&format!(
-                "unit=elife-bot-{role}@{env}; for i in $(seq 50); do \
-                   n=$(systemctl show -p MainPID --value $unit | xargs pgrep -c -P); [ \"$n\" = {n} ] && break; sleep 0.2; done; echo $n"
-            ));
-            assert_eq!(count.trim(), n.to_string(), "{role}s of {env}");
-        }
-    }
+    assert!(crontab.contains(&format!("*/5 * * * * cd {HOME} && {HOME}/venv/bin/python cron.py -e dev")), "{crontab}");
+    assert!(crontab.contains(&format!("*/5 * * * * cd {HOME} && {HOME}/venv/bin/python cron.py -e live")), "{crontab}");
+    assert_eq!(c.sh_ok("systemctl is-active chrony"), "active\n");
     // they poll with the settings they read: the log the project writes in the checkout
     let log = c.sh_ok(&format!(
-        "for i in $(seq 50); do grep -q 'polling for decision' {home}/decider.log 2>/dev/null && break; sleep 0.2; done; cat {home}/worker.log {home}/decider.log"
+        "for i in $(seq 50); do grep -q 'polling for decision' {HOME}/decider.log 2>/dev/null && break; sleep 0.2; done; cat {HOME}/worker.log {HOME}/decider.log"
     ));
     assert!(log.contains("polling for activity... (domain Publish.dev") && log.contains("(domain Publish,"), "{log}");
-    // the cron's command, run once as cron runs it, starts the five-minute workflow
-    c.sh_ok(&format!("cd {home} && {home}/venv/bin/python cron.py -e live > /dev/null"));
-    assert!(c.sh_ok(&format!("cat {home}/starts.log")).contains("cron_FiveMinute Publish\n"));
-    assert!(c.sh_ok(&format!("cat {home}/cron.log")).contains("starting cron_FiveMinute, workflow_id cron_FiveMinute"));
+    let first = journey(&c, "first");
+    nothing_to_do("the journey");
+
+    // a new revision upstream whose requirements.txt moves the elifetools pin to a new
+    // commit of the library, its version unchanged
+    let tools = p.path().join("playbooks/files/elife-bot/elife-tools");
+    let init = tools.join("elifetools/__init__.py");
+    let text = std::fs::read_to_string(&init).expect("__init__.py");
+    std::fs::write(&init, text.replace("CHANGE = \"first\"", "CHANGE = \"second\"")).expect("write");
+    let next = commit_of(&tools);
+    let reqs = p.path().join("playbooks/files/elife-bot/app/requirements.txt");
+    std::fs::write(&reqs, requirements.replace(&pinned, &next)).expect("write");
+    let applied = run("apply", "json");
+    assert_eq!(applied.code, 0, "{}", applied.stdout);
+    let pip = applied.json()["hosts"][0]["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["id"] == format!("pip:{HOME}/venv")).cloned())
+        .expect("the pip resource in the report");
+    assert_eq!(pip["result"], "changed", "{pip}");
+    let upstream = c.sh_ok("git -C /srv/upstream/elife-bot rev-parse --short HEAD").trim().to_string();
+    assert_eq!(c.sh_ok(&format!("git -C {HOME} rev-parse --short HEAD")).trim(), upstream, "the checkout moved");
+    let installed = c.sh_ok(&format!("cd / && {HOME}/venv/bin/python -c 'import elifetools; print(elifetools.CHANGE)'"));
+    assert_eq!(installed, "second\n", "the library at the new pin is what the venv imports");
+    let updated = journey(&c, "second");
+    for (unit, pid) in &updated {
+        assert!(!first.contains(&(unit.clone(), *pid)), "{unit} was restarted (still pid {pid})");
+    }
+    nothing_to_do("the update");
+
+    // a reboot: everything runs again with no converge run
+    c.reboot().expect("reboot");
+    let rebooted = journey(&c, "second");
+    assert_ne!(rebooted, updated, "new processes after the reboot");
+    nothing_to_do("the reboot");
+}
+
+/// The commit the sandbox's upstream exec makes of `dir`'s files (the same command, the
+/// same fixed dates and author): what a requirements.txt pins.
+fn commit_of(dir: &Path) -> String {
+    let work = tempfile::tempdir().expect("tempdir");
+    let copy = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", dir.display())).arg(work.path()).status();
+    assert!(copy.expect("cp").success(), "copy {}", dir.display());
+    let script = "git init -q -b master . && git add -A && GIT_AUTHOR_DATE=2019-05-01T00:00:00Z \
+                  GIT_COMMITTER_DATE=2019-05-01T00:00:00Z git -c user.name=upstream -c user.email=upstream@example.org \
+                  commit -q -m release && git rev-parse HEAD";
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(work.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The system at work, seen from the host: every worker and decider unit active with its
+/// five or three processes, each of which logged, when it started, the checkout's commit
+/// and the elifetools `change` it imported; then the cron's command, run once as cron
+/// runs it, starts the five-minute workflow. Returns each unit's main PID.
+fn journey(c: &Container, change: &str) -> Vec<(String, u32)> {
+    let revision = c.sh_ok(&format!("git -C {HOME} rev-parse --short HEAD")).trim().to_string();
+    let mut pids = Vec::new();
+    for (role, env, n) in UNITS {
+        let unit = format!("elife-bot-{role}@{env}");
+        assert_eq!(c.sh_ok(&format!("systemctl is-active {unit}")), "active\n", "{unit}");
+        // the unit's process forks its pollers, each logging its start (bounded wait)
+        let want = format!("started: revision {revision}, elifetools 0.10.0 ({change})");
+        let seen = c.sh_ok(&format!(
+            "for i in $(seq 75); do main=$(systemctl show -p MainPID --value {unit}); kids=$(pgrep -P \"$main\" | sort -n); \
+             n=0; for k in $kids; do grep -qF \"{role}_$k {want}\" {HOME}/{role}.log && n=$((n+1)); done; \
+             [ \"$n\" = {n} ] && [ \"$(echo $kids | wc -w)\" = {n} ] && break; sleep 0.2; done; echo \"$main $n\""
+        ));
+        let (main, logged) = seen.trim().split_once(' ').expect("pid and count");
+        assert_eq!(logged, n.to_string(), "{unit}: {n} processes that logged \"{want}\"");
+        pids.push((unit, main.parse().expect("a pid")));
+    }
+    // the cron's command, as the crontab runs it, starts the five-minute workflow
+    let line = c.sh_ok("crontab -l -u root | grep -F 'cron.py -e live'");
+    let command = line.splitn(6, ' ').nth(5).expect("a command after the schedule").trim();
+    let before = c.sh_ok(&format!("cat {HOME}/starts.log 2>/dev/null | wc -l")).trim().parse::<u32>().expect("lines");
+    c.sh_ok(command);
+    let starts = c.sh_ok(&format!("cat {HOME}/starts.log"));
+    assert_eq!(starts.lines().count() as u32, before + 1, "{starts}");
+    assert!(starts.ends_with("cron_FiveMinute Publish\n"), "{starts}");
+    assert!(c.sh_ok(&format!("cat {HOME}/cron.log")).contains("starting cron_FiveMinute, workflow_id cron_FiveMinute"));
+    pids
 }
