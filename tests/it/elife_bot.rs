@@ -26,7 +26,8 @@ const UNITS: [(&str, &str, usize); 4] =
 fn elife_bot_converges_updates_its_pinned_library_and_survives_a_reboot() {
     // the bot's requirements.txt pins the stand-in elifetools by the commit the sandbox
     // makes of files/elife-bot/elife-tools: edited without the pin, nothing would install
-    let pinned = commit_of(&repo().join("playbooks/files/elife-bot/elife-tools"));
+    let original = repo().join("playbooks/files/elife-bot/elife-tools");
+    let pinned = commit_of(&[&original]);
     let requirements = std::fs::read_to_string(repo().join("playbooks/files/elife-bot/app/requirements.txt"))
         .expect("requirements.txt");
     assert!(requirements.contains(&format!("@{pinned}#egg=elifetools")), "requirements.txt pins {pinned}");
@@ -75,7 +76,7 @@ fn elife_bot_converges_updates_its_pinned_library_and_survives_a_reboot() {
     let init = tools.join("elifetools/__init__.py");
     let text = std::fs::read_to_string(&init).expect("__init__.py");
     std::fs::write(&init, text.replace("CHANGE = \"first\"", "CHANGE = \"second\"")).expect("write");
-    let next = commit_of(&tools);
+    let next = commit_of(&[&original, &tools]);
     let reqs = p.path().join("playbooks/files/elife-bot/app/requirements.txt");
     std::fs::write(&reqs, requirements.replace(&pinned, &next)).expect("write");
     let applied = run("apply", "json");
@@ -102,24 +103,29 @@ fn elife_bot_converges_updates_its_pinned_library_and_survives_a_reboot() {
     nothing_to_do("the reboot");
 }
 
-/// The commit the sandbox's upstream exec makes of `dir`'s files (the same command, the
-/// same fixed dates and author): what a requirements.txt pins.
-fn commit_of(dir: &Path) -> String {
+/// The commit the sandbox's upstream exec makes when the files are those of each of
+/// `revisions` in turn (the same command, the same fixed dates and author, each commit
+/// on the one before): what a requirements.txt pins.
+fn commit_of(revisions: &[&Path]) -> String {
     let work = tempfile::tempdir().expect("tempdir");
-    let copy = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", dir.display())).arg(work.path()).status();
-    assert!(copy.expect("cp").success(), "copy {}", dir.display());
-    let script = "git init -q -b master . && git add -A && GIT_AUTHOR_DATE=2019-05-01T00:00:00Z \
-                  GIT_COMMITTER_DATE=2019-05-01T00:00:00Z git -c user.name=upstream -c user.email=upstream@example.org \
-                  commit -q -m release && git rev-parse HEAD";
-    let out = std::process::Command::new("sh")
-        .args(["-c", script])
-        .current_dir(work.path())
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let mut out = None;
+    for dir in revisions {
+        let script = "find . -mindepth 1 -maxdepth 1 ! -name .git -exec rm -rf {} + && cp -a \"$0/.\" . && \
+                      git init -q -b master . && git add -A && GIT_AUTHOR_DATE=2019-05-01T00:00:00Z \
+                      GIT_COMMITTER_DATE=2019-05-01T00:00:00Z git -c user.name=upstream \
+                      -c user.email=upstream@example.org commit -q -m release && git rev-parse HEAD";
+        let run = std::process::Command::new("sh")
+            .args(["-c", script])
+            .arg(dir)
+            .current_dir(work.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git");
+        assert!(run.status.success(), "git: {}", String::from_utf8_lossy(&run.stderr));
+        out = Some(String::from_utf8_lossy(&run.stdout).trim().to_string());
+    }
+    out.expect("a revision")
 }
 
 /// The system at work, seen from the host: every worker and decider unit active with its

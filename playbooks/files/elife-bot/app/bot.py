@@ -27,7 +27,12 @@ def poll(role, what, settings, started):
     def work(flag):
         while flag.green():
             logger.info(f"polling for {what}... (domain {settings.domain}, task list {settings.default_task_list})")
-            time.sleep(60)
+            # a minute's poll, which a SIGTERM ends at the next second (the real ones'
+            # long poll of SWF returns within a minute)
+            for _ in range(60):
+                if not flag.green():
+                    break
+                time.sleep(1)
         logger.info("graceful shutdown")
 
     process.monitor_interrupt(work)
