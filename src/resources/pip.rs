@@ -94,7 +94,8 @@ impl GitPin {
     /// branch or tag name it was installed by: pin commits for exact convergence).
     fn holds(&self, have: &Installed) -> bool {
         have.url == self.url
-            && ((self.rev.len() >= 7 && have.commit.starts_with(&self.rev)) || have.requested.as_deref() == Some(&self.rev))
+            && ((self.rev.len() >= 7 && have.commit.starts_with(&self.rev))
+                || have.requested.as_deref() == Some(&self.rev))
     }
 }
 
@@ -726,10 +727,19 @@ mod tests {
         let pin = |t: &str| parse_git(t).map(|r| (r.name, r.git.map(|g| (g.url, g.rev))));
         let want = |n: &str, u: &str, r: &str| Some((n.to_string(), Some((u.to_string(), r.to_string()))));
         assert_eq!(
-            pin("git+https://github.com/elifesciences/elife-tools.git@d07d978f03d879e19aa35b7c7bb51f23a3ea3108#egg=elifetools"),
-            want("elifetools", "https://github.com/elifesciences/elife-tools.git", "d07d978f03d879e19aa35b7c7bb51f23a3ea3108")
+            pin(
+                "git+https://github.com/elifesciences/elife-tools.git@d07d978f03d879e19aa35b7c7bb51f23a3ea3108#egg=elifetools"
+            ),
+            want(
+                "elifetools",
+                "https://github.com/elifesciences/elife-tools.git",
+                "d07d978f03d879e19aa35b7c7bb51f23a3ea3108"
+            )
         );
-        assert_eq!(pin("packagepoa @ git+ssh://git@host/poa.git@v1.2"), want("packagepoa", "ssh://git@host/poa.git", "v1.2"));
+        assert_eq!(
+            pin("packagepoa @ git+ssh://git@host/poa.git@v1.2"),
+            want("packagepoa", "ssh://git@host/poa.git", "v1.2")
+        );
         assert_eq!(pin("lib@git+file:///srv/lib@abc1234"), want("lib", "file:///srv/lib", "abc1234"));
         for bad in [
             "git+https://host/x.git#egg=x",   // no revision: left to pip
@@ -792,7 +802,9 @@ mod tests {
             std::fs::write(d.join("direct_url.json"), json).expect("write");
         };
         let git = |url: &str, c: &str| {
-            format!("{{\"url\": \"{url}\", \"vcs_info\": {{\"commit_id\": \"{c}\", \"requested_revision\": \"{c}\", \"vcs\": \"git\"}}}}")
+            format!(
+                "{{\"url\": \"{url}\", \"vcs_info\": {{\"commit_id\": \"{c}\", \"requested_revision\": \"{c}\", \"vcs\": \"git\"}}}}"
+            )
         };
         dist("moved", &git("file:///srv/moved", "5599c3729d700d842d4f671dfc0e82cadca3810b"));
         dist("kept", &git("file:///srv/kept", "1c81a51f283e409a6c45b3c72845b8337076575e"));

@@ -88,7 +88,8 @@ fn elife_bot_converges_updates_its_pinned_library_and_survives_a_reboot() {
     assert_eq!(pip["result"], "changed", "{pip}");
     let upstream = c.sh_ok("git -C /srv/upstream/elife-bot rev-parse --short HEAD").trim().to_string();
     assert_eq!(c.sh_ok(&format!("git -C {HOME} rev-parse --short HEAD")).trim(), upstream, "the checkout moved");
-    let installed = c.sh_ok(&format!("cd / && {HOME}/venv/bin/python -c 'import elifetools; print(elifetools.CHANGE)'"));
+    let installed =
+        c.sh_ok(&format!("cd / && {HOME}/venv/bin/python -c 'import elifetools; print(elifetools.CHANGE)'"));
     assert_eq!(installed, "second\n", "the library at the new pin is what the venv imports");
     let updated = journey(&c, "second");
     for (unit, pid) in &updated {
