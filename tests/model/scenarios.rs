@@ -1042,3 +1042,41 @@ fn a_restart_that_fails_stays_owed_until_it_succeeds() {
     assert_eq!((svc.active.as_str(), svc.restarts), ("active", 1));
     settled(&m, &b);
 }
+
+/// docs/kinds/exec.md's step that must run again for every new revision of a checkout:
+/// guarded by the revision it was made from (a stamp under `.git/`), it runs on the
+/// first apply, not on the next, and again in the apply that moves the checkout, where a
+/// `creates=` guard would have kept the first build forever.
+#[test]
+fn a_step_guarded_by_the_checkouts_revision_runs_again_when_the_checkout_moves() {
+    let m = ModelHost::new(&[]);
+    let commit = |text: &str| {
+        m.sh(&format!(
+            "mkdir -p /srv/upstream && cd /srv/upstream && git init -q -b main . && printf '{text}\\n' > build.js && \
+             git add -A && git -c user.name=u -c user.email=u@example.org commit -q -m {text}"
+        ));
+    };
+    commit("v1");
+    let b = Book::new(
+        r##"git "/srv/app/src" repo="file:///srv/upstream" version="main"
+exec "bundle" command="cat build.js > bundle.out && git rev-parse HEAD > .git/bundled-revision" cwd="/srv/app/src" unless="test \"$(cat .git/bundled-revision 2>/dev/null)\" = \"$(git rev-parse HEAD)\"" require="git:/srv/app/src"
+"##,
+    );
+    let run = apply(&m, &b);
+    run.expect(
+        3,
+        &["git:/srv/app/src create changed", "exec:bundle change changed"],
+        &[&["git:/srv/app/src", "exec:bundle"]],
+    );
+    assert_eq!(m.read("/srv/app/src/bundle.out").as_deref(), Some("v1\n"));
+    settled(&m, &b);
+    commit("v2");
+    let run = apply(&m, &b);
+    run.expect(
+        3,
+        &["git:/srv/app/src change changed", "exec:bundle recheck changed"],
+        &[&["git:/srv/app/src", "exec:bundle"]],
+    );
+    assert_eq!(m.read("/srv/app/src/bundle.out").as_deref(), Some("v2\n"), "built again from the new revision");
+    settled(&m, &b);
+}
