@@ -1,9 +1,9 @@
-from django.http import HttpResponse
+# The ramascene app's pages (CMLPlatform/ramascene, ramascene/urls.py).
 from django.urls import path
 
+from ramascene import views
 
-def home(request):
-    return HttpResponse("RaMa-Scene tool\n", content_type="text/plain; charset=utf-8")
-
-
-urlpatterns = [path("ramascene/", home)]
+urlpatterns = [
+    path("ramascene/", views.home, name="home"),
+    path("ajaxhandling/", views.ajaxHandling, name="ajaxhandling"),
+]

@@ -2,6 +2,7 @@
 # project root, the channel layer on Redis (REDIS_HOST, default localhost, port 6379),
 # Celery results in the database, the webpack bundles under assets/.
 import os
+import subprocess
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -34,3 +35,18 @@ STATICFILES_DIRS = [BASE_DIR / "assets"]
 STATIC_ROOT = BASE_DIR / "static"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+
+def _revision():
+    try:
+        git = ["git", "rev-parse", "HEAD"]
+        return subprocess.run(git, cwd=BASE_DIR, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# Not in the real project: the commit of the checkout, read once, when a process loads
+# its settings (daphne and each Celery worker when they start, before the workers fork
+# their children), shown on the home page, in the websocket's answers and in every
+# task's result, so that a process still running old code says so.
+REVISION = _revision()
