@@ -7,11 +7,12 @@
 //! declared between them. Whatever the verify finds different gets a second round,
 //! planned from the verify probe: resources in sync when probed, resources whose own step
 //! ran when a later block also ran, stale resources and those that waited for them,
-//! deferred resources; the services they notify are refreshed again after them. A
-//! resource whose own step ran, with nothing after it that ran, did not converge (a
-//! change that simply does not hold gets no second try), and after the second round
-//! anything still different did not converge. Resources that failed, were skipped by a
-//! failure or could not be probed are never planned again.
+//! deferred resources; the services they notify are refreshed again after them (even
+//! when their own block ran in the first round: an exec re-checked before its checkout
+//! moved runs again after it). A resource whose own step ran, with nothing after it that
+//! ran, did not converge (a change that simply does not hold gets no second try), and
+//! after the second round anything still different did not converge. Resources that
+//! failed, were skipped by a failure or could not be probed are never planned again.
 //!
 //! Both transitions are pure: [`AfterRound::new`] reads the round's outcomes,
 //! [`AfterRound::judge`] the verify's plan.
@@ -99,7 +100,14 @@ impl AfterRound {
                     let again = self.again[i].clone();
                     if change.refresh_only() && again.is_none() && !graph.notifiers(i).any(|j| applied_again[j]) {
                         NodeState::InSync
-                    } else if !last && (again.is_some() || steps[i] == Step::NotRun || self.changed_after[i]) {
+                    } else if !last
+                        && (again.is_some()
+                            || steps[i] == Step::NotRun
+                            || self.changed_after[i]
+                            // owed again to a notifier applied again, whatever its own
+                            // step did in this round
+                            || change.refresh_only())
+                    {
                         let because = again.unwrap_or(if change.refresh_only() {
                             Again::Refreshed
                         } else if steps[i] == Step::Changed {
@@ -238,5 +246,28 @@ mod tests {
         let next = after.judge(&g, verified, &steps, false);
         assert!(matches!(next[NodeId(0)], NodeState::SecondRound { because: Again::ChangedAgain, .. }));
         assert!(matches!(next[NodeId(1)], NodeState::SecondRound { because: Again::Refreshed, .. }));
+    }
+
+    #[test]
+    fn a_refresh_owed_again_is_applied_again_though_its_own_step_ran_and_nothing_after_it() {
+        let g = graph(
+            "host \"a\"\nfile \"/a\" content=\"\" notify=\"service:x\"\nservice \"x\" state=\"running\"\nfile \"/c\" content=\"\"\n",
+        );
+        // the file was in sync when probed (another step changes it); the service's own
+        // block ran (a re-check, a restart owed to something else); nothing ran after it
+        let plan = plan_of(&g, vec![NodeState::InSync, refresh(), NodeState::InSync]);
+        for own in [Step::Unchanged, Step::Changed] {
+            let steps = PerNode::from_fn(&g, |i| if i.index() == 1 { own.clone() } else { Step::NotRun });
+            let mut broken = PerNode::new(&g, false);
+            let after = AfterRound::new(&g, &plan, &steps, &mut broken);
+            let verified = plan_of(&g, vec![planned("content"), refresh(), NodeState::InSync]);
+            let next = after.judge(&g, verified, &steps, false);
+            assert!(matches!(next[NodeId(0)], NodeState::SecondRound { because: Again::ChangedElsewhere, .. }));
+            assert!(
+                matches!(next[NodeId(1)], NodeState::SecondRound { because: Again::Refreshed, .. }),
+                "{own:?}: {:?}",
+                next[NodeId(1)]
+            );
+        }
     }
 }

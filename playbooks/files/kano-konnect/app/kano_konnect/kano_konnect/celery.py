@@ -5,6 +5,8 @@ import os
 from celery import Celery
 from django.conf import settings
 
+from . import revision  # noqa: F401 (read at the start of the process)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kano_konnect.settings.production")
 app = Celery("kano_konnect")
 app.config_from_object("django.conf:settings")

@@ -1,13 +1,10 @@
-from django.http import HttpResponse
-from django.urls import path
+# As the real urls.py: the home page, /hello (the Celery test), the fm app under /fm/.
+from django.urls import include, path
 
-from konnect.models import Connection
+from . import views
 
-
-def index(request):
-    return HttpResponse(
-        f"Kano Konnect\nconnections: {Connection.objects.count()}\n", content_type="text/plain; charset=utf-8"
-    )
-
-
-urlpatterns = [path("", index)]
+urlpatterns = [
+    path("", views.index),
+    path("hello", views.home, name="home"),
+    path("fm/", include("fm.urls")),
+]

@@ -25,7 +25,7 @@ SECRET_KEY = os.getenv("SECRET_KEY", "")
 ALLOWED_HOSTS = []
 TIME_ZONE = "Africa/Lagos"
 USE_TZ = True
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.staticfiles", SITE_NAME, "konnect"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.staticfiles", SITE_NAME, "fm"]
 MIDDLEWARE = []
 ROOT_URLCONF = f"{SITE_NAME}.urls"
 WSGI_APPLICATION = f"{SITE_NAME}.wsgi.application"
@@ -47,3 +47,7 @@ LOGGING = {
     },
     "root": {"handlers": ["file"], "level": "INFO"},
 }
+# Celery: the broker is RabbitMQ on this host (Celery's default); results come back
+# over it too (the real settings' `amqp` result backend, `rpc` in today's Celery)
+CELERY_RESULT_BACKEND = "rpc://"
+CELERY_TASK_RESULT_EXPIRES = 18000

@@ -6,11 +6,13 @@ class Migration(migrations.Migration):
     dependencies = []
     operations = [
         migrations.CreateModel(
-            name="Connection",
+            name="Facility",
             fields=[
                 ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("name", models.CharField(max_length=100)),
-                ("created", models.DateTimeField(auto_now_add=True)),
+                ("facility_name", models.CharField(max_length=100)),
+                ("facility_type", models.CharField(blank=True, max_length=50)),
+                ("facility_status", models.CharField(blank=True, max_length=50)),
+                ("recorded_by", models.CharField(max_length=100)),
             ],
         ),
     ]
