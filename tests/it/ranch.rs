@@ -14,7 +14,7 @@ use crate::kinds::boot;
 use crate::support::{Project, converge_in, http_get_until, repo};
 
 #[test]
-fn ranch_converges_and_serves_both_names() {
+fn ranch_converges_serves_both_names_takes_a_new_image_and_survives_a_reboot() {
     let mut c = boot("ranch-869");
     let p = Project::new();
     // the sandbox inventory names the host without an address: ssh finds it by that name
