@@ -5,6 +5,7 @@
 //! file "/etc/nginx/sites-available/viewbovis" template="templates/site.j2" backup=#true
 //! file "/usr/local/bin/deploy.sh" source="files/deploy.sh" mode="0755"
 //! file "/etc/old.conf" state="absent"
+//! file "/etc/sudoers.d/deploy" content="deploy ALL=(ALL) NOPASSWD: /usr/bin/systemctl\n" mode="0440" validate="visudo -cf %s"
 //! ```
 //!
 //! Content comes from `content=` (a string, rendered with the host's variables),
@@ -13,11 +14,16 @@
 //! and mode are managed (the file must exist or is created empty). `backup=#true` keeps
 //! what a write replaces under `/var/lib/converge/backup/`. `sensitive=#true` keeps the
 //! content out of every plan and log. Writes are atomic (see `content.rs`).
+//! `validate="CMD %s"` checks the new content in its temp file before the rename; the
+//! old file is kept when CMD fails, and the step fails with CMD's message
+//! (`validate.rs`).
 
 use super::content::{self, Desired};
 use super::ownership::{self, Ownership};
 use super::record::Record;
+use super::validate::Validate;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
+use crate::diag::{Code, Diag};
 use crate::facts::{self, Need};
 use crate::script::Sh;
 use crate::syntax::reader::{NodeReader, PathRule};
@@ -29,6 +35,10 @@ pub struct File {
     content: Option<Desired>,
     ownership: Ownership,
     backup: bool,
+    validate: Option<Validate>,
+    /// For a unit file: its unit name, checked with `systemd-analyze verify` before it
+    /// replaces the old one.
+    unit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +65,15 @@ pub fn read_path(r: &mut NodeReader) -> Option<String> {
 impl File {
     /// A file managed on behalf of another kind (a unit file).
     pub fn managed(path: String, present: bool, content: Option<Desired>, ownership: Ownership) -> File {
-        File { path, present, content, ownership, backup: false }
+        File { path, present, content, ownership, backup: false, validate: None, unit: None }
+    }
+
+    /// The unit file of `unit`: its new content is checked with `systemd-analyze verify`
+    /// (as a copy named like the unit, in a directory of its own) before it replaces the
+    /// old one. A host without systemd-analyze is not checked.
+    pub fn verified_unit(mut self, unit: &str) -> File {
+        self.unit = Some(unit.to_string());
+        self
     }
 }
 
@@ -69,7 +87,18 @@ impl Kind for File {
         let content = Desired::read(r);
         let ownership = Ownership::read(r);
         let backup = r.bool("backup").unwrap_or(false);
-        Some(File { path: path?, present, content, ownership, backup })
+        let validate = Validate::read(r);
+        if let Some(v) = &validate
+            && (content.is_none() || !present)
+        {
+            let why = if present { "there is no new content to check" } else { "an absent file has no content" };
+            r.error(
+                Diag::new(Code::Validate, "`validate` checks new content", &v.at, why)
+                    .help("give `content=`, `template=` or `source=`, or remove `validate`"),
+            );
+            return None;
+        }
+        Some(File { path: path?, present, content, ownership, backup, validate: validate.map(|v| v.value), unit: None })
     }
 
     fn name(&self) -> &str {
@@ -183,11 +212,28 @@ impl Kind for File {
             let empty = Desired::new(Vec::new(), false);
             let desired = self.content.as_ref().unwrap_or(&empty);
             let own = &self.ownership;
-            desired.write(expected, sh, |sh| own.steps(&own.explicit(), "\"$tmp\"", sh));
+            desired.write(expected, sh, |sh| {
+                own.steps(&own.explicit(), "\"$tmp\"", sh);
+                if let Some(v) = &self.validate {
+                    v.steps(sh);
+                }
+                if let Some(unit) = &self.unit {
+                    verify_unit(unit, sh);
+                }
+            });
         } else {
             self.ownership.steps(&diff.changes, "\"$p\"", sh);
         }
     }
+}
+
+/// `systemd-analyze verify` on `"$tmp"`, copied under the unit's own name (verify takes
+/// the unit's type from it); on failure, its message and the old file kept.
+fn verify_unit(unit: &str, sh: &mut Sh) {
+    sh.raw("if command -v systemd-analyze >/dev/null 2>&1; then\ncv_vd=$(mktemp -d)\ncv_vu=").q(unit).nl();
+    sh.raw("cp -- \"$tmp\" \"$cv_vd/$cv_vu\"\n");
+    sh.raw("if ! cv_out=$(cd \"$cv_vd\" && systemd-analyze verify --man=no \"./$cv_vu\" 2>&1 </dev/null); then rm -rf -- \"$cv_vd\"; printf '%s\\n' \"$cv_out\" >&2; printf '%s\\n' \"systemd-analyze verify refused the new unit: $p is unchanged\" >&2; exit 1; fi\n");
+    sh.raw("rm -rf -- \"$cv_vd\"\nfi\n");
 }
 
 fn static_type(t: &str) -> &'static str {
@@ -209,7 +255,64 @@ mod tests {
             content: Some(Desired::new(content.as_bytes().to_vec(), false)),
             ownership: Ownership { owner: Some("app".into()), group: None, mode: Some(0o640) },
             backup: false,
+            validate: None,
+            unit: None,
         }
+    }
+
+    #[test]
+    fn validate_and_unit_checks_run_on_the_temp_file_before_the_rename() {
+        let mut f = file("x\n");
+        f.validate = Some(Validate::of(vec![vec!["visudo".into()], vec!["-cf".into()], vec!["".into(), "".into()]]));
+        let f = f.verified_unit("app.service");
+        let state = f.parse("type=absent\n").expect("parse");
+        let diff = f.diff(&state, &PlanCx::default());
+        let mut sh = Sh::new();
+        f.steps(&state, &diff, &mut sh);
+        let text = sh.text();
+        let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle:?} not in:\n{text}"));
+        assert!(at("visudo -cf \"$tmp\" 2>&1 </dev/null") < at("systemd-analyze verify --man=no"));
+        assert!(at("systemd-analyze verify --man=no") < at("mv -f -- \"$tmp\" \"$p\""));
+        assert!(text.contains("cv_vu=app.service\n"), "{text}");
+        assert!(text.contains("validate refused the new content: $p is unchanged"), "{text}");
+    }
+
+    /// The unit check itself, run by this machine's systemd-analyze: a command that is not
+    /// there is refused with systemd's own message, and the old file stays.
+    #[test]
+    fn a_unit_systemd_refuses_leaves_the_old_file() {
+        if std::process::Command::new("systemd-analyze").arg("--version").output().is_err() {
+            panic!("systemd-analyze is needed (Debian: systemd) to run the unit check");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("app.service");
+        std::fs::write(&p, "[Service]\nExecStart=/bin/true\n").expect("write");
+        let run = |content: &str| {
+            let f = File::managed(
+                p.display().to_string(),
+                true,
+                Some(Desired::new(content.as_bytes().to_vec(), false)),
+                Ownership::default(),
+            )
+            .verified_unit("app.service");
+            // planned as absent, run as downstream of a change: the plan's guard stands aside
+            let state = State::Absent;
+            let diff = f.diff(&state, &PlanCx::default());
+            let mut sh = Sh::new();
+            sh.raw("CV_DOWNSTREAM=1\n");
+            f.steps(&state, &diff, &mut sh);
+            std::process::Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh")
+        };
+        let refused = run("[Service]\nExecStart=/nonexistent/worker --v2\n");
+        assert_eq!(refused.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("/nonexistent/worker is not executable"), "{err}");
+        assert!(err.contains("systemd-analyze verify refused the new unit"), "{err}");
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "[Service]\nExecStart=/bin/true\n");
+        let taken = run("[Service]\nExecStart=/bin/echo v2\n");
+        assert!(taken.status.success(), "{}", String::from_utf8_lossy(&taken.stderr));
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "[Service]\nExecStart=/bin/echo v2\n");
+        assert!(std::fs::read_dir(dir.path()).expect("dir").count() == 1, "no temp file left");
     }
 
     #[test]

@@ -50,6 +50,7 @@ use sha2::{Digest, Sha256};
 
 use super::content::{self, Desired};
 use super::record::Record;
+use super::validate::Validate;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::{Code, Diag, Spanned};
 use crate::script::Sh;
@@ -63,7 +64,7 @@ pub struct Line {
     name: String,
     path: String,
     want: Want,
-    validate: Option<Vec<Vec<String>>>,
+    validate: Option<Validate>,
     /// The line holds a secret: the plan shows no content.
     sensitive: bool,
 }
@@ -204,23 +205,6 @@ fn regex(r: &mut NodeReader<'_>, v: Option<Spanned<String>>) -> Option<Regex> {
     }
 }
 
-/// `validate="CMD ... %s"`: words as a shell would split them, each split around `%s`.
-fn read_validate(r: &mut NodeReader<'_>, v: Option<Spanned<String>>) -> Option<Vec<Vec<String>>> {
-    let v = v?;
-    let Some(words) = shlex::split(&v.value) else {
-        r.error(Diag::new(Code::Validate, "cannot split `validate` into words", &v.at, "unbalanced quotes"));
-        return None;
-    };
-    if !words.iter().any(|w| w.contains("%s")) {
-        r.error(
-            Diag::new(Code::Validate, "`validate` must name the file to check with %s", &v.at, "no %s")
-                .help("e.g. validate=\"nginx -t -c %s\": %s is the new content, in a temp file next to the file"),
-        );
-        return None;
-    }
-    Some(words.iter().map(|w| w.split("%s").map(str::to_string).collect()).collect())
-}
-
 impl Kind for Line {
     const KIND: &'static str = "line";
     type State = State;
@@ -234,11 +218,10 @@ impl Kind for Line {
         let after = r.nonempty("after");
         let before = r.nonempty("before");
         let create = r.bool("create");
-        let validate = r.nonempty("validate");
         let matcher = regex(r, matched.clone());
         let after_re = regex(r, after.clone());
         let before_re = regex(r, before.clone());
-        let validate = read_validate(r, validate);
+        let validate = Validate::read(r).map(|v| v.value);
         let name = name?;
         let at = r.at();
         let path = match (name.value.starts_with('/'), path) {
@@ -447,22 +430,8 @@ impl Kind for Line {
         sh.raw("tmp=$(mktemp \"$(dirname -- \"$p\")/.converge.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\n");
         sh.heredoc_base64("\"$tmp\"", &self.edit(text));
         sh.raw("if [ -f \"$p\" ]; then chown --reference=\"$p\" -- \"$tmp\"; chmod --reference=\"$p\" -- \"$tmp\"; else chmod 0644 \"$tmp\"; fi\n");
-        if let Some(words) = &self.validate {
-            sh.raw("if ! cv_out=$(");
-            for (i, word) in words.iter().enumerate() {
-                if i > 0 {
-                    sh.sp();
-                }
-                for (j, part) in word.iter().enumerate() {
-                    if j > 0 {
-                        sh.raw("\"$tmp\"");
-                    }
-                    if !part.is_empty() || word.len() == 1 {
-                        sh.q(part);
-                    }
-                }
-            }
-            sh.raw(" 2>&1 </dev/null); then printf '%s\\n' \"$cv_out\" >&2; printf '%s\\n' \"validate refused the new content: $p is unchanged\" >&2; exit 1; fi\n");
+        if let Some(v) = &self.validate {
+            v.steps(sh);
         }
         sh.raw("sync -- \"$tmp\" 2>/dev/null || sync\nmv -f -- \"$tmp\" \"$p\"\ntrap - EXIT\n");
     }
@@ -591,13 +560,13 @@ mod tests {
     #[test]
     fn validate_runs_on_the_temp_file_without_a_shell() {
         let mut l = present("user nobody nogroup;", Some("^user "), Place::End);
-        l.validate = Some(vec![
+        l.validate = Some(Validate::of(vec![
             vec!["nginx".into()],
             vec!["-t".into()],
             vec!["-c".into()],
             vec!["".into(), "".into()],
             vec!["--x=".into(), "".into()],
-        ]);
+        ]));
         let state = l.parse(&probe_out(NGINX)).expect("parse");
         let diff = l.diff(&state, &PlanCx::default());
         let mut sh = Sh::new();

@@ -44,6 +44,7 @@ pub mod ufw;
 pub mod ufw_firewall;
 pub mod unit;
 pub mod user;
+pub mod validate;
 pub mod venv;
 
 #[cfg(test)]

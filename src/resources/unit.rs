@@ -9,7 +9,11 @@
 //!
 //! A name without a unit suffix gets `.service`. Content comes from `content=`,
 //! `template=` or `source=`, as for `file`; the file is root-owned, mode 0644, written
-//! atomically. Whether the unit runs is the business of a `service` resource, which
+//! atomically, and only once `systemd-analyze verify` accepts the new content: a unit it
+//! refuses (a command that is not executable, a value systemd cannot parse) fails the step
+//! with its message and the old unit stays, so `daemon-reload` never sees it. Declare a
+//! unit after what provides the programs it runs (or `require` it): the check looks for
+//! them. Whether the unit runs is the business of a `service` resource, which
 //! depends on its unit automatically; to restart it when the unit changes, add
 //! `notify="service:NAME"`.
 
@@ -77,7 +81,7 @@ impl Kind for Unit {
         }
         let unit = unit_name(&name.value);
         let own = Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644) };
-        let file = File::managed(format!("/etc/systemd/system/{unit}"), present, content, own);
+        let file = File::managed(format!("/etc/systemd/system/{unit}"), present, content, own).verified_unit(&unit);
         Some(Unit { name: unit, file })
     }
 

@@ -37,6 +37,11 @@ diag_case!(syntax_error, "host \"a\" address=\"10.0.0.1\nfile \"/x\"\n");
 
 diag_case!(v1_boolean_gets_a_hint, "host \"a\" address=\"10.0.0.1\" become=true\n");
 
+diag_case!(
+    file_validate_needs_new_content_and_a_percent_s,
+    "host \"a\"\nfile \"/etc/sudoers.d/deploy\" mode=\"0440\" validate=\"visudo -cf %s\"\nfile \"/etc/x\" content=\"x\" validate=\"visudo -c\"\nfile \"/etc/y\" state=\"absent\" validate=\"visudo -cf %s\"\n"
+);
+
 diag_case!(unknown_property_suggests, "host \"a\"\nfile \"/etc/x\" content=\"x\" ownr=\"root\"\n");
 
 diag_case!(unknown_kind_suggests, "host \"a\"\nfiel \"/etc/x\"\n");

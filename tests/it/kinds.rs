@@ -206,3 +206,46 @@ fn units_and_services_with_restart_on_notify() {
     h.run("apply", &[]).expect(0);
     assert_eq!(h.sh("systemctl is-enabled demo || true; systemctl is-active demo || true"), "disabled\ninactive\n");
 }
+
+/// `file validate=`: the new content is checked in its temp file before the rename
+/// (`visudo -cf %s`, sudo's own check); refused content leaves the old file and fails
+/// the step with the command's message. A unit systemd-analyze refuses (a command that
+/// is not there) leaves the old unit and never reaches daemon-reload.
+#[test]
+fn refused_content_leaves_the_old_file_and_unit() {
+    let sudoers = |rule: &str| {
+        format!(
+            "file \"/etc/sudoers.d/deploy\" content=\"{rule}\\n\" mode=\"0440\" validate=\"visudo -cf %s\"\n\
+             unit \"demo\" content=\"[Service]\\nExecStart=/bin/sleep infinity\\n\"\n"
+        )
+    };
+    let h = OnHost::new(&sudoers("deploy ALL=(ALL) NOPASSWD: /usr/bin/systemctl"));
+    h.four_steps();
+    assert_eq!(
+        h.sh("stat -c '%a' /etc/sudoers.d/deploy; cat /etc/sudoers.d/deploy"),
+        "440\ndeploy ALL=(ALL) NOPASSWD: /usr/bin/systemctl\n"
+    );
+    // a rule sudo cannot parse: the step fails with visudo's message, the old rule stays
+    h.playbook(&sudoers("deploy ALL=(ALL NOPASSWD /usr/bin/systemctl"));
+    let refused = h.run("apply", &["--format", "json"]);
+    refused.expect(1);
+    let report = refused.json();
+    let error = report["hosts"][0]["resources"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("syntax error") && error.contains("validate refused the new content"), "{report}");
+    assert_eq!(
+        h.sh("cat /etc/sudoers.d/deploy; ls -a /etc/sudoers.d | grep -c converge || true"),
+        "deploy ALL=(ALL) NOPASSWD: /usr/bin/systemctl\n0\n"
+    );
+    // a unit whose command is not there: refused by systemd-analyze, the old unit stays
+    h.playbook("unit \"demo\" content=\"[Service]\\nExecStart=/usr/local/bin/not-installed --serve\\n\"\n");
+    let refused = h.run("apply", &["--format", "json"]);
+    refused.expect(1);
+    let report = refused.json();
+    let error = report["hosts"][0]["resources"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains("/usr/local/bin/not-installed is not executable")
+            && error.contains("systemd-analyze verify refused the new unit"),
+        "{report}"
+    );
+    assert_eq!(h.sh("cat /etc/systemd/system/demo.service"), "[Service]\nExecStart=/bin/sleep infinity\n");
+}

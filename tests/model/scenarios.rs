@@ -907,13 +907,16 @@ service "nginx" state="stopped" enabled=#false
 #[test]
 fn a_unit_and_a_drop_in_reload_systemd_before_the_restart() {
     let m = ModelHost::new(&[]);
+    // the program the unit runs (the unit's new content is checked by systemd-analyze)
+    m.write("/usr/local/bin/worker", "#!/bin/sh\nexec sleep 1000\n");
+    m.sh("chmod 0755 /usr/local/bin/worker");
     m.write(
         "/etc/systemd/system/worker.service",
-        "[Service]\nExecStart=/usr/bin/worker --v1\n[Install]\nWantedBy=multi-user.target\n",
+        "[Service]\nExecStart=/usr/local/bin/worker --v1\n[Install]\nWantedBy=multi-user.target\n",
     );
     m.sh("systemctl daemon-reload && systemctl enable worker && systemctl start worker");
     let b = Book::new(
-        r##"unit "worker" content="[Service]\nExecStart=/usr/bin/worker --v2\n[Install]\nWantedBy=multi-user.target\n" notify="service:worker"
+        r##"unit "worker" content="[Service]\nExecStart=/usr/local/bin/worker --v2\n[Install]\nWantedBy=multi-user.target\n" notify="service:worker"
 directory "/etc/systemd/system/worker.service.d"
 file "/etc/systemd/system/worker.service.d/override.conf" content="[Service]\nEnvironment=LEVEL=debug\n" notify="service:worker"
 service "worker" state="running" enabled=#true
