@@ -10,7 +10,8 @@ Exit codes:
   diff    0 = nothing to change, 2 = changes pending, 1 = an error (invalid playbook,
           unreachable host, unreadable probe)
   apply   0 = every host converged, 1 = anything failed (invalid playbook, unreachable
-          host, failed or skipped step, a change that did not converge)";
+          host, failed or skipped step, a change that did not converge)
+  run     0 = the command exited 0 on every host, 1 = a host was unreachable or it failed";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +43,47 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Gather and print the facts of the hosts a pattern selects (and keep them for the next run)
     Facts(FactsArgs),
+    /// Run one command on the hosts a pattern selects (Ansible's ad-hoc command)
+    #[command(
+        after_help = "Example: converge run web -p site.kdl -- systemctl restart nginx\n\nThe command's words are passed as they are, without a shell (write `-- sh -c 'a | b'` for one),\nwith no standard input, as the inventory's user (through `sudo -n` when the host has become=#true).\nExit codes: 0 = it ran and exited 0 on every host, 1 = a host was unreachable or the command failed on it."
+    )]
+    Run(AdHocArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdHocArgs {
+    /// The hosts: names, groups, globs, as `--limit` takes them (`all` for every host)
+    pub pattern: String,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// The playbook whose hosts these are
+    #[arg(long, short = 'p', value_name = "FILE", required_unless_present = "inventory")]
+    pub playbook: Option<PathBuf>,
+    /// An inventory file (replaces the playbook's hosts, or stands alone)
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// How many hosts to work on at once
+    #[arg(long, short = 'f', default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Read this ssh config file instead of ~/.ssh/config (as `ssh -F`)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Refuse hosts whose key is not already in known_hosts (default: accept and record new keys; a changed key is always refused)
+    #[arg(long)]
+    pub strict_host_keys: bool,
+    /// Seconds to wait for a host to answer before reporting it unreachable
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: u64,
+    /// Seconds each host's ssh master stays up, idle, after the run (the next run reuses it); 0 closes them at the end
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub control_persist: u64,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Args)]

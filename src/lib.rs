@@ -65,5 +65,6 @@ pub fn run() -> i32 {
         cli::Command::Apply(a) => commands::run::run(a, true),
         cli::Command::Sandbox(a) => commands::sandbox::run(a),
         cli::Command::Facts(a) => commands::facts::run(a),
+        cli::Command::Run(a) => commands::adhoc::run(a),
     }
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand, and what they share: writing to the terminal. Loading a
 //! playbook into per-host jobs is the library's (`prepare.rs`).
 
+pub mod adhoc;
 pub mod check;
 pub mod facts;
 pub mod run;

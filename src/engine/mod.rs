@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+pub mod adhoc;
 mod facts;
 
 pub use self::facts::gather;

@@ -195,6 +195,7 @@ fn help_texts() {
         vec!["apply", "--help"],
         vec!["sandbox", "--help"],
         vec!["facts", "--help"],
+        vec!["run", "--help"],
     ] {
         let run = p.converge(&cmd);
         run.expect(0);

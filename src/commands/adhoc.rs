@@ -1,0 +1,121 @@
+//! `converge run PATTERN -- COMMAND ARGS…`: an ad-hoc command on the hosts a pattern
+//! selects (Ansible's `ansible PATTERN -a`), each host's output and exit status, in text
+//! or JSON; exit 1 when a host was unreachable or the command failed on it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{AdHocArgs, Format};
+use crate::engine::adhoc;
+use crate::error::{self, HostError};
+use crate::playbook::{self, inventory::Host, inventory::Inventory};
+use crate::transport::Output;
+use crate::transport::ssh::SshOptions;
+
+pub fn run(args: &AdHocArgs) -> i32 {
+    let inventory = match load(args) {
+        Ok(i) => i,
+        Err(diags) => {
+            super::print_diags(&diags, args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let hosts = match inventory.limit(Some(&args.pattern)) {
+        Ok(h) => h.into_iter().cloned().collect::<Vec<_>>(),
+        Err(e) => {
+            super::print_err(&format!("error: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let ssh = SshOptions {
+        config_file: args.ssh_config.clone(),
+        strict_host_keys: args.strict_host_keys,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        persist: (args.control_persist > 0).then(|| Duration::from_secs(args.control_persist)),
+    };
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            super::print_err(&format!("error: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let results = runtime.block_on(adhoc::run(hosts, &ssh, args.forks.into(), &args.command));
+    let failed = results.iter().any(|(_, r)| !matches!(r, Ok(o) if o.code == Some(0)));
+    let text = match args.format {
+        Format::Human => human(&results),
+        Format::Json => json(&args.command, &results),
+    };
+    super::print_out(&text, args.no_color || args.format == Format::Json);
+    if failed { error::FAILURE } else { error::OK }
+}
+
+/// The hosts: the playbook's (replaced by `--inventory` when given), or an inventory file
+/// on its own.
+fn load(args: &AdHocArgs) -> Result<Inventory, crate::diag::Diags> {
+    match (&args.playbook, &args.inventory) {
+        (Some(p), inv) => playbook::load(p, inv.as_deref()).map(|pb| pb.inventory),
+        (None, Some(inv)) => playbook::load_inventory_file(inv),
+        (None, None) => {
+            Err(crate::diag::Diag::bare(crate::diag::Code::NoHosts, "give --playbook FILE or --inventory FILE").into())
+        }
+    }
+}
+
+type Results = [(Host, Result<Output, HostError>)];
+
+/// How a host's command ended, in words.
+fn status(out: &Output) -> String {
+    match out.code {
+        Some(0) => "exit 0".into(),
+        Some(c) => format!("FAILED, exit {c}"),
+        None => "FAILED, killed by a signal".into(),
+    }
+}
+
+fn human(results: &Results) -> String {
+    let mut out = String::new();
+    for (host, r) in results {
+        match r {
+            Ok(o) => {
+                let _ = writeln!(out, "{} | {}", host.name, status(o));
+                for line in o.stdout.lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+                for line in o.stderr.lines() {
+                    let _ = writeln!(out, "  stderr: {line}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "{} | UNREACHABLE: {e}", host.name);
+            }
+        }
+    }
+    let ran = results.iter().filter(|(_, r)| matches!(r, Ok(o) if o.code == Some(0))).count();
+    let _ = writeln!(
+        out,
+        "\nRan on {} host{}: {ran} ok, {} failed",
+        results.len(),
+        plural(results.len()),
+        results.len() - ran
+    );
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn json(command: &[String], results: &Results) -> String {
+    let hosts: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(host, r)| match r {
+            Ok(o) => json!({"host": host.name, "exit_code": o.code, "stdout": o.stdout, "stderr": o.stderr}),
+            Err(e) => json!({"host": host.name, "error": e.to_string()}),
+        })
+        .collect();
+    let doc = json!({"format_version": 1, "command": command, "hosts": hosts});
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
