@@ -45,7 +45,7 @@ pub async fn run(
                 Ok(t) => Counted::new(t),
                 Err(e) => return (host, Err(HostError::Connect(e))),
             };
-            let out = t.exchange(&script).await.map_err(|e| HostError::Connect(e));
+            let out = t.exchange(&script).await.map_err(HostError::Connect);
             t.close().await;
             (host, out)
         }));
