@@ -1,6 +1,7 @@
 //! `converge run PATTERN -- COMMAND ARGS…`: an ad-hoc command on the hosts a pattern
 //! selects (Ansible's `ansible PATTERN -a`), each host's output and exit status, in text
-//! or JSON; exit 1 when a host was unreachable or the command failed on it.
+//! or JSON; exit 1 when a host was unreachable or the command failed on it. With a
+//! playbook, its secrets are masked in what the hosts print, as in every report.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -11,11 +12,12 @@ use crate::cli::{AdHocArgs, Format};
 use crate::engine::adhoc;
 use crate::error::{self, HostError};
 use crate::playbook::{self, inventory::Host, inventory::Inventory};
+use crate::resources::mask;
 use crate::transport::Output;
 use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &AdHocArgs) -> i32 {
-    let inventory = match load(args) {
+    let (inventory, secrets) = match load(args) {
         Ok(i) => i,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
@@ -42,22 +44,29 @@ pub fn run(args: &AdHocArgs) -> i32 {
             return error::FAILURE;
         }
     };
-    let results = runtime.block_on(adhoc::run(hosts, &ssh, args.forks.into(), &args.command));
+    let mut results = runtime.block_on(adhoc::run(hosts, &ssh, args.forks.into(), &args.command));
+    for (_, r) in &mut results {
+        if let Ok(o) = r {
+            o.stdout = mask(&o.stdout, &secrets);
+            o.stderr = mask(&o.stderr, &secrets);
+        }
+    }
     let failed = results.iter().any(|(_, r)| !matches!(r, Ok(o) if o.code == Some(0)));
     let text = match args.format {
         Format::Human => human(&results),
-        Format::Json => json(&args.command, &results),
+        Format::Json => json(&args.command.iter().map(|w| mask(w, &secrets)).collect::<Vec<_>>(), &results),
     };
     super::print_out(&text, args.no_color || args.format == Format::Json);
     if failed { error::FAILURE } else { error::OK }
 }
 
 /// The hosts: the playbook's (replaced by `--inventory` when given), or an inventory file
-/// on its own.
-fn load(args: &AdHocArgs) -> Result<Inventory, crate::diag::Diags> {
+/// on its own; and the playbook's secret values.
+fn load(args: &AdHocArgs) -> Result<(Inventory, Vec<String>), crate::diag::Diags> {
     match (&args.playbook, &args.inventory) {
-        (Some(p), inv) => playbook::load(p, inv.as_deref()).map(|pb| pb.inventory),
-        (None, Some(inv)) => playbook::load_inventory_file(inv),
+        (Some(p), inv) => playbook::load(p, inv.as_deref())
+            .map(|pb| (pb.inventory, pb.secret_values.into_iter().map(|(_, v)| v).collect())),
+        (None, Some(inv)) => playbook::load_inventory_file(inv).map(|i| (i, Vec::new())),
         (None, None) => {
             Err(crate::diag::Diag::bare(crate::diag::Code::NoHosts, "give --playbook FILE or --inventory FILE").into())
         }

@@ -79,3 +79,24 @@ fn become_runs_the_command_as_root() {
     run.expect(0);
     assert!(run.stdout.starts_with("t | exit 0\n  root\n"), "{}", run.stdout);
 }
+
+/// With a playbook, its secrets are masked in what the hosts print, as in every report.
+#[test]
+fn the_playbooks_secrets_are_masked_in_what_hosts_print() {
+    let c = boot("t");
+    let p = Project::new();
+    let target = p.target(&[("t", &c)]);
+    p.file(
+        "playbook.kdl",
+        "secrets { token env=\"ADHOC_TOKEN\" }\nfile \"/etc/token\" content=\"{{ token }}\\n\" mode=\"0600\"\n",
+    );
+    let mut args = vec!["run", "all", "-p", "playbook.kdl"];
+    args.extend(target.iter().map(String::as_str));
+    args.extend(["--format", "json", "--", "sh", "-c", "echo token=tok-3f9a-secret; echo tok-3f9a-secret >&2"]);
+    let run = crate::support::converge_env(p.path(), &args, &[("ADHOC_TOKEN", "tok-3f9a-secret")]);
+    run.expect(0);
+    assert!(!run.stdout.contains("tok-3f9a-secret") && !run.stderr.contains("tok-3f9a-secret"), "{}", run.stdout);
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["stdout"], "token=********\n");
+    assert_eq!(report["hosts"][0]["stderr"], "********\n");
+}
