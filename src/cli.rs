@@ -81,6 +81,10 @@ pub struct AdHocArgs {
     /// Seconds each host's ssh master stays up, idle, after the run (the next run reuses it); 0 closes them at the end
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub control_persist: u64,
+    /// Ask once for the sudo password of the hosts with become=#true and no become-password
+    /// secret (on the terminal; from the first line of standard input when it is not one)
+    #[arg(long, short = 'K')]
+    pub ask_become_pass: bool,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,
@@ -168,6 +172,10 @@ pub struct RunArgs {
     /// reuses it without connecting again (as Ansible's ControlPersist); 0 closes them at the end
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub control_persist: u64,
+    /// Ask once for the sudo password of the hosts with become=#true and no become-password
+    /// secret (on the terminal; from the first line of standard input when it is not one)
+    #[arg(long, short = 'K')]
+    pub ask_become_pass: bool,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,

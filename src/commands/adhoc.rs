@@ -17,20 +17,29 @@ use crate::transport::Output;
 use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &AdHocArgs) -> i32 {
-    let (inventory, secrets) = match load(args) {
+    let (inventory, mut secrets) = match load(args) {
         Ok(i) => i,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
             return error::FAILURE;
         }
     };
-    let hosts = match inventory.limit(Some(&args.pattern)) {
+    let mut hosts = match inventory.limit(Some(&args.pattern)) {
         Ok(h) => h.into_iter().cloned().collect::<Vec<_>>(),
         Err(e) => {
             super::print_err(&format!("error: {e}\n"), args.no_color);
             return error::FAILURE;
         }
     };
+    if args.ask_become_pass {
+        match super::ask_become_pass(hosts.iter_mut()) {
+            Ok(pass) => secrets.extend(pass),
+            Err(e) => {
+                super::print_err(&format!("error: {e}\n"), args.no_color);
+                return error::FAILURE;
+            }
+        }
+    }
     let ssh = SshOptions {
         config_file: args.ssh_config.clone(),
         strict_host_keys: args.strict_host_keys,

@@ -12,6 +12,7 @@ use std::io::{IsTerminal, Write};
 use anstream::ColorChoice;
 
 use crate::diag::{self, Diags};
+use crate::playbook::inventory::{BecomePass, Host};
 
 fn choice(no_color: bool) -> ColorChoice {
     if no_color { ColorChoice::Never } else { ColorChoice::Auto }
@@ -37,6 +38,32 @@ pub fn print_err(text: &str, no_color: bool) {
     let mut out = anstream::AutoStream::new(std::io::stderr(), choice(no_color));
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// `--ask-become-pass`: the sudo password, asked once for every host in `hosts` with
+/// `become=#true` and no `become-password` of its own, and given to them. On a terminal it
+/// is asked there without echo; otherwise it is the first line of standard input (as
+/// `sudo -S` reads it). Returns it, to be masked in every report; `None` when no host
+/// needs it.
+pub fn ask_become_pass<'a>(hosts: impl IntoIterator<Item = &'a mut Host>) -> Result<Option<String>, String> {
+    let mut needing: Vec<&mut Host> = hosts.into_iter().filter(|h| h.become_root && h.become_pass.is_none()).collect();
+    if needing.is_empty() {
+        return Ok(None);
+    }
+    let pass = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("BECOME password: ").map_err(|e| format!("cannot read the become password: {e}"))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the become password: {e}"))?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    if pass.is_empty() {
+        return Err("no become password was given".into());
+    }
+    for h in &mut needing {
+        h.become_pass = Some(BecomePass(pass.clone()));
+    }
+    Ok(Some(pass))
 }
 
 /// Renders diagnostics to stderr.

@@ -17,13 +17,24 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
     let mode = if apply && !args.dry_run { Mode::Apply } else { Mode::Diff };
     let loaded = crate::playbook::load_all(&args.playbook, args.inventory.as_deref());
     let limit = args.limit.as_deref();
-    let prepared = match loaded.and_then(|(pb, d)| crate::prepare::prepare_loaded(pb, d, limit, &args.selection())) {
+    let mut prepared = match loaded.and_then(|(pb, d)| crate::prepare::prepare_loaded(pb, d, limit, &args.selection()))
+    {
         Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
             return error::FAILURE;
         }
     };
+    if args.ask_become_pass {
+        match super::ask_become_pass(prepared.jobs.iter_mut().map(|j| &mut j.host)) {
+            Ok(Some(pass)) => prepared.jobs.iter_mut().for_each(|j| j.secrets.push(pass.clone())),
+            Ok(None) => {}
+            Err(e) => {
+                super::print_err(&format!("error: {e}\n"), args.no_color);
+                return error::FAILURE;
+            }
+        }
+    }
     let opts = Options {
         mode,
         ssh: SshOptions {

@@ -92,6 +92,7 @@ fn target(host: &Host) -> Target {
         user: host.user.clone(),
         identity: host.identity.as_deref().map(expand_home),
         become_root: host.become_root,
+        become_pass: host.become_pass.as_ref().map(|p| p.0.clone()),
     }
 }
 
@@ -104,7 +105,10 @@ fn expand_home(p: &str) -> PathBuf {
 
 async fn connect(host: &Host, opts: &SshOptions) -> Result<Box<dyn Transport>, TransportError> {
     match host.connection {
-        Connection::Local => Ok(Box::new(Local { become_root: host.become_root })),
+        Connection::Local => Ok(Box::new(Local {
+            become_root: host.become_root,
+            become_pass: host.become_pass.as_ref().map(|p| p.0.clone()),
+        })),
         Connection::Ssh => Ok(Box::new(ssh::connect(&target(host), opts).await?)),
     }
 }

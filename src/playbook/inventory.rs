@@ -27,7 +27,7 @@ use kdl::KdlNode;
 
 use self::pattern::{Op, Part};
 use super::vars::{VarDecl, read_vars};
-use crate::diag::{At, Code, Diag, Diags, Source, did_you_mean};
+use crate::diag::{At, Code, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::syntax::kdl::{entry_at, expect_bool, expect_int, expect_string, name_at};
 
 /// How converge reaches a host.
@@ -47,6 +47,10 @@ pub struct Host {
     pub user: Option<String>,
     pub identity: Option<String>,
     pub become_root: bool,
+    /// `become-password="SECRET"`: the secret holding the sudo password, by name.
+    pub become_password: Option<Spanned<String>>,
+    /// The sudo password itself, once resolved (from that secret, or `--ask-become-pass`).
+    pub become_pass: Option<BecomePass>,
     pub connection: Connection,
     pub vars: Vec<VarDecl>,
     /// Groups the host belongs to, in declaration order.
@@ -54,6 +58,16 @@ pub struct Host {
     /// Whether this declaration said anything beyond the name (a bare `host "x"` inside a
     /// group only adds membership).
     defines: bool,
+}
+
+/// A sudo password: never shown, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BecomePass(pub String);
+
+impl std::fmt::Debug for BecomePass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BecomePass(********)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +83,7 @@ pub struct Inventory {
     pub groups: Vec<Group>,
 }
 
-const HOST_PROPS: &[&str] = &["address", "port", "user", "identity", "become", "connection"];
+const HOST_PROPS: &[&str] = &["address", "port", "user", "identity", "become", "become-password", "connection"];
 
 impl Inventory {
     /// Reads inventory nodes (`host`, `group`, `vars` is not allowed here) at one level.
@@ -327,6 +341,8 @@ fn read_host(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Host> {
         user: None,
         identity: None,
         become_root: false,
+        become_password: None,
+        become_pass: None,
         connection: Connection::Ssh,
         vars: Vec::new(),
         groups: Vec::new(),
@@ -365,6 +381,10 @@ fn read_host_prop(src: &Source, e: &kdl::KdlEntry, key: &str, host: &mut Host) -
         "user" => host.user = Some(expect_string(src, e, "user")?),
         "identity" => host.identity = Some(expect_string(src, e, "identity")?),
         "become" => host.become_root = expect_bool(src, e, "become")?,
+        "become-password" => {
+            let name = expect_string(src, e, "become-password")?;
+            host.become_password = Some(Spanned { value: name, at: entry_at(src, e) });
+        }
         "port" => {
             let p = expect_int(src, e, "port")?;
             host.port = Some(u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {

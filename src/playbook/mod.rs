@@ -172,13 +172,28 @@ pub fn load_all(path: &Path, inventory: Option<&Path>) -> Result<(Playbook, Diag
     let (values, missing) = secrets::resolve(&pb.secrets, &pb.dir);
     pb.secret_values = values;
     diags.extend(missing);
+    pb.resolve_become_passwords(&mut diags);
     Ok((pb, diags))
 }
 
-/// An inventory file on its own (`converge facts -i FILE`).
+/// An inventory file on its own (`converge facts -i FILE`): a `become-password` there
+/// names a secret only a playbook declares.
 pub fn load_inventory_file(path: &Path) -> Result<Inventory, Diags> {
     let mut diags = Diags::default();
     let inv = load_inventory(path, &mut diags);
+    for h in &inv.hosts {
+        if let Some(name) = &h.become_password {
+            diags.push(
+                Diag::new(
+                    Code::Secret,
+                    format!("`{}` names a secret, and secrets are a playbook's", name.value),
+                    &name.at,
+                    "no playbook here",
+                )
+                .help("give the playbook that declares it (--playbook FILE), or --ask-become-pass"),
+            );
+        }
+    }
     diags.into_result(inv)
 }
 
@@ -391,6 +406,48 @@ impl Playbook {
 
     /// A secret and a variable cannot share a name: which one a template sees would be a
     /// surprise, and a secret shadowed by a variable would be printed.
+    /// Each host's `become-password` names one of the playbook's secrets, whose value
+    /// becomes the host's sudo password; it goes with `become=#true`.
+    fn resolve_become_passwords(&mut self, diags: &mut Diags) {
+        for h in &mut self.inventory.hosts {
+            let Some(name) = &h.become_password else { continue };
+            if !h.become_root {
+                diags.push(
+                    Diag::new(
+                        Code::Secret,
+                        "`become-password` without `become=#true`",
+                        &name.at,
+                        "no sudo to give it to",
+                    )
+                    .help("add `become=#true`, or remove `become-password`"),
+                );
+                continue;
+            }
+            match self.secret_values.iter().find(|(n, _)| *n == name.value) {
+                Some((_, v)) if v.contains(['\n', '\r']) => diags.push(
+                    Diag::new(Code::Secret, "a sudo password is one line", &name.at, "this secret holds a line break")
+                        .help("sudo reads its password up to the end of a line"),
+                ),
+                Some((_, v)) => h.become_pass = Some(inventory::BecomePass(v.clone())),
+                None if self.secrets.iter().any(|s| s.name == name.value) => {} // missing: reported already
+                None => {
+                    let names: Vec<&str> = self.secrets.iter().map(|s| s.name.as_str()).collect();
+                    let mut d = Diag::new(
+                        Code::Secret,
+                        format!("`{}` is not a secret of this playbook", name.value),
+                        &name.at,
+                        "unknown secret",
+                    );
+                    d = match crate::diag::did_you_mean(&name.value, names.iter().copied()) {
+                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        None => d.help(format!("declare it: `secrets {{ {} env=\"SUDO_PASSWORD\" }}`", name.value)),
+                    };
+                    diags.push(d);
+                }
+            }
+        }
+    }
+
     fn check_secret_names(&self, diags: &mut Diags) {
         let groups = self.inventory.groups.iter().flat_map(|g| g.vars.iter());
         let hosts = self.inventory.hosts.iter().flat_map(|h| h.vars.iter());

@@ -6,17 +6,23 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{BoxFut, Lines, Output, Transport, TransportError, read_both, remote_command};
+use super::{BoxFut, Lines, Output, Transport, TransportError, read_both, remote_command, stdin_body};
 
 pub struct Local {
     pub become_root: bool,
+    /// The sudo password, sent ahead of each script on stdin (see `remote_command`).
+    pub become_pass: Option<String>,
 }
 
 impl Local {
+    fn pass(&self) -> Option<&str> {
+        self.become_pass.as_deref().filter(|_| self.become_root)
+    }
+
     async fn run(&self, script: &str, lines: Option<&Lines>) -> Result<Output, TransportError> {
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(remote_command(self.become_root))
+            .arg(remote_command(self.become_root, self.pass().is_some()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -24,7 +30,7 @@ impl Local {
             .spawn()
             .map_err(|e| TransportError::Other(format!("cannot run sh: {e}")))?;
         let mut stdin = child.stdin.take().ok_or_else(|| TransportError::Other("no stdin".into()))?;
-        let body = script.as_bytes().to_vec();
+        let body = stdin_body(script, self.pass());
         let writer = tokio::spawn(async move {
             let r = stdin.write_all(&body).await;
             drop(stdin);

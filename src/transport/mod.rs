@@ -36,13 +36,32 @@ pub enum TransportError {
     Other(String),
 }
 
-/// The fixed remote command: read the script from stdin, as root when asked.
-pub fn remote_command(become_root: bool) -> &'static str {
-    if become_root {
-        "if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; else exec sudo -n -- sh -s; fi"
-    } else {
-        "exec sh -s"
+/// The fixed remote command: read the script from stdin, as root when asked. With a sudo
+/// password, the password is the first line of stdin, ahead of the script: sudo reads it
+/// with `-S` (one character at a time, so the script is left to `sh`); where sudo would
+/// not ask for it (already root, NOPASSWD, a cached timestamp: `sudo -n true` succeeds)
+/// the line is read away by the shell and dropped, so that it never reaches `sh` as a
+/// command. It is never in a command line.
+pub fn remote_command(become_root: bool, with_password: bool) -> &'static str {
+    match (become_root, with_password) {
+        (true, false) => "if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; else exec sudo -n -- sh -s; fi",
+        (true, true) => {
+            "if [ \"$(id -u)\" -eq 0 ] || sudo -n true 2>/dev/null; then IFS= read -r _ || exit 1; _=; \
+             if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; fi; exec sudo -n -- sh -s; fi; exec sudo -S -p '' -- sh -s"
+        }
+        (false, _) => "exec sh -s",
     }
+}
+
+/// What goes on stdin: the password line first when there is one (see [`remote_command`]).
+pub fn stdin_body(script: &str, password: Option<&str>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(script.len() + 64);
+    if let Some(p) = password {
+        body.extend_from_slice(p.as_bytes());
+        body.push(b'\n');
+    }
+    body.extend_from_slice(script.as_bytes());
+    body
 }
 
 /// Where each line of an exchange's stdout goes as it arrives (with its newline).
@@ -162,6 +181,20 @@ impl Counted {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_sudo_password_travels_on_stdin_only_and_is_dropped_where_sudo_does_not_ask() {
+        let cmd = super::remote_command(true, true);
+        assert!(
+            cmd.contains("sudo -n true")
+                && cmd.contains("IFS= read -r _")
+                && cmd.ends_with("exec sudo -S -p '' -- sh -s")
+        );
+        let body = super::stdin_body("echo hi\n", Some("pw; rm -rf /"));
+        assert_eq!(body, b"pw; rm -rf /\necho hi\n");
+        assert_eq!(super::stdin_body("echo hi\n", None), b"echo hi\n");
+        assert_eq!(super::remote_command(false, true), "exec sh -s");
+    }
+
     use super::*;
     use std::io::Write as _;
     use std::process::{Command, Stdio};

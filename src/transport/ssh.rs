@@ -29,7 +29,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{BoxFut, Lines, Output, Transport, TransportError, read_both, remote_command};
+use super::{BoxFut, Lines, Output, Transport, TransportError, read_both, remote_command, stdin_body};
 
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -50,13 +50,14 @@ pub struct Target {
     pub user: Option<String>,
     pub identity: Option<PathBuf>,
     pub become_root: bool,
+    /// The sudo password, sent ahead of each script on stdin (see `remote_command`).
+    pub become_pass: Option<String>,
 }
 
 pub struct Ssh {
     session: Mutex<Arc<Session>>,
     /// The session was resumed from an earlier run and has not yet carried an exchange.
     resumed: AtomicBool,
-    become_root: bool,
     target: Target,
     opts: SshOptions,
     /// Where this master's control socket is recorded when it persists.
@@ -77,7 +78,6 @@ pub async fn connect(target: &Target, opts: &SshOptions) -> Result<Ssh, Transpor
     Ok(Ssh {
         session: Mutex::new(Arc::new(session)),
         resumed: AtomicBool::new(was_resumed),
-        become_root: target.become_root,
         target: target.clone(),
         opts: opts.clone(),
         record,
@@ -255,17 +255,20 @@ impl Ssh {
 async fn run(
     session: Arc<Session>,
     script: &str,
-    become_root: bool,
+    target: &Target,
     lines: Option<&Lines>,
 ) -> Result<Output, TransportError> {
+    let (become_root, pass) = (target.become_root, target.become_pass.as_deref().filter(|_| target.become_root));
     let mut cmd = session.arc_raw_command("sh");
     cmd.raw_arg("-c").raw_arg(
-        shlex::try_quote(remote_command(become_root)).map_err(|e| TransportError::Other(e.to_string()))?.as_ref(),
+        shlex::try_quote(remote_command(become_root, pass.is_some()))
+            .map_err(|e| TransportError::Other(e.to_string()))?
+            .as_ref(),
     );
     cmd.stdin(openssh::Stdio::piped()).stdout(openssh::Stdio::piped()).stderr(openssh::Stdio::piped());
     let mut child = cmd.spawn().await.map_err(|e| TransportError::Lost(e.to_string()))?;
     let mut stdin = child.stdin().take().ok_or_else(|| TransportError::Other("no stdin".into()))?;
-    let body = script.as_bytes().to_vec();
+    let body = stdin_body(script, pass);
     let writer = tokio::spawn(async move {
         let r = stdin.write_all(&body).await;
         let _ = stdin.shutdown().await;
@@ -293,7 +296,7 @@ async fn run(
 impl Ssh {
     async fn exchange_with(&self, script: &str, lines: Option<&Lines>) -> Result<Output, TransportError> {
         let first_on_resumed = self.resumed.swap(false, Ordering::SeqCst);
-        let result = run(self.session(), script, self.become_root, lines).await;
+        let result = run(self.session(), script, &self.target, lines).await;
         match result {
             // A resumed master whose connection died: the first exchange is the
             // read-only probe, so connecting afresh and sending it again is safe.
@@ -304,7 +307,7 @@ impl Ssh {
                 let session = Arc::new(fresh(&self.target, &self.opts, self.record.as_deref()).await?);
                 *self.session.lock().unwrap_or_else(|e| e.into_inner()) = session.clone();
                 self.resumed.store(false, Ordering::SeqCst);
-                run(session, script, self.become_root, lines).await
+                run(session, script, &self.target, lines).await
             }
             other => other,
         }

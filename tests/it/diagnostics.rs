@@ -42,6 +42,11 @@ diag_case!(
     "host \"a\"\nfile \"/etc/sudoers.d/deploy\" mode=\"0440\" validate=\"visudo -cf %s\"\nfile \"/etc/x\" content=\"x\" validate=\"visudo -c\"\nfile \"/etc/y\" state=\"absent\" validate=\"visudo -cf %s\"\n"
 );
 
+diag_case!(
+    become_password_names_a_secret_and_needs_become,
+    "secrets { sudo_pw env=\"HOME\" }\nhost \"a\" become=#true become-password=\"sudo_pass\"\nhost \"b\" become-password=\"sudo_pw\"\nfile \"/x\" content=\"x\"\n"
+);
+
 diag_case!(unknown_property_suggests, "host \"a\"\nfile \"/etc/x\" content=\"x\" ownr=\"root\"\n");
 
 diag_case!(unknown_kind_suggests, "host \"a\"\nfiel \"/etc/x\"\n");

@@ -25,6 +25,7 @@ mod masked;
 mod modules;
 mod nginx;
 mod order;
+mod privilege;
 mod python;
 mod ramascene;
 mod ranch;
