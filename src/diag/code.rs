@@ -136,6 +136,9 @@ codes! {
     NoHosts => "converge::no-hosts",
 
     // --- what a single kind checks
+    /// `apt-repository`: a name, URI, suite, component, option or key apt would misread
+    /// or refuse.
+    Apt => "converge::apt",
     /// `authorized-key`: a key that is not a valid SSH public key, or given twice.
     Key => "converge::key",
     /// `container`: a bad container name, image, port binding, mount, environment or
