@@ -2,8 +2,9 @@
 //!
 //! ```kdl
 //! apt-repository "nodesource" uris="https://deb.example.org/node_20.x" suites="nodistro" components="main" key-source="files/nodesource.asc"
-//! apt-repository "internal" types="deb" "deb-src" suites="bookworm" "bookworm-updates" components="main" architectures="amd64" key="-----BEGIN PGP PUBLIC KEY BLOCK-----\n...\n-----END PGP PUBLIC KEY BLOCK-----\n" {
-//!     uris "http://apt.internal.example/debian"
+//! apt-repository "internal" uris="http://apt.internal.example/debian" components="main" architectures="amd64" key="-----BEGIN PGP PUBLIC KEY BLOCK-----\n...\n-----END PGP PUBLIC KEY BLOCK-----\n" {
+//!     types "deb" "deb-src"
+//!     suites "bookworm" "bookworm-updates"
 //! }
 //! apt-repository "old" state="absent"
 //! ```
@@ -157,11 +158,11 @@ impl AptRepository {
         format!("{KEYRINGS_DIR}{}.{}", self.name, f.ext())
     }
 
-    fn words(r: &mut NodeReader, key: &'static str, check: fn(&str) -> bool, what: &str) -> Vec<String> {
+    fn words(r: &mut NodeReader, key: &'static str, check: fn(&str) -> bool, what: &str) -> Vec<Spanned<String>> {
         let mut out = Vec::new();
         for v in r.list(key) {
             if check(&v.value) {
-                out.push(v.value);
+                out.push(v);
             } else {
                 r.error(
                     Diag::new(Code::Apt, format!("`{}` is not {what}", v.value), &v.at, "invalid here")
@@ -297,35 +298,37 @@ impl Kind for AptRepository {
         }
         let name = name?;
         if present {
-            let at = name.at.clone();
             for (what, empty) in [("uris", uris.is_empty()), ("suites", suites.is_empty())] {
                 if empty && !r.failed() {
                     r.error(
-                        Diag::new(Code::Missing, format!("an apt repository needs `{what}`"), &at, "here")
+                        Diag::new(Code::Missing, format!("an apt repository needs `{what}`"), &name.at, "here")
                             .help(format!("write `{what}=\"...\"`, or a child `{what} \"a\" \"b\"` for several")),
                     );
                 }
             }
             // a suite ending in `/` is an exact path (a flat repository) and takes no
             // components; any other suite needs them
-            let flat = suites.iter().all(|s| s.ends_with('/'));
-            if !flat && components.is_empty() && !suites.is_empty() && !r.failed() {
+            if let Some(suite) = suites.iter().find(|s| !s.value.ends_with('/'))
+                && components.is_empty()
+                && !r.failed()
+            {
                 r.error(
-                    Diag::new(Code::Missing, "an apt repository needs `components`", &at, "here")
+                    Diag::new(Code::Missing, "this suite needs `components`", &suite.at, "not a flat repository")
                         .help("write `components=\"main\"`; only a flat repository (a suite ending in `/`) has none"),
                 );
             }
-        } else if let Some(k) = [("uris", !uris.is_empty()), ("suites", !suites.is_empty()), ("key", key.is_some())]
-            .iter()
-            .find(|(_, given)| *given)
-        {
-            let at = name.at.clone();
-            r.error(Diag::new(
-                Code::Conflict,
-                format!("an absent repository takes no `{}`", k.0),
-                &at,
-                "state=\"absent\" removes the files",
-            ));
+        } else {
+            let given = uris.iter().chain(&suites).chain(&components).chain(&architectures).chain(&types).next();
+            if let Some(v) = given {
+                r.error(Diag::new(
+                    Code::Conflict,
+                    "an absent repository takes no source fields",
+                    &v.at,
+                    "state=\"absent\" removes the files",
+                ));
+            } else if key.is_some() {
+                r.error(Diag::new(Code::Conflict, "an absent repository takes no key", &name.at, "state=\"absent\" removes the files"));
+            }
         }
         if r.failed() {
             return None;
@@ -333,7 +336,10 @@ impl Kind for AptRepository {
         let mut repo = AptRepository { name: name.value, source: None, key, update };
         if present {
             let signed_by = repo.key.as_ref().map(|k| repo.key_path(k.format)).into_iter().collect();
-            let types = if types.is_empty() { vec!["deb".to_string()] } else { types };
+            let words = |v: Vec<Spanned<String>>| v.into_iter().map(|s| s.value).collect::<Vec<_>>();
+            let types = if types.is_empty() { vec!["deb".to_string()] } else { words(types) };
+            let (uris, suites, components, architectures) =
+                (words(uris), words(suites), words(components), words(architectures));
             let text = render(
                 &[
                     ("Types", types),
@@ -364,9 +370,10 @@ impl Kind for AptRepository {
         sh.set("p", &self.sources_path());
         sh.raw("cv_sum=\nif [ -f \"$p\" ] && [ ! -L \"$p\" ]; then echo sources=file\n");
         if let Some(src) = &self.source {
-            // the lists this source fetches, named by apt itself (stored uncompressed or
-            // with a compression suffix)
-            sh.raw("l=fetched; for f in $(apt-get indextargets -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- --format '$(FILENAME)' 2>/dev/null); do set -- \"$f\"*; [ -e \"$1\" ] || l=missing; done; echo lists=$l\n");
+            // whether any package index of this source is on the host, named by apt itself
+            // (stored uncompressed or with a compression suffix); not every one: a
+            // repository need not have every architecture a multiarch host asks for
+            sh.raw("l=missing; for f in $(apt-get indextargets -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- --format '$(CREATED_BY):$(FILENAME)' 2>/dev/null); do case \"$f\" in Packages:*|Sources:*) set -- \"${f#*:}\"*; [ -e \"$1\" ] && l=fetched;; esac; done; echo lists=$l\n");
             src.probe(sh);
         }
         sh.raw("elif [ -e \"$p\" ] || [ -L \"$p\" ]; then echo sources=other\nelse echo sources=absent\nfi\n");

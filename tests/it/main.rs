@@ -1,4 +1,5 @@
 //! The one integration test binary: every test module is registered here.
+mod apt_repository;
 mod container;
 mod cron_exec;
 mod diagnostics;
