@@ -165,8 +165,9 @@ impl AptRepository {
                 out.push(v);
             } else {
                 r.error(
-                    Diag::new(Code::Apt, format!("`{}` is not {what}", v.value), &v.at, "invalid here")
-                        .help(format!("each `{key}` value is one word: no blank, no line break, not starting with `#`")),
+                    Diag::new(Code::Apt, format!("`{}` is not {what}", v.value), &v.at, "invalid here").help(format!(
+                        "each `{key}` value is one word: no blank, no line break, not starting with `#`"
+                    )),
                 );
             }
         }
@@ -178,11 +179,10 @@ impl AptRepository {
         let source = r.nonempty("key-source");
         let url = r.nonempty("key-url");
         let sha = r.nonempty("key-sha256");
-        let given: Vec<(&str, &Spanned<String>)> =
-            [("key", &inline), ("key-source", &source), ("key-url", &url)]
-                .into_iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-                .collect();
+        let given: Vec<(&str, &Spanned<String>)> = [("key", &inline), ("key-source", &source), ("key-url", &url)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
         if let [(a_key, a), (b_key, _), ..] = given.as_slice() {
             let (a, a_key, b_key) = ((*a).clone(), *a_key, *b_key);
             r.exclusive(&a, a_key, b_key);
@@ -196,12 +196,16 @@ impl AptRepository {
         if let Some(k) = inline {
             if !k.value.trim_start().starts_with(ARMOR) {
                 r.error(
-                    Diag::new(Code::Apt, "`key` is not an armored OpenPGP public key", &k.at, "not a key")
-                        .help(format!("paste the key's text, starting with `{ARMOR}`; a binary key goes in `key-source`")),
+                    Diag::new(Code::Apt, "`key` is not an armored OpenPGP public key", &k.at, "not a key").help(
+                        format!("paste the key's text, starting with `{ARMOR}`; a binary key goes in `key-source`"),
+                    ),
                 );
                 return None;
             }
-            return Some(Key { format: Format::Armored, from: KeyFrom::Bytes(Desired::new(k.value.into_bytes(), false)) });
+            return Some(Key {
+                format: Format::Armored,
+                from: KeyFrom::Bytes(Desired::new(k.value.into_bytes(), false)),
+            });
         }
         if let Some(s) = source {
             let bytes = r.read_source(&s)?;
@@ -327,7 +331,12 @@ impl Kind for AptRepository {
                     "state=\"absent\" removes the files",
                 ));
             } else if key.is_some() {
-                r.error(Diag::new(Code::Conflict, "an absent repository takes no key", &name.at, "state=\"absent\" removes the files"));
+                r.error(Diag::new(
+                    Code::Conflict,
+                    "an absent repository takes no key",
+                    &name.at,
+                    "state=\"absent\" removes the files",
+                ));
             }
         }
         if r.failed() {
@@ -535,7 +544,10 @@ mod tests {
         assert!(text.contains("k=/etc/apt/keyrings/local.asc\n"), "{text}");
         assert!(text.contains("k=/etc/apt/keyrings/local.gpg\n"), "{text}");
         assert!(text.contains("p=/etc/apt/sources.list.d/local.sources\n"), "{text}");
-        assert!(text.contains("apt-get indextargets -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=-"), "{text}");
+        assert!(
+            text.contains("apt-get indextargets -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=-"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -172,7 +172,9 @@ fn a_signed_repository_serves_a_package_in_one_apply_and_updates_alone() {
     let failed = h.run("apply", &[]);
     failed.expect(1);
     assert!(
-        failed.stdout.contains("NO_PUBKEY") || failed.stdout.contains("not signed") || failed.stderr.contains("NO_PUBKEY"),
+        failed.stdout.contains("NO_PUBKEY")
+            || failed.stdout.contains("not signed")
+            || failed.stderr.contains("NO_PUBKEY"),
         "{}\n{}",
         failed.stdout,
         failed.stderr

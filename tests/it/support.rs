@@ -117,7 +117,8 @@ pub fn fact_cache(dir: &Path) -> PathBuf {
 
 /// What stands in for a signing key file an example names (`apt-repository`'s
 /// `key-source`): converge checks that it is an armored key.
-pub const STAND_IN_KEY: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZXample=\n-----END PGP PUBLIC KEY BLOCK-----\n";
+pub const STAND_IN_KEY: &str =
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZXample=\n-----END PGP PUBLIC KEY BLOCK-----\n";
 
 /// The repository root (for playbooks and examples).
 pub fn repo() -> PathBuf {

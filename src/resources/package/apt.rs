@@ -96,10 +96,9 @@ pub fn steps(p: &Package, state: &State, diff: &Diff, sh: &mut Sh) {
         for n in &names {
             match &p.version {
                 Some(v) => sh.raw("apt-cache show ").q(&format!("{n}={v}")).raw(" >/dev/null 2>&1 || u=1\n"),
-                None => sh
-                    .raw("c=$(apt-cache policy ")
-                    .q(n)
-                    .raw(" 2>/dev/null | sed -n 's/^  Candidate: //p'); [ -n \"$c\" ] && [ \"$c\" != '(none)' ] || u=1\n"),
+                None => sh.raw("c=$(apt-cache policy ").q(n).raw(
+                    " 2>/dev/null | sed -n 's/^  Candidate: //p'); [ -n \"$c\" ] && [ \"$c\" != '(none)' ] || u=1\n",
+                ),
             };
         }
         sh.raw("if [ -n \"$u\" ]; then apt-get update -q -o DPkg::Lock::Timeout=120; fi\n");
