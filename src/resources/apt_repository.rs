@@ -23,7 +23,10 @@
 //! the files atomically and runs `apt-get update` for THIS source only
 //! (`Dir::Etc::sourcelist` set to the `.sources` file, `Dir::Etc::sourceparts=-`,
 //! `APT::Get::List-Cleanup=0`), so no other mirror is contacted and the other lists are
-//! kept; a download or signature error fails the step (`APT::Update::Error-Mode=any`).
+//! kept. A download or signature error (`APT::Update::Error-Mode=any`) fails the step and
+//! puts both files back as they were: a source apt cannot update, left in place, would
+//! make every later `apt-get update` of the host fail, and look converged to the next run,
+//! which instead tries the change again.
 //! A `package` declared after it (or requiring it) then finds its candidate in the lists
 //! and installs in the same apply, without a host-wide update (see `package/apt.rs`).
 //! `state="absent"` removes the source and both key files.
@@ -370,6 +373,7 @@ impl Kind for AptRepository {
     }
 
     fn probe(&self, sh: &mut Sh) {
+        sh.raw("if command -v apt-get >/dev/null 2>&1; then echo tool=ok; else echo tool=missing; fi\n");
         for f in [Format::Armored, Format::Binary] {
             sh.set("k", &self.key_path(f));
             sh.raw("if [ -f \"$k\" ]; then s=$(sha256sum < \"$k\") && printf '%s\\n' \"")
@@ -390,6 +394,9 @@ impl Kind for AptRepository {
 
     fn parse(&self, out: &str) -> Result<State, ProbeError> {
         let rec = Record::parse(out)?;
+        if self.source.is_some() && !rec.tool()? {
+            return Err(ProbeError("an apt repository needs apt on the host (no apt-get)".into()));
+        }
         let sha = |k: &str| -> Result<Option<String>, ProbeError> {
             match rec.get(k) {
                 None => Ok(None),
@@ -466,6 +473,9 @@ impl Kind for AptRepository {
             }
             return;
         };
+        if self.update {
+            self.keep(sh);
+        }
         // the key first: the source that names it must never be read without it
         if let Some(k) = &self.key
             && changed(&format!("key .{}", k.format.ext()))
@@ -494,8 +504,44 @@ impl Kind for AptRepository {
         }
         if self.update {
             sh.raw("export DEBIAN_FRONTEND=noninteractive\n");
-            sh.raw("apt-get update -q -o DPkg::Lock::Timeout=120 -o APT::Update::Error-Mode=any -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0\n");
+            sh.raw("if ! apt-get update -q -o DPkg::Lock::Timeout=120 -o APT::Update::Error-Mode=any -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0; then\n");
+            self.restore(sh);
+            sh.raw("printf '%s\\n' \"apt-get update of $p failed: its files are back as they were\" >&2; exit 1\nfi\nrm -rf -- \"$cv_keep\"\n");
         }
+    }
+}
+
+impl AptRepository {
+    /// The three files, each with the name its copy is kept under.
+    fn files(&self) -> [(&'static str, String); 3] {
+        [
+            ("asc", self.key_path(Format::Armored)),
+            ("gpg", self.key_path(Format::Binary)),
+            ("sources", self.sources_path()),
+        ]
+    }
+
+    /// Keeps a copy of each file before the change, so that a source apt cannot update
+    /// (a wrong key, a bad URI) is put back as it was: left in place, it would make every
+    /// later `apt-get update` of the host fail, and look converged to the next run.
+    fn keep(&self, sh: &mut Sh) {
+        sh.raw("cv_keep=$(mktemp -d \"${TMPDIR:-/tmp}/converge-apt.XXXXXXXX\")\n");
+        for (slot, path) in self.files() {
+            sh.set("f", &path).raw("if [ -f \"$f\" ]; then cp -p -- \"$f\" \"$cv_keep/").raw(slot).raw("\"; fi\n");
+        }
+    }
+
+    /// Puts back what [`AptRepository::keep`] kept; removes what did not exist.
+    fn restore(&self, sh: &mut Sh) {
+        for (slot, path) in self.files() {
+            sh.set("f", &path)
+                .raw("if [ -f \"$cv_keep/")
+                .raw(slot)
+                .raw("\" ]; then mv -f -- \"$cv_keep/")
+                .raw(slot)
+                .raw("\" \"$f\"; else rm -f -- \"$f\"; fi\n");
+        }
+        sh.raw("rm -rf -- \"$cv_keep\"\n");
     }
 }
 
@@ -553,7 +599,7 @@ mod tests {
     #[test]
     fn absent_repository_is_created_key_first_then_updated_alone() {
         let r = repo("");
-        let state = r.parse("sources=absent\n").expect("parse");
+        let state = r.parse("tool=ok\nsources=absent\n").expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Create);
         let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
@@ -565,8 +611,13 @@ mod tests {
         let src_at = text.find("p=/etc/apt/sources.list.d/local.sources").expect("writes the source");
         let update_at = text.find("apt-get update").expect("updates");
         assert!(key_at < src_at && src_at < update_at, "{text}");
-        assert!(text.ends_with("apt-get update -q -o DPkg::Lock::Timeout=120 -o APT::Update::Error-Mode=any -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0\n"), "{text}");
-        assert_eq!(text.matches("apt-get update").count(), 1, "{text}");
+        assert!(text.contains("if ! apt-get update -q -o DPkg::Lock::Timeout=120 -o APT::Update::Error-Mode=any -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0; then\n"), "{text}");
+        assert_eq!(text.matches("apt-get update -q").count(), 1, "{text}");
+        // kept before the first write, put back if the update fails
+        let keep_at = text.find("cp -p -- \"$f\" \"$cv_keep/asc\"").expect("keeps the key");
+        assert!(keep_at < key_at, "{text}");
+        assert!(text.contains("then mv -f -- \"$cv_keep/sources\" \"$f\"; else rm -f -- \"$f\"; fi\n"), "{text}");
+        assert!(text.contains("its files are back as they were\" >&2; exit 1\nfi\n"), "{text}");
     }
 
     fn synced(r: &AptRepository, lists: &str) -> String {
@@ -575,7 +626,7 @@ mod tests {
             KeyFrom::Bytes(d) => d.sha256.clone(),
             KeyFrom::Url { sha256, .. } => sha256.clone(),
         };
-        format!("asc={key}\nsources=file\nlists={lists}\nsha256={src}\n")
+        format!("tool=ok\nasc={key}\nsources=file\nlists={lists}\nsha256={src}\n")
     }
 
     #[test]
@@ -620,7 +671,7 @@ mod tests {
     #[test]
     fn absent_removes_both_files_and_key() {
         let r = build_from::<AptRepository>("apt-repository \"old\" state=\"absent\"\n").expect("builds");
-        let state = r.parse(&format!("gpg={}\nsources=file\n", "a".repeat(64))).expect("parse");
+        let state = r.parse(&format!("tool=missing\ngpg={}\nsources=file\n", "a".repeat(64))).expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Remove);
         assert_eq!(
@@ -636,7 +687,7 @@ mod tests {
             sh.text(),
             "p=/etc/apt/sources.list.d/old.sources\nrm -f -- \"$p\"\nk=/etc/apt/keyrings/old.asc\nrm -f -- \"$k\"\nk=/etc/apt/keyrings/old.gpg\nrm -f -- \"$k\"\n"
         );
-        assert!(r.diff(&r.parse("sources=absent\n").expect("parse"), &PlanCx::default()).is_ok());
+        assert!(r.diff(&r.parse("tool=ok\nsources=absent\n").expect("parse"), &PlanCx::default()).is_ok());
     }
 
     #[test]
@@ -647,10 +698,10 @@ mod tests {
         );
         let r = build_from::<AptRepository>(&text).expect("builds");
         assert!(src_text(&r).contains("Suites: ./\nSigned-By: /etc/apt/keyrings/r.gpg\n"), "{}", src_text(&r));
-        let state = r.parse(&format!("gpg={sum}\nsources=absent\n")).expect("parse");
+        let state = r.parse(&format!("tool=ok\ngpg={sum}\nsources=absent\n")).expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
         assert_eq!(diff.changes.iter().map(|c| c.field()).collect::<Vec<_>>(), ["sources", "note"]);
-        let state = r.parse("sources=absent\n").expect("parse");
+        let state = r.parse("tool=ok\nsources=absent\n").expect("parse");
         let diff = r.diff(&state, &PlanCx::default());
         let mut sh = Sh::new();
         r.steps(&state, &diff, &mut sh);
@@ -660,9 +711,11 @@ mod tests {
     #[test]
     fn a_lying_probe_is_an_error() {
         let r = repo("");
-        assert!(r.parse("asc=nothex\nsources=absent\n").is_err());
-        assert!(r.parse("sources=file\nlists=maybe\nsha256=\n").is_err());
-        assert!(r.parse("sources=other\n").is_err());
+        assert!(r.parse("tool=ok\nasc=nothex\nsources=absent\n").is_err());
+        assert!(r.parse("tool=ok\nsources=file\nlists=maybe\nsha256=\n").is_err());
+        assert!(r.parse("tool=ok\nsources=other\n").is_err());
+        let no_apt = r.parse("tool=missing\nsources=absent\n").expect_err("not an apt host");
+        assert!(no_apt.0.contains("needs apt"), "{no_apt}");
         assert!(r.parse("").is_err());
     }
 

@@ -179,6 +179,13 @@ fn a_signed_repository_serves_a_package_in_one_apply_and_updates_alone() {
         failed.stdout,
         failed.stderr
     );
+    // put back as it was: the binary key, and the source that names it
+    assert_eq!(h.sh("sha256sum < /etc/apt/keyrings/local.gpg"), format!("{}  -\n", sha256(&binary)));
+    assert_eq!(h.sh("test -e /etc/apt/keyrings/local.asc && echo there || echo gone"), "gone\n");
+    assert!(h.sh("cat /etc/apt/sources.list.d/local.sources").contains("Signed-By: /etc/apt/keyrings/local.gpg\n"));
+    h.sh("apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/local.sources -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 -o APT::Update::Error-Mode=any");
+    // and planned again by the next run
+    h.run("diff", &[]).expect(2);
 
     // absent: both files go (the package first, while apt still knows it)
     h.playbook(&format!("package \"{PKG}\" state=\"absent\"\napt-repository \"local\" state=\"absent\"\n"));
