@@ -199,4 +199,23 @@ fn a_signed_repository_serves_a_package_in_one_apply_and_updates_alone() {
     );
     let decoy = h.sh("cat /var/log/decoy.log");
     assert!(!decoy.contains("dists"), "a host-wide update asked the decoy source:\n{decoy}");
+
+    // values the shell would read are written literally (never updated: apt cannot use them)
+    h.playbook(
+        r#"apt-repository "odd" uris="http://127.0.0.1:9/a;b'c\"d`id`$HOME" suites="{a,b}" update-cache=#false {
+    components "*" "~root"
+    options { X-Note "$(touch /tmp/converge-canary) 'q' \"d\" `id` \\ end"; }
+}
+"#,
+    );
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(
+        h.sh("cat /etc/apt/sources.list.d/odd.sources"),
+        "# managed by converge\nTypes: deb\nURIs: http://127.0.0.1:9/a;b'c\"d`id`$HOME\nSuites: {a,b}\nComponents: * ~root\nX-Note: $(touch /tmp/converge-canary) 'q' \"d\" `id` \\ end\n"
+    );
+    assert_eq!(h.sh("test -e /tmp/converge-canary && echo ran || echo literal"), "literal\n");
+    h.playbook("apt-repository \"odd\" state=\"absent\"\n");
+    h.run("apply", &[]).expect(0);
+    assert_eq!(h.sh("test -e /etc/apt/sources.list.d/odd.sources && echo there || echo gone"), "gone\n");
 }
