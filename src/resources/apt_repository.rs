@@ -407,6 +407,8 @@ impl Kind for AptRepository {
         let (asc, gpg) = (sha("asc")?, sha("gpg")?);
         let (sources, lists) = match rec.req("sources")? {
             "absent" => (None, None),
+            // a link or anything else in the way of an absent source is removed all the same
+            "other" if self.source.is_none() => (Some(content::Observed { sha256: String::new(), body: None }), None),
             "other" => return Err(ProbeError(format!("{} is not a regular file", self.sources_path()))),
             "file" if self.source.is_some() => {
                 let lists = match rec.req("lists")? {
@@ -688,6 +690,8 @@ mod tests {
             "p=/etc/apt/sources.list.d/old.sources\nrm -f -- \"$p\"\nk=/etc/apt/keyrings/old.asc\nrm -f -- \"$k\"\nk=/etc/apt/keyrings/old.gpg\nrm -f -- \"$k\"\n"
         );
         assert!(r.diff(&r.parse("tool=ok\nsources=absent\n").expect("parse"), &PlanCx::default()).is_ok());
+        let link = r.parse("tool=ok\nsources=other\n").expect("a link in the way is removed");
+        assert_eq!(r.diff(&link, &PlanCx::default()).action, Action::Remove);
     }
 
     #[test]
