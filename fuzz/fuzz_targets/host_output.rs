@@ -22,6 +22,7 @@ mod markdown;
 use markdown::kdl_blocks;
 
 const DOCS: &[&str] = &[
+    include_str!("../../docs/kinds/apt-repository.md"),
     include_str!("../../docs/kinds/authorized-key.md"),
     include_str!("../../docs/kinds/container.md"),
     include_str!("../../docs/kinds/cron.md"),

@@ -17,6 +17,7 @@
 //! decides to skip itself. Every kind is turned into a [`Resource`] trait object by one
 //! blanket impl, so the engine handles all kinds alike.
 
+pub mod apt_repository;
 pub mod authorized_key;
 pub mod container;
 pub mod content;
@@ -85,6 +86,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<cron::Cron>(),
     KindDef::of::<exec::Exec>(),
     KindDef::of::<authorized_key::AuthorizedKey>(),
+    KindDef::of::<apt_repository::AptRepository>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

@@ -190,6 +190,15 @@ diag_case!(cron_without_a_command, "host \"a\"\ncron \"backup\" schedule=\"@dail
 diag_case!(exec_without_a_command, "host \"a\"\nexec \"migrate\" creates=\"/srv/x\"\n");
 diag_case!(git_without_repo_and_an_unknown_property, "host \"a\"\ngit \"/srv/app\" branch=\"main\"\n");
 diag_case!(nginx_site_without_a_server, "host \"a\"\nnginx-site \"app\"\n");
+diag_case!(
+    apt_repository_values_apt_would_misread,
+    "host \"a\"\napt-repository \"a/b\" uris=\"not a uri\" suites=\"stable\" components=\"main\" key=\"not a key\" {\n    options { Signed-By \"/tmp/k\"; }\n}\n"
+);
+diag_case!(
+    apt_repository_key_url_without_checksum_and_a_file_that_is_not_a_key,
+    "host \"a\"\napt-repository \"r\" uris=\"https://deb.example.org\" suites=\"stable\" key-url=\"https://deb.example.org/key.asc\"\napt-repository \"s\" uris=\"https://deb.example.org\" suites=\"stable\" components=\"main\" key-source=\"key.txt\"\n",
+    &[("key.txt", "not a key\n")]
+);
 diag_case!(line_with_an_invalid_regex, "host \"a\"\nline \"/etc/environment\" line=\"A=1\" match=\"^A=(\"\n");
 
 // references and cycles

@@ -1,5 +1,6 @@
 //! The one integration test binary: every test module is registered here.
 mod adhoc;
+mod apt_repository;
 mod container;
 mod cron_exec;
 mod diagnostics;

@@ -115,6 +115,11 @@ pub fn fact_cache(dir: &Path) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("facts").join(key)
 }
 
+/// What stands in for a signing key file an example names (`apt-repository`'s
+/// `key-source`): converge checks that it is an armored key.
+pub const STAND_IN_KEY: &str =
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZXample=\n-----END PGP PUBLIC KEY BLOCK-----\n";
+
 /// The repository root (for playbooks and examples).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,10 @@
 //! policy` for the candidates in the local lists, `apt-get` to change anything.
 //!
 //! `apt-get update` runs before an install only when a wanted package or version has no
-//! candidate in the local lists, or with `update-cache=#true`. Installs keep existing
+//! candidate in the local lists, or with `update-cache=#true`. A missing candidate is
+//! looked for again at apply time, just before the install: an `apt-repository` applied
+//! earlier in the run has fetched its own lists by then, and a host-wide update (every
+//! mirror of the host) is run only if the package is still not in them. Installs keep existing
 //! configuration files (`--force-confold`) and wait for the dpkg lock up to two minutes.
 
 use std::collections::BTreeMap;
@@ -84,8 +87,21 @@ pub fn steps(p: &Package, state: &State, diff: &Diff, sh: &mut Sh) {
         sh.nl();
         return;
     }
-    if p.needs_refresh(state, &names) {
+    if p.update_cache {
         sh.raw("apt-get update -q -o DPkg::Lock::Timeout=120\n");
+    } else if p.needs_refresh(state, &names) {
+        // checked again at apply time: an `apt-repository` earlier in the run has fetched
+        // its own lists, and a host-wide update would contact every other mirror too
+        sh.raw("u=\n");
+        for n in &names {
+            match &p.version {
+                Some(v) => sh.raw("apt-cache show ").q(&format!("{n}={v}")).raw(" >/dev/null 2>&1 || u=1\n"),
+                None => sh.raw("c=$(apt-cache policy ").q(n).raw(
+                    " 2>/dev/null | sed -n 's/^  Candidate: //p'); [ -n \"$c\" ] && [ \"$c\" != '(none)' ] || u=1\n",
+                ),
+            };
+        }
+        sh.raw("if [ -n \"$u\" ]; then apt-get update -q -o DPkg::Lock::Timeout=120; fi\n");
     }
     sh.raw("apt-get install -y -q -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold");
     if !p.recommends {
@@ -141,6 +157,9 @@ mod tests {
         let mut sh = Sh::new();
         p.steps(&s, &diff, &mut sh);
         assert!(sh.text().contains("apt-get update"));
+        // only if the candidate is still missing at apply time
+        assert!(sh.text().contains("c=$(apt-cache policy newpkg 2>/dev/null"), "{}", sh.text());
+        assert!(sh.text().contains("if [ -n \"$u\" ]; then apt-get update"), "{}", sh.text());
     }
 
     #[test]
