@@ -141,6 +141,9 @@ codes! {
     /// `container`: a bad container name, image, port binding, mount, environment or
     /// restart policy, or a secret on the engine's command line.
     Container => "converge::container",
+    /// `copy-tree`: a source directory that cannot be read or holds what cannot be
+    /// copied, an exclude pattern that is not a glob, `/` as the destination.
+    CopyTree => "converge::copy-tree",
     /// `cron`: a job name cron ignores, a command on several lines or with `\%`, `env`
     /// in a crontab, a value cron cannot hold.
     Cron => "converge::cron",

@@ -20,6 +20,7 @@
 pub mod authorized_key;
 pub mod container;
 pub mod content;
+pub mod copy_tree;
 pub mod cron;
 pub mod directory;
 pub mod exec;
@@ -66,6 +67,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<user::User>(),
     KindDef::of::<directory::Directory>(),
     KindDef::of::<file::File>(),
+    KindDef::of::<copy_tree::CopyTree>(),
     KindDef::of::<symlink::Symlink>(),
     KindDef::of::<unit::Unit>(),
     KindDef::of::<service::Service>(),
