@@ -85,7 +85,11 @@ pub struct Work {
 
 impl Work {
     pub fn is_empty(&self) -> bool {
-        !self.root_create && self.root_attrs.is_empty() && self.remove.is_empty() && self.remove_odd.is_empty() && self.ops.is_empty()
+        !self.root_create
+            && self.root_attrs.is_empty()
+            && self.remove.is_empty()
+            && self.remove_odd.is_empty()
+            && self.ops.is_empty()
     }
 }
 
@@ -130,15 +134,13 @@ impl CopyTree {
                     Some(Op::Mkdir)
                 }
                 (Entry::File { .. }, None) => Some(Op::Write { replaces: None, was: None }),
-                (Entry::File { exec, .. }, Some(h)) if h.kind == Type::File => {
-                    match listing.differs.get(rel) {
-                        Some(sha) => Some(Op::Write { replaces: Some(sha.clone()), was: Some(Type::File) }),
-                        None => {
-                            let changes = self.attrs(true, Some(file_mode(self.mode, *exec))).diff(Some(&h.meta), 0);
-                            (!changes.is_empty()).then_some(Op::Attrs(changes))
-                        }
+                (Entry::File { exec, .. }, Some(h)) if h.kind == Type::File => match listing.differs.get(rel) {
+                    Some(sha) => Some(Op::Write { replaces: Some(sha.clone()), was: Some(Type::File) }),
+                    None => {
+                        let changes = self.attrs(true, Some(file_mode(self.mode, *exec))).diff(Some(&h.meta), 0);
+                        (!changes.is_empty()).then_some(Op::Attrs(changes))
                     }
-                }
+                },
                 (Entry::File { .. }, Some(h)) if h.kind == Type::Dir => {
                     if self.purge && !self.protects(rel, listing) {
                         w.remove.push((rel.clone(), h.kind));
@@ -173,8 +175,8 @@ impl CopyTree {
                 removed.insert(rel.clone());
             }
             for odd in &listing.odd {
-                let excluded = !odd.dir.is_empty() && self.exclude.matches(&odd.dir)
-                    || self.exclude.matches(&odd.shown);
+                let excluded =
+                    !odd.dir.is_empty() && self.exclude.matches(&odd.dir) || self.exclude.matches(&odd.shown);
                 let covered = !odd.dir.is_empty()
                     && (removed.contains(&odd.dir) || remade.contains(&odd.dir) || gone(&odd.dir, &remade, &removed));
                 if !excluded && !covered {
@@ -189,7 +191,11 @@ impl CopyTree {
     /// Whether `rel` holds an excluded entry on the host (it is then not removed whole).
     fn protects(&self, rel: &str, listing: &Listing) -> bool {
         let prefix = format!("{rel}/");
-        listing.entries.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).any(|(k, _)| self.exclude.matches(k))
+        listing
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .any(|(k, _)| self.exclude.matches(k))
     }
 
     fn changes(&self, state: &State, work: &Work) -> Vec<Change> {
@@ -234,11 +240,18 @@ impl CopyTree {
                             row.push(if content.sensitive {
                                 Change::content(path.clone(), None, None, Content::Sensitive)
                             } else {
-                                Change::content(path.clone(), Some(short_sha(old)), Some(short_sha(&content.sha256)), shown)
+                                Change::content(
+                                    path.clone(),
+                                    Some(short_sha(old)),
+                                    Some(short_sha(&content.sha256)),
+                                    shown,
+                                )
                             });
                             if let Some(h) = listing.and_then(|l| l.entries.get(rel)) {
                                 let attrs = self.attrs(true, Some(file_mode(self.mode, *exec))).diff(Some(&h.meta), 0);
-                                row.extend(attrs.into_iter().map(|c| c.clone().renamed(&format!("{path} {}", c.field()))));
+                                row.extend(
+                                    attrs.into_iter().map(|c| c.clone().renamed(&format!("{path} {}", c.field()))),
+                                );
                             }
                         }
                         (None, was) => {
@@ -248,7 +261,12 @@ impl CopyTree {
                             let c = match text {
                                 Some(t) if new_shown < NEW_SHOWN => {
                                     new_shown += 1;
-                                    Change::content(path.clone(), before, Some(after), Content::Text { before: String::new(), after: t.to_string() })
+                                    Change::content(
+                                        path.clone(),
+                                        before,
+                                        Some(after),
+                                        Content::Text { before: String::new(), after: t.to_string() },
+                                    )
                                 }
                                 _ => Change::new(path.clone(), before, Some(after)),
                             };
@@ -338,7 +356,10 @@ impl Kind for CopyTree {
         let dest = dest?;
         if dest == "/" {
             let at = r.at();
-            r.error(Diag::new(Code::CopyTree, "copy-tree will not manage `/`", &at, "the destination is /").help("name the directory the files go in"));
+            r.error(
+                Diag::new(Code::CopyTree, "copy-tree will not manage `/`", &at, "the destination is /")
+                    .help("name the directory the files go in"),
+            );
             return None;
         }
         let source = source?;
@@ -379,12 +400,23 @@ impl Kind for CopyTree {
     fn parse(&self, out: &str) -> Result<State, ProbeError> {
         let state = probe::parse(out)?;
         if let State::Dir(l) = &state {
-            let present = self.tree.files().filter(|(rel, _, _)| l.entries.get(*rel).is_some_and(|h: &HostEntry| h.kind == Type::File)).count();
+            let present = self
+                .tree
+                .files()
+                .filter(|(rel, _, _)| l.entries.get(*rel).is_some_and(|h: &HostEntry| h.kind == Type::File))
+                .count();
             if present != l.hashed {
-                return Err(ProbeError(format!("the host compared {} files, but lists {present} of the source's", l.hashed)));
+                return Err(ProbeError(format!(
+                    "the host compared {} files, but lists {present} of the source's",
+                    l.hashed
+                )));
             }
-            if let Some(stray) = l.differs.keys().find(|k| !matches!(self.tree.entries.get(*k), Some(Entry::File { .. }))) {
-                return Err(ProbeError(format!("the host reports a hash for {stray:?}, which the source does not have")));
+            if let Some(stray) =
+                l.differs.keys().find(|k| !matches!(self.tree.entries.get(*k), Some(Entry::File { .. })))
+            {
+                return Err(ProbeError(format!(
+                    "the host reports a hash for {stray:?}, which the source does not have"
+                )));
             }
         }
         Ok(state)
@@ -392,7 +424,10 @@ impl Kind for CopyTree {
 
     fn diff(&self, state: &State, _cx: &PlanCx) -> Diff {
         match state {
-            State::Other => Diff::new(Action::Change, vec![Change::set(self.dest.clone(), "not a directory", "directory (refused)")]),
+            State::Other => Diff::new(
+                Action::Change,
+                vec![Change::set(self.dest.clone(), "not a directory", "directory (refused)")],
+            ),
             State::Absent => Diff::new(Action::Create, self.changes(state, &self.work(state))),
             State::Dir(_) => {
                 let work = self.work(state);
@@ -411,3 +446,247 @@ impl Kind for CopyTree {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+    use crate::resources::{Resource, build_from, plan_of};
+
+    fn tree(files: &[(&str, &str, bool)], dirs: &[&str]) -> Tree {
+        let mut t = Tree::default();
+        for d in dirs {
+            t.entries.insert(d.to_string(), Entry::Dir);
+        }
+        for (p, c, exec) in files {
+            let content = crate::resources::content::Desired::new(c.as_bytes().to_vec(), false);
+            t.entries.insert(p.to_string(), Entry::File { content, exec: *exec });
+        }
+        t
+    }
+
+    fn kind(purge: bool) -> CopyTree {
+        CopyTree {
+            dest: "/srv/site".into(),
+            tree: tree(
+                &[
+                    ("index.html", "<h1>hi</h1>\n", false),
+                    ("js/app.js", "x()\n", false),
+                    ("run.sh", "#!/bin/sh\n", true),
+                ],
+                &["js"],
+            ),
+            owner: Some("www".into()),
+            group: None,
+            mode: None,
+            dir_mode: None,
+            purge,
+            exclude: Globs::new(&["*.log"]).expect("glob"),
+        }
+    }
+
+    fn sha(k: &CopyTree, rel: &str) -> String {
+        match &k.tree.entries[rel] {
+            Entry::File { content, .. } => content.sha256.clone(),
+            Entry::Dir => panic!("a directory"),
+        }
+    }
+
+    /// A probe output where the host has the tree as wanted, plus `extra` lines.
+    fn in_sync(k: &CopyTree, extra: &str, hashed: usize) -> String {
+        let _ = sha(k, "index.html");
+        format!(
+            "type=directory\nstat=www:33:root:0:755\n\
+             e d 755 www:33:root:0 4096 2 js\n\
+             e f 644 www:33:root:0 12 3 index.html\n\
+             e f 644 www:33:root:0 4 4 js/app.js\n\
+             e f 755 www:33:root:0 10 5 run.sh\n{extra}hashed={hashed}\n"
+        )
+    }
+
+    #[test]
+    fn a_new_tree_is_created_with_every_file_in_one_block() {
+        let k = kind(false);
+        let (diff, steps) = plan_of(&k, "type=absent\n");
+        assert_eq!(diff.action, Action::Create);
+        let fields: Vec<&str> = diff.changes.iter().map(|c| c.field()).collect();
+        assert_eq!(
+            fields,
+            ["/srv/site/", "/srv/site/index.html", "/srv/site/js/", "/srv/site/js/app.js", "/srv/site/run.sh"]
+        );
+        assert_eq!(diff.changes[4].after(), Some("file 0755, 10 bytes"), "the executable bit is kept");
+        assert!(steps.starts_with("d=/srv/site\nmkdir -p -- \"$d\"\ncd -P -- \"$d\"\n"), "{steps}");
+        assert!(steps.contains("chown -- www .\n"), "{steps}");
+        assert!(steps.contains("mkdir -- ./js\nchown www -- ./js\nchmod 0755 -- ./js\n"), "{steps}");
+        assert!(steps.contains("chmod 0755 -- \"$s\"/run.sh\n"), "{steps}");
+        assert!(
+            steps.contains("mv -f -- \"$s\"/index.html \"$s\"/run.sh \"$t\"/\n"),
+            "one rename per directory: {steps}"
+        );
+        assert_eq!(steps.matches("base64 -d").count(), 3, "{steps}");
+    }
+
+    #[test]
+    fn an_in_sync_tree_has_no_changes_and_extras_stay_without_purge() {
+        let k = kind(false);
+        let out = in_sync(&k, "e f 644 root:0:root:0 1 9 stray\n", 3);
+        assert!(plan_of(&k, &out).0.is_ok());
+        // the host compared fewer files than it lists: it lies, or lost some
+        let bad = in_sync(&k, "", 2);
+        assert!(Resource::plan(&k, &bad, &PlanCx::default()).is_err());
+        let stray = in_sync(&k, &format!("h {} nothere\n", "0".repeat(64)), 3);
+        assert!(Resource::plan(&k, &stray, &PlanCx::default()).is_err());
+    }
+
+    #[test]
+    fn drift_rewrites_only_what_differs_and_purge_spares_excluded_files() {
+        let k = kind(true);
+        let old = "a".repeat(64);
+        let extra = format!(
+            "e f 600 www:33:root:0 4 6 js/old.js\ne d 755 root:0:root:0 4096 7 logs\ne f 644 root:0:root:0 1 8 logs/a.log\n\
+             e d 755 root:0:root:0 4096 10 gone\ne f 644 root:0:root:0 1 11 gone/x\nodd 12 f ./gone\nodd 13 f .\n\
+             h {old} js/app.js\nb js/app.js\neSgpCg==\n"
+        );
+        let out = in_sync(&k, &extra, 3)
+            .replace("e f 644 www:33:root:0 12 3 index.html", "e f 600 root:0:root:0 12 3 index.html");
+        let (diff, steps) = plan_of(&k, &out);
+        assert_eq!(diff.action, Action::Change);
+        let rows: Vec<(&str, Option<&str>, Option<&str>)> =
+            diff.changes.iter().map(|c| (c.field(), c.before(), c.after())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("/srv/site/index.html owner", Some("root"), Some("www")),
+                ("/srv/site/index.html mode", Some("0600"), Some("0644")),
+                ("/srv/site/js/app.js", Some("sha256:aaaaaaaaaaaa"), Some(short_sha(&sha(&k, "js/app.js")).as_str())),
+                ("/srv/site/gone", Some("directory"), None),
+                ("/srv/site/js/old.js", Some("file"), None),
+                ("/srv/site/(a name with a line break)", Some("entry"), None),
+            ]
+        );
+        assert_eq!(
+            diff.changes[2].content_shown(),
+            Some(&Content::Text { before: "y()\n".into(), after: "x()\n".into() })
+        );
+        // only the changed file travels; the guard checks what it replaces
+        assert_eq!(steps.matches("base64 -d > \"$s/$n\"").count(), 1, "{steps}");
+        assert!(steps.contains("rm -rf -- ./gone ./js/old.js\n"), "{steps}");
+        assert!(
+            steps.contains("-inum 13 \\) -prune -exec rm -rf -- {} +"),
+            "the odd entry in gone/ goes with it: {steps}"
+        );
+        assert!(!steps.contains("-inum 12"), "{steps}");
+        assert!(!steps.contains("logs"), "the excluded log and its directory stay: {steps}");
+        assert!(steps.contains("sha256sum -c --quiet"), "{steps}");
+        assert!(steps.contains("chown --reference=\"$t/$n\""), "a rewritten file keeps its group: {steps}");
+        assert!(steps.contains("chown www -- ./index.html\nchmod 0644 -- ./index.html\n"), "{steps}");
+    }
+
+    #[test]
+    fn something_in_the_way_is_refused_without_purge() {
+        let k = kind(false);
+        let out = in_sync(&k, "", 2).replace("e f 755 www:33:root:0 10 5 run.sh", "e d 755 www:33:root:0 10 5 run.sh");
+        let (diff, steps) = plan_of(&k, &out);
+        assert_eq!(diff.changes[0].before(), Some("directory"));
+        assert!(steps.contains("refusing to replace what is in the way"), "{steps}");
+        let (_, steps) = plan_of(&kind(true), &out);
+        assert!(steps.contains("rm -rf -- ./run.sh\n"), "{steps}");
+    }
+
+    #[test]
+    fn a_long_plan_lists_a_hundred_entries_and_counts_the_rest() {
+        let mut k = kind(false);
+        let files: Vec<(String, String)> = (0..250).map(|i| (format!("f{i:03}"), format!("{i}\n"))).collect();
+        let refs: Vec<(&str, &str, bool)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str(), false)).collect();
+        k.tree = tree(&refs, &[]);
+        let (diff, _) = plan_of(&k, "type=absent\n");
+        assert_eq!(diff.changes.len(), 1 + LISTED + 1);
+        assert_eq!(
+            diff.changes.last().and_then(|c| c.after()),
+            Some("150 more entries not listed; in all 250 to create, 0 to change, 0 to remove")
+        );
+        let shown = diff.changes.iter().filter(|c| matches!(c.content_shown(), Some(Content::Text { .. }))).count();
+        assert_eq!(shown, NEW_SHOWN);
+    }
+
+    #[test]
+    fn properties_are_checked_at_their_token() {
+        let errs = build_from::<CopyTree>("copy-tree \"/srv/x\" source=\"no/such/dir\"").expect_err("missing");
+        assert!(
+            errs[0].starts_with("cannot copy the source: cannot read") && errs[0].ends_with("@ this directory"),
+            "{errs:?}"
+        );
+        let errs = build_from::<CopyTree>("copy-tree \"/\" source=\"src\"").expect_err("root");
+        assert_eq!(errs, ["copy-tree will not manage `/` @ the destination is /"]);
+        let errs = build_from::<CopyTree>("copy-tree \"/srv/x\" source=\"src\" exclude=\"/\"").expect_err("glob");
+        assert_eq!(errs, ["not a glob pattern @ an empty pattern matches nothing"]);
+        let errs = build_from::<CopyTree>("copy-tree \"/srv/x\" source=\"src\" mode=644").expect_err("mode");
+        assert!(errs[0].contains("decimal"), "{errs:?}");
+    }
+
+    /// The probe, the plan and the steps, run with `sh` on this machine against a
+    /// temporary directory: created, in sync, then drift put back (with purge).
+    #[test]
+    fn probe_and_steps_converge_a_directory_on_this_machine() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("dest");
+        let mut k = kind(true);
+        k.dest = dest.to_str().expect("utf8").to_string();
+        k.owner = None;
+        k.tree = tree(
+            &[
+                ("index.html", "<h1>hi</h1>\n", false),
+                ("js/app.js", "x()\n", false),
+                ("run.sh", "#!/bin/sh\n", true),
+                ("a\\b 'c'", "odd name\n", false),
+                ("-n", "dash\n", false),
+            ],
+            &["js", "js/empty"],
+        );
+        let run = |script: &str| -> String {
+            let full = format!(
+                "CV_STATE=/nonexistent\ncv_changed_since_plan() {{ printf '%s\\n' \"changed since plan: $1\" >&2; exit 3; }}\n({script})\n"
+            );
+            let out = Command::new("sh").arg("-c").arg(&full).output().expect("sh");
+            assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).expect("utf8")
+        };
+        let converge = |k: &CopyTree| -> Diff {
+            let mut sh = Sh::new();
+            Kind::probe(k, &mut sh);
+            let (diff, steps) = plan_of(k, &run(sh.text()));
+            if !diff.is_ok() {
+                run(&steps);
+            }
+            diff
+        };
+        assert_eq!(converge(&k).action, Action::Create);
+        assert!(converge(&k).is_ok(), "in sync after one apply");
+        assert_eq!(std::fs::read_to_string(dest.join("a\\b 'c'")).expect("read"), "odd name\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| std::fs::metadata(dest.join(p)).expect("stat").permissions().mode() & 0o7777;
+        assert_eq!((mode("run.sh"), mode("index.html"), mode("js/empty")), (0o755, 0o644, 0o755));
+        // drift: content, mode, an extra file and directory, a link where a directory is
+        std::fs::write(dest.join("js/app.js"), "y()\n").expect("write");
+        std::fs::set_permissions(dest.join("run.sh"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::write(dest.join("stray"), "").expect("write");
+        std::fs::create_dir_all(dest.join("old/deep")).expect("mkdir");
+        std::fs::remove_dir(dest.join("js/empty")).expect("rmdir");
+        std::os::unix::fs::symlink("/etc", dest.join("js/empty")).expect("link");
+        std::fs::write(dest.join("x.log"), "kept").expect("write");
+        let diff = converge(&k);
+        assert_eq!(diff.action, Action::Change);
+        assert!(converge(&k).is_ok(), "in sync after the drift is put back");
+        assert_eq!(std::fs::read_to_string(dest.join("js/app.js")).expect("read"), "x()\n");
+        assert_eq!(mode("run.sh"), 0o755);
+        assert!(!dest.join("stray").exists() && !dest.join("old").exists());
+        assert!(std::fs::symlink_metadata(dest.join("js/empty")).expect("stat").is_dir(), "a real directory again");
+        assert!(dest.join("x.log").exists(), "excluded: not purged");
+        let leftovers = std::fs::read_dir(&dest)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".converge"))
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+}

@@ -166,7 +166,11 @@ pub fn parse(out: &str) -> Result<State, ProbeError> {
             let inode = inode.parse().map_err(|_| malformed(line))?;
             let dir = dir.strip_prefix('.').and_then(|d| if d.is_empty() { Some("") } else { d.strip_prefix('/') });
             let dir = dir.ok_or_else(|| malformed(line))?;
-            let shown = if dir.is_empty() { "(a name with a line break)".to_string() } else { format!("{dir}/(a name with a line break)") };
+            let shown = if dir.is_empty() {
+                "(a name with a line break)".to_string()
+            } else {
+                format!("{dir}/(a name with a line break)")
+            };
             listing.odd.push(Odd { inode, kind: Type::parse(t)?, dir: dir.to_string(), shown });
         } else if let Some(rest) = line.strip_prefix("h ") {
             let (sha, name) = rest.split_once(' ').ok_or_else(|| malformed(line))?;

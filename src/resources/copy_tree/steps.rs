@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use super::probe::Type;
 use super::tree::{Entry, file_mode};
 use super::{CopyTree, Op, Work};
-use super::probe::Type;
 use crate::script::Sh;
 
 /// Paths per command line, so that no argument list grows too long.
@@ -54,11 +54,7 @@ fn chown_spec(t: &CopyTree) -> Option<String> {
 /// way sha256sum reads them).
 fn check_line(sha: &str, rel: &str) -> String {
     let name = dot(rel);
-    if name.contains('\\') {
-        format!("\\{sha}  {}\n", name.replace('\\', "\\\\"))
-    } else {
-        format!("{sha}  {name}\n")
-    }
+    if name.contains('\\') { format!("\\{sha}  {}\n", name.replace('\\', "\\\\")) } else { format!("{sha}  {name}\n") }
 }
 
 pub fn write(t: &CopyTree, w: &Work, sh: &mut Sh) {
@@ -76,7 +72,9 @@ pub fn write(t: &CopyTree, w: &Work, sh: &mut Sh) {
         .collect();
     if let Some((rel, _)) = refused.first() {
         sh.set("r", rel);
-        sh.raw("printf '%s\\n' \"refusing to replace what is in the way (purge=#true replaces it): $d/$r\" >&2; exit 1\n");
+        sh.raw(
+            "printf '%s\\n' \"refusing to replace what is in the way (purge=#true replaces it): $d/$r\" >&2; exit 1\n",
+        );
         return;
     }
     sh.raw("cd -P -- \"$d\"\n");
@@ -131,11 +129,14 @@ fn guard(w: &Work, sh: &mut Sh) {
         } && !under_made(rel))
         .map(|(r, _)| r.clone())
         .collect();
-    let rewrite: String =
-        w.ops.iter().filter_map(|(rel, op)| match op {
+    let rewrite: String = w
+        .ops
+        .iter()
+        .filter_map(|(rel, op)| match op {
             Op::Write { replaces: Some(sha), .. } => Some(check_line(sha, rel)),
             _ => None,
-        }).collect();
+        })
+        .collect();
     if absent.is_empty() && rewrite.is_empty() {
         return;
     }

@@ -32,12 +32,7 @@ pub struct Tree {
 impl Tree {
     /// Reads `root` (a directory) except what `exclude` matches. `secret` tells whether
     /// bytes hold a secret value (that file's content is then never shown).
-    pub fn read(
-        root: &Path,
-        exclude: &Globs,
-        sensitive: bool,
-        secret: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<Tree, String> {
+    pub fn read(root: &Path, exclude: &Globs, sensitive: bool, secret: &dyn Fn(&[u8]) -> bool) -> Result<Tree, String> {
         let meta = std::fs::metadata(root).map_err(|e| format!("cannot read `{}`: {e}", root.display()))?;
         if !meta.is_dir() {
             return Err(format!("`{}` is not a directory", root.display()));
@@ -191,7 +186,12 @@ fn translate(glob: &str) -> String {
                         class.remove(0);
                     }
                     let escaped: String =
-                        class.chars().map(|c| if matches!(c, '\\' | '[' | ']' | '&' | '~') { format!("\\{c}") } else { c.to_string() }).collect();
+                        class
+                            .chars()
+                            .map(|c| {
+                                if matches!(c, '\\' | '[' | ']' | '&' | '~') { format!("\\{c}") } else { c.to_string() }
+                            })
+                            .collect();
                     out.push('[');
                     if negate {
                         out.push('^');
@@ -222,7 +222,8 @@ mod tests {
 
     #[test]
     fn globs_match_names_anywhere_and_paths_from_the_top() {
-        let g = Globs::new(&["*.pyc", "__pycache__", "static/cache/", "/build", "docs/**/*.tmp", "[!a]x"]).expect("globs");
+        let g =
+            Globs::new(&["*.pyc", "__pycache__", "static/cache/", "/build", "docs/**/*.tmp", "[!a]x"]).expect("globs");
         assert!(g.matches("a.pyc") && g.matches("lib/deep/a.pyc"));
         assert!(g.matches("lib/__pycache__") && g.matches("lib/__pycache__/x.py"), "everything under it");
         assert!(g.matches("static/cache/x.css") && !g.matches("other/static/cache"));
@@ -246,12 +247,14 @@ mod tests {
         std::fs::write(root.join("js/app.pyc"), "junk").expect("write");
         std::fs::write(root.join("run.sh"), "#!/bin/sh\n").expect("write");
         std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        std::os::unix::fs::symlink("../index.html", root.join("js/vendor/linked.html")).expect("link");
+        std::os::unix::fs::symlink("../../index.html", root.join("js/vendor/linked.html")).expect("link");
         let tree = Tree::read(&root, &Globs::new(&["*.pyc"]).expect("glob"), false, &|_| false).expect("read");
         let names: Vec<&str> = tree.entries.keys().map(String::as_str).collect();
         assert_eq!(names, ["empty", "index.html", "js", "js/app.js", "js/vendor", "js/vendor/linked.html", "run.sh"]);
         assert!(matches!(&tree.entries["run.sh"], Entry::File { exec: true, .. }));
-        assert!(matches!(&tree.entries["js/vendor/linked.html"], Entry::File { content, exec: false } if content.bytes == b"<h1>hi</h1>\n"));
+        assert!(
+            matches!(&tree.entries["js/vendor/linked.html"], Entry::File { content, exec: false } if content.bytes == b"<h1>hi</h1>\n")
+        );
         // a loop and a dangling link are errors, naming the path
         std::os::unix::fs::symlink("..", root.join("js/up")).expect("link");
         let err = Tree::read(&root, &Globs::default(), false, &|_| false).expect_err("a loop");
@@ -273,8 +276,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a"), "token=s3cret\n").expect("write");
         std::fs::write(dir.path().join("b"), "plain\n").expect("write");
-        let tree = Tree::read(dir.path(), &Globs::default(), false, &|b| b.windows(6).any(|w| w == b"s3cret"))
-            .expect("read");
+        let tree =
+            Tree::read(dir.path(), &Globs::default(), false, &|b| b.windows(6).any(|w| w == b"s3cret")).expect("read");
         let sensitive: Vec<bool> = tree.files().map(|(_, c, _)| c.sensitive).collect();
         assert_eq!(sensitive, [true, false]);
         assert_eq!(file_mode(None, true), 0o755);
