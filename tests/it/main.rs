@@ -1,5 +1,6 @@
 //! The one integration test binary: every test module is registered here.
 mod container;
+mod copy_tree;
 mod cron_exec;
 mod diagnostics;
 mod elife_bot;
