@@ -33,13 +33,12 @@ use probe::{HostEntry, Listing, State, Type};
 use tree::{Entry, Globs, Tree, file_mode};
 
 use super::content::short_sha;
-use super::file::read_path;
 use super::group::read_account;
 use super::ownership::{Ownership, format_mode};
 use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::{Code, Diag};
 use crate::script::Sh;
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{NodeReader, PathRule};
 
 /// The plan lists at most this many entries of one tree; a note counts the rest.
 const LISTED: usize = 100;
@@ -336,7 +335,8 @@ impl Kind for CopyTree {
     type State = State;
 
     fn build(r: &mut NodeReader) -> Option<CopyTree> {
-        let dest = read_path(r);
+        let dest = r.arg("a path");
+        let dest = dest.filter(|d| r.absolute_path(d, PathRule::Canonical, None));
         let source = r.nonempty("source");
         let owner = read_account(r, "owner", "user name");
         let group = read_account(r, "group", "group name");
@@ -354,18 +354,20 @@ impl Kind for CopyTree {
             }
         };
         let dest = dest?;
-        if dest == "/" {
-            let at = r.at();
-            r.error(
-                Diag::new(Code::CopyTree, "copy-tree will not manage `/`", &at, "the destination is /")
-                    .help("name the directory the files go in"),
-            );
-            return None;
-        }
+        let dest = match dest.value.trim_end_matches('/') {
+            "" => {
+                r.error(
+                    Diag::new(Code::CopyTree, "copy-tree will not manage `/`", &dest.at, "the destination is /")
+                        .help("name the directory the files go in"),
+                );
+                return None;
+            }
+            d => d.to_string(),
+        };
         let source = source?;
         let exclude = exclude?;
         let root = r.source_path(&source);
-        let tree = match Tree::read(&root, &exclude, sensitive, &|b| r.holds_secret(b)) {
+        let tree = match Tree::read(&root, &source.value, &exclude, sensitive, &|b| r.holds_secret(b)) {
             Ok(t) => t,
             Err(why) => {
                 r.error(

@@ -30,18 +30,27 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Reads `root` (a directory) except what `exclude` matches. `secret` tells whether
-    /// bytes hold a secret value (that file's content is then never shown).
-    pub fn read(root: &Path, exclude: &Globs, sensitive: bool, secret: &dyn Fn(&[u8]) -> bool) -> Result<Tree, String> {
-        let meta = std::fs::metadata(root).map_err(|e| format!("cannot read `{}`: {e}", root.display()))?;
+    /// Reads `root` (a directory, named `shown` in errors: the path the playbook wrote)
+    /// except what `exclude` matches. `secret` tells whether bytes hold a secret value
+    /// (that file's content is then never shown).
+    pub fn read(
+        root: &Path,
+        shown: &str,
+        exclude: &Globs,
+        sensitive: bool,
+        secret: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Tree, String> {
+        let shown = shown.trim_end_matches('/');
+        let meta = std::fs::metadata(root).map_err(|e| format!("cannot read `{shown}`: {}", io(&e)))?;
         if !meta.is_dir() {
-            return Err(format!("`{}` is not a directory", root.display()));
+            return Err(format!("`{shown}` is not a directory"));
         }
         let mut tree = Tree::default();
         let mut seen = BTreeSet::new();
-        let canon = std::fs::canonicalize(root).map_err(|e| format!("cannot read `{}`: {e}", root.display()))?;
+        let canon = std::fs::canonicalize(root).map_err(|e| format!("cannot read `{shown}`: {}", io(&e)))?;
         seen.insert(canon);
-        walk(root, "", exclude, sensitive, secret, &mut seen, &mut tree)?;
+        let top = Walk { exclude, sensitive, secret, shown };
+        top.walk(root, "", &mut seen, &mut tree)?;
         Ok(tree)
     }
 
@@ -53,56 +62,70 @@ impl Tree {
     }
 }
 
-fn walk(
-    dir: &Path,
-    rel: &str,
-    exclude: &Globs,
+/// What every level of the walk shares.
+struct Walk<'a> {
+    exclude: &'a Globs,
     sensitive: bool,
-    secret: &dyn Fn(&[u8]) -> bool,
-    ancestors: &mut BTreeSet<PathBuf>,
-    tree: &mut Tree,
-) -> Result<(), String> {
-    let read = std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-    let mut names = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-        names.push(entry.file_name());
+    secret: &'a dyn Fn(&[u8]) -> bool,
+    shown: &'a str,
+}
+
+/// An I/O error without its `(os error N)`.
+fn io(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let Some(name) = name.to_str() else {
-            return Err(format!("`{}`: a file name that is not UTF-8 cannot be copied", path.display()));
-        };
-        if let Some(c) = name.chars().find(|c| c.is_control() || *c == '\u{FFFD}') {
-            return Err(format!(
-                "`{}`: a file name holding {c:?} cannot be copied (the probe reads one name per line)",
-                path.display()
-            ));
+}
+
+impl Walk<'_> {
+    fn walk(&self, dir: &Path, rel: &str, ancestors: &mut BTreeSet<PathBuf>, tree: &mut Tree) -> Result<(), String> {
+        let here = if rel.is_empty() { self.shown.to_string() } else { format!("{}/{rel}", self.shown) };
+        let read = std::fs::read_dir(dir).map_err(|e| format!("cannot read `{here}`: {}", io(&e)))?;
+        let mut names = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(|e| format!("cannot read `{here}`: {}", io(&e)))?;
+            names.push(entry.file_name());
         }
-        let child = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
-        if exclude.matches(&child) {
-            continue;
-        }
-        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        if meta.is_dir() {
-            let canon = std::fs::canonicalize(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-            if !ancestors.insert(canon.clone()) {
-                return Err(format!("`{}` links back to a directory that holds it", path.display()));
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            let Some(name) = name.to_str() else {
+                let lossy = name.to_string_lossy();
+                return Err(format!("`{here}/{lossy}`: a file name that is not UTF-8 cannot be copied"));
+            };
+            let child = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+            let at = format!("{}/{child}", self.shown);
+            if let Some(c) = name.chars().find(|c| c.is_control() || *c == '\u{FFFD}') {
+                return Err(format!(
+                    "`{}`: a file name holding {c:?} cannot be copied (the probe reads one name per line)",
+                    at.escape_debug()
+                ));
             }
-            tree.entries.insert(child.clone(), Entry::Dir);
-            walk(&path, &child, exclude, sensitive, secret, ancestors, tree)?;
-            ancestors.remove(&canon);
-        } else if meta.is_file() {
-            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-            let exec = meta.permissions().mode() & 0o100 != 0;
-            let sensitive = sensitive || secret(&bytes);
-            tree.entries.insert(child, Entry::File { content: Desired::new(bytes, sensitive), exec });
-        } else {
-            return Err(format!("`{}` is neither a regular file nor a directory", path.display()));
+            if self.exclude.matches(&child) {
+                continue;
+            }
+            let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read `{at}`: {}", io(&e)))?;
+            if meta.is_dir() {
+                let canon = std::fs::canonicalize(&path).map_err(|e| format!("cannot read `{at}`: {}", io(&e)))?;
+                if !ancestors.insert(canon.clone()) {
+                    return Err(format!("`{at}` links back to a directory that holds it"));
+                }
+                tree.entries.insert(child.clone(), Entry::Dir);
+                self.walk(&path, &child, ancestors, tree)?;
+                ancestors.remove(&canon);
+            } else if meta.is_file() {
+                let bytes = std::fs::read(&path).map_err(|e| format!("cannot read `{at}`: {}", io(&e)))?;
+                let exec = meta.permissions().mode() & 0o100 != 0;
+                let sensitive = self.sensitive || (self.secret)(&bytes);
+                tree.entries.insert(child, Entry::File { content: Desired::new(bytes, sensitive), exec });
+            } else {
+                return Err(format!("`{at}` is neither a regular file nor a directory"));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// `exclude` globs, matched against paths relative to the source (and to the
@@ -248,7 +271,7 @@ mod tests {
         std::fs::write(root.join("run.sh"), "#!/bin/sh\n").expect("write");
         std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
         std::os::unix::fs::symlink("../../index.html", root.join("js/vendor/linked.html")).expect("link");
-        let tree = Tree::read(&root, &Globs::new(&["*.pyc"]).expect("glob"), false, &|_| false).expect("read");
+        let tree = Tree::read(&root, "site/", &Globs::new(&["*.pyc"]).expect("glob"), false, &|_| false).expect("read");
         let names: Vec<&str> = tree.entries.keys().map(String::as_str).collect();
         assert_eq!(names, ["empty", "index.html", "js", "js/app.js", "js/vendor", "js/vendor/linked.html", "run.sh"]);
         assert!(matches!(&tree.entries["run.sh"], Entry::File { exec: true, .. }));
@@ -257,18 +280,18 @@ mod tests {
         );
         // a loop and a dangling link are errors, naming the path
         std::os::unix::fs::symlink("..", root.join("js/up")).expect("link");
-        let err = Tree::read(&root, &Globs::default(), false, &|_| false).expect_err("a loop");
+        let err = Tree::read(&root, "site/", &Globs::default(), false, &|_| false).expect_err("a loop");
         assert!(err.contains("links back"), "{err}");
         std::fs::remove_file(root.join("js/up")).expect("rm");
         std::os::unix::fs::symlink("nowhere", root.join("dangling")).expect("link");
-        let err = Tree::read(&root, &Globs::default(), false, &|_| false).expect_err("dangling");
+        let err = Tree::read(&root, "site/", &Globs::default(), false, &|_| false).expect_err("dangling");
         assert!(err.contains("dangling"), "{err}");
         std::fs::remove_file(root.join("dangling")).expect("rm");
         std::fs::write(root.join("bad\nname"), "").expect("write");
-        let err = Tree::read(&root, &Globs::default(), false, &|_| false).expect_err("newline");
+        let err = Tree::read(&root, "site/", &Globs::default(), false, &|_| false).expect_err("newline");
         assert!(err.contains("cannot be copied"), "{err}");
         // a file is not a source directory
-        assert!(Tree::read(&root.join("index.html"), &Globs::default(), false, &|_| false).is_err());
+        assert!(Tree::read(&root.join("index.html"), "site/index.html", &Globs::default(), false, &|_| false).is_err());
     }
 
     #[test]
@@ -276,8 +299,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a"), "token=s3cret\n").expect("write");
         std::fs::write(dir.path().join("b"), "plain\n").expect("write");
-        let tree =
-            Tree::read(dir.path(), &Globs::default(), false, &|b| b.windows(6).any(|w| w == b"s3cret")).expect("read");
+        let tree = Tree::read(dir.path(), "d", &Globs::default(), false, &|b| b.windows(6).any(|w| w == b"s3cret"))
+            .expect("read");
         let sensitive: Vec<bool> = tree.files().map(|(_, c, _)| c.sensitive).collect();
         assert_eq!(sensitive, [true, false]);
         assert_eq!(file_mode(None, true), 0o755);
