@@ -684,6 +684,21 @@ mod tests {
         assert!(!dest.join("stray").exists() && !dest.join("old").exists());
         assert!(std::fs::symlink_metadata(dest.join("js/empty")).expect("stat").is_dir(), "a real directory again");
         assert!(dest.join("x.log").exists(), "excluded: not purged");
+        // changed between the plan and the apply: refused, nothing written
+        std::fs::write(dest.join("index.html"), "by hand\n").expect("write");
+        let mut sh = Sh::new();
+        Kind::probe(&k, &mut sh);
+        let (_, steps) = plan_of(&k, &run(sh.text()));
+        std::fs::write(dest.join("index.html"), "by hand, again\n").expect("write");
+        std::fs::write(dest.join("js/app.js"), "drift\n").expect("write");
+        let full = format!(
+            "cv_changed_since_plan() {{ printf '%s\\n' \"changed since plan: $1\" >&2; exit 3; }}\n({steps})\n"
+        );
+        let out = Command::new("sh").arg("-c").arg(&full).output().expect("sh");
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read_to_string(dest.join("index.html")).expect("read"), "by hand, again\n");
+        assert_eq!(std::fs::read_to_string(dest.join("js/app.js")).expect("read"), "drift\n", "not half-done");
+        assert!(converge(&k).action == Action::Change && converge(&k).is_ok());
         let leftovers = std::fs::read_dir(&dest)
             .expect("dir")
             .filter_map(|e| e.ok())
