@@ -114,7 +114,10 @@ fn three_thousand_files_in_three_exchanges_and_drift_put_back() {
 /// between the plan and the apply is refused (nothing written), as `file` does.
 #[test]
 fn without_purge_extras_stay_and_a_directory_in_the_way_is_refused() {
-    let h = OnHost::new("copy-tree \"/srv/app\" source=\"files/app/\" mode=\"0640\" dir-mode=\"0750\"\n");
+    let h = OnHost::new(
+        "copy-tree \"/srv/app\" source=\"files/app/\" mode=\"0640\" dir-mode=\"0750\"\n\
+         copy-tree \"/srv/it's $(touch /tmp/cv-canary) `id` dir\" source=\"files/app/\"\n",
+    );
     h.project.file("files/app/conf/app.ini", "[app]\nport = 3000\n");
     h.project.file("files/app/README", "hello\n");
     h.sh("mkdir -p /srv/app/README.d /srv/app/uploads && touch /srv/app/uploads/a.png && mkdir /srv/app/README2");
@@ -122,6 +125,12 @@ fn without_purge_extras_stay_and_a_directory_in_the_way_is_refused() {
     assert_eq!(
         h.sh("cd /srv/app && find . -printf '%y %m %P\\n' | LC_ALL=C sort"),
         "d 750 \nd 750 conf\nd 755 README.d\nd 755 README2\nd 755 uploads\nf 640 README\nf 640 conf/app.ini\nf 644 uploads/a.png\n"
+    );
+    // a hostile destination is taken literally
+    let hostile = converge::script::quote("/srv/it's $(touch /tmp/cv-canary) `id` dir");
+    assert_eq!(
+        h.sh(&format!("cat {hostile}/conf/app.ini; ls /tmp/cv-canary 2>/dev/null | wc -l")),
+        "[app]\nport = 3000\n0\n"
     );
     // a directory where the source has a file: refused, and the rest is not half-done
     h.sh("rm /srv/app/README && mkdir /srv/app/README && echo changed > /srv/app/conf/app.ini");
