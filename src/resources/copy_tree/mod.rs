@@ -676,6 +676,8 @@ mod tests {
         std::fs::remove_dir(dest.join("js/empty")).expect("rmdir");
         std::os::unix::fs::symlink("/etc", dest.join("js/empty")).expect("link");
         std::fs::write(dest.join("x.log"), "kept").expect("write");
+        std::fs::write(dest.join("cr\rname"), "").expect("write");
+        std::fs::create_dir_all(dest.join("js/nl\nname/deeper")).expect("mkdir");
         let diff = converge(&k);
         assert_eq!(diff.action, Action::Change);
         assert!(converge(&k).is_ok(), "in sync after the drift is put back");
@@ -684,6 +686,7 @@ mod tests {
         assert!(!dest.join("stray").exists() && !dest.join("old").exists());
         assert!(std::fs::symlink_metadata(dest.join("js/empty")).expect("stat").is_dir(), "a real directory again");
         assert!(dest.join("x.log").exists(), "excluded: not purged");
+        assert!(!dest.join("cr\rname").exists() && !dest.join("js/nl\nname").exists(), "odd names purged by inode");
         // changed between the plan and the apply: refused, nothing written
         std::fs::write(dest.join("index.html"), "by hand\n").expect("write");
         let mut sh = Sh::new();

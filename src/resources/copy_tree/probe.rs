@@ -2,7 +2,8 @@
 //!
 //! One `find` lists every entry under the destination (not following links), one line
 //! each: `e TYPE MODE OWNER:UID:GROUP:GID SIZE INODE PATH`. A name holding a line break
-//! cannot be on one line: it is listed as `odd INODE TYPE` and not descended into. The
+//! (or a carriage return) cannot be on one line: it is listed as `odd INODE TYPE DIR` and
+//! not descended into. The
 //! wanted files (sha256, whether their diff may be shown, path) cross as a base64
 //! here-document; `awk` picks those the listing has as regular files, one `sha256sum`
 //! hashes them all (its exit status guarantees one line per file, in order), and `awk`
@@ -116,8 +117,8 @@ pub fn probe(dest: &str, tree: &Tree, sh: &mut Sh) {
     sh.set("d", dest);
     sh.raw("if [ -d \"$d\" ]; then\necho type=directory\ncd -P -- \"$d\" || exit 1\n");
     sh.raw("stat -c 'stat=%U:%u:%G:%g:%a' .\n");
-    sh.raw("cv_t=$(mktemp -d) || exit 1\ntrap 'rm -rf -- \"$cv_t\"' EXIT\nnl='\n'\n");
-    sh.raw("find . -mindepth 1 \\( -name \"*$nl*\" -printf 'odd %i %y %h\\n' -prune \\) -o -printf 'e %y %m %u:%U:%g:%G %s %i %P\\n' > \"$cv_t/l\" || echo find=failed\n");
+    sh.raw("cv_t=$(mktemp -d) || exit 1\ntrap 'rm -rf -- \"$cv_t\"' EXIT\nnl='\n'\ncr=$(printf '\\r')\n");
+    sh.raw("find . -mindepth 1 \\( \\( -name \"*$nl*\" -o -name \"*$cr*\" \\) -printf 'odd %i %y %h\\n' -prune \\) -o -printf 'e %y %m %u:%U:%g:%G %s %i %P\\n' > \"$cv_t/l\" || echo find=failed\n");
     sh.raw("cat -- \"$cv_t/l\"\n");
     sh.heredoc_base64("\"$cv_t/w\"", &wanted(tree));
     // the wanted files the listing has as regular files: names, and sizes with names
