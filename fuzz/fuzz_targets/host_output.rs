@@ -25,6 +25,7 @@ const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/apt-repository.md"),
     include_str!("../../docs/kinds/authorized-key.md"),
     include_str!("../../docs/kinds/container.md"),
+    include_str!("../../docs/kinds/copy-tree.md"),
     include_str!("../../docs/kinds/cron.md"),
     include_str!("../../docs/kinds/directory.md"),
     include_str!("../../docs/kinds/exec.md"),
@@ -62,7 +63,12 @@ fn graphs() -> Vec<HostGraph> {
                     if let Some(parent) = p.parent() {
                         let _ = std::fs::create_dir_all(parent);
                     }
-                    let _ = std::fs::write(p, "");
+                    // a path ending in `/` is a directory (`copy-tree source=`)
+                    if rel.ends_with('/') {
+                        let _ = std::fs::create_dir_all(p);
+                    } else {
+                        let _ = std::fs::write(p, "");
+                    }
                 }
             }
         }

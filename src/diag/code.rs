@@ -144,6 +144,9 @@ codes! {
     /// `container`: a bad container name, image, port binding, mount, environment or
     /// restart policy, or a secret on the engine's command line.
     Container => "converge::container",
+    /// `copy-tree`: a source directory that cannot be read or holds what cannot be
+    /// copied, an exclude pattern that is not a glob, `/` as the destination.
+    CopyTree => "converge::copy-tree",
     /// `cron`: a job name cron ignores, a command on several lines or with `\%`, `env`
     /// in a crontab, a value cron cannot hold.
     Cron => "converge::cron",
@@ -203,7 +206,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 60);
+        assert_eq!(Code::ALL.len(), 61);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

@@ -145,7 +145,9 @@ fn change(out: &mut String, c: &Change, name: &str) {
         }
         Some(Content::Text { before, after }) => {
             let _ = writeln!(out, "      {field}: {was} → {wants}");
-            unified(out, before, after, name, c.before().is_none());
+            // a kind that shows several files (`copy-tree`) names each by its path
+            let label = if field.starts_with('/') { field.as_str() } else { name };
+            unified(out, before, after, label, c.before().is_none());
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod apt_repository;
 pub mod authorized_key;
 pub mod container;
 pub mod content;
+pub mod copy_tree;
 pub mod cron;
 pub mod directory;
 pub mod exec;
@@ -68,6 +69,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<user::User>(),
     KindDef::of::<directory::Directory>(),
     KindDef::of::<file::File>(),
+    KindDef::of::<copy_tree::CopyTree>(),
     KindDef::of::<symlink::Symlink>(),
     KindDef::of::<unit::Unit>(),
     KindDef::of::<service::Service>(),

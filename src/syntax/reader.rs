@@ -424,6 +424,12 @@ impl<'a> NodeReader<'a> {
         }
     }
 
+    /// A path on the controller relative to the playbook (or module) that names it (a
+    /// `copy-tree` source directory).
+    pub fn source_path(&self, path: &Spanned<String>) -> std::path::PathBuf {
+        self.dir.join(&path.value)
+    }
+
     /// Whether rendered content holds a secret value (then it must be treated as sensitive).
     pub fn holds_secret(&self, bytes: &[u8]) -> bool {
         self.templates.holds_secret(bytes)

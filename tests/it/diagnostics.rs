@@ -321,3 +321,14 @@ diag_case!(
     "host \"a\"\nuse \"m.kdl\" when=\"1 +\" app=\"x\"\n",
     &[("m.kdl", "params {\n    app\n    tags \"x\"\n}\npackage \"{{ app }}\"\n")]
 );
+diag_case!(copy_tree_source_that_is_not_there, "host \"a\"\ncopy-tree \"/srv/site\" source=\"files/nope/\"\n");
+diag_case!(
+    copy_tree_source_holding_a_name_the_probe_cannot_read,
+    "host \"a\"\ncopy-tree \"/srv/site\" source=\"files/site/\"\n",
+    &[("files/site/ok.txt", ""), ("files/site/sub/two\nlines", "")]
+);
+diag_case!(
+    copy_tree_onto_the_root,
+    "host \"a\"\ncopy-tree \"/\" source=\"files/site/\" purge=#true\n",
+    &[("files/site/", "")]
+);

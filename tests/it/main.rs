@@ -2,6 +2,7 @@
 mod adhoc;
 mod apt_repository;
 mod container;
+mod copy_tree;
 mod cron_exec;
 mod diagnostics;
 mod elife_bot;

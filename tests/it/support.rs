@@ -47,6 +47,11 @@ impl Project {
     /// Writes a file (parents created), relative to the project.
     pub fn file(&self, rel: &str, content: &str) -> &Project {
         let p = self.dir.path().join(rel);
+        // a path ending in `/` stands for a directory (`copy-tree source="files/site/"`)
+        if rel.ends_with('/') {
+            std::fs::create_dir_all(&p).expect("mkdir");
+            return self;
+        }
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(&p, content).expect("write");
         self
