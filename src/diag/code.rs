@@ -173,6 +173,11 @@ codes! {
     /// `supervisor-program`: a name, command or value supervisor's INI format would
     /// misread, or options it refuses together.
     Supervisor => "converge::supervisor",
+    /// `sysctl`: a key that is no kernel parameter name, a value on several lines, a
+    /// persisted file systemd-sysctl would not read.
+    Sysctl => "converge::sysctl",
+    /// `mount`: a source, type or options that /etc/fstab cannot hold.
+    Mount => "converge::mount",
     /// `symlink`: a target holding a line break.
     Target => "converge::target",
     /// `ufw`, `ufw-firewall`: an address, port, interface, application or rule name ufw
@@ -200,7 +205,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 59);
+        assert_eq!(Code::ALL.len(), 61);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

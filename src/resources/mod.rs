@@ -40,6 +40,7 @@ pub mod runas;
 pub mod service;
 pub mod supervisor_program;
 pub mod symlink;
+pub mod sysctl;
 pub mod ufw;
 pub mod ufw_firewall;
 pub mod unit;
@@ -84,6 +85,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<cron::Cron>(),
     KindDef::of::<exec::Exec>(),
     KindDef::of::<authorized_key::AuthorizedKey>(),
+    KindDef::of::<sysctl::Sysctl>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

@@ -1,0 +1,69 @@
+//! `sysctl`, `mount`, `hostname`, `timezone` and `locale` on real containers: Ansible's
+//! four steps, then the host checked from outside converge (`sysctl -n`, `findmnt`,
+//! `cat /etc/fstab`, `hostname`, `readlink /etc/localtime`, `locale -a`), drift made by
+//! hand and converged back.
+
+use crate::kinds::OnHost;
+
+#[test]
+fn sysctl_sets_live_values_and_persists_them() {
+    let h = OnHost::new(
+        "sysctl \"net.ipv4.ip_forward\" value=1\n\
+         sysctl \"net.core.somaxconn\" value=4096 file=\"/etc/sysctl.d/60-web.conf\"\n\
+         sysctl \"net.ipv4.ip_local_port_range\" value=\"10000 65000\" file=\"/etc/sysctl.d/60-web.conf\"\n\
+         sysctl \"vm.swappiness\" value=10 live=#false\n",
+    );
+    h.sh("printf '# web tuning\\nnet.ipv4.tcp_syncookies = 1\\n' > /etc/sysctl.d/60-web.conf");
+    let swappiness = h.sh("sysctl -n vm.swappiness");
+    h.four_steps();
+    assert_eq!(
+        h.sh("sysctl -n net.ipv4.ip_forward net.core.somaxconn net.ipv4.ip_local_port_range"),
+        "1\n4096\n10000\t65000\n"
+    );
+    assert_eq!(h.sh("sysctl -n vm.swappiness"), swappiness, "live=#false leaves the kernel alone");
+    assert_eq!(
+        h.sh("cat /etc/sysctl.d/99-converge-net.ipv4.ip_forward.conf; stat -c '%U %a' /etc/sysctl.d/99-converge-net.ipv4.ip_forward.conf"),
+        "# Managed by converge: changes made here are overwritten.\nnet.ipv4.ip_forward = 1\nroot 644\n"
+    );
+    assert_eq!(
+        h.sh("cat /etc/sysctl.d/60-web.conf"),
+        "# web tuning\nnet.ipv4.tcp_syncookies = 1\nnet.core.somaxconn = 4096\nnet.ipv4.ip_local_port_range = 10000 65000\n",
+        "both keys landed in the shared file, its own line kept"
+    );
+    assert_eq!(h.sh("cat /etc/sysctl.d/99-converge-vm.swappiness.conf | tail -1"), "vm.swappiness = 10\n");
+    // systemd-sysctl reads what was written: reset the live values, then let it apply them
+    h.sh("sysctl -q -w net.ipv4.ip_forward=0 net.core.somaxconn=128");
+    h.sh("/lib/systemd/systemd-sysctl /etc/sysctl.d/99-converge-net.ipv4.ip_forward.conf /etc/sysctl.d/60-web.conf");
+    assert_eq!(h.sh("sysctl -n net.ipv4.ip_forward net.core.somaxconn"), "1\n4096\n");
+
+    // drift: the live value and the shared file changed by hand, put back
+    h.sh("sysctl -q -w net.core.somaxconn=256; sed -i 's/^net.core.somaxconn.*/net.core.somaxconn=512/' /etc/sysctl.d/60-web.conf; echo 'net.core.somaxconn = 64' >> /etc/sysctl.d/60-web.conf");
+    let diff = h.run("diff", &[]);
+    diff.expect(2);
+    assert!(diff.stdout.contains("value: 256 → 4096"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("persisted in /etc/sysctl.d/60-web.conf: 64 (set 2 times) → 4096"), "{}", diff.stdout);
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("sysctl -n net.core.somaxconn; grep -c somaxconn /etc/sysctl.d/60-web.conf"), "4096\n1\n");
+
+    // absent: the key's own file goes, a shared file loses only the key's line
+    h.playbook(
+        "sysctl \"net.ipv4.ip_forward\" state=\"absent\"\n\
+         sysctl \"net.core.somaxconn\" state=\"absent\" file=\"/etc/sysctl.d/60-web.conf\"\n",
+    );
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("ls /etc/sysctl.d/99-converge-net.ipv4.ip_forward.conf 2>/dev/null | wc -l"), "0\n");
+    assert_eq!(
+        h.sh("cat /etc/sysctl.d/60-web.conf"),
+        "# web tuning\nnet.ipv4.tcp_syncookies = 1\nnet.ipv4.ip_local_port_range = 10000 65000\n"
+    );
+}
+
+#[test]
+fn sysctl_on_a_parameter_the_host_lacks_fails_and_says_why() {
+    let h = OnHost::new("sysctl \"net.ipv4.no_such_parameter\" value=1\n");
+    let run = h.run("apply", &[]);
+    run.expect(1);
+    assert!(run.stdout.contains("does not exist (is its module loaded?)"), "{}\n{}", run.stdout, run.stderr);
+}
