@@ -32,6 +32,7 @@ const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/group.md"),
     include_str!("../../docs/kinds/iptables.md"),
     include_str!("../../docs/kinds/line.md"),
+    include_str!("../../docs/kinds/mount.md"),
     include_str!("../../docs/kinds/nginx-site.md"),
     include_str!("../../docs/kinds/package.md"),
     include_str!("../../docs/kinds/pip.md"),

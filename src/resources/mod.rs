@@ -28,6 +28,7 @@ pub mod git;
 pub mod group;
 pub mod iptables;
 pub mod line;
+pub mod mount;
 pub mod nginx_site;
 pub mod ownership;
 pub mod package;
@@ -86,6 +87,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<exec::Exec>(),
     KindDef::of::<authorized_key::AuthorizedKey>(),
     KindDef::of::<sysctl::Sysctl>(),
+    KindDef::of::<mount::Mount>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

@@ -67,3 +67,68 @@ fn sysctl_on_a_parameter_the_host_lacks_fails_and_says_why() {
     run.expect(1);
     assert!(run.stdout.contains("does not exist (is its module loaded?)"), "{}\n{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn mount_binds_and_tmpfs_in_fstab_and_mounted() {
+    let h = OnHost::new(
+        "directory \"/srv/data\"\n\
+         directory \"/srv/data/up loads\"\n\
+         mount \"/mnt/data\" src=\"/srv/data\" fstype=\"none\" opts=\"bind\"\n\
+         mount \"/var/www/up loads\" src=\"/srv/data/up loads\" fstype=\"none\" opts=\"bind,ro\"\n\
+         mount \"/mnt/scratch\" src=\"tmpfs\" fstype=\"tmpfs\" opts=\"size=16m,mode=0755\"\n\
+         mount \"/mnt/later\" src=\"tmpfs\" fstype=\"tmpfs\" state=\"present\"\n",
+    );
+    h.sh("echo '# hand-made entry' >> /etc/fstab; echo 'tmpfs /mnt/hand tmpfs defaults 0 0' >> /etc/fstab");
+    let fstab_before = h.sh("cat /etc/fstab");
+    h.four_steps();
+    assert_eq!(
+        h.sh("cat /etc/fstab"),
+        format!(
+            "{fstab_before}/srv/data /mnt/data none bind 0 0\n\
+             /srv/data/up\\040loads /var/www/up\\040loads none bind,ro 0 0\n\
+             tmpfs /mnt/scratch tmpfs size=16m,mode=0755 0 0\n\
+             tmpfs /mnt/later tmpfs defaults 0 0\n"
+        )
+    );
+    assert_eq!(
+        h.sh("findmnt -n -o TARGET,FSTYPE,OPTIONS /mnt/scratch | tr -s ' '"),
+        "/mnt/scratch tmpfs rw,relatime,size=16384k,mode=755\n"
+    );
+    assert_eq!(h.sh("findmnt -n -o TARGET '/var/www/up loads' >/dev/null && echo mounted"), "mounted\n");
+    assert_eq!(h.sh("findmnt -n -o OPTIONS '/var/www/up loads' | cut -d, -f1"), "ro\n");
+    assert_eq!(h.sh("findmnt -n /mnt/later >/dev/null || echo not mounted"), "not mounted\n", "present only");
+    // the bind mount is the directory: a file written on one side is on the other
+    h.sh("echo hello > /srv/data/probe.txt");
+    assert_eq!(h.sh("cat /mnt/data/probe.txt"), "hello\n");
+
+    // drift: unmounted by hand, the entry edited: both put back (the entry replaced, the
+    // bind mounted again)
+    h.sh("umount /mnt/data; sed -i 's|^/srv/data /mnt/data none bind 0 0$|/srv/data /mnt/data none bind,ro 0 0|' /etc/fstab");
+    let diff = h.run("diff", &[]);
+    diff.expect(2);
+    assert!(
+        diff.stdout
+            .contains("entry in /etc/fstab: /srv/data /mnt/data none bind,ro 0 0 → /srv/data /mnt/data none bind 0 0"),
+        "{}",
+        diff.stdout
+    );
+    assert!(diff.stdout.contains("mounted: (absent) → yes"), "{}", diff.stdout);
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("cat /mnt/data/probe.txt; grep -c ' /mnt/data ' /etc/fstab"), "hello\n1\n");
+
+    // a changed entry of a mounted filesystem is mounted again with it
+    h.playbook(
+        "mount \"/mnt/scratch\" src=\"tmpfs\" fstype=\"tmpfs\" opts=\"size=32m,mode=0755\"\n\
+         mount \"/mnt/data\" state=\"unmounted\"\n\
+         mount \"/var/www/up loads\" state=\"absent\"\n",
+    );
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("findmnt -n -o OPTIONS /mnt/scratch"), "rw,relatime,size=32768k,mode=755\n");
+    assert_eq!(h.sh("findmnt -n /mnt/data >/dev/null || echo not mounted"), "not mounted\n");
+    assert_eq!(h.sh("grep -c ' /mnt/data ' /etc/fstab"), "1\n", "unmounted keeps the entry");
+    assert_eq!(h.sh("findmnt -n '/var/www/up loads' >/dev/null || echo not mounted"), "not mounted\n");
+    assert_eq!(h.sh("grep -c 'up.040loads' /etc/fstab || true"), "0\n", "absent removes the entry");
+    assert!(h.sh("cat /etc/fstab").contains("# hand-made entry\ntmpfs /mnt/hand tmpfs defaults 0 0\n"));
+}
