@@ -30,6 +30,7 @@ const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/file.md"),
     include_str!("../../docs/kinds/git.md"),
     include_str!("../../docs/kinds/group.md"),
+    include_str!("../../docs/kinds/hostname.md"),
     include_str!("../../docs/kinds/iptables.md"),
     include_str!("../../docs/kinds/line.md"),
     include_str!("../../docs/kinds/mount.md"),

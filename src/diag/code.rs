@@ -150,6 +150,8 @@ codes! {
     Exec => "converge::exec",
     /// `git`: a repository URL git would read as an option, a ref name git refuses.
     Git => "converge::git",
+    /// `hostname`: a name that is not an RFC 1123 host name the kernel takes.
+    Hostname => "converge::hostname",
     /// `iptables`: a rule name, chain or rule words iptables would misread or that would
     /// change the command.
     Iptables => "converge::iptables",
@@ -205,7 +207,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 61);
+        assert_eq!(Code::ALL.len(), 62);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

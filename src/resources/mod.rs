@@ -26,6 +26,7 @@ pub mod exec;
 pub mod file;
 pub mod git;
 pub mod group;
+pub mod hostname;
 pub mod iptables;
 pub mod line;
 pub mod mount;
@@ -88,6 +89,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<authorized_key::AuthorizedKey>(),
     KindDef::of::<sysctl::Sysctl>(),
     KindDef::of::<mount::Mount>(),
+    KindDef::of::<hostname::Hostname>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

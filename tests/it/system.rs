@@ -132,3 +132,29 @@ fn mount_binds_and_tmpfs_in_fstab_and_mounted() {
     assert_eq!(h.sh("grep -c 'up.040loads' /etc/fstab || true"), "0\n", "absent removes the entry");
     assert!(h.sh("cat /etc/fstab").contains("# hand-made entry\ntmpfs /mnt/hand tmpfs defaults 0 0\n"));
 }
+
+#[test]
+fn hostname_renames_the_host_and_what_names_it_follows_in_the_same_apply() {
+    let h = OnHost::new(
+        "hostname \"web-1.example.org\"\n\
+         file \"/etc/motd\" content=\"{{ host.facts.hostname }}\\n\"\n",
+    );
+    let hosts_before = h.sh("grep -v '^127.0.1.1' /etc/hosts");
+    let first = h.four_steps();
+    assert_eq!(h.sh("hostname; cat /etc/hostname"), "web-1.example.org\nweb-1.example.org\n");
+    assert_eq!(h.sh("grep '^127.0.1.1' /etc/hosts"), "127.0.1.1\tweb-1.example.org web-1\n");
+    assert_eq!(h.sh("grep -v '^127.0.1.1' /etc/hosts"), hosts_before, "the rest of /etc/hosts is kept");
+    assert_eq!(h.sh("hostname -f"), "web-1.example.org\n", "the name resolves through /etc/hosts");
+    // the file naming the host followed the new name in the same run
+    assert_eq!(h.sh("cat /etc/motd"), "web-1\n", "{first}");
+
+    // drift: renamed by hand, the hosts line edited: put back
+    h.sh("hostname other; echo other > /etc/hostname; sed -i 's/^127.0.1.1.*/127.0.1.1 other/' /etc/hosts");
+    let diff = h.run("diff", &[]);
+    diff.expect(2);
+    assert!(diff.stdout.contains("running: other → web-1.example.org"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("/etc/hosts: 127.0.1.1 other → 127.0.1.1 web-1.example.org web-1"), "{}", diff.stdout);
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("hostname; cat /etc/hostname /etc/motd"), "web-1.example.org\nweb-1.example.org\nweb-1\n");
+}
