@@ -43,6 +43,7 @@ const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/supervisor-program.md"),
     include_str!("../../docs/kinds/symlink.md"),
     include_str!("../../docs/kinds/sysctl.md"),
+    include_str!("../../docs/kinds/timezone.md"),
     include_str!("../../docs/kinds/ufw-firewall.md"),
     include_str!("../../docs/kinds/ufw.md"),
     include_str!("../../docs/kinds/unit.md"),

@@ -43,6 +43,7 @@ pub mod service;
 pub mod supervisor_program;
 pub mod symlink;
 pub mod sysctl;
+pub mod timezone;
 pub mod ufw;
 pub mod ufw_firewall;
 pub mod unit;
@@ -90,6 +91,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<sysctl::Sysctl>(),
     KindDef::of::<mount::Mount>(),
     KindDef::of::<hostname::Hostname>(),
+    KindDef::of::<timezone::Timezone>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

@@ -158,3 +158,35 @@ fn hostname_renames_the_host_and_what_names_it_follows_in_the_same_apply() {
     h.run("diff", &[]).expect(0);
     assert_eq!(h.sh("hostname; cat /etc/hostname /etc/motd"), "web-1.example.org\nweb-1.example.org\nweb-1\n");
 }
+
+#[test]
+fn timezone_links_localtime_and_names_the_zone() {
+    let h = OnHost::new("package \"tzdata\"\ntimezone \"Europe/Berlin\"\n");
+    h.four_steps();
+    assert_eq!(
+        h.sh("readlink /etc/localtime; cat /etc/timezone"),
+        "/usr/share/zoneinfo/Europe/Berlin\nEurope/Berlin\n"
+    );
+    // the C library reads it: a summer date in Berlin is two hours ahead of UTC
+    assert_eq!(h.sh("date -d '2026-07-01 12:00 UTC' '+%H:%M %Z'"), "14:00 CEST\n");
+
+    // drift: a copied zone file in place of the link, /etc/timezone edited: put back
+    h.sh("rm /etc/localtime; cp /usr/share/zoneinfo/America/New_York /etc/localtime; echo America/New_York > /etc/timezone");
+    let diff = h.run("diff", &[]);
+    diff.expect(2);
+    assert!(diff.stdout.contains("/etc/localtime: a regular file → Europe/Berlin"), "{}", diff.stdout);
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(
+        h.sh("readlink /etc/localtime; cat /etc/timezone"),
+        "/usr/share/zoneinfo/Europe/Berlin\nEurope/Berlin\n"
+    );
+
+    // systemd's own tool agrees, and what it writes counts as in sync
+    h.playbook("timezone \"UTC\"\n");
+    h.run("apply", &[]).expect(0);
+    assert_eq!(h.sh("timedatectl show -p Timezone --value"), "UTC\n");
+    h.sh("timedatectl set-timezone Europe/Berlin; echo Europe/Berlin > /etc/timezone");
+    h.playbook("timezone \"Europe/Berlin\"\n");
+    h.run("diff", &[]).expect(0);
+}
