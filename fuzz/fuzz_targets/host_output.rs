@@ -33,6 +33,7 @@ const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/hostname.md"),
     include_str!("../../docs/kinds/iptables.md"),
     include_str!("../../docs/kinds/line.md"),
+    include_str!("../../docs/kinds/locale.md"),
     include_str!("../../docs/kinds/mount.md"),
     include_str!("../../docs/kinds/nginx-site.md"),
     include_str!("../../docs/kinds/package.md"),

@@ -161,6 +161,8 @@ codes! {
     Regex => "converge::regex",
     /// `line`: a `validate` command that cannot be split into words.
     Validate => "converge::validate",
+    /// `locale`: a name that is not a locale name, the default locale made absent.
+    Locale => "converge::locale",
     /// `nginx-site`: a server or location nginx would refuse or misread.
     Nginx => "converge::nginx",
     /// `package` and `service`: a package name or version the package manager would
@@ -209,7 +211,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 63);
+        assert_eq!(Code::ALL.len(), 64);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

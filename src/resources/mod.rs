@@ -29,6 +29,7 @@ pub mod group;
 pub mod hostname;
 pub mod iptables;
 pub mod line;
+pub mod locale;
 pub mod mount;
 pub mod nginx_site;
 pub mod ownership;
@@ -92,6 +93,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<mount::Mount>(),
     KindDef::of::<hostname::Hostname>(),
     KindDef::of::<timezone::Timezone>(),
+    KindDef::of::<locale::Locale>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

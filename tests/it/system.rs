@@ -190,3 +190,35 @@ fn timezone_links_localtime_and_names_the_zone() {
     h.playbook("timezone \"Europe/Berlin\"\n");
     h.run("diff", &[]).expect(0);
 }
+
+#[test]
+fn locale_is_generated_made_default_and_removed() {
+    let h = OnHost::new(
+        "package \"locales\"\n\
+         locale \"en_US.UTF-8\" default=#true\n\
+         locale \"de_DE.UTF-8\"\n",
+    );
+    h.four_steps();
+    assert_eq!(h.sh("locale -a | grep -E '^(en_US|de_DE)' | sort"), "de_DE.utf8\nen_US.utf8\n");
+    assert_eq!(h.sh("grep -E '^(en_US|de_DE)' /etc/locale.gen | sort"), "de_DE.UTF-8 UTF-8\nen_US.UTF-8 UTF-8\n");
+    assert_eq!(h.sh("grep '^LANG=' /etc/default/locale"), "LANG=en_US.UTF-8\n");
+    // the generated locale works: German month names
+    assert_eq!(h.sh("LC_ALL=de_DE.UTF-8 date -d 2026-03-01 +%B"), "März\n");
+
+    // drift: the line commented out by hand and the archive rebuilt without it
+    h.sh("sed -i 's/^de_DE.UTF-8/# de_DE.UTF-8/' /etc/locale.gen; locale-gen >/dev/null");
+    assert_eq!(h.sh("locale -a | grep -c de_DE || true"), "0\n");
+    let diff = h.run("diff", &[]);
+    diff.expect(2);
+    assert!(diff.stdout.contains("generated: no → yes"), "{}", diff.stdout);
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("locale -a | grep -c de_DE"), "1\n");
+
+    // absent: commented out, no longer generated; the default stays
+    h.playbook("locale \"de_DE.UTF-8\" state=\"absent\"\nlocale \"en_US.UTF-8\" default=#true\n");
+    h.run("apply", &[]).expect(0);
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("locale -a | grep -E '^(en_US|de_DE)'"), "en_US.utf8\n");
+    assert_eq!(h.sh("grep 'de_DE.UTF-8 UTF-8' /etc/locale.gen"), "# de_DE.UTF-8 UTF-8\n");
+}
