@@ -42,6 +42,7 @@ const DOCS: &[&str] = &[
     include_str!("../../docs/kinds/postgres-role.md"),
     include_str!("../../docs/kinds/service.md"),
     include_str!("../../docs/kinds/supervisor-program.md"),
+    include_str!("../../docs/kinds/swap-file.md"),
     include_str!("../../docs/kinds/symlink.md"),
     include_str!("../../docs/kinds/sysctl.md"),
     include_str!("../../docs/kinds/timezone.md"),

@@ -182,6 +182,8 @@ codes! {
     Sysctl => "converge::sysctl",
     /// `mount`: a source, type or options that /etc/fstab cannot hold.
     Mount => "converge::mount",
+    /// `swap-file`: a size that is not a whole number of MiB or GiB.
+    Swap => "converge::swap",
     /// `symlink`: a target holding a line break.
     Target => "converge::target",
     /// `timezone`: a name that is not a tz database zone name.
@@ -211,7 +213,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 64);
+        assert_eq!(Code::ALL.len(), 65);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

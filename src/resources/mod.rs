@@ -42,6 +42,7 @@ pub mod record;
 pub mod runas;
 pub mod service;
 pub mod supervisor_program;
+pub mod swap_file;
 pub mod symlink;
 pub mod sysctl;
 pub mod timezone;
@@ -91,6 +92,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<authorized_key::AuthorizedKey>(),
     KindDef::of::<sysctl::Sysctl>(),
     KindDef::of::<mount::Mount>(),
+    KindDef::of::<swap_file::SwapFile>(),
     KindDef::of::<hostname::Hostname>(),
     KindDef::of::<timezone::Timezone>(),
     KindDef::of::<locale::Locale>(),
