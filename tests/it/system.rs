@@ -4,6 +4,31 @@
 //! hand and converged back.
 
 use crate::kinds::OnHost;
+use crate::support::Project;
+
+/// Every mistake of these kinds at once, each labelled at its token (no container).
+#[test]
+fn system_kinds_mistakes_are_refused_at_check_time() {
+    let p = Project::new();
+    p.file(
+        "playbook.kdl",
+        "host \"a\"\n\
+         sysctl \"net/../../etc/passwd\" value=1\n\
+         sysctl \"net.core.somaxconn\" value=4096 file=\"/etc/sysctl.d/web\"\n\
+         sysctl \"vm.swappiness\"\n\
+         mount \"/mnt/data\" src=\"/srv/data\" fstype=\"none\" opts=\"bind, ro\"\n\
+         mount \"/mnt/nas\" fstype=\"nfs\"\n\
+         mount \"/mnt/old\" state=\"absent\" src=\"/dev/sdb1\"\n\
+         swap-file \"/swapfile\" size=\"2T\"\n\
+         hostname \"Web_1\"\n\
+         timezone \"../etc/shadow\"\n\
+         locale \"en US.UTF-8\"\n\
+         locale \"fr_FR.UTF-8\" state=\"absent\" default=#true\n",
+    );
+    let run = p.converge(&["check", "playbook.kdl"]);
+    run.expect(1);
+    insta::assert_snapshot!(run.stderr);
+}
 
 #[test]
 fn sysctl_sets_live_values_and_persists_them() {
