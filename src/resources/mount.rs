@@ -326,6 +326,10 @@ impl Kind for Mount {
 
     fn deps(&self) -> Vec<Implicit> {
         let mut d = parent_dirs(&self.path);
+        // a mount under another managed mount comes after it
+        let over: Vec<Implicit> =
+            d.iter().map(|p| Implicit::new("mount", p.target.name.clone(), "mounted under it")).collect();
+        d.extend(over);
         d.push(Implicit::new("directory", self.path.clone(), "mount point"));
         if let Some(e) = self.entry.as_ref().filter(|e| e.is_bind()) {
             d.push(Implicit::new("directory", e.src.clone(), "bind mount source"));
@@ -481,6 +485,21 @@ mod tests {
 
     fn out(mnt: &str, extra: &str, fstab: &str) -> String {
         format!("{mnt}{extra}fstab=present\n--body--\n{}\n", b64(fstab))
+    }
+
+    #[test]
+    fn depends_on_its_mount_point_the_mounts_above_it_and_a_bind_source() {
+        let m = mount("mount \"/srv/data/www\" src=\"/srv/web\" fstype=\"none\" opts=\"bind\"");
+        let deps = m.deps();
+        for (kind, name) in [
+            ("directory", "/srv/data/www"),
+            ("mount", "/srv/data"),
+            ("mount", "/srv"),
+            ("directory", "/srv/web"),
+            ("mount", "/srv/web"),
+        ] {
+            assert!(deps.iter().any(|d| d.target.kind == kind && d.target.name == name), "{kind}:{name} in {deps:?}");
+        }
     }
 
     #[test]
