@@ -123,13 +123,25 @@ pub struct State {
     pub fstab: Option<String>,
 }
 
-/// fstab's escapes: space, tab, newline, backslash and `#` as `\ooo`.
+/// fstab's escapes: space, tab, newline, backslash and `#` as `\ooo` (a `#` would start a
+/// comment at the head of a line).
 pub fn escape(s: &str) -> String {
+    octal(s, &[' ', '\t', '\n', '\\', '#'])
+}
+
+/// The kernel's escapes in `/proc/self/mountinfo` and `/proc/swaps`: space, tab, newline
+/// and backslash (not `#`).
+pub fn kernel_escape(s: &str) -> String {
+    octal(s, &[' ', '\t', '\n', '\\'])
+}
+
+fn octal(s: &str, special: &[char]) -> String {
     let mut out = String::new();
     for c in s.chars() {
-        match c {
-            ' ' | '\t' | '\n' | '\\' | '#' => out.push_str(&format!("\\{:03o}", c as u32)),
-            c => out.push(c),
+        if special.contains(&c) {
+            out.push_str(&format!("\\{:03o}", c as u32));
+        } else {
+            out.push(c);
         }
     }
     out
@@ -340,9 +352,9 @@ impl Kind for Mount {
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("p", &self.path);
-        sh.set("e", &escape(&self.path));
+        sh.set("k", &kernel_escape(&self.path));
         sh.set("ft", &self.fstab);
-        sh.raw("P=\"$e\" awk '$5 == ENVIRON[\"P\"] { print \"mnt=\" $0 }' /proc/self/mountinfo\n");
+        sh.raw("P=\"$k\" awk '$5 == ENVIRON[\"P\"] { print \"mnt=\" $0 }' /proc/self/mountinfo\n");
         if let Some(e) = self.entry.as_ref().filter(|e| e.is_bind()) {
             sh.set("s", &e.src);
             sh.raw("if [ -e \"$s\" ] && [ -e \"$p\" ]; then printf '%s\\n' \"srcid=$(stat -L -c %d:%i -- \"$s\")\" \"pathid=$(stat -c %d:%i -- \"$p\")\"; fi\n");
@@ -510,6 +522,7 @@ mod tests {
         }
         assert_eq!(escape("/mnt/a b"), "/mnt/a\\040b");
         assert_eq!(unescape("\\04"), "\\04");
+        assert_eq!(kernel_escape("/mnt/#a b"), "/mnt/#a\\040b", "mountinfo leaves # alone");
     }
 
     #[test]

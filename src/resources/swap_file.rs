@@ -24,7 +24,7 @@
 //! A container cannot turn swap on (swapon needs CAP_SYS_ADMIN over the host's memory),
 //! so this kind is tested from fixtures only: its probe parser, its plan and its steps.
 
-use super::mount::escape;
+use super::mount::{escape, kernel_escape};
 use super::record::Record;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::{Code, Diag, Spanned};
@@ -181,12 +181,12 @@ impl Kind for SwapFile {
 
     fn probe(&self, sh: &mut Sh) {
         sh.set("p", &self.path);
-        sh.set("e", &escape(&self.path));
+        sh.set("k", &kernel_escape(&self.path));
         sh.raw("if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then stat -c 'file=%s:%a:%U' -- \"$p\"\n");
         sh.raw("  ps=$(getconf PAGESIZE 2>/dev/null || echo 4096)\n");
         sh.raw("  if [ \"$(dd if=\"$p\" bs=1 skip=$((ps - 10)) count=10 2>/dev/null)\" = SWAPSPACE2 ]; then echo swap=yes; else echo swap=no; fi\n");
         sh.raw("elif [ -e \"$p\" ] || [ -L \"$p\" ]; then echo file=other\nelse echo file=absent; fi\n");
-        sh.raw("P=\"$e\" awk 'NR > 1 && $1 == ENVIRON[\"P\"] { print \"active=\" $5 }' /proc/swaps 2>/dev/null\n");
+        sh.raw("P=\"$k\" awk 'NR > 1 && $1 == ENVIRON[\"P\"] { print \"active=\" $5 }' /proc/swaps 2>/dev/null\n");
         sh.raw("if [ -f /etc/fstab ]; then echo --body--; base64 < /etc/fstab; fi\n");
     }
 

@@ -247,3 +247,34 @@ fn locale_is_generated_made_default_and_removed() {
     assert_eq!(h.sh("locale -a | grep -E '^(en_US|de_DE)'"), "en_US.utf8\n");
     assert_eq!(h.sh("grep 'de_DE.UTF-8 UTF-8' /etc/locale.gen"), "# de_DE.UTF-8 UTF-8\n");
 }
+
+/// Mount points and bind sources named with every payload of the hostile catalogue: each
+/// reaches fstab escaped as fstab escapes (read back by mount itself, which mounts each
+/// one), each mount is the very directory it binds (a file written in the source is read
+/// through the mount point), a second apply changes nothing, and nothing ran.
+#[test]
+fn mount_takes_hostile_paths_literally() {
+    use crate::hostile::{PAYLOADS, kdl_str, untemplated};
+    let names: Vec<String> =
+        PAYLOADS.iter().enumerate().map(|(i, p)| format!("{i}-{}", untemplated(p).replace('/', "_"))).collect();
+    let mut pb = String::new();
+    for n in &names {
+        let (src, at) = (format!("/srv/h/{n}"), format!("/mnt/h/{n}"));
+        pb.push_str(&format!("directory {}\n", kdl_str(&src)));
+        pb.push_str(&format!("mount {} src={} fstype=\"none\" opts=\"bind\"\n", kdl_str(&at), kdl_str(&src)));
+    }
+    pb.push_str("directory \"/srv/h\"\n");
+    let h = OnHost::new(&pb);
+    h.run("apply", &[]).expect(0);
+    let again = h.run("apply", &["--format", "json"]);
+    again.expect(0);
+    assert_eq!(again.json()["summary"]["changed"], 0, "{}", again.stdout);
+    for (i, n) in names.iter().enumerate() {
+        let (src, at) =
+            (converge::script::quote(&format!("/srv/h/{n}/f")), converge::script::quote(&format!("/mnt/h/{n}/f")));
+        assert_eq!(h.sh(&format!("echo {i} > {src}; cat {at}")), format!("{i}\n"), "{n:?}");
+    }
+    assert_eq!(h.sh("grep -c ' none bind 0 0$' /etc/fstab"), format!("{}\n", names.len()));
+    assert_eq!(h.sh("awk '$5 ~ \"^/mnt/h/\"' /proc/self/mountinfo | wc -l"), format!("{}\n", names.len()));
+    assert_eq!(h.sh("find / -xdev -name cv-canary | wc -l"), "0\n", "a payload ran as a command");
+}
