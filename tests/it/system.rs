@@ -251,9 +251,10 @@ fn locale_is_generated_made_default_and_removed() {
 /// Mount points and bind sources named with every payload of the hostile catalogue: each
 /// reaches fstab escaped as fstab escapes (read back by mount itself, which mounts each
 /// one), each mount is the very directory it binds (a file written in the source is read
-/// through the mount point), a second apply changes nothing, and nothing ran.
+/// through the mount point); a sysctl persisted in a file named with the catalogue; a
+/// second apply changes nothing, and nothing ran.
 #[test]
-fn mount_takes_hostile_paths_literally() {
+fn mount_and_sysctl_take_hostile_paths_literally() {
     use crate::hostile::{PAYLOADS, kdl_str, untemplated};
     let names: Vec<String> =
         PAYLOADS.iter().enumerate().map(|(i, p)| format!("{i}-{}", untemplated(p).replace('/', "_"))).collect();
@@ -264,6 +265,10 @@ fn mount_takes_hostile_paths_literally() {
         pb.push_str(&format!("mount {} src={} fstype=\"none\" opts=\"bind\"\n", kdl_str(&at), kdl_str(&src)));
     }
     pb.push_str("directory \"/srv/h\"\n");
+    // a sysctl persisted in a file named with the whole catalogue (a name holds no `/`)
+    let joined: String = names.iter().map(|n| n.replace('\n', "_")).collect::<String>().chars().take(200).collect();
+    let conf = format!("/etc/sysctl.d/{joined}.conf");
+    pb.push_str(&format!("sysctl \"net.core.somaxconn\" value=1024 file={}\n", kdl_str(&conf)));
     let h = OnHost::new(&pb);
     h.run("apply", &[]).expect(0);
     let again = h.run("apply", &["--format", "json"]);
@@ -276,5 +281,9 @@ fn mount_takes_hostile_paths_literally() {
     }
     assert_eq!(h.sh("grep -c ' none bind 0 0$' /etc/fstab"), format!("{}\n", names.len()));
     assert_eq!(h.sh("awk '$5 ~ \"^/mnt/h/\"' /proc/self/mountinfo | wc -l"), format!("{}\n", names.len()));
+    assert_eq!(
+        h.sh(&format!("tail -n 1 {}; sysctl -n net.core.somaxconn", converge::script::quote(&conf))),
+        "net.core.somaxconn = 1024\n1024\n"
+    );
     assert_eq!(h.sh("find / -xdev -name cv-canary | wc -l"), "0\n", "a payload ran as a command");
 }
