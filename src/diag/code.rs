@@ -156,6 +156,8 @@ codes! {
     Exec => "converge::exec",
     /// `git`: a repository URL git would read as an option, a ref name git refuses.
     Git => "converge::git",
+    /// `hostname`: a name that is not an RFC 1123 host name the kernel takes.
+    Hostname => "converge::hostname",
     /// `iptables`: a rule name, chain or rule words iptables would misread or that would
     /// change the command.
     Iptables => "converge::iptables",
@@ -165,6 +167,8 @@ codes! {
     Regex => "converge::regex",
     /// `line`: a `validate` command that cannot be split into words.
     Validate => "converge::validate",
+    /// `locale`: a name that is not a locale name, the default locale made absent.
+    Locale => "converge::locale",
     /// `nginx-site`: a server or location nginx would refuse or misread.
     Nginx => "converge::nginx",
     /// `package` and `service`: a package name or version the package manager would
@@ -179,8 +183,17 @@ codes! {
     /// `supervisor-program`: a name, command or value supervisor's INI format would
     /// misread, or options it refuses together.
     Supervisor => "converge::supervisor",
+    /// `sysctl`: a key that is no kernel parameter name, a value on several lines, a
+    /// persisted file systemd-sysctl would not read.
+    Sysctl => "converge::sysctl",
+    /// `mount`: a source, type or options that /etc/fstab cannot hold.
+    Mount => "converge::mount",
+    /// `swap-file`: a size that is not a whole number of MiB or GiB.
+    Swap => "converge::swap",
     /// `symlink`: a target holding a line break.
     Target => "converge::target",
+    /// `timezone`: a name that is not a tz database zone name.
+    Timezone => "converge::timezone",
     /// `ufw`, `ufw-firewall`: an address, port, interface, application or rule name ufw
     /// would refuse; a name for the one firewall.
     Ufw => "converge::ufw",
@@ -206,7 +219,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 61);
+        assert_eq!(Code::ALL.len(), 67);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

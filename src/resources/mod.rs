@@ -28,8 +28,11 @@ pub mod exec;
 pub mod file;
 pub mod git;
 pub mod group;
+pub mod hostname;
 pub mod iptables;
 pub mod line;
+pub mod locale;
+pub mod mount;
 pub mod nginx_site;
 pub mod ownership;
 pub mod package;
@@ -41,7 +44,10 @@ pub mod record;
 pub mod runas;
 pub mod service;
 pub mod supervisor_program;
+pub mod swap_file;
 pub mod symlink;
+pub mod sysctl;
+pub mod timezone;
 pub mod ufw;
 pub mod ufw_firewall;
 pub mod unit;
@@ -89,6 +95,12 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<exec::Exec>(),
     KindDef::of::<authorized_key::AuthorizedKey>(),
     KindDef::of::<apt_repository::AptRepository>(),
+    KindDef::of::<sysctl::Sysctl>(),
+    KindDef::of::<mount::Mount>(),
+    KindDef::of::<swap_file::SwapFile>(),
+    KindDef::of::<hostname::Hostname>(),
+    KindDef::of::<timezone::Timezone>(),
+    KindDef::of::<locale::Locale>(),
 ];
 
 /// A registered kind: its name and how to build it from a node.

@@ -34,6 +34,7 @@ pub const PREDOWNLOAD: &[&str] = &[
      python3-django-channels python3-channels-redis python3-django-celery-results python3-tz \
      docker-registry skopeo",
     "ufw",
+    "tzdata locales",
 ];
 
 /// Packages debootstrap installs into the base image.

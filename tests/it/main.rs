@@ -37,4 +37,5 @@ mod security;
 mod seeds;
 mod supervisor_postgres;
 mod support;
+mod system;
 mod testbed;
