@@ -22,6 +22,7 @@ pub mod container;
 pub mod content;
 pub mod cron;
 pub mod directory;
+pub mod download;
 pub mod exec;
 pub mod file;
 pub mod git;
@@ -67,6 +68,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<directory::Directory>(),
     KindDef::of::<file::File>(),
     KindDef::of::<symlink::Symlink>(),
+    KindDef::of::<download::Download>(),
     KindDef::of::<unit::Unit>(),
     KindDef::of::<service::Service>(),
     KindDef::of::<supervisor_program::SupervisorProgram>(),
