@@ -11,10 +11,10 @@
 //! managed. The URL itself is not recorded on the host: changing it with the same checksum
 //! changes nothing.
 //!
-//! The host fetches, with the first of `curl`, `wget` or `python3` (urllib) it has, chosen
+//! The host fetches, with the first of `curl`, `wget` (GNU or busybox) or `python3` (urllib) it has, chosen
 //! when the step runs (so a `package "curl"` earlier in the same run is used). A host with
 //! none of them fails the step with a message naming what to install. The URL reaches
-//! `curl` and `wget` on their stdin (a config line, an input file), never in their argv,
+//! `curl` and GNU `wget` on their stdin (a config line, an input file), never in their argv,
 //! so a token in it does not show in the host's process list; a password in the URL is a
 //! secret, masked in every plan and report.
 //!
@@ -203,7 +203,9 @@ if [ "$k" = 1 ]; then cv_k=; else cv_k=--insecure; fi
 printf '%s\n' "$cfg" | curl -q -K - --fail --silent --show-error --location --connect-timeout "$t" --speed-limit 1 --speed-time "$t" $cv_k -o "$tmp"
 elif command -v wget >/dev/null 2>&1; then
 if [ "$k" = 1 ]; then cv_k=; else cv_k=--no-check-certificate; fi
+if wget --version 2>/dev/null | grep -q 'GNU Wget'; then
 printf '%s\n' "$u" | wget --no-config -nv --tries=1 --timeout="$t" $cv_k -O "$tmp" -i -
+else wget -q -T "$t" $cv_k -O "$tmp" -- "$u"; fi
 elif command -v python3 >/dev/null 2>&1; then
 printf '%s' "$u" | python3 -c 'import shutil, ssl, sys, urllib.request
 url = sys.stdin.read()

@@ -43,6 +43,7 @@ pub mod supervisor_program;
 pub mod symlink;
 pub mod ufw;
 pub mod ufw_firewall;
+pub mod unarchive;
 pub mod unit;
 pub mod user;
 pub mod venv;
@@ -69,6 +70,7 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<file::File>(),
     KindDef::of::<symlink::Symlink>(),
     KindDef::of::<download::Download>(),
+    KindDef::of::<unarchive::Unarchive>(),
     KindDef::of::<unit::Unit>(),
     KindDef::of::<service::Service>(),
     KindDef::of::<supervisor_program::SupervisorProgram>(),
