@@ -205,7 +205,7 @@ elif command -v wget >/dev/null 2>&1; then
 if [ "$k" = 1 ]; then cv_k=; else cv_k=--no-check-certificate; fi
 if wget --version 2>/dev/null | grep -q 'GNU Wget'; then
 printf '%s\n' "$u" | wget --no-config -nv --tries=1 --timeout="$t" $cv_k -O "$tmp" -i -
-else wget -q -T "$t" $cv_k -O "$tmp" -- "$u"; fi
+else wget -q $cv_k -O "$tmp" "$u"; fi
 elif command -v python3 >/dev/null 2>&1; then
 printf '%s' "$u" | python3 -c 'import shutil, ssl, sys, urllib.request
 url = sys.stdin.read()
@@ -355,6 +355,7 @@ impl Kind for Download {
         sh.raw("want=").hex(&self.checksum.hex).nl();
         sh.raw("t=").num(self.timeout).nl();
         sh.raw(if self.validate_certs { "k=1\n" } else { "k=0\n" });
+        sh.raw("[ -d \"$(dirname -- \"$p\")\" ] || { printf '%s\\n' \"cannot download to $p: its directory does not exist (a directory resource makes it)\" >&2; exit 1; }\n");
         sh.raw("tmp=$(mktemp \"$(dirname -- \"$p\")/.converge.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\n");
         sh.raw(FETCH);
         sh.raw("got=$(").raw(tool).raw(" < \"$tmp\") && got=${got%% *}\n");

@@ -2,6 +2,7 @@
 mod container;
 mod cron_exec;
 mod diagnostics;
+mod download;
 mod elife_bot;
 mod engine;
 mod examples;
