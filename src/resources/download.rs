@@ -93,7 +93,12 @@ impl Checksum {
         let algo = match name.to_ascii_lowercase().as_str() {
             "sha256" => Algo::Sha256,
             "sha512" => Algo::Sha512,
-            _ => return Err(format!("`{}` is not a supported algorithm: use sha256 or sha512", content::short(name, 20))),
+            _ => {
+                return Err(format!(
+                    "`{}` is not a supported algorithm: use sha256 or sha512",
+                    content::short(name, 20)
+                ));
+            }
         };
         if hex.len() != algo.digits() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!("a {} checksum is {} hex digits", algo.name(), algo.digits()));
@@ -110,7 +115,10 @@ impl Checksum {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Absent,
-    File { meta: ownership::Observed, sum: String },
+    File {
+        meta: ownership::Observed,
+        sum: String,
+    },
     /// Something other than a regular file is in the way (a directory, a socket).
     Other(String),
 }
@@ -350,7 +358,9 @@ impl Kind for Download {
         // the file is still what the plan saw
         sh.raw("cur=absent; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then cur=$(").raw(tool);
         sh.raw(" < \"$p\") && cur=${cur%% *}; fi\n");
-        sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ").hex(seen).raw(" ]; then cv_changed_since_plan \"$p\"; fi\n");
+        sh.raw("if [ -z \"${CV_DOWNSTREAM:-}\" ] && [ \"$cur\" != ")
+            .hex(seen)
+            .raw(" ]; then cv_changed_since_plan \"$p\"; fi\n");
         sh.set("u", &self.url).set("cfg", &curl_config(&self.url));
         sh.raw("want=").hex(&self.checksum.hex).nl();
         sh.raw("t=").num(self.timeout).nl();
@@ -476,7 +486,9 @@ mod tests {
         );
         assert_eq!(
             refused(&format!("url=\"https://h/a b\" checksum=\"sha256:{SUM}\"")),
-            ["`https://h/a b` is not an http or https URL @ a URL holds no spaces or control characters (write them %-encoded)"]
+            [
+                "`https://h/a b` is not an http or https URL @ a URL holds no spaces or control characters (write them %-encoded)"
+            ]
         );
         assert_eq!(
             refused("url=\"https://h/x\" checksum=\"md5:abc\""),
@@ -496,5 +508,78 @@ mod tests {
         assert_eq!(url_secret("https://TOKEN@h/x"), Some("TOKEN".into()));
         assert_eq!(url_secret("https://h/x?a=b@c"), None);
         assert_eq!(curl_config("https://h/a\"b\\c"), "url = \"https://h/a\\\"b\\\\c\"");
+    }
+    /// The fetch with each tool this machine has, alone on the PATH, from a server on
+    /// 127.0.0.1 answering in this process: curl, GNU wget and python3 get the bytes, the
+    /// URL (with a backslash, read by curl from its config) reaches the server as
+    /// written, and with no tool the step names what to install.
+    #[test]
+    fn each_fetch_tool_of_this_machine_fetches_over_http() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = tx.send(first);
+                let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n");
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/a%22b\\c");
+        let real = |tool: &str| -> Option<String> {
+            let script = match tool {
+                "python3" => "python3 -c 'import sys; print(sys.executable)'",
+                _ => "command -v \"$0\"",
+            };
+            let out = std::process::Command::new("sh").arg("-c").arg(script).arg(tool).output().ok()?;
+            let path = String::from_utf8(out.stdout).ok()?.trim().to_string();
+            (out.status.success() && path.starts_with('/')).then_some(path)
+        };
+        let grep = real("grep").expect("grep");
+        let fetch = |tools: &[(&str, String)]| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let bin = dir.path().join("bin");
+            std::fs::create_dir(&bin).expect("bin");
+            for (name, path) in tools {
+                std::os::unix::fs::symlink(path, bin.join(name)).expect("symlink");
+            }
+            let mut sh = Sh::new();
+            sh.set("u", &url).set("cfg", &curl_config(&url)).set("tmp", &dir.path().join("out").to_string_lossy());
+            sh.raw("t=5\nk=1\n").raw(FETCH);
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(sh.text())
+                .env("PATH", &bin)
+                .env("HOME", dir.path())
+                .output()
+                .expect("sh");
+            let got = std::fs::read(dir.path().join("out")).unwrap_or_default();
+            (out.status.success(), got, String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        let mut tried = Vec::new();
+        for tool in ["curl", "wget", "python3"] {
+            let Some(path) = real(tool) else { continue };
+            let mut tools = vec![(tool, path)];
+            tools.push(("grep", grep.clone()));
+            let (ok, got, err) = fetch(&tools);
+            assert!(ok, "{tool}: {err}");
+            assert_eq!(got, b"hello\n", "{tool}");
+            let request = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("a request");
+            // wget %-encodes the backslash, as a browser does
+            let path = request.split(' ').nth(1).map(|p| p.replace("%5C", "\\"));
+            assert_eq!(path.as_deref(), Some("/a%22b\\c"), "{tool}: {request}");
+            tried.push(tool);
+        }
+        assert!(!tried.is_empty(), "no curl, wget or python3 on this machine");
+        let (ok, _, err) = fetch(&[]);
+        assert!(!ok && err.contains("the host has none of curl, wget or python3"), "{err}");
     }
 }

@@ -204,7 +204,10 @@ impl Unarchive {
             Format::Tar | Format::Zip => None,
         };
         if let Some((tool, package)) = tool {
-            sh.raw("command -v ").raw(tool).raw(" >/dev/null 2>&1 || { printf '%s\\n' \"extracting $s needs ").raw(tool);
+            sh.raw("command -v ")
+                .raw(tool)
+                .raw(" >/dev/null 2>&1 || { printf '%s\\n' \"extracting $s needs ")
+                .raw(tool);
             sh.raw(": install package ").raw(package).raw("\" >&2; exit 1; }\n");
         }
         if self.format == Format::Zip {
@@ -230,7 +233,9 @@ impl Unarchive {
             }
             sh.nl();
         } else {
-            sh.raw("mkdir -- \"$stage/z\"\nif [ \"$cv_unzip\" = unzip ]; then unzip -q -o \"$s\" -d \"$stage/z\"; else\n");
+            sh.raw(
+                "mkdir -- \"$stage/z\"\nif [ \"$cv_unzip\" = unzip ]; then unzip -q -o \"$s\" -d \"$stage/z\"; else\n",
+            );
             sh.raw(PY_UNZIP).raw("fi\n");
             // unzip has no strip-components: tar moves the tree, one level more for `./`
             sh.raw("tar -C \"$stage/z\" -cf - . | tar -C \"$stage/x\" -xf - --no-same-owner --strip-components=")
@@ -408,7 +413,9 @@ impl Kind for Unarchive {
         self.prelude(sh);
         sh.set("want", &self.config());
         sh.raw("a=; if [ -f \"$s\" ]; then a=$(sha256sum < \"$s\") && a=${a%% *}; fi\n");
-        sh.raw("if [ ! -f \"$m\" ] || ! grep -qxF \"archive=$a\" \"$m\" || ! grep -qxF \"config=$want\" \"$m\"; then\n");
+        sh.raw(
+            "if [ ! -f \"$m\" ] || ! grep -qxF \"archive=$a\" \"$m\" || ! grep -qxF \"config=$want\" \"$m\"; then\n",
+        );
         self.extract(sh);
         sh.raw(": > \"$CV_A\"\nfi\n");
         true
@@ -445,7 +452,9 @@ mod tests {
         let e = build_from::<Unarchive>("unarchive \"/d\" src=\"/x/blob\"").unwrap_err();
         assert_eq!(
             e,
-            ["the archive's format cannot be told from its name @ no .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tbz2, .tar or .zip"]
+            [
+                "the archive's format cannot be told from its name @ no .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tbz2, .tar or .zip"
+            ]
         );
         let z = build_from::<Unarchive>("unarchive \"/d\" src=\"/x/blob\" format=\"zip\"").expect("named");
         assert_eq!(z.format, Format::Zip);
@@ -516,7 +525,11 @@ mod tests {
             diff.changes,
             vec![
                 Change::set("archive", "sha256:111111111111", "/var/cache/app-1.4.tar.gz (sha256:222222222222)"),
-                Change::set("options", "format=tar.gz strip=1 owner=app group=-", "format=tar.gz strip=0 owner=app group=-"),
+                Change::set(
+                    "options",
+                    "format=tar.gz strip=1 owner=app group=-",
+                    "format=tar.gz strip=0 owner=app group=-"
+                ),
                 Change::set("files", "7 changed or missing: ./etc/app.conf, ./bin/app, …", "as in the archive"),
                 Change::set("ownership", "root:root, app:root", "app:-"),
             ]
