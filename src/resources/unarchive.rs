@@ -227,20 +227,23 @@ impl Unarchive {
             Format::Zip => None,
         };
         if let Some(flag) = flag {
-            sh.raw("tar ").raw(flag).raw(" \"$s\" -C \"$stage/x\" --no-same-owner");
+            // GNU tar reads backslash escapes in a `-C` name: every path reaches it as
+            // the working directory or on stdin instead
+            sh.raw("(cd \"$stage/x\" && tar ").raw(flag).raw(" - --no-same-owner");
             if self.strip > 0 {
                 sh.raw(" --strip-components=").num(self.strip);
             }
-            sh.nl();
+            sh.raw(") < \"$s\"\n");
         } else {
-            sh.raw(
-                "mkdir -- \"$stage/z\"\nif [ \"$cv_unzip\" = unzip ]; then unzip -q -o \"$s\" -d \"$stage/z\"; else\n",
-            );
+            // unzip reads wildcards in the archive's name: it gets a plain one
+            sh.raw("mkdir -- \"$stage/z\"\nif [ \"$cv_unzip\" = unzip ]; then ln -s -- \"$s\" \"$stage/a.zip\" && (cd \"$stage\" && unzip -q -o a.zip -d z); else\n");
             sh.raw(PY_UNZIP).raw("fi\n");
             // unzip has no strip-components: tar moves the tree, one level more for `./`
-            sh.raw("tar -C \"$stage/z\" -cf - . | tar -C \"$stage/x\" -xf - --no-same-owner --strip-components=")
-                .num(self.strip + 1)
-                .nl();
+            sh.raw(
+                "(cd \"$stage/z\" && tar -cf - .) | (cd \"$stage/x\" && tar -xf - --no-same-owner --strip-components=",
+            )
+            .num(self.strip + 1)
+            .raw(")\n");
         }
         let og = match (&self.ownership.owner, &self.ownership.group) {
             (Some(o), Some(g)) => Some(format!("{o}:{g}")),
@@ -252,7 +255,7 @@ impl Unarchive {
             sh.raw("chown -R -- ").q(&og).raw(" \"$stage/x\"\n");
         }
         sh.raw("(cd \"$stage/x\" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum --) > \"$stage/manifest\"\n");
-        sh.raw("tar -C \"$stage/x\" -cf - . | tar -C \"$d\" -xpf - --no-overwrite-dir\n");
+        sh.raw("(cd \"$stage/x\" && tar -cf - .) | (cd \"$d\" && tar -xpf - --no-overwrite-dir)\n");
         sh.raw("{ printf 'archive=%s\\n' \"$a\"; printf 'config=%s\\n' \"$cfg\"; echo --manifest--; cat \"$stage/manifest\"; } > \"$stage/marker\"\n");
         sh.raw("mv -f -- \"$stage/marker\" \"$m\"\nrm -rf -- \"$stage\"\ntrap - EXIT\n");
     }
@@ -476,10 +479,10 @@ mod tests {
         for part in [
             "command -v gzip >/dev/null 2>&1 || { printf '%s\\n' \"extracting $s needs gzip: install package gzip\"",
             "stage=$(mktemp -d \"$d/.converge-unarchive.XXXXXXXX\")",
-            "tar -xzf \"$s\" -C \"$stage/x\" --no-same-owner --strip-components=1\n",
+            "(cd \"$stage/x\" && tar -xzf - --no-same-owner --strip-components=1) < \"$s\"\n",
             "chown -R -- app:app \"$stage/x\"\n",
             "find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum --",
-            "tar -C \"$stage/x\" -cf - . | tar -C \"$d\" -xpf - --no-overwrite-dir\n",
+            "(cd \"$stage/x\" && tar -cf - .) | (cd \"$d\" && tar -xpf - --no-overwrite-dir)\n",
             "cfg='format=tar.gz strip=1 owner=app group=app'\n",
             "mv -f -- \"$stage/marker\" \"$m\"",
         ] {
@@ -492,9 +495,9 @@ mod tests {
         let u = build_from::<Unarchive>("unarchive \"/srv/site\" src=\"/tmp/site.zip\" strip-components=2")
             .expect("builds");
         let (_, text) = plan_of(&u, &format!("src={A}\ndest=fresh\n"));
-        assert!(text.contains("unzip -q -o \"$s\" -d \"$stage/z\""), "{text}");
+        assert!(text.contains("(cd \"$stage\" && unzip -q -o a.zip -d z)"), "{text}");
         assert!(text.contains("zipfile.ZipFile(sys.argv[1])"), "{text}");
-        assert!(text.contains("--strip-components=3\n"), "{text}");
+        assert!(text.contains("--strip-components=3)\n"), "{text}");
         assert!(text.contains("needs unzip or python3: install package unzip"), "{text}");
         let deps: Vec<String> = u.deps().iter().map(|d| d.target.to_string()).collect();
         assert!(deps.contains(&"package:unzip".to_string()) && deps.contains(&"download:/tmp/site.zip".to_string()));
@@ -571,10 +574,11 @@ mod tests {
             .status()
             .expect("tar");
         assert!(ok.success());
-        let dest = root.join("dest dir");
+        // GNU tar would read `\\0101` in a `-C` name as `A`
+        let dest = root.join("dest \\0101 dir");
         let u = build_from::<Unarchive>(&format!(
             "unarchive \"{}\" src=\"{}\" strip-components=1",
-            dest.display(),
+            dest.display().to_string().replace('\\', "\\\\"),
             archive.display()
         ))
         .expect("builds");

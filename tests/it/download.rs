@@ -241,3 +241,76 @@ fn download_and_unarchive_mistakes_are_labelled() {
     run.expect(1);
     insta::assert_snapshot!("download_and_unarchive_mistakes", run.stderr);
 }
+
+/// Every payload of the hostile catalogue as a file name: downloads to those paths, the
+/// archive (whose members are named with the catalogue too, a line break included)
+/// extracted into directories named with them. Read back from outside with the names
+/// quoted; a second apply changes nothing, in one exchange; an edited member with a
+/// hostile name is drift put back; nothing ran.
+#[test]
+fn download_and_unarchive_take_hostile_paths() {
+    use crate::hostile::{PAYLOADS, kdl_str, untemplated};
+    use converge::script::quote;
+    let names: Vec<String> = PAYLOADS.iter().map(|p| untemplated(p).replace('/', "_")).collect();
+    let h = OnHost::new("");
+    apt_install(&h, "python3");
+    // the archive: one member per payload under `top/`
+    let members: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("{i}-{n}")).collect();
+    let list = members.iter().map(|m| quote(m)).collect::<Vec<_>>().join(" ");
+    h.sh(&format!(
+        "set -e\nmkdir -p /tmp/t/top /srv/www\ncd /tmp/t/top\nfor m in {list}; do printf '%s\\n' \"$m\" > \"./$m\"; done\n\
+         cd /tmp/t && tar -czf /srv/www/a.tar.gz top"
+    ));
+    serve(&h, "/usr/bin/python3 -m http.server 8000 --bind 127.0.0.1");
+    let sha = sum(&h, "/srv/www/a.tar.gz");
+    let mut pb = String::from("directory \"/srv/h\"\ndirectory \"/srv/u\"\n");
+    for (i, n) in names.iter().enumerate() {
+        let file = format!("/srv/h/{i}-{n}");
+        pb.push_str(&format!(
+            "download {} url=\"http://127.0.0.1:8000/a.tar.gz\" checksum=\"sha256:{sha}\"\n",
+            kdl_str(&file)
+        ));
+        pb.push_str(&format!(
+            "unarchive {} src={} format=\"tar.gz\" strip-components=1\n",
+            kdl_str(&format!("/srv/u/{i}-{n}")),
+            kdl_str(&file)
+        ));
+    }
+    h.playbook(&pb);
+    let first = h.run("apply", &["--format", "json"]);
+    let failures: Vec<String> = first.json()["hosts"][0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter(|r| r["result"] == "failed")
+        .map(|r| format!("{}: {}", r["id"], r["error"]))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    first.expect(0);
+    let again = h.run("apply", &["--format", "json"]);
+    again.expect(0);
+    let again = again.json();
+    assert_eq!(again["summary"]["changed"], 0, "{again}");
+    assert_eq!(again["hosts"][0]["exchanges"], 1);
+    // read back, one exchange per directory: the download's sum and every member
+    for (i, n) in names.iter().enumerate() {
+        let mut script = format!("sha256sum < {} | cut -d' ' -f1\n", quote(&format!("/srv/h/{i}-{n}")));
+        let mut want = format!("{sha}\n");
+        for m in &members {
+            script.push_str(&format!("cat {}\n", quote(&format!("/srv/u/{i}-{n}/{m}"))));
+            want.push_str(&format!("{m}\n"));
+        }
+        assert_eq!(h.sh(&script), want, "{n:?}");
+    }
+    // a member with a line break in its name, edited by hand, is drift put back
+    let (k, odd) = members.iter().enumerate().find(|(_, m)| m.contains('\n')).expect("a name with a line break");
+    let edited = quote(&format!("/srv/u/0-{}/{odd}", names[0]));
+    h.sh(&format!("echo edited > {edited}"));
+    let diff = h.run("diff", &[]);
+    diff.expect(2);
+    assert!(diff.stdout.contains("files: 1 changed or missing"), "member {k}: {}", diff.stdout);
+    h.run("apply", &[]).expect(0);
+    assert_eq!(h.sh(&format!("cat {edited}")), format!("{odd}\n"));
+    h.run("diff", &[]).expect(0);
+    assert_eq!(h.sh("find / -xdev -name cv-canary | wc -l"), "0\n", "a payload ran as a command");
+}
