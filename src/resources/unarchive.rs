@@ -599,12 +599,20 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dest.join("it's here")).expect("extracted"), "x\n");
         assert!(plan_of(&u, &probe()).0.is_ok(), "{}", probe());
         std::fs::write(dest.join("bin/run"), "edited\n").expect("drift");
+        // a second name for the edited file: it keeps the old inode's content if the
+        // file is replaced, not written into
+        std::fs::hard_link(dest.join("bin/run"), root.join("old-run")).expect("link");
         std::fs::remove_file(dest.join("it's here")).expect("drift");
         let (diff, steps) = plan_of(&u, &probe());
         assert_eq!(diff.changes.len(), 1, "{diff:?}");
         assert_eq!(diff.changes[0].before(), Some("2 changed or missing: ./bin/run, ./it's here"));
         run(&steps);
         assert_eq!(std::fs::read_to_string(dest.join("bin/run")).expect("put back"), "#!/bin/sh\necho hi\n");
+        assert_eq!(
+            std::fs::read_to_string(root.join("old-run")).expect("old"),
+            "edited\n",
+            "replaced, not written into (a running binary is safe)"
+        );
         assert!(plan_of(&u, &probe()).0.is_ok());
         // nothing of the stage is left
         let left: Vec<_> = std::fs::read_dir(&dest).expect("dest").map(|e| e.expect("e").file_name()).collect();
