@@ -139,6 +139,9 @@ codes! {
     /// `apt-repository`: a name, URI, suite, component, option or key apt would misread
     /// or refuse.
     Apt => "converge::apt",
+    /// `unarchive`: an archive format converge cannot name from the file name, a
+    /// `strip-components` on an unknown format.
+    Archive => "converge::archive",
     /// `authorized-key`: a key that is not a valid SSH public key, or given twice.
     Key => "converge::key",
     /// `container`: a bad container name, image, port binding, mount, environment or
@@ -152,6 +155,9 @@ codes! {
     Cron => "converge::cron",
     /// `cron`: a schedule field or macro cron does not accept, labelled at the field.
     Schedule => "converge::schedule",
+    /// `download`: a URL that is not http or https (or holds a control character), a
+    /// checksum that is not `sha256:` or `sha512:` and its hex digits.
+    Download => "converge::download",
     /// `exec`: a command with no guard that would run on every apply.
     Exec => "converge::exec",
     /// `git`: a repository URL git would read as an option, a ref name git refuses.
@@ -219,7 +225,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 67);
+        assert_eq!(Code::ALL.len(), 69);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

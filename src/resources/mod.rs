@@ -24,6 +24,7 @@ pub mod content;
 pub mod copy_tree;
 pub mod cron;
 pub mod directory;
+pub mod download;
 pub mod exec;
 pub mod file;
 pub mod git;
@@ -50,6 +51,7 @@ pub mod sysctl;
 pub mod timezone;
 pub mod ufw;
 pub mod ufw_firewall;
+pub mod unarchive;
 pub mod unit;
 pub mod user;
 pub mod validate;
@@ -77,6 +79,8 @@ pub static KINDS: &[KindDef] = &[
     KindDef::of::<file::File>(),
     KindDef::of::<copy_tree::CopyTree>(),
     KindDef::of::<symlink::Symlink>(),
+    KindDef::of::<download::Download>(),
+    KindDef::of::<unarchive::Unarchive>(),
     KindDef::of::<unit::Unit>(),
     KindDef::of::<service::Service>(),
     KindDef::of::<supervisor_program::SupervisorProgram>(),

@@ -5,6 +5,7 @@ mod container;
 mod copy_tree;
 mod cron_exec;
 mod diagnostics;
+mod download;
 mod elife_bot;
 mod engine;
 mod examples;
