@@ -28,6 +28,7 @@ mod masked;
 mod modules;
 mod nginx;
 mod order;
+mod porting;
 mod privilege;
 mod python;
 mod ramascene;
