@@ -386,7 +386,7 @@ impl Kind for AptRepository {
             // whether any package index of this source is on the host, named by apt itself
             // (stored uncompressed or with a compression suffix); not every one: a
             // repository need not have every architecture a multiarch host asks for
-            sh.raw("l=missing; for f in $(apt-get indextargets -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- --format '$(CREATED_BY):$(FILENAME)' 2>/dev/null); do case \"$f\" in Packages:*|Sources:*) set -- \"${f#*:}\"*; [ -e \"$1\" ] && l=fetched;; esac; done; echo lists=$l\n");
+            sh.raw("l=missing; for f in $(apt-get indextargets -o Dir::Etc::sourcelist=\"$p\" -o Dir::Etc::sourceparts=- --format '$(CREATED_BY):$(FILENAME)' 2>/dev/null); do case \"$f\" in Packages:*|Sources:*) set -- \"${f#*:}\"*; [ -e \"$1\" ] && l=fetched;; esac; done; printf 'lists=%s\\n' \"$l\"\n");
             src.probe(sh);
         }
         sh.raw("elif [ -e \"$p\" ] || [ -L \"$p\" ]; then echo sources=other\nelse echo sources=absent\nfi\n");
