@@ -131,17 +131,16 @@ impl Kind for Locale {
     fn build(r: &mut NodeReader) -> Option<Locale> {
         let name = r.arg("a locale (en_US.UTF-8)");
         let present = r.choice("state", &["present", "absent"]).is_none_or(|s| s == "present");
-        let default = r.bool("default").unwrap_or(false);
+        let default = r.bool_spanned("default");
         let name = name?;
         if !check(r, &name) {
             return None;
         }
-        if default && !present {
-            let at = r.at();
-            r.error(Diag::new(Code::Conflict, "an absent locale cannot be the default", &at, "default with absent"));
+        if let Some(d) = default.as_ref().filter(|d| d.value && !present) {
+            r.error(Diag::new(Code::Conflict, "an absent locale cannot be the default", &d.at, "default with absent"));
             return None;
         }
-        Some(Locale { name: name.value, present, default })
+        Some(Locale { name: name.value, present, default: default.is_some_and(|d| d.value) })
     }
 
     fn name(&self) -> &str {

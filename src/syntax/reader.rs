@@ -208,6 +208,14 @@ impl<'a> NodeReader<'a> {
         self.reported(b)
     }
 
+    /// A boolean property with its token, for a kind's own checks that involve it.
+    pub fn bool_spanned(&mut self, key: &'static str) -> Option<Spanned<bool>> {
+        let e = self.entry(key)?;
+        let at = entry_at(self.src, e);
+        let b = expect_bool(self.src, e, &format!("`{key}`"));
+        self.reported(b).map(|value| Spanned { value, at })
+    }
+
     /// The value, or `None` with its diagnostic reported.
     fn reported<T>(&mut self, r: Result<T, Diag>) -> Option<T> {
         r.map_err(|d| self.error(d)).ok()
