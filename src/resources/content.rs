@@ -177,6 +177,33 @@ pub fn short_sha(sha: &str) -> String {
     format!("sha256:{}", short(sha, 12))
 }
 
+/// `text` with the lines `is_it` picks made `line`: the first one replaced, the others
+/// removed, `line` appended when there is none; all removed when `line` is `None`. The
+/// in-place edit of the kinds that own some lines of a shared file (fstab entries, a
+/// sysctl key, the hosts file's `127.0.1.1` line); each kind's awk does the same at
+/// apply time.
+pub fn replace_lines(text: &str, line: Option<&str>, is_it: impl Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for l in text.lines() {
+        if is_it(l) {
+            if let (false, Some(line)) = (done, line) {
+                out.push_str(line);
+                out.push('\n');
+            }
+            done = true;
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    if let (false, Some(line)) = (done, line) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,25 +71,7 @@ fn loopback_names(text: &str) -> Vec<String> {
 
 /// The hosts file with its `127.0.1.1` lines made `line`. The same edit as [`edit_script`].
 pub fn edit(text: &str, line: &str) -> String {
-    let mut out = String::new();
-    let mut done = false;
-    for l in text.lines() {
-        if l.split_whitespace().next() == Some(LOOPBACK) {
-            if !done {
-                out.push_str(line);
-                out.push('\n');
-            }
-            done = true;
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    if !done {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+    super::content::replace_lines(text, Some(line), |l| l.split_whitespace().next() == Some(LOOPBACK))
 }
 
 /// Writes to `$tmp` the file `$f` edited as [`edit`] does, `$l` the line.

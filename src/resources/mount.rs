@@ -173,26 +173,10 @@ pub fn unescape(s: &str) -> String {
 /// `line` is `None`. The same edit as [`edit_script`].
 pub fn edit(text: &str, path: &str, line: Option<&str>) -> String {
     let escaped = escape(path);
-    let mut out = String::new();
-    let mut done = false;
-    for l in text.lines() {
+    super::content::replace_lines(text, line, |l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        if !l.trim_start().starts_with('#') && f.len() >= 2 && f[1] == escaped {
-            if let (false, Some(line)) = (done, line) {
-                out.push_str(line);
-                out.push('\n');
-            }
-            done = true;
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    if let (false, Some(line)) = (done, line) {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+        !l.trim_start().starts_with('#') && f.len() >= 2 && f[1] == escaped
+    })
 }
 
 /// Writes to `$tmp` the fstab `$ft` edited as [`edit`] does: `$e` the escaped mount

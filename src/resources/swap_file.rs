@@ -89,26 +89,10 @@ fn entries<'a>(text: &'a str, path: &str) -> Vec<&'a str> {
 /// [`edit_script`].
 pub fn edit(text: &str, path: &str, line: Option<&str>) -> String {
     let e = escape(path);
-    let mut out = String::new();
-    let mut done = false;
-    for l in text.lines() {
+    super::content::replace_lines(text, line, |l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        if !l.trim_start().starts_with('#') && f.len() >= 3 && f[0] == e && f[2] == "swap" {
-            if let (false, Some(line)) = (done, line) {
-                out.push_str(line);
-                out.push('\n');
-            }
-            done = true;
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    if let (false, Some(line)) = (done, line) {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+        !l.trim_start().starts_with('#') && f.len() >= 3 && f[0] == e && f[2] == "swap"
+    })
 }
 
 /// Writes to `$tmp` the fstab `$ft` edited as [`edit`] does: `$e` the escaped file, `$l`

@@ -121,24 +121,7 @@ pub fn edit(text: Option<&str>, key: &str, line: Option<&str>) -> String {
         out.push_str(HEADER);
         out.push('\n');
     }
-    let mut done = false;
-    for l in text.unwrap_or("").lines() {
-        if assigned_key(l) == Some(key) {
-            if let (false, Some(line)) = (done, line) {
-                out.push_str(line);
-                out.push('\n');
-            }
-            done = true;
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    if let (false, Some(line)) = (done, line) {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+    out + &super::content::replace_lines(text.unwrap_or(""), line, |l| assigned_key(l) == Some(key))
 }
 
 /// Writes to `$tmp` the file `$f` (if it exists) edited as [`edit`] does: `$k` the key,
