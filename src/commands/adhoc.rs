@@ -11,13 +11,13 @@ use serde_json::json;
 use crate::cli::{AdHocArgs, Format};
 use crate::engine::adhoc;
 use crate::error::{self, HostError};
-use crate::playbook::{self, inventory::Host, inventory::Inventory};
+use crate::playbook::inventory::Host;
 use crate::resources::mask;
 use crate::transport::Output;
 use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &AdHocArgs) -> i32 {
-    let (inventory, mut secrets) = match load(args) {
+    let (inventory, mut secrets) = match super::load_hosts(args.playbook.as_deref(), args.inventory.as_deref()) {
         Ok(i) => i,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
@@ -67,19 +67,6 @@ pub fn run(args: &AdHocArgs) -> i32 {
     };
     super::print_out(&text, args.no_color || args.format == Format::Json);
     if failed { error::FAILURE } else { error::OK }
-}
-
-/// The hosts: the playbook's (replaced by `--inventory` when given), or an inventory file
-/// on its own; and the playbook's secret values.
-fn load(args: &AdHocArgs) -> Result<(Inventory, Vec<String>), crate::diag::Diags> {
-    match (&args.playbook, &args.inventory) {
-        (Some(p), inv) => playbook::load(p, inv.as_deref())
-            .map(|pb| (pb.inventory, pb.secret_values.into_iter().map(|(_, v)| v).collect())),
-        (None, Some(inv)) => playbook::load_inventory_file(inv).map(|i| (i, Vec::new())),
-        (None, None) => {
-            Err(crate::diag::Diag::bare(crate::diag::Code::NoHosts, "give --playbook FILE or --inventory FILE").into())
-        }
-    }
 }
 
 type Results = [(Host, Result<Output, HostError>)];

@@ -11,12 +11,11 @@ use crate::cli::{FactsArgs, Format};
 use crate::engine;
 use crate::error;
 use crate::host_facts::{Cache, HostFacts};
-use crate::playbook::{self, inventory::Inventory};
 use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &FactsArgs) -> i32 {
-    let inventory = match load(args) {
-        Ok(i) => i,
+    let inventory = match super::load_hosts(args.playbook.as_deref(), args.inventory.as_deref()) {
+        Ok((i, _)) => i,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
             return error::FAILURE;
@@ -50,18 +49,6 @@ pub fn run(args: &FactsArgs) -> i32 {
     };
     super::print_out(&text, args.no_color || args.format == Format::Json);
     if failed { error::FAILURE } else { error::OK }
-}
-
-/// The hosts: the playbook's (replaced by `--inventory` when given), or an inventory
-/// file on its own.
-fn load(args: &FactsArgs) -> Result<Inventory, crate::diag::Diags> {
-    match (&args.playbook, &args.inventory) {
-        (Some(p), inv) => playbook::load(p, inv.as_deref()).map(|pb| pb.inventory),
-        (None, Some(inv)) => playbook::load_inventory_file(inv),
-        (None, None) => {
-            Err(crate::diag::Diag::bare(crate::diag::Code::NoHosts, "give --playbook FILE or --inventory FILE").into())
-        }
-    }
 }
 
 type Results = [(crate::playbook::inventory::Host, Result<HostFacts, error::HostError>)];

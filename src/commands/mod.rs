@@ -8,11 +8,12 @@ pub mod run;
 pub mod sandbox;
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use anstream::ColorChoice;
 
 use crate::diag::{self, Diags};
-use crate::playbook::inventory::{BecomePass, Host};
+use crate::playbook::inventory::{BecomePass, Host, Inventory};
 
 fn choice(no_color: bool) -> ColorChoice {
     if no_color { ColorChoice::Never } else { ColorChoice::Auto }
@@ -38,6 +39,18 @@ pub fn print_err(text: &str, no_color: bool) {
     let mut out = anstream::AutoStream::new(std::io::stderr(), choice(no_color));
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// The hosts of `converge facts` and `converge run`: the playbook's (replaced by
+/// `--inventory` when given), or an inventory file on its own; and the playbook's secret
+/// values, masked in what is printed.
+pub fn load_hosts(playbook: Option<&Path>, inventory: Option<&Path>) -> Result<(Inventory, Vec<String>), Diags> {
+    match (playbook, inventory) {
+        (Some(p), inv) => crate::playbook::load(p, inv)
+            .map(|pb| (pb.inventory, pb.secret_values.into_iter().map(|(_, v)| v).collect())),
+        (None, Some(inv)) => crate::playbook::load_inventory_file(inv).map(|i| (i, Vec::new())),
+        (None, None) => Err(diag::Diag::bare(diag::Code::NoHosts, "give --playbook FILE or --inventory FILE").into()),
+    }
 }
 
 /// `--ask-become-pass`: the sudo password, asked once for every host in `hosts` with
