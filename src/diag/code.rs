@@ -104,6 +104,8 @@ codes! {
     /// A secret declared without a source, one that cannot be read, or one that shares
     /// its name with a variable.
     Secret => "converge::secret",
+    /// `become-user` on a kind that acts as root, or a value that is not a user name.
+    Become => "converge::become",
     /// A Jinja error in a string or a template file (an undefined variable, bad syntax, an
     /// unknown filter), labelled in the template.
     Template => "converge::template",
@@ -225,7 +227,7 @@ mod tests {
     fn every_code_has_its_own_text_in_the_converge_namespace() {
         let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(texts.len(), Code::ALL.len(), "two codes share a text");
-        assert_eq!(Code::ALL.len(), 69);
+        assert_eq!(Code::ALL.len(), 70);
         for c in Code::ALL {
             let name = c.as_str().strip_prefix("converge::").unwrap_or_else(|| panic!("{c:?}"));
             assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{c:?}");

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use minijinja::Value;
 use minijinja::value::ValueKind;
 
-use super::inventory::Host;
+use super::inventory::{BecomeUser, Host};
 use super::module::ModuleUse;
 use super::vars::{VarDecl, resolve};
 use super::{ForLoop, Playbook, ResourceDecl};
 use crate::diag::{Code, Diag, Diags, Spanned};
 use crate::host_facts::{FactsObject, HostFacts};
 use crate::resources::{KINDS, Resource, ResourceId, kind_def};
-use crate::syntax::reader::NodeReader;
+use crate::syntax::reader::{Become, NodeReader};
 use crate::template::Templates;
 
 /// One resource of one host.
@@ -263,7 +263,7 @@ pub fn expand_all(
                     skipped.push(Skipped { resource: label_of(decl, &ctx, templates), when });
                     Err(Unbuilt::of(decl))
                 }
-                _ => build(decl, &ctx, templates, &mut here),
+                _ => build(decl, host.and_then(|h| h.become_user.as_ref()), &ctx, templates, &mut here),
             };
             found.extend(in_iteration(here, decl, &iteration));
             match built {
@@ -481,12 +481,24 @@ fn without_undefined(mut diags: Diags, missing: &[&str]) -> Diags {
 /// The instance, or what is known of a declaration that could not be built.
 fn build(
     decl: &ResourceDecl,
+    host_become: Option<&BecomeUser>,
     ctx: &Value,
     templates: &Templates,
     diags: &mut Diags,
 ) -> Result<Instance, Option<Unbuilt>> {
     let Some(def) = kind_def(decl.node.name().value()) else { return Err(None) };
+    let become_user = match decl.scope.become_user.as_ref().or(host_become) {
+        None => None,
+        Some(b) => match become_user(b, ctx, templates) {
+            Ok(b) => Some(b),
+            Err(d) => {
+                diags.push(d);
+                return Err(Unbuilt::of(decl));
+            }
+        },
+    };
     let mut r = NodeReader::new(&decl.node, &decl.src, &decl.dir, templates, ctx, diags);
+    r.set_become(become_user);
     let requires = r.list("require");
     let notifies = r.list("notify");
     let subscribes = r.list("subscribe");
@@ -519,6 +531,16 @@ fn build(
         assumed: false,
         kept_for: None,
     })
+}
+
+/// A `become-user` rendered for this host, and held to what a user name can be.
+fn become_user(b: &BecomeUser, ctx: &Value, templates: &Templates) -> Result<Become, Diag> {
+    let user = templates.render_str(&b.raw, &b.token, ctx)?;
+    if !crate::resources::group::is_account_name(&user) {
+        return Err(Diag::new(Code::Become, format!("`{user}` is not a user name"), &b.token.at, "not a user name")
+            .help("use letters, digits, `_`, `-` and `.`, at most 32 characters, not starting with `-`"));
+    }
+    Ok(Become { user, at: b.token.at.clone(), own: b.own })
 }
 
 /// Parses `kind:name` references; a bad one is labelled at its token.

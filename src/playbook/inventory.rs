@@ -51,6 +51,9 @@ pub struct Host {
     pub become_password: Option<Spanned<String>>,
     /// The sudo password itself, once resolved (from that secret, or `--ask-become-pass`).
     pub become_pass: Option<BecomePass>,
+    /// `become-user="NAME"`: who the host's resources act as, unless a block or the
+    /// resource says otherwise.
+    pub become_user: Option<BecomeUser>,
     pub connection: Connection,
     pub vars: Vec<VarDecl>,
     /// Groups the host belongs to, in declaration order.
@@ -58,6 +61,25 @@ pub struct Host {
     /// Whether this declaration said anything beyond the name (a bare `host "x"` inside a
     /// group only adds membership).
     defines: bool,
+}
+
+/// `become-user="NAME"` as written on a host, a block or a resource; rendered with each
+/// host's variables when its resources are built.
+#[derive(Debug, Clone)]
+pub struct BecomeUser {
+    pub raw: String,
+    pub token: crate::template::StringToken,
+    /// Written on the resource itself.
+    pub own: bool,
+}
+
+impl BecomeUser {
+    pub fn read(src: &Source, e: &kdl::KdlEntry, own: bool) -> Result<BecomeUser, Diag> {
+        let raw = expect_string(src, e, "become-user")?;
+        let token =
+            crate::template::StringToken { at: entry_at(src, e), inner: crate::syntax::kdl::string_inner_offset(e) };
+        Ok(BecomeUser { raw, token, own })
+    }
 }
 
 /// A sudo password: never shown, not even by `{:?}`.
@@ -83,7 +105,8 @@ pub struct Inventory {
     pub groups: Vec<Group>,
 }
 
-const HOST_PROPS: &[&str] = &["address", "port", "user", "identity", "become", "become-password", "connection"];
+const HOST_PROPS: &[&str] =
+    &["address", "port", "user", "identity", "become", "become-password", "become-user", "connection"];
 
 impl Inventory {
     /// Reads inventory nodes (`host`, `group`, `vars` is not allowed here) at one level.
@@ -343,6 +366,7 @@ fn read_host(src: &Source, node: &KdlNode, diags: &mut Diags) -> Option<Host> {
         become_root: false,
         become_password: None,
         become_pass: None,
+        become_user: None,
         connection: Connection::Ssh,
         vars: Vec::new(),
         groups: Vec::new(),
@@ -385,6 +409,7 @@ fn read_host_prop(src: &Source, e: &kdl::KdlEntry, key: &str, host: &mut Host) -
             let name = expect_string(src, e, "become-password")?;
             host.become_password = Some(Spanned { value: name, at: entry_at(src, e) });
         }
+        "become-user" => host.become_user = Some(BecomeUser::read(src, e, false)?),
         "port" => {
             let p = expect_int(src, e, "port")?;
             host.port = Some(u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {

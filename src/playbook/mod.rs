@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use ::kdl::KdlNode;
 
-use self::inventory::Inventory;
+use self::inventory::{BecomeUser, Inventory};
 use self::module::ModuleUse;
 use self::secrets::{SecretDecl, read_secrets};
 use self::vars::{VarDecl, read_vars};
@@ -64,6 +64,8 @@ pub struct Scope {
     pub tags: Vec<Spanned<String>>,
     /// The `for` loops around it, outermost first.
     pub loops: Vec<Arc<ForLoop>>,
+    /// The innermost `become-user=`: the resource's own, else its nearest block's.
+    pub become_user: Option<BecomeUser>,
 }
 
 /// A `when="EXPR"`: a Jinja expression, true or false for each host.
@@ -262,6 +264,9 @@ impl Playbook {
                 // its own `when=` and `tags=` join those of the blocks around it
                 let mut scope = scope.clone();
                 block_extras(src, node, &mut scope, diags);
+                if let Some(b) = scope.become_user.as_mut().filter(|_| has_become_user(node)) {
+                    b.own = true;
+                }
                 self.push_resource(site, node, &scope)
             }
             _ => diags.push(annotate(chain, unknown_kind(src, node))),
@@ -299,7 +304,7 @@ impl Playbook {
                     Ok(x) => expr = Some(Condition { expr: x, token: token_of(src, e) }),
                     Err(d) => diags.push(d),
                 },
-                Some("when") | Some("tags") => {}
+                Some("when" | "tags" | "become-user") => {}
                 Some(other) => diags.push(
                     Diag::new(
                         Code::Loop,
@@ -307,7 +312,7 @@ impl Playbook {
                         &entry_at(src, e),
                         "unknown property",
                     )
-                    .help("`for` takes its variable, `in=`, and optionally `when=` and `tags=`"),
+                    .help("`for` takes its variable, `in=`, and optionally `when=`, `tags=` and `become-user=`"),
                 ),
             }
         }
@@ -359,10 +364,10 @@ impl Playbook {
         for e in node.entries() {
             match (e.name().map(|n| n.value()), expect_string(src, e, "a host or group name")) {
                 (None, Ok(name)) => targets.push(Spanned { value: name, at: entry_at(src, e) }),
-                (Some("when" | "tags"), _) => {}
+                (Some("when" | "tags" | "become-user"), _) => {}
                 (Some(_), _) => diags.push(
                     Diag::new(Code::On, "`on` takes host or group names", &entry_at(src, e), "property here")
-                        .help("besides its hosts and groups, `on` takes only `when=` and `tags=`"),
+                        .help("besides its hosts and groups, `on` takes only `when=`, `tags=` and `become-user=`"),
                 ),
                 (None, Err(d)) => diags.push(d),
             }
@@ -490,16 +495,25 @@ impl Playbook {
     }
 }
 
-/// The `when=` and `tags=` of a node (a resource, or a block: `on`, `use`, `for`), added
-/// to its scope. Tags are not templated: they select what runs before any host is known.
+/// The `when=`, `tags=` and `become-user=` of a node (a resource, or a block: `on`,
+/// `use`, `for`), added to its scope. Tags are not templated: they select what runs before
+/// any host is known. A `become-user` replaces the one around it.
 fn block_extras(src: &Source, node: &KdlNode, scope: &mut Scope, diags: &mut Diags) {
     for e in node.entries() {
         match e.name().map(|n| n.value()) {
             Some("when") => scope.conditions.extend(condition(src, e, diags)),
             Some("tags") => scope.tags.extend(tags(src, e, diags)),
+            Some("become-user") => match BecomeUser::read(src, e, false) {
+                Ok(b) => scope.become_user = Some(b),
+                Err(d) => diags.push(d),
+            },
             _ => {}
         }
     }
+}
+
+fn has_become_user(node: &KdlNode) -> bool {
+    node.entries().iter().any(|e| e.name().is_some_and(|n| n.value() == "become-user"))
 }
 
 fn condition(src: &Source, e: &kdl::KdlEntry, diags: &mut Diags) -> Option<Condition> {

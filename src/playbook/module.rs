@@ -38,7 +38,7 @@ use crate::template::StringToken;
 
 /// Properties of a `use` that belong to the use, not to the module: no parameter may
 /// take these names.
-const RESERVED: &[&str] = &["when", "tags"];
+const RESERVED: &[&str] = &["when", "tags", "become-user"];
 
 /// How deep modules may use modules (a cycle is reported before this is reached).
 const MAX_DEPTH: usize = 16;
@@ -177,7 +177,7 @@ fn read_params(src: &Source, node: &KdlNode, diags: &mut Diags) -> Vec<Param> {
         if RESERVED.contains(&name.as_str()) {
             diags.push(
                 Diag::new(Code::Module, format!("a parameter cannot be named `{name}`"), &at, "reserved")
-                    .help("`when` and `tags` on a `use` belong to the use itself"),
+                    .help("`when`, `tags` and `become-user` on a `use` belong to the use itself"),
             );
             continue;
         }

@@ -131,7 +131,12 @@ mod tests {
         Directory {
             path: "/srv/app".into(),
             present: true,
-            ownership: Ownership { owner: Some("app".into()), group: Some("app".into()), mode: Some(0o750) },
+            ownership: Ownership {
+                owner: Some("app".into()),
+                group: Some("app".into()),
+                mode: Some(0o750),
+                login_group: false,
+            },
             parents: true,
         }
     }

@@ -93,7 +93,8 @@ impl Kind for Exec {
         let name = r.arg("a name");
         let command = r.nonempty("command");
         let cwd = r.nonempty("cwd");
-        let user = runas::read_user(r, "user");
+        let become_user = r.become_user();
+        let user = runas::read_user(r, "user").or(become_user);
         let creates = r.nonempty("creates");
         let only_if = r.nonempty("only-if");
         let unless = r.nonempty("unless");
@@ -242,8 +243,12 @@ impl Kind for Exec {
                 (Err(_), None) => return Diff::ok(),
             },
         }
+        let why = match &self.user {
+            Some(u) => format!("as {u}: {}", why.join("; ")),
+            None => why.join("; "),
+        };
         let action = if notified.is_some() { Action::Refresh } else { Action::Change };
-        Diff::new(action, vec![Change::refresh(Refresh::Run, why.join("; "))])
+        Diff::new(action, vec![Change::refresh(Refresh::Run, why)])
     }
 
     fn steps(&self, _state: &State, _diff: &Diff, sh: &mut Sh) {
@@ -408,7 +413,7 @@ mod tests {
         let state = e.parse("guards=checked\ncreates=0\nunless=1\n").expect("parse");
         let diff = e.diff(&state, &PlanCx::default());
         assert_eq!(diff.action, Action::Change);
-        assert_eq!(run_reason(&diff), Some("/srv/app/.migrated does not exist; unless failed (exit status 1)"));
+        assert_eq!(run_reason(&diff), Some("as app: /srv/app/.migrated does not exist; unless failed (exit status 1)"));
         // the first guard that says no stops the others
         let done = e.parse("guards=checked\ncreates=1\n").expect("parse");
         assert_eq!(done, State::Checked(Guards { creates: Some(true), only_if: None, unless: None }));
@@ -432,7 +437,7 @@ mod tests {
         let e = exec();
         let state = e.parse("pending=user\n").expect("parse");
         let diff = e.diff(&state, &PlanCx::default());
-        assert_eq!(run_reason(&diff), Some("user app does not exist yet: guards are checked at apply time"));
+        assert_eq!(run_reason(&diff), Some("as app: user app does not exist yet: guards are checked at apply time"));
     }
 
     #[test]
@@ -445,9 +450,9 @@ mod tests {
         let cx = PlanCx { notified_by: vec![ResourceId::new("file", "/srv/app/app.py")], ..PlanCx::default() };
         let diff = e.diff(&state, &cx);
         assert_eq!(diff.action, Action::Refresh);
-        assert_eq!(run_reason(&diff), Some("notified by file:/srv/app/app.py"));
+        assert_eq!(run_reason(&diff), Some("as app: notified by file:/srv/app/app.py"));
         let owed = e.diff(&state, &PlanCx { owed: true, ..PlanCx::default() });
-        assert_eq!(run_reason(&owed), Some("owed by an earlier run"));
+        assert_eq!(run_reason(&owed), Some("as app: owed by an earlier run"));
         let mut sh = Sh::new();
         assert!(!Kind::recheck(&e, &mut sh), "not notified: nothing to re-check");
     }
@@ -461,7 +466,7 @@ mod tests {
         assert_eq!(
             run_reason(&diff),
             Some(
-                "notified by file:/srv/app/app.py; /srv/app/.migrated exists when probed; checked again at apply time"
+                "as app: notified by file:/srv/app/app.py; /srv/app/.migrated exists when probed; checked again at apply time"
             )
         );
     }

@@ -253,7 +253,7 @@ mod tests {
             path: "/etc/app.conf".into(),
             present: true,
             content: Some(Desired::new(content.as_bytes().to_vec(), false)),
-            ownership: Ownership { owner: Some("app".into()), group: None, mode: Some(0o640) },
+            ownership: Ownership { owner: Some("app".into()), group: None, mode: Some(0o640), login_group: false },
             backup: false,
             validate: None,
             unit: None,

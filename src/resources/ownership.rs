@@ -16,6 +16,10 @@ pub struct Ownership {
     pub owner: Option<String>,
     pub group: Option<String>,
     pub mode: Option<u32>,
+    /// The owner comes from `become-user` and no group is given: whenever the owner is
+    /// set, the group becomes the owner's login group (`chown USER:`), as for a file the
+    /// user makes.
+    pub login_group: bool,
 }
 
 /// What `stat` said about a path.
@@ -29,12 +33,31 @@ pub struct Observed {
 }
 
 impl Ownership {
-    /// Reads `owner`, `group` and `mode`.
+    /// Reads `owner`, `group` and `mode`; without `owner`, the `become-user` in force
+    /// owns the path, with its login group unless `group` is given.
     pub fn read(r: &mut NodeReader) -> Ownership {
+        let become_user = r.become_user();
         let owner = read_account(r, "owner", "user name");
         let group = read_account(r, "group", "group name");
         let mode = r.mode("mode");
-        Ownership { owner, group, mode }
+        let login_group = owner.is_none() && group.is_none() && become_user.is_some() && !r.has("owner");
+        Ownership { owner: owner.or(become_user), group, mode, login_group }
+    }
+
+    /// The `chown` argument for the wanted owner and group, if any.
+    pub fn chown_spec(&self) -> Option<String> {
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => Some(format!("{o}:{g}")),
+            (Some(o), None) if self.login_group => Some(format!("{o}:")),
+            (Some(o), None) => Some(o.clone()),
+            (None, Some(g)) => Some(format!(":{g}")),
+            (None, None) => None,
+        }
+    }
+
+    /// What the plan shows for the owner's login group.
+    fn login_group_of(owner: &str) -> String {
+        format!("(login group of {owner})")
     }
 
     /// The managed user and group this path needs first.
@@ -77,6 +100,9 @@ impl Ownership {
             None => {
                 if let Some(o) = &self.owner {
                     out.push(Change::new("owner", None, Some(o.clone())));
+                    if self.login_group {
+                        out.push(Change::new("group", None, Some(Self::login_group_of(o))));
+                    }
                 }
                 if let Some(g) = &self.group {
                     out.push(Change::new("group", None, Some(g.clone())));
@@ -86,6 +112,9 @@ impl Ownership {
             Some(obs) => {
                 if let Some(o) = self.owner.as_deref().filter(|o| !same_id(o, &obs.owner, obs.uid)) {
                     out.push(Change::set("owner", obs.owner.clone(), o));
+                    if self.login_group {
+                        out.push(Change::set("group", obs.group.clone(), Self::login_group_of(o)));
+                    }
                 }
                 if let Some(g) = self.group.as_deref().filter(|g| !same_id(g, &obs.group, obs.gid)) {
                     out.push(Change::set("group", obs.group.clone(), g));
@@ -114,6 +143,9 @@ impl Ownership {
         match (self.owner.as_deref().filter(|_| wants("owner")), self.group.as_deref().filter(|_| wants("group"))) {
             (Some(o), Some(g)) => {
                 sh.raw("chown -- ").q(&format!("{o}:{g}")).sp().raw(target).nl();
+            }
+            (Some(o), None) if self.login_group => {
+                sh.raw("chown -- ").q(&format!("{o}:")).sp().raw(target).nl();
             }
             (Some(o), None) => {
                 sh.raw("chown -- ").q(o).sp().raw(target).nl();
@@ -159,7 +191,12 @@ mod tests {
 
     #[test]
     fn diffs_only_what_is_wanted_and_different() {
-        let want = Ownership { owner: Some("0".into()), group: Some("www-data".into()), mode: Some(0o644) };
+        let want = Ownership {
+            owner: Some("0".into()),
+            group: Some("www-data".into()),
+            mode: Some(0o644),
+            login_group: false,
+        };
         let changes = want.diff(Some(&obs()), 0o644);
         assert_eq!(changes, vec![Change::set("group", "adm", "www-data"), Change::set("mode", "0640", "0644")]);
         let mut sh = Sh::new();

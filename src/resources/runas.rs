@@ -4,7 +4,8 @@
 //!
 //! [`define`] writes a shell function `cv_as USER CMD...` that runs the command directly
 //! when USER is empty or is who the exchange already runs as (a playbook that connects as
-//! the app user without `become`), and through `runuser -u USER --` otherwise (root).
+//! the app user without `become`), through `runuser -u USER --` when the exchange runs as
+//! root, and fails saying so otherwise.
 //! The working directory is `/` first: the exchange's own (root's home) is not readable by
 //! other users, and tools that look around their working directory (git) would fail there.
 
@@ -14,7 +15,7 @@ use crate::syntax::reader::NodeReader;
 /// Defines `cv_as` and moves to `/`.
 pub fn define(sh: &mut Sh) {
     sh.raw("cd /\n");
-    sh.raw("cv_as() { cv_u=$1; shift; if [ -z \"$cv_u\" ] || [ \"$cv_u\" = \"$(id -un)\" ]; then \"$@\"; else runuser -u \"$cv_u\" -- \"$@\"; fi; }\n");
+    sh.raw("cv_as() { cv_u=$1; shift; if [ -z \"$cv_u\" ] || [ \"$cv_u\" = \"$(id -un)\" ]; then \"$@\"; elif [ \"$(id -u)\" -ne 0 ]; then printf 'converge: acting as %s needs root: give the host become=#true\\n' \"$cv_u\" >&2; return 1; else runuser -u \"$cv_u\" -- \"$@\"; fi; }\n");
 }
 
 /// Reads a user-name property (`user=`, `owner=`): a name `runuser -u` and `stat -c %U`

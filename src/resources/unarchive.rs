@@ -169,7 +169,7 @@ impl Unarchive {
             self.format.name(),
             self.strip,
             own(&self.ownership.owner),
-            own(&self.ownership.group)
+            if self.ownership.login_group { "-login".to_string() } else { own(&self.ownership.group) }
         )
     }
 
@@ -245,13 +245,7 @@ impl Unarchive {
             .num(self.strip + 1)
             .raw(")\n");
         }
-        let og = match (&self.ownership.owner, &self.ownership.group) {
-            (Some(o), Some(g)) => Some(format!("{o}:{g}")),
-            (Some(o), None) => Some(o.clone()),
-            (None, Some(g)) => Some(format!(":{g}")),
-            (None, None) => None,
-        };
-        if let Some(og) = og {
+        if let Some(og) = self.ownership.chown_spec() {
             sh.raw("chown -R -- ").q(&og).raw(" \"$stage/x\"\n");
         }
         sh.raw("(cd \"$stage/x\" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum --) > \"$stage/manifest\"\n");

@@ -80,7 +80,8 @@ impl Kind for Unit {
             return None;
         }
         let unit = unit_name(&name.value);
-        let own = Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644) };
+        let own =
+            Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644), login_group: false };
         let file = File::managed(format!("/etc/systemd/system/{unit}"), present, content, own).verified_unit(&unit);
         Some(Unit { name: unit, file })
     }
@@ -123,7 +124,8 @@ mod tests {
 
     #[test]
     fn a_changed_unit_reloads_systemd() {
-        let own = Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644) };
+        let own =
+            Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644), login_group: false };
         let file = File::managed(
             "/etc/systemd/system/a.service".into(),
             true,

@@ -111,7 +111,8 @@ impl Kind for Venv {
     fn build(r: &mut NodeReader) -> Option<Venv> {
         let path = read_path(r);
         let python = r.nonempty("python");
-        let owner = read_user(r, "owner");
+        let become_user = r.become_user();
+        let owner = read_user(r, "owner").or(become_user);
         let system_site = r.bool("system-site-packages").unwrap_or(false);
         if let Some(p) = &python {
             r.absolute_path(

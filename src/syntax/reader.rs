@@ -17,7 +17,22 @@ use crate::diag::{At, Code, Diag, Diags, Source, Spanned, did_you_mean};
 use crate::template::{StringToken, Templates};
 
 /// Properties and children every resource accepts; the engine reads them.
-pub const COMMON: &[&str] = &["require", "notify", "subscribe", "when", "tags"];
+pub const COMMON: &[&str] = &["require", "notify", "subscribe", "when", "tags", "become-user"];
+
+/// The kinds that act as a user, and so take `become-user` (the others act as root).
+pub const ACTS_AS_USER: &[&str] =
+    &["exec", "git", "venv", "cron", "file", "directory", "copy-tree", "download", "unarchive"];
+
+/// The user a resource acts as (`become-user=`, on the resource, a block around it, or its
+/// host), rendered for this host.
+#[derive(Debug, Clone)]
+pub struct Become {
+    pub user: String,
+    /// Where it is written.
+    pub at: At,
+    /// Written on the resource itself (not inherited from a block or the host).
+    pub own: bool,
+}
 
 pub struct NodeReader<'a> {
     node: &'a KdlNode,
@@ -34,6 +49,9 @@ pub struct NodeReader<'a> {
     nested: bool,
     /// Every child node is accepted, whatever its name (a map written as nodes).
     any_child: bool,
+    /// The `become-user` in force, and whether the kind asked for it.
+    become_user: Option<Become>,
+    become_read: bool,
 }
 
 impl<'a> NodeReader<'a> {
@@ -58,7 +76,22 @@ impl<'a> NodeReader<'a> {
             failed: false,
             nested: false,
             any_child: false,
+            become_user: None,
+            become_read: false,
         }
+    }
+
+    /// Sets the `become-user` in force for this resource.
+    pub fn set_become(&mut self, b: Option<Become>) {
+        self.become_user = b;
+    }
+
+    /// The `become-user` in force, for a kind that acts as a user (the user commands run
+    /// as, the owner of what it makes). A kind that never asks has it reported by
+    /// [`NodeReader::finish`] when written on the resource itself.
+    pub fn become_user(&mut self) -> Option<String> {
+        self.become_read = true;
+        self.become_user.as_ref().map(|b| b.user.clone())
     }
 
     /// Reads one child node of this node (`mount "/srv" "/data" read-only=#true`) with
@@ -78,6 +111,8 @@ impl<'a> NodeReader<'a> {
             failed: false,
             nested: true,
             any_child: false,
+            become_user: None,
+            become_read: false,
         };
         let value = f(&mut r);
         let ok = r.finish();
@@ -460,6 +495,20 @@ impl<'a> NodeReader<'a> {
         for extra in positional.iter().skip(self.args_read) {
             let at = entry_at(self.src, extra);
             self.error(Diag::new(Code::ExtraArgument, format!("`{kind}` takes {takes}"), &at, "unexpected value"));
+        }
+        if let Some(b) = self.become_user.clone().filter(|b| b.own && !self.become_read && !self.nested) {
+            self.error(
+                Diag::new(
+                    Code::Become,
+                    format!("`become-user` does not apply to `{kind}`"),
+                    &b.at,
+                    format!("`{kind}` acts as root"),
+                )
+                .help(format!(
+                    "`become-user` applies to {}; the other kinds act as root (`pip` as its venv's owner)",
+                    ACTS_AS_USER.join(", ")
+                )),
+            );
         }
         for e in self.node.entries() {
             let Some(name) = e.name() else { continue };

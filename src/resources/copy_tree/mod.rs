@@ -51,6 +51,8 @@ pub struct CopyTree {
     tree: Tree,
     owner: Option<String>,
     group: Option<String>,
+    /// The owner is the `become-user` and no group is given: see [`Ownership::login_group`].
+    login_group: bool,
     mode: Option<u32>,
     dir_mode: Option<u32>,
     purge: bool,
@@ -102,6 +104,7 @@ impl CopyTree {
             owner: if owner { self.owner.clone() } else { None },
             group: if owner { self.group.clone() } else { None },
             mode,
+            login_group: owner && self.login_group,
         }
     }
 
@@ -338,8 +341,11 @@ impl Kind for CopyTree {
         let dest = r.arg("a path");
         let dest = dest.filter(|d| r.absolute_path(d, PathRule::Canonical, None));
         let source = r.nonempty("source");
+        let become_user = r.become_user();
         let owner = read_account(r, "owner", "user name");
         let group = read_account(r, "group", "group name");
+        let login_group = owner.is_none() && group.is_none() && become_user.is_some() && !r.has("owner");
+        let owner = owner.or(become_user);
         let mode = r.mode("mode");
         let dir_mode = r.mode("dir-mode");
         let purge = r.bool("purge").unwrap_or(false);
@@ -377,7 +383,7 @@ impl Kind for CopyTree {
                 return None;
             }
         };
-        Some(CopyTree { dest, tree, owner, group, mode, dir_mode, purge, exclude })
+        Some(CopyTree { dest, tree, owner, group, login_group, mode, dir_mode, purge, exclude })
     }
 
     fn name(&self) -> &str {
@@ -480,6 +486,7 @@ mod tests {
             ),
             owner: Some("www".into()),
             group: None,
+            login_group: false,
             mode: None,
             dir_mode: None,
             purge,

@@ -42,12 +42,7 @@ fn batch(sh: &mut Sh, cmd: &'static str, arg: Option<&str>, rels: &[String]) {
 
 /// The chown spec for the wanted owner and group, if any.
 fn chown_spec(t: &CopyTree) -> Option<String> {
-    match (&t.owner, &t.group) {
-        (Some(o), Some(g)) => Some(format!("{o}:{g}")),
-        (Some(o), None) => Some(o.clone()),
-        (None, Some(g)) => Some(format!(":{g}")),
-        (None, None) => None,
-    }
+    t.attrs(true, None).chown_spec()
 }
 
 /// A line of `sha256sum -c` input for `./rel` (names with a backslash are escaped the

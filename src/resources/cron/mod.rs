@@ -84,7 +84,8 @@ impl Kind for Cron {
         let present = r.choice("state", &["present", "absent"]).is_none_or(|s| s == "present");
         let schedule = r.nonempty("schedule");
         let command = r.nonempty("command");
-        let user = runas::read_user(r, "user");
+        let become_user = r.become_user();
+        let user = runas::read_user(r, "user").or(become_user);
         let crontab = r.bool("crontab").unwrap_or(false);
         let env = r.map("env");
         let name = name?;
@@ -122,7 +123,12 @@ impl Kind for Cron {
                 let sensitive = r.holds_secret(text.as_bytes());
                 Desired::new(text.into_bytes(), sensitive)
             });
-            let own = Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644) };
+            let own = Ownership {
+                owner: Some("root".into()),
+                group: Some("root".into()),
+                mode: Some(0o644),
+                login_group: false,
+            };
             Place::CronD(File::managed(format!("{CRON_D}/{}", name.value), present, content, own))
         };
         Some(Cron { name: name.value, user, place })
@@ -292,7 +298,12 @@ mod tests {
             Place::Crontab(line.map(str::to_string))
         } else {
             let content = line.map(|l| Desired::new(cron_d_text("power-off", &[], l).into_bytes(), false));
-            let own = Ownership { owner: Some("root".into()), group: Some("root".into()), mode: Some(0o644) };
+            let own = Ownership {
+                owner: Some("root".into()),
+                group: Some("root".into()),
+                mode: Some(0o644),
+                login_group: false,
+            };
             Place::CronD(File::managed("/etc/cron.d/power-off".into(), line.is_some(), content, own))
         };
         Cron { name: "power-off".into(), user: "root".into(), place }

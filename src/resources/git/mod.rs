@@ -176,7 +176,8 @@ impl Kind for Git {
         let path = read_path(r);
         let repo = Git::read_repo(r);
         let version = Git::read_version(r);
-        let user = read_user(r, "user");
+        let become_user = r.become_user();
+        let user = read_user(r, "user").or(become_user);
         let force = r.bool("force").unwrap_or(false);
         if r.failed() {
             return None;
