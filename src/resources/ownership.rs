@@ -204,4 +204,23 @@ mod tests {
         assert_eq!(sh.text(), "chgrp -- www-data \"$p\"\nchmod 0644 \"$p\"\n");
         assert!(Ownership::default().diff(Some(&obs()), 0o644).is_empty());
     }
+
+    #[test]
+    fn a_become_user_owner_brings_its_login_group_whenever_the_owner_is_set() {
+        let want = Ownership { owner: Some("deploy".into()), login_group: true, ..Ownership::default() };
+        let new = want.diff(None, 0o644);
+        assert_eq!(new[1], Change::new("group", None, Some("(login group of deploy)".into())));
+        let mut sh = Sh::new();
+        want.steps(&new, "\"$p\"", &mut sh);
+        assert_eq!(sh.text(), "chown -- deploy: \"$p\"\nchmod 0644 \"$p\"\n");
+        assert_eq!(want.chown_spec().as_deref(), Some("deploy:"));
+        // owned by root: both change; owned by deploy already: the group is left as it is
+        let changes = want.diff(Some(&obs()), 0o644);
+        assert_eq!(
+            changes,
+            vec![Change::set("owner", "root", "deploy"), Change::set("group", "adm", "(login group of deploy)")]
+        );
+        let theirs = Observed { owner: "deploy".into(), uid: 1001, ..obs() };
+        assert!(want.diff(Some(&theirs), 0o644).is_empty());
+    }
 }

@@ -39,3 +39,36 @@ pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
             .collect()),
     }
 }
+
+/// `ACTS_AS_USER` is exactly the kinds that ask for `become-user`: every other kind
+/// reports it when written on the resource.
+#[test]
+fn the_kinds_said_to_act_as_a_user_are_those_that_ask_for_become_user() {
+    use crate::diag::Code;
+    use crate::syntax::reader::{ACTS_AS_USER, Become};
+    for def in super::KINDS {
+        let text = format!("{} \"/x\" become-user=\"deploy\"\n", def.name);
+        let src = crate::diag::source("test.kdl", text);
+        let doc = crate::syntax::kdl::parse(&src).expect("kdl");
+        let node = doc.nodes().first().expect("a node");
+        let dir = std::path::Path::new(".");
+        let templates = crate::template::Templates::new(dir);
+        let ctx = minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
+        let mut diags = crate::diag::Diags::default();
+        let mut r = NodeReader::new(node, &src, dir, &templates, &ctx, &mut diags);
+        let at = r.at();
+        r.set_become(Some(Become { user: "deploy".into(), at, own: true }));
+        let _ = (def.build)(&mut r);
+        r.finish();
+        let refused = diags.iter().any(|d| d.code == Code::Become);
+        let unknown = diags.iter().any(|d| d.message.contains("become-user"));
+        assert_eq!(
+            refused,
+            !ACTS_AS_USER.contains(&def.name),
+            "{}: {:?}",
+            def.name,
+            diags.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
+        assert_eq!(unknown, refused, "{}: reported once, by its own error", def.name);
+    }
+}

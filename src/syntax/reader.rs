@@ -483,7 +483,8 @@ impl<'a> NodeReader<'a> {
         let kind = self.kind().to_string();
         let mut known: Vec<&str> = self.props.iter().chain(self.children.iter()).copied().collect();
         if !self.nested {
-            known.extend(COMMON);
+            // `become-user` is listed only where it applies; elsewhere it has its own error
+            known.extend(COMMON.iter().filter(|k| **k != "become-user" || ACTS_AS_USER.contains(&kind.as_str())));
         }
         let positional = self.positional();
         let takes = match (self.nested, self.args_read) {
@@ -513,7 +514,7 @@ impl<'a> NodeReader<'a> {
         for e in self.node.entries() {
             let Some(name) = e.name() else { continue };
             let key = name.value();
-            if !known.contains(&key) {
+            if !known.contains(&key) && (key != "become-user" || self.nested) {
                 let at = At::new(self.src, name.span());
                 self.unknown(&kind, "property", key, &at, &known);
             }

@@ -47,6 +47,11 @@ diag_case!(
     "secrets { sudo_pw env=\"HOME\" }\nhost \"a\" become=#true become-password=\"sudo_pass\"\nhost \"b\" become-password=\"sudo_pw\"\nfile \"/x\" content=\"x\"\n"
 );
 
+diag_case!(
+    become_user_on_a_kind_that_acts_as_root_or_not_a_user_name,
+    "host \"a\" become-user=\"{{ app }}\"\nvars { app \"deploy\"; bad \"no one\" }\npackage \"nginx\"\nservice \"nginx\" become-user=\"www-data\"\non \"all\" become-user=\"{{ bad }}\" {\n    file \"/srv/x\" content=\"x\"\n}\nfor \"u\" in=\"['a', 'b']\" become-user=\"{{ u }}\" {\n    directory \"/srv/{{ u }}\"\n}\n"
+);
+
 diag_case!(unknown_property_suggests, "host \"a\"\nfile \"/etc/x\" content=\"x\" ownr=\"root\"\n");
 
 diag_case!(unknown_kind_suggests, "host \"a\"\nfiel \"/etc/x\"\n");

@@ -188,3 +188,44 @@ on "me" when="backups" tags="backup" {{
         ]
     );
 }
+
+/// `become-user` on the host, a block and a resource: the innermost wins, an explicit
+/// `owner` wins over it, kinds that act as root are left to root, and the plan says whom
+/// each acts as (read-only diff against this machine).
+#[test]
+fn become_user_the_innermost_wins_and_the_plan_says_whom_each_acts_as() {
+    let p = Project::new();
+    p.file(
+        "playbook.kdl",
+        r#"host "h" connection="local" become-user="nobody"
+package "coreutils"
+file "/tmp/cv-become-absent/host-level" content="x\n"
+on "all" become-user="daemon" {
+    exec "who" command="id -un > /tmp/cv-become-absent/who" creates="/tmp/cv-become-absent/who"
+    directory "/tmp/cv-become-absent/d" become-user="bin"
+    file "/tmp/cv-become-absent/f" content="x\n" owner="root"
+    venv "/tmp/cv-become-absent/venv"
+}
+"#,
+    );
+    let run = p.converge(&["diff", "playbook.kdl", "--format", "json"]);
+    run.expect(2);
+    let report = run.json();
+    let changes = |id: &str| -> Vec<String> {
+        let res = report["hosts"][0]["resources"].as_array().expect("resources");
+        let r = res.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("{id} in {report}"));
+        column(&r["changes"], |c| {
+            format!("{}={}", c["field"].as_str().unwrap_or(""), c["after"].as_str().unwrap_or(""))
+        })
+    };
+    assert!(changes("package:coreutils").is_empty());
+    let host_level = changes("file:/tmp/cv-become-absent/host-level");
+    assert!(host_level.contains(&"owner=nobody".to_string()), "{host_level:?}");
+    assert!(host_level.contains(&"group=(login group of nobody)".to_string()), "{host_level:?}");
+    assert_eq!(changes("exec:who"), ["run=as daemon: /tmp/cv-become-absent/who does not exist"]);
+    let d = changes("directory:/tmp/cv-become-absent/d");
+    assert!(d.contains(&"owner=bin".to_string()) && d.contains(&"group=(login group of bin)".to_string()), "{d:?}");
+    let f = changes("file:/tmp/cv-become-absent/f");
+    assert!(f.contains(&"owner=root".to_string()) && !f.iter().any(|c| c.starts_with("group=")), "{f:?}");
+    assert!(changes("venv:/tmp/cv-become-absent/venv").contains(&"owner=daemon".to_string()));
+}

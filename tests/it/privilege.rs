@@ -121,3 +121,59 @@ fn ask_become_pass_reads_it_once_and_a_wrong_one_fails_without_showing_it() {
     assert_eq!(h.sh("test -e /etc/become-test && echo yes || echo no"), "no\n");
     assert_eq!(h.sh("test -e /tmp/pwned-by-password && echo ran || echo never ran"), "never ran\n");
 }
+
+/// `become-user` on a block: what the block makes belongs to the user (with its login
+/// group), its commands and its cron job run as the user, while
+/// what converge keeps on the host (backups, owed refreshes) stays under root's
+/// /var/lib/converge, whoever the resources act as.
+#[test]
+fn become_user_acts_as_the_user_and_state_stays_root_owned() {
+    let h = OnHost::new("");
+    login(&h, "erin", "ALL=(ALL) NOPASSWD: ALL", None, "");
+    let playbook = |settings: &str| {
+        format!(
+            "package \"cron\"\nuser \"deploy\" shell=\"/bin/sh\" home=\"/home/deploy\"\n\
+             on \"all\" become-user=\"deploy\" {{\n\
+             \x20   directory \"/srv/app\"\n\
+             \x20   file \"/srv/app/settings.py\" content=\"{settings}\" backup=#true notify=\"exec:reload\"\n\
+             \x20   file \"/srv/app/shared.conf\" content=\"x\\n\" group=\"adm\"\n\
+             \x20   exec \"whoami\" command=\"id -un > /srv/app/whoami\" creates=\"/srv/app/whoami\"\n\
+             \x20   exec \"reload\" command=\"id -un >> /srv/app/reloads\" refresh-only=#true\n\
+             \x20   cron \"report\" schedule=\"@daily\" command=\"/bin/true report\"\n\
+             }}\n"
+        )
+    };
+    h.playbook(&playbook("DEBUG = False\\n"));
+    let report = h.four_steps();
+    let plan = report.to_string();
+    assert!(plan.contains("login group of deploy"), "the plan says the group: {plan}");
+    assert_eq!(
+        h.sh("stat -c '%U:%G %a %n' /srv/app /srv/app/settings.py /srv/app/shared.conf /srv/app/whoami"),
+        "deploy:deploy 755 /srv/app\ndeploy:deploy 644 /srv/app/settings.py\ndeploy:adm 644 /srv/app/shared.conf\ndeploy:deploy 644 /srv/app/whoami\n"
+    );
+    assert_eq!(h.sh("cat /srv/app/whoami /srv/app/reloads"), "deploy\ndeploy\n");
+    assert_eq!(h.sh("grep -v '^#' /etc/cron.d/report | grep -c '^@daily deploy /bin/true report$'"), "1\n");
+    // a change: the old file is backed up, the reload owed and done, as the user
+    h.playbook(&playbook("DEBUG = True\\n"));
+    h.run("apply", &[]).expect(0);
+    assert_eq!(h.sh("cat /srv/app/settings.py; cat /srv/app/reloads"), "DEBUG = True\ndeploy\ndeploy\n");
+    assert_eq!(h.sh("cat /var/lib/converge/backup/srv/app/settings.py.*"), "DEBUG = False\n");
+    // one place, root's: nothing under it belongs to anyone else, nothing kept elsewhere
+    assert_eq!(h.sh("stat -c %U /var/lib/converge /var/lib/converge/owed"), "root\nroot\n");
+    // every directory of it is root's; a backup keeps its file's owner and mode, so that
+    // putting it back restores the file exactly
+    assert_eq!(h.sh("find /var/lib/converge -type d ! -user root -printf '%u %p\\n'"), "");
+    assert_eq!(h.sh("stat -c '%U:%G %a' /var/lib/converge/backup/srv/app/settings.py.*"), "deploy:deploy 644\n");
+    assert_eq!(
+        h.sh("ls -d /home/deploy/.local/state /home/erin/.local/state /root/.local/state 2>/dev/null || true"),
+        ""
+    );
+    h.run("diff", &[]).expect(0);
+    // without become the exchange is erin's, who cannot act as deploy: said so, on the step
+    let inv = std::fs::read_to_string(h.project.path().join("inventory.kdl")).expect("inventory");
+    h.project.file("inventory.kdl", &inv.replace(" become=#true", ""));
+    h.playbook("exec \"as-deploy\" command=\"true\" creates=\"/srv/as-deploy\" become-user=\"deploy\"\n");
+    let refused = h.run("apply", &[]);
+    refused.expect(1);
+    assert!(refused.stdout.contains("acting as deploy needs root: give the host become=#true"), "{refused:?}");
+}
