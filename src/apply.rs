@@ -72,7 +72,7 @@ fn gate_deps(graph: &HostGraph, gated: &PerNode<bool>) -> PerNode<Vec<NodeId>> {
 
 /// The steps of a node's block: its kind's re-check, or the steps written from what it
 /// was planned from; `None` when there is nothing to write them from.
-fn steps(graph: &HostGraph, plan: &HostPlan, bases: &Bases, i: NodeId) -> Option<Sh> {
+pub(crate) fn steps(graph: &HostGraph, plan: &HostPlan, bases: &Bases, i: NodeId) -> Option<Sh> {
     let res = &graph[i].res;
     match &plan[i] {
         NodeState::Recheck { .. } => res.recheck(),

@@ -10,7 +10,8 @@ Exit codes:
   diff    0 = nothing to change, 2 = changes pending, 1 = an error (invalid playbook,
           unreachable host, unreadable probe)
   apply   0 = every host converged, 1 = anything failed (invalid playbook, unreachable
-          host, failed or skipped step, a change that did not converge)
+          host, failed or skipped step, a change that did not converge; from a saved plan,
+          a host refused or left needing a new plan)
   run     0 = the command exited 0 on every host, 1 = a host was unreachable or it failed";
 
 #[derive(Debug, Parser)]
@@ -33,7 +34,7 @@ pub enum Command {
     /// Probe the hosts and print the plan; changes nothing
     #[command(after_help = EXIT_CODES)]
     Diff(RunArgs),
-    /// Probe, plan, apply and verify every host
+    /// Probe, plan, apply and verify every host; or apply a plan saved by `diff --out`
     #[command(after_help = EXIT_CODES)]
     Apply(RunArgs),
     /// Boot a local systemd container per host of the playbook and apply it there
@@ -135,7 +136,7 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The playbook (KDL)
+    /// The playbook (KDL); for `apply`, also a plan saved by `diff --out`
     pub playbook: PathBuf,
     /// Only print the plan (for `apply`, the same as `diff`); never changes anything
     #[arg(long)]
@@ -176,6 +177,13 @@ pub struct RunArgs {
     /// secret (on the terminal; from the first line of standard input when it is not one)
     #[arg(long, short = 'K')]
     pub ask_become_pass: bool,
+    /// diff: save the plan to FILE; `converge apply FILE` then applies exactly it, refusing
+    /// every host that changed since
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// apply FILE: refuse a saved plan older than this (`30m`, `2h`, `1d`)
+    #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+    pub max_age: Option<std::time::Duration>,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,

@@ -32,6 +32,9 @@ pub enum HostError {
     /// The facts changed at every probe: the expansion never held still.
     #[error("the host's facts changed at every probe ({0}): run again")]
     Unsettled(String),
+    /// The host differs from the saved plan being applied (what differs).
+    #[error("refused: the host differs from the saved plan: {0}")]
+    Refused(String),
 }
 
 /// Why one exchange gave nothing to read.

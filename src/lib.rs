@@ -48,6 +48,7 @@ pub mod probe;
 pub mod report;
 pub mod resources;
 pub mod rounds;
+pub mod saved_plan;
 pub mod sandbox;
 pub mod script;
 pub mod syntax;

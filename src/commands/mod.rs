@@ -5,6 +5,7 @@ pub mod adhoc;
 pub mod check;
 pub mod facts;
 pub mod run;
+pub mod saved;
 pub mod sandbox;
 
 use std::io::{IsTerminal, Write};

@@ -2,6 +2,7 @@
 //! report, exit with the code DESIGN.md §5 gives.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::apply::Step;
@@ -15,6 +16,13 @@ use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &RunArgs, apply: bool) -> i32 {
     let mode = if apply && !args.dry_run { Mode::Apply } else { Mode::Diff };
+    if mode == Mode::Apply && crate::saved_plan::is_saved_plan(&args.playbook) {
+        return super::saved::apply(args);
+    }
+    if let Err(e) = super::saved::check_options(args, mode) {
+        super::print_err(&format!("error: {e}\n"), args.no_color);
+        return error::FAILURE;
+    }
     let loaded = crate::playbook::load_all(&args.playbook, args.inventory.as_deref());
     let limit = args.limit.as_deref();
     let mut prepared = match loaded.and_then(|(pb, d)| crate::prepare::prepare_loaded(pb, d, limit, &args.selection()))
@@ -25,17 +33,48 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
             return error::FAILURE;
         }
     };
-    if args.ask_become_pass {
-        match super::ask_become_pass(prepared.jobs.iter_mut().map(|j| &mut j.host)) {
-            Ok(Some(pass)) => prepared.jobs.iter_mut().for_each(|j| j.secrets.push(pass.clone())),
-            Ok(None) => {}
-            Err(e) => {
-                super::print_err(&format!("error: {e}\n"), args.no_color);
-                return error::FAILURE;
+    if let Err(e) = become_pass(args, &mut prepared.jobs) {
+        super::print_err(&format!("error: {e}\n"), args.no_color);
+        return error::FAILURE;
+    }
+    let plan_file = match args.out.as_ref().map(|_| crate::saved_plan::PlanKey::load_or_create()).transpose() {
+        Ok(key) => key.map(|key| Arc::new(engine::PlanFile { key, saved: None })),
+        Err(e) => {
+            super::print_err(&format!("error: {e}\n"), args.no_color);
+            return error::FAILURE;
+        }
+    };
+    let opts = options(args, mode, plan_file.clone());
+    let progress = args.format == Format::Human && std::io::stderr().is_terminal();
+    match execute(prepared.jobs, &opts, progress) {
+        Ok(report) => {
+            emit(&report, args.format, args.no_color);
+            let code = exit_code(&report, mode);
+            match (&args.out, plan_file) {
+                (Some(out), Some(pf)) => super::saved::write(args, out, &prepared.playbook, &pf.key, &report, code),
+                _ => code,
             }
         }
+        Err(e) => {
+            super::print_err(&format!("error: {e}\n"), args.no_color);
+            error::FAILURE
+        }
     }
-    let opts = Options {
+}
+
+/// `--ask-become-pass`: asked once, for every `become` host without a password of its own.
+pub fn become_pass(args: &RunArgs, jobs: &mut [engine::Job]) -> Result<(), String> {
+    if args.ask_become_pass {
+        if let Some(pass) = super::ask_become_pass(jobs.iter_mut().map(|j| &mut j.host))? {
+            jobs.iter_mut().for_each(|j| j.secrets.push(pass.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The engine's options from the command line.
+pub fn options(args: &RunArgs, mode: Mode, plan_file: Option<Arc<engine::PlanFile>>) -> Options {
+    Options {
         mode,
         ssh: SshOptions {
             config_file: args.ssh_config.clone(),
@@ -44,17 +83,7 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
             persist: (args.control_persist > 0).then(|| Duration::from_secs(args.control_persist)),
         },
         forks: usize::from(args.forks),
-    };
-    let progress = args.format == Format::Human && std::io::stderr().is_terminal();
-    match execute(prepared.jobs, &opts, progress) {
-        Ok(report) => {
-            emit(&report, args.format, args.no_color);
-            exit_code(&report, mode)
-        }
-        Err(e) => {
-            super::print_err(&format!("error: {e}\n"), args.no_color);
-            error::FAILURE
-        }
+        plan_file,
     }
 }
 

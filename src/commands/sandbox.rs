@@ -128,6 +128,7 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
             persist: None,
         },
         forks: 16,
+        plan_file: None,
     };
     let progress = args.format == crate::cli::Format::Human && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match execute(jobs, &opts, progress) {

@@ -34,6 +34,7 @@ use crate::report::{self, HostReport, HostStatus, Outcome, ResourceReport};
 use crate::resources::mask;
 use crate::resources::{Action, Change};
 use crate::rounds::{AfterRound, ROUNDS};
+use crate::saved_plan::{self, PlanKey, SavedPlan};
 use crate::transport::ssh::{self, SshOptions, Target};
 use crate::transport::{Counted, Transport, TransportError, local::Local};
 
@@ -50,6 +51,21 @@ pub struct Options {
     pub mode: Mode,
     pub ssh: SshOptions,
     pub forks: usize,
+    /// Diff: record each host's plan for `--out` with this key. Apply: apply the saved
+    /// plan it holds, refusing a host that drifted from it.
+    pub plan_file: Option<Arc<PlanFile>>,
+}
+
+/// A saved plan being made (`diff --out`) or applied (`apply FILE`).
+pub struct PlanFile {
+    pub key: PlanKey,
+    pub saved: Option<SavedPlan>,
+}
+
+impl std::fmt::Debug for PlanFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanFile").field("key", &self.key.id()).field("applying", &self.saved.is_some()).finish()
+    }
 }
 
 /// Runs every job, at most `forks` at once; reports come back in job order.
@@ -141,7 +157,21 @@ async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     report.timings_ms.connect = ms(started.elapsed());
     emit.send(What::Connected);
     let facts = facts.map(|job| Facts::new(job, host.clone()));
-    converge_over(&graph, facts, transport, opts.mode, &secrets, report, emit, started).await
+    let how = How { mode: opts.mode, plan_file: opts.plan_file.as_deref() };
+    converge_over(&graph, facts, transport, how, &secrets, report, emit, started).await
+}
+
+/// What a run does to a host: its mode, and the saved plan it makes or applies.
+#[derive(Clone, Copy)]
+struct How<'a> {
+    mode: Mode,
+    plan_file: Option<&'a PlanFile>,
+}
+
+impl How<'_> {
+    fn of(mode: Mode) -> How<'static> {
+        How { mode, plan_file: None }
+    }
 }
 
 /// Runs one host's graph over a transport that is already open (a modelled host in the
@@ -157,7 +187,7 @@ pub async fn converge_on(
 ) -> HostReport {
     let report = HostReport::new(name.to_string(), name.to_string());
     let emit = Emitter::none(name);
-    converge_over(graph, None, Counted::new(transport), mode, secrets, report, &emit, Instant::now()).await
+    converge_over(graph, None, Counted::new(transport), How::of(mode), secrets, report, &emit, Instant::now()).await
 }
 
 /// [`converge_on`] for a whole [`Job`]: with the playbook's facts side, so that the
@@ -167,7 +197,7 @@ pub async fn converge_job_on(job: Job, transport: Box<dyn Transport>, mode: Mode
     let report = HostReport::new(host.name.clone(), host.name.clone());
     let emit = Emitter::none(&host.name);
     let facts = facts.map(|job| Facts::new(job, host.clone()));
-    converge_over(&graph, facts, Counted::new(transport), mode, &secrets, report, &emit, Instant::now()).await
+    converge_over(&graph, facts, Counted::new(transport), How::of(mode), &secrets, report, &emit, Instant::now()).await
 }
 
 /// [`converge_host`] over a transport just opened, then closed: the graph's secrets masked
@@ -177,21 +207,26 @@ async fn converge_over(
     graph: &HostGraph,
     facts: Option<Facts>,
     transport: Counted,
-    mode: Mode,
+    how: How<'_>,
     secrets: &[String],
     mut report: HostReport,
     emit: &Emitter,
     started: Instant,
 ) -> HostReport {
     let mut facts = facts;
-    converge_host(graph, facts.as_mut(), &transport, mode, secrets, &mut report, emit).await;
+    converge_host(graph, facts.as_mut(), &transport, how, secrets, &mut report, emit).await;
     // a step changed a fact the playbook reads, and the playbook expands differently with
     // it: what now differs converges in this run, in one more pass over the new graph
+    // (not from a saved plan, which covers only what it saved)
     if let Some(next) = facts.as_mut().and_then(|f| f.pending.take()) {
-        let mut again = HostReport::new(report.host.clone(), report.address.clone());
-        again.facts = report.facts.clone();
-        converge_host(&next, facts.as_mut(), &transport, mode, secrets, &mut again, emit).await;
-        merge_pass(&mut report, again);
+        if how.plan_file.is_some_and(|p| p.saved.is_some()) {
+            needs_new_plan(&mut report, "a step changed a host fact the playbook reads");
+        } else {
+            let mut again = HostReport::new(report.host.clone(), report.address.clone());
+            again.facts = report.facts.clone();
+            converge_host(&next, facts.as_mut(), &transport, how, secrets, &mut again, emit).await;
+            merge_pass(&mut report, again);
+        }
     }
     report.exchanges = transport.count();
     transport.close().await;
@@ -207,11 +242,12 @@ async fn converge_host(
     graph: &HostGraph,
     mut facts: Option<&mut Facts>,
     t: &Counted,
-    mode: Mode,
+    how: How<'_>,
     secrets: &[String],
     report: &mut HostReport,
     emit: &Emitter,
 ) {
+    let mode = how.mode;
     let phase = Instant::now();
     let mut expanded: Option<HostGraph> = None;
     if let Some(f) = facts.as_deref_mut() {
@@ -269,7 +305,24 @@ async fn converge_host(
     let probe_failed = report.resources.iter().any(|r| r.error.is_some());
     let pending = report.resources.iter().any(|r| r.action != Action::Ok);
     emit.send(What::Planned { pending: report.resources.iter().filter(|r| r.action != Action::Ok).count() });
+    let record = how.plan_file.map(|p| saved_plan::record(&report.host, graph, &plan, &bases, secrets, &p.key));
+    let saved = how.plan_file.and_then(|p| p.saved.as_ref());
+    if let (Some(saved), Some(now)) = (saved, &record) {
+        let drift = match saved.hosts.iter().find(|h| h.host == report.host) {
+            Some(planned) => saved_plan::drift(planned, now),
+            None => vec!["the host is not in the saved plan".to_string()],
+        };
+        if !drift.is_empty() {
+            let lines: Vec<String> = drift.iter().map(|d| mask(d, secrets)).collect();
+            report.status = HostStatus::Failed;
+            report.error =
+                Some(format!("refused: the host differs from the saved plan (make a new plan):\n    {}", lines.join("\n    ")));
+            emit.send(What::Failed { error: HostError::Refused(lines.join("; ")) });
+            return;
+        }
+    }
     if mode == Mode::Diff {
+        report.saved = record;
         report.status = if probe_failed {
             HostStatus::Failed
         } else if pending {
@@ -282,8 +335,23 @@ async fn converge_host(
     for r in report.resources.iter_mut().filter(|r| r.error.is_none()) {
         r.result = Some(Outcome::Ok);
     }
-    apply_rounds(graph, t, plan, bases, secrets, facts, report, emit).await;
+    let rounds = if saved.is_some() { 1 } else { ROUNDS };
+    let left = apply_rounds(graph, t, plan, bases, secrets, facts, report, emit, rounds).await;
     report.status = applied(report);
+    if let Some(left) = left {
+        needs_new_plan(report, &left);
+    }
+}
+
+/// The saved plan's steps are done, and what is left needs planning: the host ends
+/// "needs a new plan".
+fn needs_new_plan(report: &mut HostReport, why: &str) {
+    report.status = HostStatus::NeedsNewPlan;
+    let line = format!("needs a new plan: the saved steps ran; {why}");
+    report.error = Some(match report.error.take() {
+        Some(e) => format!("{e}\n{line}"),
+        None => line,
+    });
 }
 
 /// A host's status after an apply, from its resources' results: failed if anything
@@ -308,6 +376,9 @@ fn applied(report: &HostReport) -> HostStatus {
 /// a second round (`rounds.rs` decides which, and why). Each round's outcomes and
 /// verdicts go into the report as they come. The verify also reads the host facts the
 /// graph depends on again: a step may have changed one (a hostname).
+///
+/// At most `rounds` rounds: with fewer than [`ROUNDS`] (a saved plan, one round), what the
+/// last verify leaves for another round is not applied, and returned (what it is).
 #[allow(clippy::too_many_arguments)]
 async fn apply_rounds(
     graph: &HostGraph,
@@ -318,7 +389,8 @@ async fn apply_rounds(
     mut facts: Option<&mut Facts>,
     report: &mut HostReport,
     emit: &Emitter,
-) {
+    rounds: usize,
+) -> Option<String> {
     let names: Vec<&str> =
         if facts.is_some() { graph.facts_read.iter().map(String::as_str).collect() } else { Vec::new() };
     let mut pos: PerNode<usize> = PerNode::new(graph, 0);
@@ -326,10 +398,10 @@ async fn apply_rounds(
         pos[i] = k;
     }
     let mut broken: PerNode<bool> = PerNode::from_fn(graph, |i| plan[i].probe_failed());
-    for round in 1..=ROUNDS {
+    for round in 1..=rounds {
         let phase = Instant::now();
         let nonce = Nonce::random();
-        let Some(script) = apply::script(graph, &plan, &bases, &nonce) else { return };
+        let Some(script) = apply::script(graph, &plan, &bases, &nonce) else { return None };
         let apply = Apply { graph, plan: &plan, nonce: &nonce, round, pos: &pos, secrets, emit };
         let frames = match apply.exchange(t, &script, report).await {
             Ok(f) => f,
@@ -341,7 +413,8 @@ async fn apply_rounds(
                     r.result = Some(Outcome::Failed);
                     r.error = Some(format!("unknown: the apply was cut off before its result came back ({e})"));
                 }
-                return fail(report, HostError::Apply(e), emit);
+                fail(report, HostError::Apply(e), emit);
+                return None;
             }
         };
         report.timings_ms.apply += ms(phase.elapsed());
@@ -370,11 +443,12 @@ async fn apply_rounds(
             r.error = Some(skipped(graph, Some(cause)));
         }
         if after.settled() {
-            return;
+            return None;
         }
         let phase = Instant::now();
         let standing = AfterRound::standing(graph, &broken);
         let last = round == ROUNDS;
+        let stop = round == rounds;
         // a refresh is owed again only to a notifier applied again in the next round
         let next_round: &[NodeId] = if last { &[] } else { &standing };
         let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets, &names).await {
@@ -384,7 +458,10 @@ async fn apply_rounds(
                 }
                 plan::plan(graph, &standing, &frames, plan::Pass::Verify { again: next_round }, secrets)
             }
-            Err(e) => return fail(report, HostError::Verify(e), emit),
+            Err(e) => {
+                fail(report, HostError::Verify(e), emit);
+                return None;
+            }
         };
         report.timings_ms.verify += ms(phase.elapsed());
         emit.send(What::Verified { round });
@@ -394,12 +471,18 @@ async fn apply_rounds(
             verdict(graph, &mut report.resources[pos[i]], &plan[i], secrets);
         }
         if !plan.changes_anything() {
-            return;
+            return None;
+        }
+        if stop && !last {
+            let left: Vec<String> =
+                plan.blocks(graph).iter().map(|&i| mask(&graph[i].id.to_string(), secrets)).collect();
+            return Some(format!("the verify found more to do ({}), which a saved plan does not cover", left.join(", ")));
         }
         // what the second round changes is followed at apply time as in the first (a
         // checkout that moves only now, its requirements installed again)
         plan.mark_rechecks(graph);
     }
+    None
 }
 
 /// Why a resource was skipped.

@@ -34,6 +34,8 @@ pub enum HostStatus {
     Failed,
     /// No connection could be made.
     Unreachable,
+    /// Applied from a saved plan, which did not cover what is left (apply).
+    NeedsNewPlan,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +56,9 @@ pub struct HostReport {
     /// The host facts the playbook read, when it reads any: where they came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<FactsReport>,
+    /// What `diff --out` saves of this host (never in the report itself).
+    #[serde(skip)]
+    pub saved: Option<crate::saved_plan::SavedHost>,
 }
 
 /// A resource left out by a condition that is false on the host.
@@ -199,6 +204,7 @@ impl HostReport {
             resources: Vec::new(),
             skipped_by_condition: Vec::new(),
             facts: None,
+            saved: None,
         }
     }
 
@@ -222,6 +228,6 @@ impl Report {
 
     /// Whether any host failed or could not be reached.
     pub fn any_failure(&self) -> bool {
-        self.hosts.iter().any(|h| matches!(h.status, HostStatus::Failed | HostStatus::Unreachable))
+        self.hosts.iter().any(|h| matches!(h.status, HostStatus::Failed | HostStatus::Unreachable | HostStatus::NeedsNewPlan))
     }
 }

@@ -189,9 +189,9 @@ fn exec_runs_once_when_its_guards_say_so_and_when_notified() {
     let h = OnHost::new(&playbook("1"));
     let plan = h.run("diff", &[]);
     plan.expect(2);
-    assert!(plan.stdout.contains("run (/srv/app/.migrated does not exist)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("run (as app: /srv/app/.migrated does not exist)"), "{}", plan.stdout);
     assert!(
-        plan.stdout.contains("↻ exec collectstatic\n      run (notified by file:/srv/app/version)"),
+        plan.stdout.contains("↻ exec collectstatic\n      run (as app: notified by file:/srv/app/version)"),
         "{}",
         plan.stdout
     );
@@ -222,7 +222,7 @@ fn exec_runs_once_when_its_guards_say_so_and_when_notified() {
     h.playbook(&playbook("2"));
     let diff = h.run("diff", &[]);
     diff.expect(2);
-    assert!(diff.stdout.contains("run (notified by file:/srv/app/version)"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("run (as app: notified by file:/srv/app/version)"), "{}", diff.stdout);
     h.run("apply", &[]).expect(0);
     h.run("apply", &[]).expect(0);
     assert_eq!(runs(&h, "/srv/app/static-runs"), 2);

@@ -34,6 +34,7 @@ mod python;
 mod ramascene;
 mod ranch;
 mod sandbox;
+mod saved_plan;
 mod secrets;
 mod security;
 mod seeds;

@@ -97,7 +97,13 @@ pub fn converge_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let key: String =
         dir.display().to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let facts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("facts").join(key);
-    cmd.current_dir(dir).env("NO_COLOR", "1").env("CONVERGE_FACT_CACHE", facts).args(args);
+    // saved plans' key: the project's own
+    let plan_key = dir.join(".plan.key");
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CONVERGE_FACT_CACHE", facts)
+        .env("CONVERGE_PLAN_KEY_FILE", plan_key)
+        .args(args);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONVERGE_TEST_")) {
         cmd.env_remove(k);
     }
