@@ -176,6 +176,16 @@ pub struct RunArgs {
     /// secret (on the terminal; from the first line of standard input when it is not one)
     #[arg(long, short = 'K')]
     pub ask_become_pass: bool,
+    /// No progress on stderr (the report is still printed)
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A failed step's output under its line, and on a terminal every finished step kept on a
+    /// line of its own (with --format json and no terminal, progress lines only with this)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Write every event of the run to FILE as a JSON line (secrets masked; mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,
@@ -205,6 +215,16 @@ pub struct SandboxArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// No progress on stderr (the report is still printed)
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A failed step's output under its line, and on a terminal every finished step kept on a
+    /// line of its own (with --format json and no terminal, progress lines only with this)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Write every event of the run to FILE as a JSON line (secrets masked; mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,

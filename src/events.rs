@@ -36,6 +36,11 @@ pub enum What {
     Planned {
         pending: usize,
     },
+    /// An apply round begins: this many steps (blocks) are sent to the host.
+    Applying {
+        round: usize,
+        steps: usize,
+    },
     /// A step began to run on the host (its block's begin marker arrived).
     StepStarted {
         resource: String,
@@ -48,6 +53,10 @@ pub enum What {
         round: usize,
         outcome: Step,
         duration: Option<Duration>,
+    },
+    /// The verify after an apply round begins (the host is probed again).
+    Verifying {
+        round: usize,
     },
     /// The verify after an apply round came back.
     Verified {

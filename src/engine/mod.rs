@@ -330,6 +330,7 @@ async fn apply_rounds(
         let phase = Instant::now();
         let nonce = Nonce::random();
         let Some(script) = apply::script(graph, &plan, &bases, &nonce) else { return };
+        emit.send(What::Applying { round, steps: plan.blocks(graph).len() });
         let apply = Apply { graph, plan: &plan, nonce: &nonce, round, pos: &pos, secrets, emit };
         let frames = match apply.exchange(t, &script, report).await {
             Ok(f) => f,
@@ -377,6 +378,7 @@ async fn apply_rounds(
         let last = round == ROUNDS;
         // a refresh is owed again only to a notifier applied again in the next round
         let next_round: &[NodeId] = if last { &[] } else { &standing };
+        emit.send(What::Verifying { round });
         let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets, &names).await {
             Ok((frames, gathered)) => {
                 if let (Some(f), Some(g)) = (facts.as_deref_mut(), gathered) {
