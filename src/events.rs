@@ -1,11 +1,12 @@
 //! Events: what the engine tells its one consumer while a run goes on.
 //!
 //! Workers never print. Each host's worker sends typed events on a channel as things
-//! happen: connecting, connected, probed, planned, each step started (when its begin
-//! marker arrives from the host, while the step runs) and finished (with its outcome and
-//! how long it took), verified, failed, and last the host's report. One consumer reads
-//! them: [`collect`] builds the run's reports in host order, and the command line shows
-//! live progress from the same stream.
+//! happen: connecting, connected, probed, planned, an apply round begun (with how many
+//! steps it sends), each step started (when its begin marker arrives from the host, while
+//! the step runs) and finished (with its outcome and how long it took), a verify begun and
+//! verified, failed, and last the host's report. One consumer reads them: [`collect`]
+//! builds the run's reports in host order, and the command line shows live progress and
+//! writes the `--log` from the same stream (`crate::progress`).
 
 use std::time::Duration;
 
