@@ -184,6 +184,16 @@ pub struct RunArgs {
     /// apply FILE: refuse a saved plan older than this (`30m`, `2h`, `1d`)
     #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
     pub max_age: Option<std::time::Duration>,
+    /// No progress on stderr (the report is still printed)
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A failed step's output under its line, and on a terminal every finished step kept on a
+    /// line of its own (with --format json and no terminal, progress lines only with this)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Write every event of the run to FILE as a JSON line (secrets masked; mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,
@@ -213,6 +223,16 @@ pub struct SandboxArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// No progress on stderr (the report is still printed)
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A failed step's output under its line, and on a terminal every finished step kept on a
+    /// line of its own (with --format json and no terminal, progress lines only with this)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Write every event of the run to FILE as a JSON line (secrets masked; mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,

@@ -1,11 +1,12 @@
 //! Events: what the engine tells its one consumer while a run goes on.
 //!
 //! Workers never print. Each host's worker sends typed events on a channel as things
-//! happen: connecting, connected, probed, planned, each step started (when its begin
-//! marker arrives from the host, while the step runs) and finished (with its outcome and
-//! how long it took), verified, failed, and last the host's report. One consumer reads
-//! them: [`collect`] builds the run's reports in host order, and the command line shows
-//! live progress from the same stream.
+//! happen: connecting, connected, probed, planned, an apply round begun (with how many
+//! steps it sends), each step started (when its begin marker arrives from the host, while
+//! the step runs) and finished (with its outcome and how long it took), a verify begun and
+//! verified, failed, and last the host's report. One consumer reads them: [`collect`]
+//! builds the run's reports in host order, and the command line shows live progress and
+//! writes the `--log` from the same stream (`crate::progress`).
 
 use std::time::Duration;
 
@@ -36,6 +37,11 @@ pub enum What {
     Planned {
         pending: usize,
     },
+    /// An apply round begins: this many steps (blocks) are sent to the host.
+    Applying {
+        round: usize,
+        steps: usize,
+    },
     /// A step began to run on the host (its block's begin marker arrived).
     StepStarted {
         resource: String,
@@ -48,6 +54,10 @@ pub enum What {
         round: usize,
         outcome: Step,
         duration: Option<Duration>,
+    },
+    /// The verify after an apply round begins (the host is probed again).
+    Verifying {
+        round: usize,
     },
     /// The verify after an apply round came back.
     Verified {

@@ -24,7 +24,9 @@
 //!   in parallel; the only stage that talks to a host, through `transport` (the system
 //!   ssh with ControlMaster, or a local shell), whose output streams in as the host
 //!   prints it. Workers never print: they send typed `events` (a step started, finished,
-//!   ...) to one consumer, which builds the reports and shows live progress. Every byte of
+//!   ...) to one consumer, which builds the reports and shows live progress
+//!   (`progress`: a pure state of the run rendered as live lines on a terminal or plain
+//!   lines without one, and the `--log` of every event). Every byte of
 //!   shell goes through one quoting builder (`script`). Runtime errors are typed
 //!   (`error`).
 //! - **report** (`report`): the run as data, per host and resource; rendered as text or
@@ -45,11 +47,12 @@ pub mod plan;
 pub mod playbook;
 pub mod prepare;
 pub mod probe;
+pub mod progress;
 pub mod report;
 pub mod resources;
 pub mod rounds;
-pub mod saved_plan;
 pub mod sandbox;
+pub mod saved_plan;
 pub mod script;
 pub mod syntax;
 pub mod template;

@@ -95,9 +95,9 @@ impl PlanKey {
         let path = match std::env::var_os("CONVERGE_PLAN_KEY_FILE") {
             Some(p) => PathBuf::from(p),
             None => {
-                let base = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-                });
+                let base = std::env::var_os("XDG_STATE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state")));
                 let Some(base) = base else { return Err("no HOME to keep the plan key in".into()) };
                 base.join("converge").join("plan.key")
             }
@@ -201,7 +201,8 @@ fn record_one(
     key: &PlanKey,
 ) -> SavedResource {
     let (action, changes, _) = plan[i].shown(graph);
-    let steps = if plan[i].has_block() { crate::apply::steps(graph, plan, bases, i).map(|s| s.into_text()) } else { None };
+    let steps =
+        if plan[i].has_block() { crate::apply::steps(graph, plan, bases, i).map(|s| s.into_text()) } else { None };
     let rows = serde_json::to_vec(&changes).unwrap_or_default();
     let digest = key.digest(&[rows.as_slice(), steps.as_deref().unwrap_or("").as_bytes()]);
     let shown: Vec<Change> = changes.iter().cloned().map(|c| c.redacted(secrets)).collect();
@@ -264,12 +265,7 @@ fn why(saved: &SavedResource, now: &SavedResource) -> String {
             return format!("{id}: {} drifted: no longer differs", s.field());
         };
         if s.before() != n.before() {
-            return format!(
-                "{id}: {} drifted: {} when planned, {} now",
-                s.field(),
-                val(s.before()),
-                val(n.before())
-            );
+            return format!("{id}: {} drifted: {} when planned, {} now", s.field(), val(s.before()), val(n.before()));
         }
         if s.after() != n.after() || s.content_shown() != n.content_shown() {
             return format!("{id}: wanted {} changed since the plan (the playbook's files changed)", s.field());
@@ -375,7 +371,13 @@ mod tests {
             res("package:nginx", Action::Ok, vec![], "2"),
         ]);
         assert_eq!(
-            drift(&secret, &host(vec![res("file:/etc/app.conf", Action::Change, vec![], "6"), res("package:nginx", Action::Ok, vec![], "2")])),
+            drift(
+                &secret,
+                &host(vec![
+                    res("file:/etc/app.conf", Action::Change, vec![], "6"),
+                    res("package:nginx", Action::Ok, vec![], "2")
+                ])
+            ),
             ["file:/etc/app.conf: its secret-bearing content no longer matches the plan's hash (a secret changed)"]
         );
         let fewer = host(vec![res("package:nginx", Action::Ok, vec![], "2")]);

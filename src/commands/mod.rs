@@ -5,8 +5,8 @@ pub mod adhoc;
 pub mod check;
 pub mod facts;
 pub mod run;
-pub mod saved;
 pub mod sandbox;
+pub mod saved;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

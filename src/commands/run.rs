@@ -1,15 +1,15 @@
 //! `converge diff` and `converge apply`: prepare every host, run the engine, print the
 //! report, exit with the code DESIGN.md §5 gives.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::apply::Step;
 use crate::cli::{Format, RunArgs};
 use crate::engine::{self, Mode, Options};
 use crate::error;
-use crate::events::{self, Event, What};
+use crate::events;
+use crate::progress::{Progress, Show};
 use crate::report;
 use crate::report::Report;
 use crate::transport::ssh::SshOptions;
@@ -45,8 +45,8 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
         }
     };
     let opts = options(args, mode, plan_file.clone());
-    let progress = args.format == Format::Human && std::io::stderr().is_terminal();
-    match execute(prepared.jobs, &opts, progress) {
+    let show = show(args.quiet, args.verbose, args.log.as_deref(), args.format);
+    match execute(prepared.jobs, &opts, &show) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
             let code = exit_code(&report, mode);
@@ -64,10 +64,10 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
 
 /// `--ask-become-pass`: asked once, for every `become` host without a password of its own.
 pub fn become_pass(args: &RunArgs, jobs: &mut [engine::Job]) -> Result<(), String> {
-    if args.ask_become_pass {
-        if let Some(pass) = super::ask_become_pass(jobs.iter_mut().map(|j| &mut j.host))? {
-            jobs.iter_mut().for_each(|j| j.secrets.push(pass.clone()));
-        }
+    if args.ask_become_pass
+        && let Some(pass) = super::ask_become_pass(jobs.iter_mut().map(|j| &mut j.host))?
+    {
+        jobs.iter_mut().for_each(|j| j.secrets.push(pass.clone()));
     }
     Ok(())
 }
@@ -88,46 +88,38 @@ pub fn options(args: &RunArgs, mode: Mode, plan_file: Option<Arc<engine::PlanFil
 }
 
 /// Runs the engine on its own runtime and returns the report, built from the engine's
-/// events; with `progress`, each step is also shown on stderr as it starts and ends.
-pub fn execute(jobs: Vec<engine::Job>, opts: &Options, progress: bool) -> Result<Report, String> {
+/// events; the same events show the run's progress on stderr and go to its log, as
+/// `show` asks.
+pub fn execute(jobs: Vec<engine::Job>, opts: &Options, show: &Show) -> Result<Report, String> {
+    let names: Vec<String> = jobs.iter().map(|j| j.host.name.clone()).collect();
+    let mut progress = Progress::start(show, &names, secret_list(&jobs))?;
     let runtime = super::runtime()?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let show = |e: &Event| {
-        if let Some(line) = progress.then(|| progress_line(e)).flatten() {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
-        }
-    };
-    let (_, hosts) =
-        runtime.block_on(async { tokio::join!(engine::run_streamed(jobs, opts, tx), events::collect(rx, show)) });
+    let (_, hosts) = runtime.block_on(async {
+        tokio::join!(engine::run_streamed(jobs, opts, tx), events::collect(rx, |e| progress.event(e)))
+    });
+    progress.finish();
     Ok(Report::new(if opts.mode == Mode::Apply { "apply" } else { "diff" }, hosts))
 }
 
-/// The live line of an event, for a person watching a long run.
-fn progress_line(e: &Event) -> Option<String> {
-    let host = &e.host;
-    match &e.what {
-        What::StepStarted { resource, round } => {
-            let again = if *round > 1 { " (second round)" } else { "" };
-            Some(format!("{host}: {resource} ...{again}"))
-        }
-        What::StepFinished { resource, outcome, duration, .. } => {
-            let what = match outcome {
-                Step::Changed => "changed",
-                Step::Unchanged => "in sync",
-                Step::Failed(_) => "FAILED",
-                Step::Skipped(_) => "skipped",
-                Step::Stale => "changed since plan: planned again",
-                Step::Waiting(_) => "waits for a second round",
-                Step::NotRun => return None,
-            };
-            let took = duration.map(|d| format!(" ({:.1} s)", d.as_secs_f64())).unwrap_or_default();
-            Some(format!("{host}: {resource} {what}{took}"))
-        }
-        What::Facts { news } => Some(format!("{host}: facts {news}")),
-        What::Failed { error } => Some(format!("{host}: {error}")),
-        _ => None,
-    }
+/// Every secret value of a run, as the reports mask them: each job's (the playbook's, a
+/// become password) and those its resources hold (a token in a URL).
+pub fn secret_list(jobs: &[engine::Job]) -> Vec<String> {
+    let mut secrets: Vec<String> = jobs
+        .iter()
+        .flat_map(|j| j.secrets.iter().cloned().chain(j.graph.nodes.iter().flat_map(|n| n.res.secrets())))
+        .filter(|s| !s.is_empty())
+        .collect();
+    // the longest first: a secret inside another is not left half shown
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    secrets.dedup();
+    secrets
+}
+
+/// What `--quiet`, `--verbose` and `--log` ask of a run's progress.
+pub fn show(quiet: bool, verbose: bool, log: Option<&std::path::Path>, format: Format) -> Show {
+    let terminal = std::io::stderr().is_terminal();
+    Show { style: Show::style(quiet, verbose, format == Format::Json, terminal), verbose, log: log.map(Into::into) }
 }
 
 pub fn emit(report: &Report, format: Format, no_color: bool) {
@@ -144,27 +136,5 @@ pub fn exit_code(report: &Report, mode: Mode) -> i32 {
         error::CHANGES
     } else {
         error::OK
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn line(what: What) -> Option<String> {
-        progress_line(&Event { job: 0, host: "web-1".into(), what })
-    }
-
-    #[test]
-    fn progress_says_when_facts_are_gathered_or_changed_and_stays_quiet_otherwise() {
-        assert_eq!(
-            line(What::Facts { news: "gathered (first contact)".into() }).as_deref(),
-            Some("web-1: facts gathered (first contact)")
-        );
-        assert_eq!(line(What::Connected), None);
-        assert_eq!(
-            line(What::StepStarted { resource: "package:nginx".into(), round: 2 }).as_deref(),
-            Some("web-1: package:nginx ... (second round)")
-        );
     }
 }

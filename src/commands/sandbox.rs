@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::cli::SandboxArgs;
-use crate::commands::run::{emit, execute, exit_code};
+use crate::commands::run::{emit, execute, exit_code, show};
 use crate::engine::{Job, Mode, Options};
 use crate::error;
 use crate::playbook;
@@ -20,10 +20,16 @@ use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &SandboxArgs) -> i32 {
     let say = |msg: &str| super::print_err(&format!("sandbox: {msg}\n"), args.no_color);
+    // what goes well is progress, which --quiet silences; what goes wrong is always said
+    let note = |msg: &str| {
+        if !args.quiet {
+            say(msg)
+        }
+    };
     // the whole playbook is checked, for every host, before anything boots
     let inventory = sandbox_inventory(&args.playbook);
     if let Some(inv) = &inventory {
-        say(&format!("inventory: {}", inv.display()));
+        note(&format!("inventory: {}", inv.display()));
     }
     let loaded = playbook::load_all(&args.playbook, inventory.as_deref());
     let prepared = match loaded
@@ -36,7 +42,7 @@ pub fn run(args: &SandboxArgs) -> i32 {
         }
     };
     let names: Vec<String> = prepared.jobs.iter().map(|j| j.host.name.clone()).collect();
-    say(&format!(
+    note(&format!(
         "preparing the container image (the first run builds it under {}, about a minute)",
         sandbox::cache_dir().display()
     ));
@@ -63,7 +69,7 @@ pub fn run(args: &SandboxArgs) -> i32 {
     for b in booted {
         match b {
             Ok(c) => {
-                say(&format!("booted {} at {} in {:.1} s", c.hostname(), c.address(), c.boot_time().as_secs_f64()));
+                note(&format!("booted {} at {} in {:.1} s", c.hostname(), c.address(), c.boot_time().as_secs_f64()));
                 containers.push(c);
             }
             Err(e) => say(&format!("cannot boot {e}")),
@@ -130,8 +136,8 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
         forks: 16,
         plan_file: None,
     };
-    let progress = args.format == crate::cli::Format::Human && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match execute(jobs, &opts, progress) {
+    let show = show(args.quiet, args.verbose, args.log.as_deref(), args.format);
+    match execute(jobs, &opts, &show) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
             exit_code(&report, Mode::Apply)

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::run::{become_pass, emit, execute, exit_code, options};
+use super::run::{become_pass, emit, execute, exit_code, options, show};
 use crate::cli::{Format, RunArgs};
 use crate::engine::{Mode, PlanFile};
 use crate::error;
@@ -30,8 +30,12 @@ pub fn write(args: &RunArgs, out: &Path, pb: &Playbook, key: &PlanKey, report: &
         super::print_err(&format!("error: no plan was written to {}: {e}\n", out.display()), args.no_color);
         error::FAILURE
     };
-    let bad: Vec<&str> =
-        report.hosts.iter().filter(|h| h.status == HostStatus::Failed || h.status == HostStatus::Unreachable).map(|h| h.host.as_str()).collect();
+    let bad: Vec<&str> = report
+        .hosts
+        .iter()
+        .filter(|h| h.status == HostStatus::Failed || h.status == HostStatus::Unreachable)
+        .map(|h| h.host.as_str())
+        .collect();
     if !bad.is_empty() {
         return fail(format!("not every host could be planned ({})", bad.join(", ")));
     }
@@ -59,7 +63,9 @@ pub fn write(args: &RunArgs, out: &Path, pb: &Playbook, key: &PlanKey, report: &
     }
     let line = format!(
         "Saved the plan to {0}. To apply exactly it: converge apply {0}\n",
-        shlex::try_quote(&out.display().to_string()).map(|q| q.into_owned()).unwrap_or_else(|_| out.display().to_string())
+        shlex::try_quote(&out.display().to_string())
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| out.display().to_string())
     );
     // after the report, where a person reads it; never in the JSON on stdout
     match args.format {
@@ -79,8 +85,8 @@ pub fn apply(args: &RunArgs) -> i32 {
                 return error::FAILURE;
             }
             let opts = options(args, Mode::Apply, Some(Arc::new(plan_file)));
-            let progress = args.format == Format::Human && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            match execute(jobs, &opts, progress) {
+            let show = show(args.quiet, args.verbose, args.log.as_deref(), args.format);
+            match execute(jobs, &opts, &show) {
                 Ok(report) => {
                     emit(&report, args.format, args.no_color);
                     exit_code(&report, Mode::Apply)
@@ -124,7 +130,10 @@ fn prepare(args: &RunArgs) -> Result<(Vec<crate::engine::Job>, PlanFile), Refusa
         ("--out", args.out.is_some()),
     ];
     if let Some((opt, _)) = given.iter().find(|(_, g)| *g) {
-        return Err(format!("{opt} is part of the saved plan {file}: make a new plan with it (`converge diff ... --out FILE`)").into());
+        return Err(format!(
+            "{opt} is part of the saved plan {file}: make a new plan with it (`converge diff ... --out FILE`)"
+        )
+        .into());
     }
     let plan = saved_plan::read(&args.playbook)?;
     let key = PlanKey::load_or_create()?;

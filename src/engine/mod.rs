@@ -315,8 +315,10 @@ async fn converge_host(
         if !drift.is_empty() {
             let lines: Vec<String> = drift.iter().map(|d| mask(d, secrets)).collect();
             report.status = HostStatus::Failed;
-            report.error =
-                Some(format!("refused: the host differs from the saved plan (make a new plan):\n    {}", lines.join("\n    ")));
+            report.error = Some(format!(
+                "refused: the host differs from the saved plan (make a new plan):\n    {}",
+                lines.join("\n    ")
+            ));
             emit.send(What::Failed { error: HostError::Refused(lines.join("; ")) });
             return;
         }
@@ -401,7 +403,9 @@ async fn apply_rounds(
     for round in 1..=rounds {
         let phase = Instant::now();
         let nonce = Nonce::random();
-        let Some(script) = apply::script(graph, &plan, &bases, &nonce) else { return None };
+        // nothing to apply: the round has nothing to say either
+        let script = apply::script(graph, &plan, &bases, &nonce)?;
+        emit.send(What::Applying { round, steps: plan.blocks(graph).len() });
         let apply = Apply { graph, plan: &plan, nonce: &nonce, round, pos: &pos, secrets, emit };
         let frames = match apply.exchange(t, &script, report).await {
             Ok(f) => f,
@@ -451,6 +455,7 @@ async fn apply_rounds(
         let stop = round == rounds;
         // a refresh is owed again only to a notifier applied again in the next round
         let next_round: &[NodeId] = if last { &[] } else { &standing };
+        emit.send(What::Verifying { round });
         let (verified, verified_bases) = match exchange_probe(graph, t, &standing, secrets, &names).await {
             Ok((frames, gathered)) => {
                 if let (Some(f), Some(g)) = (facts.as_deref_mut(), gathered) {
@@ -476,7 +481,10 @@ async fn apply_rounds(
         if stop && !last {
             let left: Vec<String> =
                 plan.blocks(graph).iter().map(|&i| mask(&graph[i].id.to_string(), secrets)).collect();
-            return Some(format!("the verify found more to do ({}), which a saved plan does not cover", left.join(", ")));
+            return Some(format!(
+                "the verify found more to do ({}), which a saved plan does not cover",
+                left.join(", ")
+            ));
         }
         // what the second round changes is followed at apply time as in the first (a
         // checkout that moves only now, its requirements installed again)

@@ -228,6 +228,8 @@ impl Report {
 
     /// Whether any host failed or could not be reached.
     pub fn any_failure(&self) -> bool {
-        self.hosts.iter().any(|h| matches!(h.status, HostStatus::Failed | HostStatus::Unreachable | HostStatus::NeedsNewPlan))
+        self.hosts
+            .iter()
+            .any(|h| matches!(h.status, HostStatus::Failed | HostStatus::Unreachable | HostStatus::NeedsNewPlan))
     }
 }

@@ -432,6 +432,7 @@ fn a_step_started_event_arrives_while_the_step_still_runs() {
             persist: None,
         },
         forks: 1,
+        plan_file: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -446,6 +447,7 @@ fn a_step_started_event_arrives_while_the_step_still_runs() {
                     What::Connected => "connected".to_string(),
                     What::Probed { .. } => "probed".to_string(),
                     What::Planned { pending } => format!("planned {pending}"),
+                    What::Applying { round, steps } => format!("applying {round}: {steps}"),
                     What::StepStarted { resource, .. } => format!("started {resource}"),
                     What::StepFinished { resource, outcome, duration, .. } => {
                         assert!(matches!(outcome, Step::Changed), "{outcome:?}");
@@ -454,6 +456,7 @@ fn a_step_started_event_arrives_while_the_step_still_runs() {
                         }
                         format!("finished {resource}")
                     }
+                    What::Verifying { round } => format!("verifying {round}"),
                     What::Verified { round } => format!("verified {round}"),
                     What::Facts { news } => format!("facts {news}"),
                     What::Failed { error } => format!("failed {error}"),
@@ -472,10 +475,12 @@ fn a_step_started_event_arrives_while_the_step_still_runs() {
             "connected",
             "probed",
             "planned 2",
+            "applying 1: 2",
             &format!("started {d}"),
             &format!("finished {d}"),
             "started exec:slow",
             "finished exec:slow",
+            "verifying 1",
             "verified 1",
             "done"
         ]

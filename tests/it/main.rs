@@ -30,6 +30,7 @@ mod nginx;
 mod order;
 mod porting;
 mod privilege;
+mod progress;
 mod python;
 mod ramascene;
 mod ranch;

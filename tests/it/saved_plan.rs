@@ -26,7 +26,11 @@ fn host() -> OnHost {
 fn save(h: &OnHost, name: &str) -> serde_json::Value {
     let run = h.run("diff", &["--out", name]);
     run.expect(2);
-    assert!(run.stdout.contains(&format!("Saved the plan to {name}. To apply exactly it: converge apply {name}")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("Saved the plan to {name}. To apply exactly it: converge apply {name}")),
+        "{}",
+        run.stdout
+    );
     let path = h.project.path().join(name);
     let text = std::fs::read_to_string(&path).expect("the plan");
     assert!(!text.contains(SECRET), "the plan holds the secret:\n{text}");
@@ -62,7 +66,10 @@ fn a_saved_plan_is_applied_exactly_or_refused_naming_what_drifted() {
     applied.expect(0);
     let report = applied.json();
     assert_eq!(report["hosts"][0]["exchanges"], 3, "{report}");
-    assert_eq!(h.sh("cat /srv/app/app.conf /srv/app/token.env; wc -l < /srv/app/reloads"), format!("listen 8080\nTOKEN={SECRET}\n1\n"));
+    assert_eq!(
+        h.sh("cat /srv/app/app.conf /srv/app/token.env; wc -l < /srv/app/reloads"),
+        format!("listen 8080\nTOKEN={SECRET}\n1\n")
+    );
     assert_eq!(h.sh("stat -c %a /srv/app/token.env"), "600\n");
     h.run("diff", &[]).expect(0);
 
@@ -82,7 +89,13 @@ fn a_saved_plan_is_applied_exactly_or_refused_naming_what_drifted() {
     h.project.file("token.txt", "tok-changed-0a9e");
     let refused = apply_saved(&h, "plan3.json", &[]);
     refused.expect(1);
-    assert!(refused.stdout.contains("file:/srv/app/token.env: its secret-bearing content no longer matches the plan's hash"), "{}", refused.stdout);
+    assert!(
+        refused
+            .stdout
+            .contains("file:/srv/app/token.env: its secret-bearing content no longer matches the plan's hash"),
+        "{}",
+        refused.stdout
+    );
     assert!(!refused.stdout.contains("tok-changed") && !refused.stderr.contains("tok-changed"));
     assert_eq!(h.sh("cat /srv/app/app.conf /srv/app/token.env"), format!("edited by hand\nTOKEN={SECRET}\n"));
     h.project.file("token.txt", SECRET);
@@ -120,7 +133,10 @@ fn what_needs_planning_at_apply_time_ends_needs_a_new_plan() {
     let report = applied.json();
     assert_eq!(report["hosts"][0]["status"], "needs_new_plan", "{report}");
     assert!(report["hosts"][0]["error"].as_str().unwrap_or("").contains("needs a new plan"), "{report}");
-    assert_eq!(h.sh("test -d /srv/conf && test ! -e /srv/conf/app.ini && echo 'only the directory'"), "only the directory\n");
+    assert_eq!(
+        h.sh("test -d /srv/conf && test ! -e /srv/conf/app.ini && echo 'only the directory'"),
+        "only the directory\n"
+    );
     h.run("diff", &["--out", "again.json"]).expect(2);
     apply_saved(&h, "again.json", &[]).expect(0);
     assert_eq!(h.sh("cat /srv/conf/app.ini"), "port=2\n");
