@@ -5,7 +5,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use crate::apply::Step;
-use crate::cli::{Format, RunArgs};
+use crate::cli::{ApplyArgs, Format, RunArgs};
 use crate::engine::{self, Mode, Options};
 use crate::error;
 use crate::events::{self, Event, What};
@@ -13,7 +13,17 @@ use crate::report;
 use crate::report::Report;
 use crate::transport::ssh::SshOptions;
 
+/// `converge diff` (`apply` false) and `converge apply` without `--detailed-exitcode`.
 pub fn run(args: &RunArgs, apply: bool) -> i32 {
+    run_with(args, apply, false)
+}
+
+/// `converge apply`: with `--detailed-exitcode`, 2 when something changed.
+pub fn apply(args: &ApplyArgs) -> i32 {
+    run_with(&args.run, true, args.detailed_exitcode)
+}
+
+fn run_with(args: &RunArgs, apply: bool, detailed: bool) -> i32 {
     let mode = if apply && !args.dry_run { Mode::Apply } else { Mode::Diff };
     let loaded = crate::playbook::load_all(&args.playbook, args.inventory.as_deref());
     let limit = args.limit.as_deref();
@@ -49,7 +59,7 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
     match execute(prepared.jobs, &opts, progress) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
-            exit_code(&report, mode)
+            if detailed { detailed_exit_code(&report, mode) } else { exit_code(&report, mode) }
         }
         Err(e) => {
             super::print_err(&format!("error: {e}\n"), args.no_color);
@@ -115,6 +125,17 @@ pub fn exit_code(report: &Report, mode: Mode) -> i32 {
         error::CHANGES
     } else {
         error::OK
+    }
+}
+
+/// `apply --detailed-exitcode` (as Terraform and Puppet): 1 when anything failed, 2 when
+/// something changed and converged (under `--dry-run`: changes pending, as `diff` says),
+/// 0 when nothing needed to change.
+pub fn detailed_exit_code(report: &Report, mode: Mode) -> i32 {
+    let changed = report.summary.changed > 0 || report.hosts.iter().any(|h| h.status == report::HostStatus::Converged);
+    match exit_code(report, mode) {
+        error::OK if changed => error::CHANGES,
+        code => code,
     }
 }
 
