@@ -29,6 +29,11 @@
 //!   (`error`).
 //! - **report** (`report`): the run as data, per host and resource; rendered as text or
 //!   JSON by `report::render`.
+//!
+//! Beside the pipeline: `graph_render` draws a host's graph (`converge graph`), with the
+//! reason of every edge the graph stage kept ([`graph::HostGraph::links`]); `cli` is the
+//! one clap definition that `--help`, `converge man` and `converge completions` all come
+//! from; `commands` has one file per command.
 
 pub mod apply;
 pub mod cli;

@@ -147,3 +147,20 @@ fn a_secret_in_a_resource_name_is_masked() {
     assert!(!run.stdout.contains("s3cr3t-t0ken"), "{}", run.stdout);
     assert!(run.stdout.contains("file:/etc/********.conf"), "{}", run.stdout);
 }
+
+#[test]
+fn a_graph_only_the_real_facts_can_build_is_empty_and_says_so() {
+    // with stand-in facts the codename is `unknown`: the `require` names nothing yet
+    let p = Project::new();
+    p.file(
+        "site.kdl",
+        "host \"web-1\" address=\"127.0.0.1\"\n\
+         file \"/etc/{{ host.facts.os.codename }}.conf\" content=\"x\\n\"\n\
+         line \"/etc/x\" line=\"a\" require=\"file:/etc/bookworm.conf\"\n",
+    );
+    p.converge(&["check", "site.kdl"]).expect(0);
+    let run = p.converge(&["graph", "site.kdl"]);
+    run.expect(0);
+    assert_well_formed(&run.stdout, "dot", 0, 0);
+    insta::assert_snapshot!("graph_needs_real_facts", run.stderr);
+}
