@@ -12,7 +12,11 @@ Exit codes:
   apply   0 = every host converged, 1 = anything failed (invalid playbook, unreachable
           host, failed or skipped step, a change that did not converge; from a saved plan,
           a host refused or left needing a new plan)
-  run     0 = the command exited 0 on every host, 1 = a host was unreachable or it failed";
+          with --detailed-exitcode: 0 = nothing changed, 2 = something changed and
+          converged, 1 = anything failed
+  run     0 = the command exited 0 on every host, 1 = a host was unreachable or it failed
+  graph   0 = the graph was printed, 1 = the playbook is invalid
+  (all)   1 = the command line cannot be read (an unknown option, a missing argument)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,7 +40,7 @@ pub enum Command {
     Diff(RunArgs),
     /// Probe, plan, apply and verify every host; or apply a plan saved by `diff --out`
     #[command(after_help = EXIT_CODES)]
-    Apply(RunArgs),
+    Apply(ApplyArgs),
     /// Boot a local systemd container per host of the playbook and apply it there
     #[command(
         after_help = "Needs root, systemd-nspawn and debootstrap (installed with apt-get when missing).\nThe container's root filesystem is built once and cached under /var/cache/converge."
@@ -49,6 +53,75 @@ pub enum Command {
         after_help = "Example: converge run web -p site.kdl -- systemctl restart nginx\n\nThe command's words are passed as they are, without a shell (write `-- sh -c 'a | b'` for one),\nwith no standard input, as the inventory's user (through `sudo -n` when the host has become=#true).\nExit codes: 0 = it ran and exited 0 on every host, 1 = a host was unreachable or the command failed on it."
     )]
     Run(AdHocArgs),
+    /// Print the dependency graph of one host (Graphviz dot or Mermaid); no host is contacted
+    #[command(after_help = GRAPH_HELP)]
+    Graph(GraphArgs),
+    /// Print a completion script for a shell
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): every command and option, one section per command
+    #[command(after_help = "Example: converge man > converge.1 && man ./converge.1")]
+    Man,
+}
+
+const GRAPH_HELP: &str = "\
+The playbook is expanded for the host as `check` expands it: with stand-in facts, and every
+resource under a `when` drawn (dashed outline) whatever its condition says. An edge goes from
+a dependency to its dependent (from a notifier to what it notifies): `require`, `notify` and
+`subscribe` drawn solid, what a kind implies (a parent directory, an owner) dashed, labelled
+with its reason.
+
+Example: converge graph site.kdl --host web-1 | dot -Tsvg > web-1.svg
+Exit codes: 0 = the graph was printed, 1 = the playbook is invalid (as `check` reports it).";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  converge completions bash > ~/.local/share/bash-completion/completions/converge
+  converge completions zsh > ~/.zfunc/_converge     (with fpath+=~/.zfunc before compinit)
+  converge completions fish > ~/.config/fish/completions/converge.fish";
+
+/// `converge apply`: the options of every run, and what only `apply` takes.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Exit 2 when something changed (and converged), 0 when nothing needed to, 1 when
+    /// anything failed (as Terraform's and Puppet's --detailed-exitcode)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The playbook (KDL)
+    pub playbook: PathBuf,
+    /// The host whose graph to draw (default: the first host of the inventory)
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// An inventory file that replaces the playbook's hosts and groups
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Output format: Graphviz (`dot -Tsvg`) or a Mermaid flowchart
+    #[arg(long, value_enum, default_value_t = crate::graph_render::GraphFormat::Dot)]
+    pub format: crate::graph_render::GraphFormat,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `converge completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]

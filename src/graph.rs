@@ -27,7 +27,37 @@ use crate::resources::{EVERY, ResourceId};
 pub enum Edge {
     Require(At),
     Notify(At),
+    /// `subscribe`: a `notify` written on the receiver.
+    Subscribe(At),
     Implicit(&'static str),
+}
+
+impl Edge {
+    /// Whether the playbook wrote it (`require`, `notify`, `subscribe`), not a kind.
+    pub fn is_explicit(&self) -> bool {
+        !matches!(self, Edge::Implicit(_))
+    }
+
+    /// The word that made it (`require`, `notify`, `subscribe`), or what a kind said of
+    /// an implicit one ("parent directory").
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Edge::Require(_) => "require",
+            Edge::Notify(_) => "notify",
+            Edge::Subscribe(_) => "subscribe",
+            Edge::Implicit(why) => why,
+        }
+    }
+}
+
+/// One edge of a host's graph, as it was made: `from` comes before `to` (a dependency
+/// before its dependent, a notifier before what it notifies), and why. Every reason is
+/// kept, even where two reasons join the same pair (`converge graph` draws each).
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub why: Edge,
 }
 
 /// A resource of one host's graph: its place in [`HostGraph::nodes`] (declaration order).
@@ -100,6 +130,8 @@ pub struct HostGraph {
     notifies: PerNode<Vec<NodeId>>,
     /// Topological order, declaration order breaking ties.
     order: Vec<NodeId>,
+    /// Every edge with its reason, in the order they were made.
+    links: Vec<Link>,
     /// Declarations a `when` left out on this host, for the plan.
     pub skipped: Vec<Skipped>,
     /// The host facts its expansion read (see `host_facts.rs`).
@@ -127,6 +159,11 @@ impl HostGraph {
     /// The nodes `id` needs first, directly.
     pub fn deps(&self, id: NodeId) -> &[NodeId] {
         &self.deps[id]
+    }
+
+    /// Every edge with its reason (see [`Link`]).
+    pub fn links(&self) -> &[Link] {
+        &self.links
     }
 
     /// The nodes `id` notifies.
@@ -287,10 +324,11 @@ pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
     let mut g: DiGraph<usize, Edge> = DiGraph::new();
     let ix: Vec<NodeIndex> = (0..nodes.len()).map(|i| g.add_node(i)).collect();
     let mut notifies = vec![Vec::new(); nodes.len()];
+    let mut links = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         for r in &n.requires {
             if let Some(&j) = resolve(r, "require", &n.decl, &index, &nodes, &unbuilt, &mut diags) {
-                add_edge(&mut g, ix[j], ix[i], Edge::Require(r.text.at.clone()));
+                add_edge(&mut g, &mut links, ix[j], ix[i], Edge::Require(r.text.at.clone()));
             }
         }
         // `subscribe` is `notify` written on the receiver
@@ -314,16 +352,18 @@ pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
                 continue;
             }
             notifies[sender].push(j);
-            add_edge(&mut g, ix[sender], ix[j], Edge::Notify(r.text.at.clone()));
+            let at = r.text.at.clone();
+            let why = if what == "notify" { Edge::Notify(at) } else { Edge::Subscribe(at) };
+            add_edge(&mut g, &mut links, ix[sender], ix[j], why);
         }
         for imp in n.res.deps() {
             if imp.target.name == EVERY {
                 let of_kind = nodes.iter().enumerate().filter(|(j, m)| *j != i && m.id.kind == imp.target.kind);
                 for (j, _) in of_kind {
-                    add_edge(&mut g, ix[j], ix[i], Edge::Implicit(imp.why));
+                    add_edge(&mut g, &mut links, ix[j], ix[i], Edge::Implicit(imp.why));
                 }
             } else if let Some(&j) = index.get(&imp.target).filter(|&&j| j != i) {
-                add_edge(&mut g, ix[j], ix[i], Edge::Implicit(imp.why));
+                add_edge(&mut g, &mut links, ix[j], ix[i], Edge::Implicit(imp.why));
             }
         }
     }
@@ -341,7 +381,7 @@ pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
         if let Some(path) = n.res.same_file()
             && let Some(j) = last_edit.insert(path, i)
         {
-            add_edge(&mut g, ix[j], ix[i], Edge::Implicit("edits the same file before it"));
+            add_edge(&mut g, &mut links, ix[j], ix[i], Edge::Implicit("edits the same file before it"));
         }
     }
     for scc in tarjan_scc(&g) {
@@ -365,10 +405,17 @@ pub fn build_checked(expansion: Expansion) -> Result<HostGraph, Diags> {
     }
     let order = topo_order(&deps).into_iter().map(NodeId).collect();
     let ids = |v: Vec<Vec<usize>>| PerNode(v.into_iter().map(|d| d.into_iter().map(NodeId).collect()).collect());
-    Ok(HostGraph { nodes, deps: ids(deps), notifies: ids(notifies), order, skipped, facts_read })
+    // by dependent, then dependency; one per reason (modules declaring one resource
+    // identically each bring its `require`)
+    links.sort_by_key(|l| (l.to, l.from));
+    let mut seen = std::collections::HashSet::new();
+    links.retain(|l| seen.insert((l.from, l.to, l.why.reason())));
+    Ok(HostGraph { nodes, deps: ids(deps), notifies: ids(notifies), order, links, skipped, facts_read })
 }
 
-fn add_edge(g: &mut DiGraph<usize, Edge>, a: NodeIndex, b: NodeIndex, e: Edge) {
+/// The edge a → b: in the graph once (the first reason), in `links` with every reason.
+fn add_edge(g: &mut DiGraph<usize, Edge>, links: &mut Vec<Link>, a: NodeIndex, b: NodeIndex, e: Edge) {
+    links.push(Link { from: NodeId(g[a]), to: NodeId(g[b]), why: e.clone() });
     if g.find_edge(a, b).is_none() {
         g.add_edge(a, b, e);
     }
@@ -451,6 +498,7 @@ fn cycle_diag(g: &DiGraph<usize, Edge>, scc: &[NodeIndex], nodes: &[Instance]) -
         d = match &g[e] {
             Edge::Require(at) => d.label(at, format!("{nb} requires {na}")),
             Edge::Notify(at) => d.label(at, format!("{na} notifies {nb}")),
+            Edge::Subscribe(at) => d.label(at, format!("{nb} subscribes to {na}")),
             Edge::Implicit(why) => d.label(&nodes[g[b]].decl.at(), format!("{nb} needs {na} ({why})")),
         };
     }

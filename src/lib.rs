@@ -31,6 +31,11 @@
 //!   (`error`).
 //! - **report** (`report`): the run as data, per host and resource; rendered as text or
 //!   JSON by `report::render`.
+//!
+//! Beside the pipeline: `graph_render` draws a host's graph (`converge graph`), with the
+//! reason of every edge the graph stage kept ([`graph::HostGraph::links`]); `cli` is the
+//! one clap definition that `--help`, `converge man` and `converge completions` all come
+//! from; `commands` has one file per command.
 
 pub mod apply;
 pub mod cli;
@@ -42,6 +47,7 @@ pub mod events;
 pub mod facts;
 pub mod frames;
 pub mod graph;
+pub mod graph_render;
 pub mod host_facts;
 pub mod plan;
 pub mod playbook;
@@ -62,13 +68,24 @@ use clap::Parser;
 
 /// Runs the command line; returns the process exit code.
 pub fn run() -> i32 {
-    let cli = cli::Cli::parse();
+    // a command line that cannot be read exits 1, as every other error does: clap's own
+    // 2 would read as "changes pending" (`diff`) or "changed" (`apply --detailed-exitcode`)
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { error::FAILURE } else { error::OK };
+        }
+    };
     match &cli.command {
         cli::Command::Check(a) => commands::check::run(a),
         cli::Command::Diff(a) => commands::run::run(a, false),
-        cli::Command::Apply(a) => commands::run::run(a, true),
+        cli::Command::Apply(a) => commands::run::apply(a),
         cli::Command::Sandbox(a) => commands::sandbox::run(a),
         cli::Command::Facts(a) => commands::facts::run(a),
         cli::Command::Run(a) => commands::adhoc::run(a),
+        cli::Command::Graph(a) => commands::graph::run(a),
+        cli::Command::Completions(a) => commands::completions::run(a),
+        cli::Command::Man => commands::man::run(),
     }
 }

@@ -218,6 +218,52 @@ pub fn check_file(path: &Path, inventory: Option<&Path>) -> Result<(Playbook, us
     Ok((pb, resources))
 }
 
+/// `converge graph`: everything `check` checks, reported the same way, then the graph of
+/// one host (`host` names it; `None`: the first host, or the playbook against its own
+/// variables when it has none), expanded as `check` expands it (stand-in facts, both
+/// outcomes of every condition). The host's name and its graph, or every problem found,
+/// secrets masked.
+pub fn graph_file(
+    path: &Path,
+    inventory: Option<&Path>,
+    host: Option<&str>,
+) -> Result<(Playbook, Option<String>, HostGraph), Diags> {
+    let (pb, _) = check_file(path, inventory)?;
+    let hosts = &pb.inventory.hosts;
+    let chosen = match host {
+        None => hosts.first(),
+        Some(name) => match hosts.iter().find(|h| h.name == name) {
+            Some(h) => Some(h),
+            None => {
+                let d = diag::Diag::bare(Code::Limit, format!("--host {name}: the playbook has no such host"));
+                let names = || hosts.iter().map(|h| h.name.as_str());
+                let d = match diag::did_you_mean(name, names()) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None if hosts.is_empty() => d.help("the playbook declares no host: leave --host out"),
+                    None => d.help(format!("its hosts: {}", names().collect::<Vec<_>>().join(", "))),
+                };
+                return Err(d.into());
+            }
+        },
+    };
+    let templates = Templates::new(&pb.dir).with_secrets(pb.secret_list());
+    let mut diags = Diags::default();
+    let graph = expand_and_graph(&pb, chosen, &templates, &check_opts(), &mut diags);
+    diags.mask(&pb.secret_list());
+    let graph = diags.into_result(graph)?;
+    let Some(graph) = graph else {
+        return Err(diag::Diag::bare(Code::Limit, "the host's graph could not be built").into());
+    };
+    let name = chosen.map(|h| h.name.clone());
+    Ok((pb, name, graph))
+}
+
+/// How `check` expands: both outcomes of every condition, with stand-in facts (no host
+/// is contacted).
+fn check_opts() -> ExpandOpts {
+    ExpandOpts { facts: None, check: true, select: Selection::default() }
+}
+
 /// Expands a loaded playbook for every host of its inventory (a playbook without hosts,
 /// against its own variables) and builds each graph: the number of resources in all, or
 /// every problem found. Secrets are not masked here (the caller prints).
@@ -227,8 +273,7 @@ pub fn validate(pb: &Playbook) -> Result<usize, Diags> {
     let mut resources = 0;
     let hosts: Vec<Option<&playbook::inventory::Host>> =
         if pb.inventory.hosts.is_empty() { vec![None] } else { pb.inventory.hosts.iter().map(Some).collect() };
-    // both outcomes of every condition, with stand-in facts: no host is contacted
-    let opts = ExpandOpts { facts: None, check: true, select: Selection::default() };
+    let opts = check_opts();
     for host in hosts {
         if let Some(g) = expand_and_graph(pb, host, &templates, &opts, &mut diags) {
             resources += g.nodes.len();

@@ -3,7 +3,10 @@
 
 pub mod adhoc;
 pub mod check;
+pub mod completions;
 pub mod facts;
+pub mod graph;
+pub mod man;
 pub mod run;
 pub mod sandbox;
 pub mod saved;

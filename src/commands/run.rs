@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{Format, RunArgs};
+use crate::cli::{ApplyArgs, Format, RunArgs};
 use crate::engine::{self, Mode, Options};
 use crate::error;
 use crate::events;
@@ -14,10 +14,20 @@ use crate::report;
 use crate::report::Report;
 use crate::transport::ssh::SshOptions;
 
+/// `converge diff` (`apply` false) and `converge apply` without `--detailed-exitcode`.
 pub fn run(args: &RunArgs, apply: bool) -> i32 {
+    run_with(args, apply, false)
+}
+
+/// `converge apply`: with `--detailed-exitcode`, 2 when something changed.
+pub fn apply(args: &ApplyArgs) -> i32 {
+    run_with(&args.run, true, args.detailed_exitcode)
+}
+
+fn run_with(args: &RunArgs, apply: bool, detailed: bool) -> i32 {
     let mode = if apply && !args.dry_run { Mode::Apply } else { Mode::Diff };
     if mode == Mode::Apply && crate::saved_plan::is_saved_plan(&args.playbook) {
-        return super::saved::apply(args);
+        return super::saved::apply(args, detailed);
     }
     if let Err(e) = super::saved::check_options(args, mode) {
         super::print_err(&format!("error: {e}\n"), args.no_color);
@@ -49,7 +59,7 @@ pub fn run(args: &RunArgs, apply: bool) -> i32 {
     match execute(prepared.jobs, &opts, &show) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
-            let code = exit_code(&report, mode);
+            let code = if detailed { detailed_exit_code(&report, mode) } else { exit_code(&report, mode) };
             match (&args.out, plan_file) {
                 (Some(out), Some(pf)) => super::saved::write(args, out, &prepared.playbook, &pf.key, &report, code),
                 _ => code,
@@ -136,5 +146,16 @@ pub fn exit_code(report: &Report, mode: Mode) -> i32 {
         error::CHANGES
     } else {
         error::OK
+    }
+}
+
+/// `apply --detailed-exitcode` (as Terraform and Puppet): 1 when anything failed, 2 when
+/// something changed and converged (under `--dry-run`: changes pending, as `diff` says),
+/// 0 when nothing needed to change.
+pub fn detailed_exit_code(report: &Report, mode: Mode) -> i32 {
+    let changed = report.summary.changed > 0 || report.hosts.iter().any(|h| h.status == report::HostStatus::Converged);
+    match exit_code(report, mode) {
+        error::OK if changed => error::CHANGES,
+        code => code,
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::run::{become_pass, emit, execute, exit_code, options, show};
+use super::run::{become_pass, detailed_exit_code, emit, execute, exit_code, options, show};
 use crate::cli::{Format, RunArgs};
 use crate::engine::{Mode, PlanFile};
 use crate::error;
@@ -77,7 +77,7 @@ pub fn write(args: &RunArgs, out: &Path, pb: &Playbook, key: &PlanKey, report: &
 
 /// `converge apply FILE`: the saved plan, applied exactly, on every host that has not
 /// changed since.
-pub fn apply(args: &RunArgs) -> i32 {
+pub fn apply(args: &RunArgs, detailed: bool) -> i32 {
     match prepare(args) {
         Ok((mut jobs, plan_file)) => {
             if let Err(e) = become_pass(args, &mut jobs) {
@@ -89,7 +89,7 @@ pub fn apply(args: &RunArgs) -> i32 {
             match execute(jobs, &opts, &show) {
                 Ok(report) => {
                     emit(&report, args.format, args.no_color);
-                    exit_code(&report, Mode::Apply)
+                    if detailed { detailed_exit_code(&report, Mode::Apply) } else { exit_code(&report, Mode::Apply) }
                 }
                 Err(e) => {
                     super::print_err(&format!("error: {e}\n"), args.no_color);

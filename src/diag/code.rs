@@ -132,7 +132,8 @@ codes! {
     Notify => "converge::notify",
     /// A dependency cycle, shown hop by hop.
     Cycle => "converge::cycle",
-    /// `--limit` that cannot be read, names something that is not there, or selects no host.
+    /// `--limit` that cannot be read, names something that is not there, or selects no host;
+    /// `graph --host` naming no host of the playbook.
     Limit => "converge::limit",
     /// A playbook run with no hosts (none declared and no `--inventory`).
     NoHosts => "converge::no-hosts",

@@ -200,6 +200,9 @@ fn help_texts() {
         vec!["sandbox", "--help"],
         vec!["facts", "--help"],
         vec!["run", "--help"],
+        vec!["graph", "--help"],
+        vec!["completions", "--help"],
+        vec!["man", "--help"],
     ] {
         let run = p.converge(&cmd);
         run.expect(0);

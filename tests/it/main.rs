@@ -1,6 +1,7 @@
 //! The one integration test binary: every test module is registered here.
 mod adhoc;
 mod apt_repository;
+mod completions;
 mod container;
 mod copy_tree;
 mod cron_exec;
@@ -9,11 +10,13 @@ mod download;
 mod elife_bot;
 mod engine;
 mod examples;
+mod exit_codes;
 mod faults;
 mod firewall;
 #[path = "../common/generated.rs"]
 mod generated;
 mod git;
+mod graph;
 mod hostile;
 mod hostile_kinds;
 mod jacow;
