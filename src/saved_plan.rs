@@ -81,8 +81,12 @@ pub struct SavedResource {
     /// Its rows or steps hold a secret: only the digest is kept.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secret: bool,
-    /// HMAC-SHA256 (hex) of the unmasked rows and the steps.
+    /// HMAC-SHA256 (hex) of the unmasked rows and the steps: what decides.
     pub digest: String,
+    /// HMAC-SHA256 (hex) of what the playbook wants of it, whatever the host has: what
+    /// tells a change of the playbook (or a secret) from a change of the host.
+    #[serde(default)]
+    pub wanted: String,
 }
 
 /// The controller's key for the digests.
@@ -159,20 +163,17 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// sha256 of the playbook's KDL sources: the playbook, every module it uses, and the
 /// inventory file that replaced its hosts.
 pub fn playbook_digest(pb: &Playbook, inventory: Option<&Path>) -> Result<String, String> {
-    let mut sources: Vec<(String, String)> = vec![(pb.src.name().to_string(), pb.src.inner().clone())];
-    for d in &pb.resources {
-        sources.push((d.src.name().to_string(), d.src.inner().clone()));
-    }
+    // by their texts: the same files are named relative to where `diff` ran and absolute
+    // in the plan
+    let mut sources: Vec<String> = vec![pb.src.inner().clone()];
+    sources.extend(pb.resources.iter().map(|d| d.src.inner().clone()));
     if let Some(p) = inventory {
-        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        sources.push((p.display().to_string(), text));
+        sources.push(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?);
     }
     sources.sort();
     sources.dedup();
     let mut h = Sha256::new();
-    for (name, text) in &sources {
-        h.update((name.len() as u64).to_le_bytes());
-        h.update(name.as_bytes());
+    for text in &sources {
         h.update((text.len() as u64).to_le_bytes());
         h.update(text.as_bytes());
     }
@@ -205,6 +206,7 @@ fn record_one(
         if plan[i].has_block() { crate::apply::steps(graph, plan, bases, i).map(|s| s.into_text()) } else { None };
     let rows = serde_json::to_vec(&changes).unwrap_or_default();
     let digest = key.digest(&[rows.as_slice(), steps.as_deref().unwrap_or("").as_bytes()]);
+    let wanted = key.digest(&[format!("{:?}", graph[i].res).as_bytes()]);
     let shown: Vec<Change> = changes.iter().cloned().map(|c| c.redacted(secrets)).collect();
     let secret = shown != changes
         || shown.iter().any(|c| matches!(c.content_shown(), Some(Content::Sensitive)))
@@ -217,6 +219,7 @@ fn record_one(
         steps: if secret { None } else { steps },
         secret,
         digest,
+        wanted,
     }
 }
 
@@ -252,6 +255,15 @@ fn why(saved: &SavedResource, now: &SavedResource) -> String {
     let id = &saved.id;
     let field = |c: &Change| c.field().to_string();
     let val = |v: Option<&str>| v.map_or_else(|| "(absent)".to_string(), str::to_string);
+    if saved.wanted != now.wanted {
+        return if saved.secret || now.secret {
+            format!(
+                "{id}: its secret-bearing content no longer matches the plan's hash (a secret, or a file it is made from, changed)"
+            )
+        } else {
+            format!("{id}: what it wants changed since the plan (the playbook's files changed)")
+        };
+    }
     if saved.action == Action::Ok && now.action != Action::Ok {
         let fields: Vec<String> = now.changes.iter().map(field).collect();
         return format!("{id}: {} drifted: in sync when planned, differs now", fields.join(", "));
@@ -341,7 +353,15 @@ mod tests {
     use super::*;
 
     fn res(id: &str, action: Action, changes: Vec<Change>, digest: &str) -> SavedResource {
-        SavedResource { id: id.into(), action, changes, steps: None, secret: false, digest: digest.into() }
+        SavedResource {
+            id: id.into(),
+            action,
+            changes,
+            steps: None,
+            secret: false,
+            digest: digest.into(),
+            wanted: "w".into(),
+        }
     }
 
     fn host(resources: Vec<SavedResource>) -> SavedHost {
@@ -366,19 +386,27 @@ mod tests {
                 "package:nginx: state drifted: in sync when planned, differs now"
             ]
         );
+        // the same host, a secret-bearing resource in sync: unchanged, the steps differ
         let secret = host(vec![
             SavedResource { secret: true, ..res("file:/etc/app.conf", Action::Change, vec![], "5") },
             res("package:nginx", Action::Ok, vec![], "2"),
         ]);
+        let resalted =
+            vec![res("file:/etc/app.conf", Action::Change, vec![], "6"), res("package:nginx", Action::Ok, vec![], "2")];
         assert_eq!(
-            drift(
-                &secret,
-                &host(vec![
-                    res("file:/etc/app.conf", Action::Change, vec![], "6"),
-                    res("package:nginx", Action::Ok, vec![], "2")
-                ])
-            ),
+            drift(&secret, &host(resalted)),
             ["file:/etc/app.conf: its secret-bearing content no longer matches the plan's hash (a secret changed)"]
+        );
+        // what is wanted changed, not the host: said so, naming no field
+        let moved = SavedResource {
+            wanted: "w2".into(),
+            ..res("file:/etc/app.conf", Action::Change, vec![Change::set("content", "sha256:aaa", "sha256:ddd")], "7")
+        };
+        assert_eq!(
+            drift(&secret, &host(vec![moved, res("package:nginx", Action::Ok, vec![], "2")])),
+            [
+                "file:/etc/app.conf: its secret-bearing content no longer matches the plan's hash (a secret, or a file it is made from, changed)"
+            ]
         );
         let fewer = host(vec![res("package:nginx", Action::Ok, vec![], "2")]);
         assert_eq!(drift(&planned, &fewer), ["no longer in the playbook: file:/etc/app.conf"]);

@@ -125,7 +125,7 @@ fn a_saved_plan_is_applied_exactly_or_refused_naming_what_drifted() {
 /// run and the host ends "needs a new plan"; a new plan finishes the job.
 #[test]
 fn what_needs_planning_at_apply_time_ends_needs_a_new_plan() {
-    let h = OnHost::new("directory \"/srv/conf\"\nline \"/srv/conf/app.ini\" line=\"port=2\"\n");
+    let h = OnHost::new("directory \"/srv/conf\"\nline \"/srv/conf/app.ini\" line=\"port=2\" create=#true\n");
     let run = h.run("diff", &["--out", "plan.json"]);
     run.expect(2);
     let applied = apply_saved(&h, "plan.json", &[]);
