@@ -143,6 +143,21 @@ pub struct AdHocArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Ask once for the sudo password of the hosts with become=#true and no become-password
+    /// secret (on the terminal; from the first line of standard input when it is not one)
+    #[arg(long, short = 'K')]
+    pub ask_become_pass: bool,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// How converge reaches the hosts over ssh: the same options on `diff`, `apply`, `run`
+/// and `facts`.
+#[derive(Debug, Args)]
+pub struct SshArgs {
     /// Read this ssh config file instead of ~/.ssh/config (as `ssh -F`)
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
@@ -152,16 +167,22 @@ pub struct AdHocArgs {
     /// Seconds to wait for a host to answer before reporting it unreachable
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout: u64,
-    /// Seconds each host's ssh master stays up, idle, after the run (the next run reuses it); 0 closes them at the end
+    /// Seconds each host's ssh master stays up, idle, after the run, so that the next run
+    /// reuses it without connecting again (as Ansible's ControlPersist); 0 closes them at the end
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub control_persist: u64,
-    /// Ask once for the sudo password of the hosts with become=#true and no become-password
-    /// secret (on the terminal; from the first line of standard input when it is not one)
-    #[arg(long, short = 'K')]
-    pub ask_become_pass: bool,
-    /// Never colour output
-    #[arg(long)]
-    pub no_color: bool,
+}
+
+impl SshArgs {
+    pub fn options(&self) -> crate::transport::ssh::SshOptions {
+        use std::time::Duration;
+        crate::transport::ssh::SshOptions {
+            config_file: self.ssh_config.clone(),
+            strict_host_keys: self.strict_host_keys,
+            connect_timeout: Duration::from_secs(self.connect_timeout),
+            persist: (self.control_persist > 0).then(|| Duration::from_secs(self.control_persist)),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -178,12 +199,8 @@ pub struct FactsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Read this ssh config file instead of ~/.ssh/config (as `ssh -F`)
-    #[arg(long, value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
-    /// Seconds to wait for a host to answer before reporting it unreachable
-    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub connect_timeout: u64,
+    #[command(flatten)]
+    pub ssh: SshArgs,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,
@@ -233,19 +250,8 @@ pub struct RunArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Read this ssh config file instead of ~/.ssh/config (as `ssh -F`)
-    #[arg(long, value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
-    /// Refuse hosts whose key is not already in known_hosts (default: accept and record new keys; a changed key is always refused)
-    #[arg(long)]
-    pub strict_host_keys: bool,
-    /// Seconds to wait for a host to answer before reporting it unreachable
-    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub connect_timeout: u64,
-    /// Seconds each host's ssh master stays up, idle, after the run, so that the next run
-    /// reuses it without connecting again (as Ansible's ControlPersist); 0 closes them at the end
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub control_persist: u64,
+    #[command(flatten)]
+    pub ssh: SshArgs,
     /// Ask once for the sudo password of the hosts with become=#true and no become-password
     /// secret (on the terminal; from the first line of standard input when it is not one)
     #[arg(long, short = 'K')]

@@ -4,7 +4,6 @@
 //! playbook, its secrets are masked in what the hosts print, as in every report.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -14,7 +13,6 @@ use crate::error::{self, HostError};
 use crate::playbook::inventory::Host;
 use crate::resources::mask;
 use crate::transport::Output;
-use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &AdHocArgs) -> i32 {
     let (inventory, mut secrets) = match super::load_hosts(args.playbook.as_deref(), args.inventory.as_deref()) {
@@ -40,12 +38,7 @@ pub fn run(args: &AdHocArgs) -> i32 {
             }
         }
     }
-    let ssh = SshOptions {
-        config_file: args.ssh_config.clone(),
-        strict_host_keys: args.strict_host_keys,
-        connect_timeout: Duration::from_secs(args.connect_timeout),
-        persist: (args.control_persist > 0).then(|| Duration::from_secs(args.control_persist)),
-    };
+    let ssh = args.ssh.options();
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(e) => {

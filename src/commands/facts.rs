@@ -3,7 +3,6 @@
 //! for the next run, as Ansible's `setup` module does for its fact cache.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -11,7 +10,6 @@ use crate::cli::{FactsArgs, Format};
 use crate::engine;
 use crate::error;
 use crate::host_facts::{Cache, HostFacts};
-use crate::transport::ssh::SshOptions;
 
 pub fn run(args: &FactsArgs) -> i32 {
     let inventory = match super::load_hosts(args.playbook.as_deref(), args.inventory.as_deref()) {
@@ -28,12 +26,7 @@ pub fn run(args: &FactsArgs) -> i32 {
             return error::FAILURE;
         }
     };
-    let ssh = SshOptions {
-        config_file: args.ssh_config.clone(),
-        strict_host_keys: false,
-        connect_timeout: Duration::from_secs(args.connect_timeout),
-        persist: None,
-    };
+    let ssh = args.ssh.options();
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(e) => {

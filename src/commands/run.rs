@@ -3,7 +3,6 @@
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::cli::{ApplyArgs, Format, RunArgs};
 use crate::engine::{self, Mode, Options};
@@ -12,7 +11,6 @@ use crate::events;
 use crate::progress::{Progress, Show};
 use crate::report;
 use crate::report::Report;
-use crate::transport::ssh::SshOptions;
 
 /// `converge diff` (`apply` false) and `converge apply` without `--detailed-exitcode`.
 pub fn run(args: &RunArgs, apply: bool) -> i32 {
@@ -84,17 +82,7 @@ pub fn become_pass(args: &RunArgs, jobs: &mut [engine::Job]) -> Result<(), Strin
 
 /// The engine's options from the command line.
 pub fn options(args: &RunArgs, mode: Mode, plan_file: Option<Arc<engine::PlanFile>>) -> Options {
-    Options {
-        mode,
-        ssh: SshOptions {
-            config_file: args.ssh_config.clone(),
-            strict_host_keys: args.strict_host_keys,
-            connect_timeout: Duration::from_secs(args.connect_timeout),
-            persist: (args.control_persist > 0).then(|| Duration::from_secs(args.control_persist)),
-        },
-        forks: usize::from(args.forks),
-        plan_file,
-    }
+    Options { mode, ssh: args.ssh.options(), forks: usize::from(args.forks), plan_file }
 }
 
 /// Runs the engine on its own runtime and returns the report, built from the engine's
