@@ -53,7 +53,26 @@ pub fn page() -> std::io::Result<String> {
     }
     out.extend(extra(&top, "\"EXIT STATUS\"")?.into_bytes());
     top.render_version_section(&mut out)?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(once_defined(&String::from_utf8_lossy(&out)))
+}
+
+/// Each clap_mangen render starts by defining the string `Aq`; one definition, at the
+/// top, is enough for the page.
+fn once_defined(roff: &str) -> String {
+    const DEFINE: [&str; 2] = [".ie \\n(.g .ds Aq \\(aq", ".el .ds Aq '"];
+    let mut seen = [false; 2];
+    let mut out = String::with_capacity(roff.len());
+    for line in roff.lines() {
+        if let Some(k) = DEFINE.iter().position(|d| *d == line) {
+            if seen[k] {
+                continue;
+            }
+            seen[k] = true;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// A command's after-help as the section `title`, its lines kept as `--help` shows them
@@ -76,4 +95,14 @@ fn subsections(roff: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_defines_its_strings_once() {
+        let page = super::page().expect("the page");
+        assert_eq!(page.matches(".ds Aq").count(), 2, "one .ie/.el pair");
+        assert!(page.starts_with(".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n.TH CONVERGE 1"), "{}", &page[..80]);
+    }
 }
