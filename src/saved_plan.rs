@@ -5,9 +5,9 @@
 //!
 //! Per host and resource the file keeps the plan's rows (action, fields with before and
 //! after, masked as the JSON report masks them), the step text, and a keyed digest
-//! (HMAC-SHA256) of the unmasked rows and steps. A resource whose rows or steps hold a
-//! secret keeps no step text: only the digest, so no secret value is ever stored, and a
-//! secret whose value changed since the plan is found by its digest. The key is the
+//! (HMAC-SHA256) of the rows and the steps, which hold the unmasked values. A resource
+//! whose rows or steps hold a secret keeps no step text, only the digest: no secret value
+//! is ever stored, and a secret whose value changed since the plan is found by its digest. The key is the
 //! controller's (`$CONVERGE_PLAN_KEY_FILE`, else `~/.local/state/converge/plan.key`, made
 //! on first use, mode 0600), named in the file by its id.
 //!
@@ -81,7 +81,7 @@ pub struct SavedResource {
     /// Its rows or steps hold a secret: only the digest is kept.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secret: bool,
-    /// HMAC-SHA256 (hex) of the unmasked rows and the steps: what decides.
+    /// HMAC-SHA256 (hex) of the rows and the steps (unmasked): what decides.
     pub digest: String,
     /// HMAC-SHA256 (hex) of what the playbook wants of it, whatever the host has: what
     /// tells a change of the playbook (or a secret) from a change of the host.
@@ -213,7 +213,7 @@ fn record_one(
         || steps.as_deref().is_some_and(|s| mask(s, secrets) != s)
         || !graph[i].res.secrets().is_empty();
     SavedResource {
-        id: graph[i].id.to_string(),
+        id: mask(&graph[i].id.to_string(), secrets),
         action,
         changes: shown,
         steps: if secret { None } else { steps },

@@ -94,7 +94,7 @@ pub(super) async fn apply_rounds(
                 }
                 Step::Skipped(cause) => {
                     r.result = Some(Outcome::Skipped);
-                    r.error = Some(skipped(graph, *cause));
+                    r.error = Some(mask(&skipped(graph, *cause), secrets));
                 }
                 // a second round that finds nothing to do keeps the first round's result;
                 // stale and waiting nodes are planned again from the verify
@@ -105,7 +105,7 @@ pub(super) async fn apply_rounds(
         for &(i, cause) in &after.skipped {
             let r = &mut report.resources[pos[i]];
             r.result = Some(Outcome::Skipped);
-            r.error = Some(skipped(graph, Some(cause)));
+            r.error = Some(mask(&skipped(graph, Some(cause)), secrets));
         }
         if after.settled() {
             return None;
@@ -166,7 +166,7 @@ fn skipped(graph: &HostGraph, cause: Option<NodeId>) -> String {
 fn verdict(graph: &HostGraph, r: &mut ResourceReport, state: &NodeState, secrets: &[String]) {
     match state {
         NodeState::InSync | NodeState::NotProbed => {}
-        NodeState::SecondRound { change, because } => second_round(graph, r, change, because),
+        NodeState::SecondRound { change, because } => second_round(graph, r, change, because, secrets),
         NodeState::DidNotConverge { change } => {
             r.result = Some(Outcome::NotConverged);
             let left: Vec<&str> = change.changes.iter().map(Change::field).collect();
@@ -186,16 +186,17 @@ fn verdict(graph: &HostGraph, r: &mut ResourceReport, state: &NodeState, secrets
 
 /// Shows a resource's second-round plan: what the verify found, and why it is applied
 /// again.
-fn second_round(graph: &HostGraph, r: &mut ResourceReport, change: &Changes, because: &Again) {
+fn second_round(graph: &HostGraph, r: &mut ResourceReport, change: &Changes, because: &Again, secrets: &[String]) {
     let changes = change.changes.clone();
     let text = match because {
         Again::Stale => {
             "changed since plan by an earlier step of this run: planned again from the host, applied in a second round"
                 .to_string()
         }
-        Again::Waiting { on } => {
-            format!("waited for {}: planned again from the host, applied in a second round", graph[*on].id)
-        }
+        Again::Waiting { on } => mask(
+            &format!("waited for {}: planned again from the host, applied in a second round", graph[*on].id),
+            secrets,
+        ),
         Again::Deferred => {
             "planned from the host as the changes it waited for left it; applied in a second round".to_string()
         }

@@ -389,10 +389,11 @@ fn fail(report: &mut HostReport, error: HostError, emit: &Emitter) {
 fn resource_report(graph: &HostGraph, i: NodeId, state: &NodeState, secrets: &[String]) -> ResourceReport {
     let node = &graph[i];
     let (action, changes, error) = state.shown(graph);
+    // a name rendered from a secret (`file "/etc/app/{{ token }}.env"`) is shown masked
     ResourceReport {
-        id: node.id.to_string(),
+        id: mask(&node.id.to_string(), secrets),
         kind: node.id.kind.to_string(),
-        name: node.id.name.clone(),
+        name: mask(&node.id.name, secrets),
         action,
         changes: changes.into_iter().map(|c| c.redacted(secrets)).collect(),
         result: None,

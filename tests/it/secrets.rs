@@ -73,3 +73,28 @@ fn diagnostics_mask_secrets_and_missing_ones_are_errors() {
     missing.expect(1);
     insta::assert_snapshot!(missing.stderr);
 }
+
+/// A resource named by a secret (a path rendered from it) shows masked in the plan, its
+/// unified diff header, the JSON report, progress lines and a saved plan (a read-only
+/// diff of this machine).
+#[test]
+fn a_resource_named_by_a_secret_shows_masked() {
+    let p = Project::new();
+    p.file(
+        "playbook.kdl",
+        &format!(
+            "secrets {{ tok env=\"{VAR}\" }}\nhost \"here\" connection=\"local\"\nfile \"/tmp/cv-secret-named/{{{{ tok }}}}.env\" content=\"x\\n\"\n"
+        ),
+    );
+    let run = |args: &[&str]| crate::support::converge_env(p.path(), args, &[(VAR, SECRET)]);
+    let human = run(&["diff", "playbook.kdl"]);
+    human.expect(2);
+    assert_hidden(&human, "the plan");
+    assert!(human.stdout.contains("+ file /tmp/cv-secret-named/********.env"), "{}", human.stdout);
+    let json = run(&["diff", "playbook.kdl", "--format", "json", "-v", "--out", "plan.json"]);
+    json.expect(2);
+    assert_hidden(&json, "the JSON plan");
+    assert_eq!(json.json()["hosts"][0]["resources"][0]["id"], "file:/tmp/cv-secret-named/********.env");
+    let saved = std::fs::read_to_string(p.path().join("plan.json")).expect("the saved plan");
+    assert!(!saved.contains(SECRET), "the saved plan holds the secret:\n{saved}");
+}
