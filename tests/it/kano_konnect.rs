@@ -25,7 +25,7 @@
 use converge::sandbox::{Container, write_ssh_config};
 
 use crate::kinds::boot;
-use crate::support::{Project, converge_env, copy_playbooks, http_get, http_get_until};
+use crate::support::{Project, converge_env, copy_playbooks, http_get, http_get_until, http_post_form};
 
 const PASSWORD: &str = "kano-db-S3cret";
 const SITE: &str = "kano-konnect.example.org";
@@ -220,7 +220,8 @@ fn journey(c: &Container, facility: &str, revision: &str) -> String {
     let home = http_get_until(addr, 80, SITE, "/", "Kano Konnect");
     assert!(home.contains(&format!("served by process {uwsgi} at revision {revision}\n")), "{home}");
 
-    let queued = post_form(c, "/fm/facilities/new", &format!("facility_name={}", facility.replace(' ', "+")));
+    let queued =
+        http_post_form(addr, 80, SITE, "/fm/facilities/new", &format!("facility_name={}", facility.replace(' ', "+")));
     assert!(queued.starts_with("HTTP/1.1 202") && queued.contains("queued "), "{queued}");
     let recorded_by = format!("worker {celery} at {revision}");
     let listed = http_get_until(addr, 80, SITE, "/fm/facilities", &format!("facility_name={facility}, "));
@@ -241,23 +242,4 @@ fn journey(c: &Container, facility: &str, revision: &str) -> String {
     let hello = http_get_until(addr, 80, SITE, "/hello", "Request: ");
     assert!(hello.contains(&format!(" by {recorded_by}\n")), "{hello}");
     listed
-}
-
-/// A form POST (application/x-www-form-urlencoded) through nginx; the whole response.
-fn post_form(c: &Container, path: &str, body: &str) -> String {
-    use std::io::{Read, Write};
-    let addr = std::net::SocketAddr::from((c.address(), 80));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: {SITE}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
 }

@@ -20,7 +20,6 @@
 //! come back and the whole journey passes again. After the first converge, the journey,
 //! the update and the reboot, `converge diff` has nothing to do.
 
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -29,7 +28,7 @@ use serde_json::{Value, json};
 use tungstenite::Message;
 
 use crate::kinds::boot;
-use crate::support::{Project, converge_env, copy_playbooks, http_get, http_get_until};
+use crate::support::{Project, converge_env, copy_playbooks, http_get, http_get_until, http_post_form};
 
 const SECRET: &str = "ramascene-django-key";
 const HOST: &str = "ramascene.example.org";
@@ -221,7 +220,7 @@ fn next_text(ws: &mut Ws, wanted: impl Fn(&Value) -> bool) -> Value {
 fn task_result(address: Ipv4Addr, job: u64) -> Value {
     let mut last = Value::Null;
     for _ in 0..20 {
-        let answer = post_form(address, "/ajaxhandling/", &format!("TaskID={job}"));
+        let answer = http_post_form(address, 80, HOST, "/ajaxhandling/", &format!("TaskID={job}"));
         let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
         last = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}):\n{answer}"));
         if let Some(result) = last.get("rawResultData") {
@@ -230,21 +229,4 @@ fn task_result(address: Ipv4Addr, job: u64) -> Value {
         std::thread::sleep(Duration::from_millis(500));
     }
     panic!("no result stored for job {job}: {last}");
-}
-
-/// A form POST through nginx (HTTP/1.0, so the answer ends with the connection).
-fn post_form(address: Ipv4Addr, path: &str, body: &str) -> String {
-    let addr = SocketAddr::from((address, 80));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: {HOST}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
 }

@@ -136,18 +136,37 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A plain HTTP/1.0 GET with a Host header, from this machine (the controller) to a test
-/// container; returns the whole response (status line, headers, body).
-pub fn http_get(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str) -> String {
+/// Sends one HTTP/1.0 request (head, then body) from this machine (the controller) to a
+/// test container and returns the whole response: HTTP/1.0, so it ends with the
+/// connection. Bounded: 5 s to connect, 10 s for each read.
+fn http_exchange(address: std::net::Ipv4Addr, port: u16, head: &str, body: &[u8]) -> String {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from((address, port));
     let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("send");
+    s.write_all(head.as_bytes()).expect("send");
+    s.write_all(body).expect("send body");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
     out
+}
+
+/// A plain HTTP/1.0 GET with a Host header, from this machine (the controller) to a test
+/// container; returns the whole response (status line, headers, body).
+pub fn http_get(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str) -> String {
+    http_exchange(address, port, &format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"), b"")
+}
+
+/// A form POST (application/x-www-form-urlencoded) of `body` (`name=value&...`, already
+/// encoded), as a browser submits a form; returns the whole response.
+pub fn http_post_form(address: std::net::Ipv4Addr, port: u16, host: &str, path: &str, body: &str) -> String {
+    let head = format!(
+        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    http_exchange(address, port, &head, body.as_bytes())
 }
 
 /// A multipart/form-data POST of one file in the field `field`, as a browser uploads it;
@@ -161,7 +180,6 @@ pub fn http_post_file(
     file_name: &str,
     content: &[u8],
 ) -> String {
-    use std::io::{Read, Write};
     let boundary = "converge-test-boundary-7d1f";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
@@ -170,21 +188,12 @@ pub fn http_post_file(
     .into_bytes();
     body.extend_from_slice(content);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let addr = std::net::SocketAddr::from((address, port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
-    write!(
-        s,
+    let head = format!(
         "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n\
          Content-Length: {}\r\n\r\n",
         body.len()
-    )
-    .expect("send");
-    s.write_all(&body).expect("send body");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
+    );
+    http_exchange(address, port, &head, &body)
 }
 
 /// A copy of the repository's playbooks/ and modules/ in `dir`, for a test that changes

@@ -11,7 +11,7 @@
 //! The probe lists everything under the destination with one `find` and hashes the files
 //! the source has with one `sha256sum` (`probe.rs`); the plan shows each file and
 //! directory to create, change or remove, with unified diffs for the first few small text
-//! files that differ; the apply ships only the files whose content differs, each written
+//! files that differ (`plan.rs`); the apply ships only the files whose content differs, each written
 //! atomically (`steps.rs`).
 //!
 //! Modes: without `mode`, a file gets 0755 when the source file is executable by its
@@ -23,6 +23,7 @@
 //! `purge=#true` removes what the source does not have (default: kept). `exclude` globs
 //! are neither copied nor purged.
 
+mod plan;
 mod probe;
 mod steps;
 mod tree;
@@ -32,18 +33,12 @@ use std::collections::BTreeSet;
 use probe::{HostEntry, Listing, State, Type};
 use tree::{Entry, Globs, Tree, file_mode};
 
-use super::content::short_sha;
 use super::group::read_account;
-use super::ownership::{Ownership, format_mode};
-use super::{Action, Change, Content, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
+use super::ownership::Ownership;
+use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::{Code, Diag};
 use crate::script::Sh;
 use crate::syntax::reader::{NodeReader, PathRule};
-
-/// The plan lists at most this many entries of one tree; a note counts the rest.
-const LISTED: usize = 100;
-/// New text files whose content the plan shows.
-const NEW_SHOWN: usize = 10;
 
 #[derive(Debug)]
 pub struct CopyTree {
@@ -199,138 +194,11 @@ impl CopyTree {
             .take_while(|(k, _)| k.starts_with(&prefix))
             .any(|(k, _)| self.exclude.matches(k))
     }
-
-    fn changes(&self, state: &State, work: &Work) -> Vec<Change> {
-        let mut out = Vec::new();
-        if work.root_create {
-            out.push(Change::new(format!("{}/", self.dest.trim_end_matches('/')), None, Some(self.new_dir())));
-        }
-        for c in &work.root_attrs {
-            out.push(c.clone().renamed(&format!("{} {}", self.dest, c.field())));
-        }
-        let listing = match state {
-            State::Dir(l) => Some(l),
-            _ => None,
-        };
-        let mut new_shown = 0;
-        let mut diffs_shown = 0;
-        let mut rows: Vec<(String, Vec<Change>)> = Vec::new();
-        for (rel, op) in &work.ops {
-            let path = self.host_path(rel);
-            let mut row = Vec::new();
-            match (op, self.tree.entries.get(rel)) {
-                (Op::Mkdir, _) => {
-                    let was = listing.and_then(|l| l.entries.get(rel)).map(|h| h.kind.name().to_string());
-                    row.push(Change::new(format!("{path}/"), was, Some(self.new_dir())));
-                }
-                (Op::Attrs(changes), _) => {
-                    row.extend(changes.iter().map(|c| c.clone().renamed(&format!("{path} {}", c.field()))));
-                }
-                (Op::Refuse(t), Some(want)) => {
-                    let want = if matches!(want, Entry::Dir) { "directory" } else { "file" };
-                    row.push(Change::set(path.clone(), t.name(), format!("{want} (refused: purge=#true replaces it)")));
-                }
-                (Op::Write { replaces, was }, Some(Entry::File { content, exec })) => {
-                    let mode = format_mode(file_mode(self.mode, *exec));
-                    match (replaces, was) {
-                        (Some(old), _) => {
-                            let body = listing.and_then(|l| l.bodies.get(rel));
-                            let shown = content_of(content.sensitive, &content.bytes, body, diffs_shown < LISTED);
-                            if matches!(shown, Content::Text { .. }) {
-                                diffs_shown += 1;
-                            }
-                            row.push(if content.sensitive {
-                                Change::content(path.clone(), None, None, Content::Sensitive)
-                            } else {
-                                Change::content(
-                                    path.clone(),
-                                    Some(short_sha(old)),
-                                    Some(short_sha(&content.sha256)),
-                                    shown,
-                                )
-                            });
-                            if let Some(h) = listing.and_then(|l| l.entries.get(rel)) {
-                                let attrs = self.attrs(true, Some(file_mode(self.mode, *exec))).diff(Some(&h.meta), 0);
-                                row.extend(
-                                    attrs.into_iter().map(|c| c.clone().renamed(&format!("{path} {}", c.field()))),
-                                );
-                            }
-                        }
-                        (None, was) => {
-                            let after = format!("file {mode}, {} bytes", content.bytes.len());
-                            let before = was.map(|t| t.name().to_string());
-                            let text = std::str::from_utf8(&content.bytes).ok().filter(|_| !content.sensitive);
-                            let c = match text {
-                                Some(t) if new_shown < NEW_SHOWN => {
-                                    new_shown += 1;
-                                    Change::content(
-                                        path.clone(),
-                                        before,
-                                        Some(after),
-                                        Content::Text { before: String::new(), after: t.to_string() },
-                                    )
-                                }
-                                _ => Change::new(path.clone(), before, Some(after)),
-                            };
-                            row.push(c);
-                        }
-                    }
-                }
-                _ => {}
-            }
-            rows.push((rel.clone(), row));
-        }
-        for (rel, t) in &work.remove {
-            let replaced = work.ops.iter().any(|(r, _)| r == rel);
-            if !replaced {
-                rows.push((rel.clone(), vec![Change::new(self.host_path(rel), Some(t.name().to_string()), None)]));
-            }
-        }
-        for (_, shown) in &work.remove_odd {
-            rows.push((shown.clone(), vec![Change::new(self.host_path(shown), Some("entry".into()), None)]));
-        }
-        let total = rows.len();
-        for (_, row) in rows.into_iter().take(LISTED) {
-            out.extend(row);
-        }
-        if total > LISTED {
-            out.push(Change::note(self.summary(work, total - LISTED)));
-        }
-        out
-    }
-
-    fn new_dir(&self) -> String {
-        format!("directory {}", format_mode(self.dir_mode.unwrap_or(0o755)))
-    }
-
-    /// The note under a long list: how many more, and the counts of the whole tree.
-    fn summary(&self, work: &Work, more: usize) -> String {
-        let count = |f: &dyn Fn(&Op) -> bool| work.ops.iter().filter(|(_, op)| f(op)).count();
-        let create = count(&|op| matches!(op, Op::Mkdir | Op::Write { replaces: None, .. }));
-        let change = count(&|op| matches!(op, Op::Write { replaces: Some(_), .. } | Op::Attrs(_) | Op::Refuse(_)));
-        let remove = work.remove.len() + work.remove_odd.len();
-        format!("{more} more entries not listed; in all {create} to create, {change} to change, {remove} to remove")
-    }
 }
 
 /// `a/b/c` → `a/b`, `a`.
 fn ancestors(rel: &str) -> impl Iterator<Item = &str> {
     rel.char_indices().rev().filter(|(_, c)| *c == '/').map(move |(i, _)| &rel[..i])
-}
-
-/// How a changed file's content is shown.
-fn content_of(sensitive: bool, after: &[u8], before: Option<&Vec<u8>>, room: bool) -> Content {
-    if sensitive {
-        return Content::Sensitive;
-    }
-    let Ok(after) = std::str::from_utf8(after) else {
-        return Content::Opaque { reason: "binary content".into() };
-    };
-    match before.map(|b| std::str::from_utf8(b)) {
-        Some(Ok(b)) if room => Content::Text { before: b.to_string(), after: after.to_string() },
-        Some(Err(_)) => Content::Opaque { reason: "binary content on the host".into() },
-        _ => Content::Opaque { reason: "diff not shown: large, or one of many".into() },
-    }
 }
 
 impl Kind for CopyTree {
@@ -459,9 +327,10 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::resources::{Resource, build_from, plan_of};
+    use crate::resources::content::short_sha;
+    use crate::resources::{Content, Resource, build_from, plan_of};
 
-    fn tree(files: &[(&str, &str, bool)], dirs: &[&str]) -> Tree {
+    pub(super) fn tree(files: &[(&str, &str, bool)], dirs: &[&str]) -> Tree {
         let mut t = Tree::default();
         for d in dirs {
             t.entries.insert(d.to_string(), Entry::Dir);
@@ -473,7 +342,7 @@ mod tests {
         t
     }
 
-    fn kind(purge: bool) -> CopyTree {
+    pub(super) fn kind(purge: bool) -> CopyTree {
         CopyTree {
             dest: "/srv/site".into(),
             tree: tree(
@@ -600,22 +469,6 @@ mod tests {
         assert!(steps.contains("refusing to replace what is in the way"), "{steps}");
         let (_, steps) = plan_of(&kind(true), &out);
         assert!(steps.contains("rm -rf -- ./run.sh\n"), "{steps}");
-    }
-
-    #[test]
-    fn a_long_plan_lists_a_hundred_entries_and_counts_the_rest() {
-        let mut k = kind(false);
-        let files: Vec<(String, String)> = (0..250).map(|i| (format!("f{i:03}"), format!("{i}\n"))).collect();
-        let refs: Vec<(&str, &str, bool)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str(), false)).collect();
-        k.tree = tree(&refs, &[]);
-        let (diff, _) = plan_of(&k, "type=absent\n");
-        assert_eq!(diff.changes.len(), 1 + LISTED + 1);
-        assert_eq!(
-            diff.changes.last().and_then(|c| c.after()),
-            Some("150 more entries not listed; in all 250 to create, 0 to change, 0 to remove")
-        );
-        let shown = diff.changes.iter().filter(|c| matches!(c.content_shown(), Some(Content::Text { .. }))).count();
-        assert_eq!(shown, NEW_SHOWN);
     }
 
     #[test]

@@ -10,12 +10,8 @@
 //! ```
 //!
 //! Two files: `/etc/apt/sources.list.d/NAME.sources` (Types, URIs, Suites, Components,
-//! Architectures, Signed-By, any further `options`) and `/etc/apt/keyrings/NAME.asc`
-//! (an armored key) or `NAME.gpg` (a binary keyring), whichever the key is; the other one
-//! is removed if present. The key is given inline (`key=`, armored), as a file on the
-//! controller relative to the playbook (`key-source=`, armored or binary), or as a URL the
-//! host downloads with apt's own `apt-helper`, checked against a required
-//! `key-sha256=` (the plan compares that hash with the file's, so it needs no download).
+//! Architectures, Signed-By, any further `options`) and the key in `/etc/apt/keyrings/`,
+//! given inline, as a file on the controller or as a URL pinned by its sha256 (`key.rs`).
 //!
 //! What runs on the host: `sha256sum` of both files, and `apt-get indextargets` limited to
 //! this one source to see whether its package lists were ever fetched. When the source or
@@ -31,7 +27,11 @@
 //! and installs in the same apply, without a host-wide update (see `package/apt.rs`).
 //! `state="absent"` removes the source and both key files.
 
-use super::content::{self, Desired, short_sha};
+mod key;
+
+pub use key::{Format, Key, KeyFrom};
+
+use super::content::{self, Desired};
 use super::record::Record;
 use super::{Action, Change, Diff, Kind, PlanCx, ProbeError};
 use crate::diag::{Code, Diag, Spanned};
@@ -39,8 +39,6 @@ use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
 const SOURCES_DIR: &str = "/etc/apt/sources.list.d/";
-const KEYRINGS_DIR: &str = "/etc/apt/keyrings/";
-const ARMOR: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 /// The deb822 fields converge writes itself; `options` may not set them.
 const MANAGED: &[&str] = &["Types", "URIs", "Suites", "Components", "Architectures", "Signed-By"];
 
@@ -51,47 +49,6 @@ pub struct AptRepository {
     source: Option<Desired>,
     key: Option<Key>,
     update: bool,
-}
-
-/// The signing key and the file it goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Key {
-    format: Format,
-    from: KeyFrom,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// ASCII-armored: `NAME.asc`.
-    Armored,
-    /// A binary keyring: `NAME.gpg`.
-    Binary,
-}
-
-impl Format {
-    fn ext(self) -> &'static str {
-        match self {
-            Format::Armored => "asc",
-            Format::Binary => "gpg",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyFrom {
-    /// Inline or from a controller file: the bytes themselves.
-    Bytes(Desired),
-    /// Downloaded by the host, checked against this sha256.
-    Url { url: String, sha256: String },
-}
-
-impl Key {
-    fn sha256(&self) -> &str {
-        match &self.from {
-            KeyFrom::Bytes(d) => &d.sha256,
-            KeyFrom::Url { sha256, .. } => sha256,
-        }
-    }
 }
 
 /// What the host has.
@@ -139,26 +96,9 @@ fn valid_uri(u: &str) -> bool {
         && scheme.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b))
 }
 
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The format of a key's bytes: armored text or a binary OpenPGP public key packet.
-fn format_of(bytes: &[u8]) -> Option<Format> {
-    let text = bytes.trim_ascii_start();
-    if text.starts_with(ARMOR.as_bytes()) {
-        return Some(Format::Armored);
-    }
-    // an old-format (0x98/0x99) or new-format (0xC6) public-key packet
-    matches!(bytes.first(), Some(0x98 | 0x99 | 0xC6)).then_some(Format::Binary)
-}
-
 impl AptRepository {
     fn sources_path(&self) -> String {
         format!("{SOURCES_DIR}{}.sources", self.name)
-    }
-    fn key_path(&self, f: Format) -> String {
-        format!("{KEYRINGS_DIR}{}.{}", self.name, f.ext())
     }
 
     fn words(r: &mut NodeReader, key: &'static str, check: fn(&str) -> bool, what: &str) -> Vec<Spanned<String>> {
@@ -175,75 +115,6 @@ impl AptRepository {
             }
         }
         out
-    }
-
-    fn read_key(r: &mut NodeReader) -> Option<Key> {
-        let inline = r.nonempty("key");
-        let source = r.nonempty("key-source");
-        let url = r.nonempty("key-url");
-        let sha = r.nonempty("key-sha256");
-        let given: Vec<(&str, &Spanned<String>)> = [("key", &inline), ("key-source", &source), ("key-url", &url)]
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-            .collect();
-        if let [(a_key, a), (b_key, _), ..] = given.as_slice() {
-            let (a, a_key, b_key) = ((*a).clone(), *a_key, *b_key);
-            r.exclusive(&a, a_key, b_key);
-            return None;
-        }
-        if let Some(s) = &sha
-            && url.is_none()
-        {
-            r.error(Diag::new(Code::Conflict, "`key-sha256` checks a `key-url`", &s.at, "no `key-url`"));
-        }
-        if let Some(k) = inline {
-            if !k.value.trim_start().starts_with(ARMOR) {
-                r.error(
-                    Diag::new(Code::Apt, "`key` is not an armored OpenPGP public key", &k.at, "not a key").help(
-                        format!("paste the key's text, starting with `{ARMOR}`; a binary key goes in `key-source`"),
-                    ),
-                );
-                return None;
-            }
-            return Some(Key {
-                format: Format::Armored,
-                from: KeyFrom::Bytes(Desired::new(k.value.into_bytes(), false)),
-            });
-        }
-        if let Some(s) = source {
-            let bytes = r.read_source(&s)?;
-            let Some(format) = format_of(&bytes) else {
-                r.error(
-                    Diag::new(Code::Apt, "this file is not an OpenPGP public key", &s.at, "not a key")
-                        .help("export it with `gpg --export --armor KEYID` (or without --armor for a binary keyring)"),
-                );
-                return None;
-            };
-            return Some(Key { format, from: KeyFrom::Bytes(Desired::new(bytes, false)) });
-        }
-        let url = url?;
-        if !(url.value.starts_with("https://") || url.value.starts_with("http://")) || !valid_word(&url.value) {
-            r.error(
-                Diag::new(Code::Apt, format!("`{}` is not an http(s) URL", url.value), &url.at, "not a URL")
-                    .help("write `key-url=\"https://...\"`, or ship the key with `key-source`"),
-            );
-            return None;
-        }
-        let Some(sha) = sha else {
-            let at = url.at.clone();
-            r.error(
-                Diag::new(Code::Missing, "a `key-url` needs its `key-sha256`", &at, "no checksum")
-                    .help("the key is trusted for every package of the repository: pin it with `key-sha256=\"<sha256 of the file>\"`"),
-            );
-            return None;
-        };
-        if !is_sha256(&sha.value) {
-            r.error(Diag::new(Code::Apt, "`key-sha256` is not a sha256", &sha.at, "64 hex digits expected"));
-            return None;
-        }
-        // apt reads the file by its extension: a binary keyring must end in .gpg
-        let format = if url.value.ends_with(".gpg") { Format::Binary } else { Format::Armored };
-        Some(Key { format, from: KeyFrom::Url { url: url.value, sha256: sha.value.to_ascii_lowercase() } })
     }
 
     fn read_options(r: &mut NodeReader) -> Vec<(String, String)> {
@@ -293,7 +164,7 @@ impl Kind for AptRepository {
         let components = Self::words(r, "components", valid_word, "a component");
         let architectures = Self::words(r, "architectures", valid_word, "an architecture");
         let options = Self::read_options(r);
-        let key = Self::read_key(r);
+        let key = Key::read(r);
         let update = r.bool("update-cache").unwrap_or(true);
         if let Some(n) = &name
             && !valid_name(&n.value)
@@ -374,12 +245,7 @@ impl Kind for AptRepository {
 
     fn probe(&self, sh: &mut Sh) {
         sh.raw("if command -v apt-get >/dev/null 2>&1; then echo tool=ok; else echo tool=missing; fi\n");
-        for f in [Format::Armored, Format::Binary] {
-            sh.set("k", &self.key_path(f));
-            sh.raw("if [ -f \"$k\" ]; then s=$(sha256sum < \"$k\") && printf '%s\\n' \"")
-                .raw(f.ext())
-                .raw("=${s%% *}\"; fi\n");
-        }
+        self.probe_keys(sh);
         sh.set("p", &self.sources_path());
         sh.raw("cv_sum=\nif [ -f \"$p\" ] && [ ! -L \"$p\" ]; then echo sources=file\n");
         if let Some(src) = &self.source {
@@ -397,14 +263,7 @@ impl Kind for AptRepository {
         if self.source.is_some() && !rec.tool()? {
             return Err(ProbeError("an apt repository needs apt on the host (no apt-get)".into()));
         }
-        let sha = |k: &str| -> Result<Option<String>, ProbeError> {
-            match rec.get(k) {
-                None => Ok(None),
-                Some(s) if is_sha256(s) => Ok(Some(s.to_string())),
-                Some(s) => Err(ProbeError(format!("cannot read the key file ({k}={s:?})"))),
-            }
-        };
-        let (asc, gpg) = (sha("asc")?, sha("gpg")?);
+        let (asc, gpg) = key::parse_sums(&rec)?;
         let (sources, lists) = match rec.req("sources")? {
             "absent" => (None, None),
             // a link or anything else in the way of an absent source is removed all the same
@@ -430,11 +289,7 @@ impl Kind for AptRepository {
             if state.sources.is_some() {
                 changes.push(Change::new("sources", Some(self.sources_path()), None));
             }
-            for f in [Format::Armored, Format::Binary] {
-                if let Some(s) = state.key(f) {
-                    changes.push(Change::new(format!("key .{}", f.ext()), Some(short_sha(s)), None));
-                }
-            }
+            changes.extend(self.key_changes(state));
             return Diff::new(Action::Remove, changes);
         };
         let mut changes = Vec::new();
@@ -442,22 +297,7 @@ impl Kind for AptRepository {
         if let Some(c) = want.diff(state.sources.as_ref()) {
             changes.push(c.renamed("sources"));
         }
-        if let Some(k) = &self.key {
-            let have = state.key(k.format);
-            if have != Some(k.sha256()) {
-                changes.push(Change::new(
-                    format!("key .{}", k.format.ext()),
-                    have.map(short_sha),
-                    Some(short_sha(k.sha256())),
-                ));
-            }
-        }
-        for f in [Format::Armored, Format::Binary] {
-            let wanted = self.key.as_ref().is_some_and(|k| k.format == f);
-            if !wanted && let Some(s) = state.key(f) {
-                changes.push(Change::new(format!("key .{}", f.ext()), Some(short_sha(s)), None));
-            }
-        }
+        changes.extend(self.key_changes(state));
         if self.update && changes.is_empty() && state.lists == Some(false) {
             changes.push(Change::new("lists", Some("not fetched".into()), Some("fetched".into())));
         } else if self.update && !changes.is_empty() {
@@ -470,33 +310,14 @@ impl Kind for AptRepository {
         let changed = |field: &str| diff.changes.iter().any(|c| c.field() == field);
         let Some(want) = &self.source else {
             sh.set("p", &self.sources_path()).raw("rm -f -- \"$p\"\n");
-            for f in [Format::Armored, Format::Binary] {
-                sh.set("k", &self.key_path(f)).raw("rm -f -- \"$k\"\n");
-            }
+            self.remove_keys(sh);
             return;
         };
         if self.update {
             self.keep(sh);
         }
         // the key first: the source that names it must never be read without it
-        if let Some(k) = &self.key
-            && changed(&format!("key .{}", k.format.ext()))
-        {
-            sh.set("d", KEYRINGS_DIR).raw("[ -d \"$d\" ] || mkdir -m 0755 -p -- \"$d\"\n");
-            sh.set("p", &self.key_path(k.format));
-            match &k.from {
-                KeyFrom::Bytes(d) => d.write(state.key(k.format), sh, |sh| {
-                    sh.raw("chmod 0644 \"$tmp\"\n");
-                }),
-                KeyFrom::Url { url, sha256 } => download(url, sha256, k.format, state.key(k.format), sh),
-            }
-        }
-        for f in [Format::Armored, Format::Binary] {
-            let wanted = self.key.as_ref().is_some_and(|k| k.format == f);
-            if !wanted && state.key(f).is_some() {
-                sh.set("k", &self.key_path(f)).raw("rm -f -- \"$k\"\n");
-            }
-        }
+        self.write_key(state, changed, sh);
         sh.set("p", &self.sources_path());
         if changed("sources") {
             let expected = state.sources.as_ref().map(|o| o.sha256.as_str());
@@ -547,24 +368,11 @@ impl AptRepository {
     }
 }
 
-/// Downloads the key to `$p` with apt's own helper, which checks the hash; an armored key
-/// must also look like one (apt reads `.asc` files as armored).
-fn download(url: &str, sha256: &str, format: Format, expected: Option<&str>, sh: &mut Sh) {
-    content::guard(expected, sh);
-    sh.set("url", url).set("sum", sha256);
-    sh.raw("tmp=$(mktemp \"$(dirname -- \"$p\")/.converge.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\n");
-    sh.raw("/usr/lib/apt/apt-helper download-file \"$url\" \"$tmp\" \"SHA256:$sum\"\n");
-    sh.raw("s=$(sha256sum < \"$tmp\") && [ \"${s%% *}\" = \"$sum\" ] || { printf '%s\\n' \"the key downloaded from $url does not have the sha256 $sum\" >&2; exit 1; }\n");
-    if format == Format::Armored {
-        sh.raw("grep -q -e '^-----BEGIN PGP PUBLIC KEY BLOCK-----' \"$tmp\" || { printf '%s\\n' \"the key downloaded from $url is not armored: name a .gpg URL for a binary key\" >&2; exit 1; }\n");
-    }
-    sh.raw("chmod 0644 \"$tmp\"\nsync -- \"$tmp\" 2>/dev/null || sync\nmv -f -- \"$tmp\" \"$p\"\ntrap - EXIT\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resources::build_from;
+    use crate::resources::content::short_sha;
 
     const KEY: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----\\n\\nmQINBGX=\\n-----END PGP PUBLIC KEY BLOCK-----\\n";
 
@@ -575,7 +383,7 @@ mod tests {
         build_from::<AptRepository>(&text).expect("builds")
     }
 
-    fn src_text(r: &AptRepository) -> String {
+    pub(super) fn src_text(r: &AptRepository) -> String {
         String::from_utf8(r.source.as_ref().expect("present").bytes.clone()).expect("utf8")
     }
 
@@ -695,24 +503,6 @@ mod tests {
     }
 
     #[test]
-    fn a_key_url_is_compared_by_its_pinned_hash_and_downloaded_by_apt() {
-        let sum = "ab".repeat(32);
-        let text = format!(
-            "apt-repository \"r\" uris=\"https://deb.example.org\" suites=\"./\" key-url=\"https://deb.example.org/key.gpg\" key-sha256=\"{sum}\"\n"
-        );
-        let r = build_from::<AptRepository>(&text).expect("builds");
-        assert!(src_text(&r).contains("Suites: ./\nSigned-By: /etc/apt/keyrings/r.gpg\n"), "{}", src_text(&r));
-        let state = r.parse(&format!("tool=ok\ngpg={sum}\nsources=absent\n")).expect("parse");
-        let diff = r.diff(&state, &PlanCx::default());
-        assert_eq!(diff.changes.iter().map(|c| c.field()).collect::<Vec<_>>(), ["sources", "note"]);
-        let state = r.parse("tool=ok\nsources=absent\n").expect("parse");
-        let diff = r.diff(&state, &PlanCx::default());
-        let mut sh = Sh::new();
-        r.steps(&state, &diff, &mut sh);
-        assert!(sh.text().contains("apt-helper download-file \"$url\" \"$tmp\" \"SHA256:$sum\""), "{}", sh.text());
-    }
-
-    #[test]
     fn a_lying_probe_is_an_error() {
         let r = repo("");
         assert!(r.parse("tool=ok\nasc=nothex\nsources=absent\n").is_err());
@@ -730,8 +520,6 @@ mod tests {
             "apt-repository \"r\" uris=\"not a uri\" suites=\"s\" components=\"main\"",
             "apt-repository \"r\" uris=\"http://x\" suites=\"s\\nURIs: http://evil\" components=\"main\"",
             "apt-repository \"r\" uris=\"http://x\" suites=\"s\"",
-            "apt-repository \"r\" uris=\"http://x\" suites=\"s\" components=\"main\" key=\"not a key\"",
-            "apt-repository \"r\" uris=\"http://x\" suites=\"s\" components=\"main\" key-url=\"https://x/k.asc\"",
             "apt-repository \"r\" uris=\"http://x\" suites=\"s\" components=\"main\" { options { Signed-By \"/tmp/k\"; }; }",
             "apt-repository \"r\" types=\"rpm\" uris=\"http://x\" suites=\"s\" components=\"main\"",
             "apt-repository \"r\" state=\"absent\" uris=\"http://x\"",
