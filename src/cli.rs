@@ -11,7 +11,8 @@ Exit codes:
           unreachable host, unreadable probe)
   apply   0 = every host converged, 1 = anything failed (invalid playbook, unreachable
           host, failed or skipped step, a change that did not converge; from a saved plan,
-          a host refused or left needing a new plan)
+          a host refused or left needing a new plan; with --serial, a host not run because
+          an earlier batch failed)
           with --detailed-exitcode: 0 = nothing changed, 2 = something changed and
           converged, 1 = anything failed
   run     0 = the command exited 0 on every host, 1 = a host was unreachable or it failed
@@ -260,6 +261,14 @@ pub struct RunArgs {
     /// every host that changed since
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// apply: converge the hosts in rolling batches, each done before the next starts:
+    /// sizes in hosts or percent, the last repeated (`1,5,25%`)
+    #[arg(long, value_name = "SIZES", value_parser = crate::engine::batches::parse_serial_arg)]
+    pub serial: Option<crate::engine::batches::Serial>,
+    /// apply --serial: stop the rollout when more than this share of a batch fails
+    /// (default 0: any failed host stops it)
+    #[arg(long, value_name = "PERCENT", requires = "serial", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_fail_percentage: Option<u8>,
     /// apply FILE: refuse a saved plan older than this (`30m`, `2h`, `1d`)
     #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
     pub max_age: Option<std::time::Duration>,

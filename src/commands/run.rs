@@ -82,7 +82,14 @@ pub fn become_pass(args: &RunArgs, jobs: &mut [engine::Job]) -> Result<(), Strin
 
 /// The engine's options from the command line.
 pub fn options(args: &RunArgs, mode: Mode, plan_file: Option<Arc<engine::PlanFile>>) -> Options {
-    Options { mode, ssh: args.ssh.options(), forks: usize::from(args.forks), plan_file }
+    Options {
+        mode,
+        ssh: args.ssh.options(),
+        forks: usize::from(args.forks),
+        plan_file,
+        serial: args.serial.clone().map(|s| s.0).unwrap_or_default(),
+        max_fail_percentage: args.max_fail_percentage.unwrap_or(0),
+    }
 }
 
 /// Runs the engine on its own runtime and returns the report, built from the engine's

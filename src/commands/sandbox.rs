@@ -135,6 +135,8 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
         },
         forks: 16,
         plan_file: None,
+        serial: Vec::new(),
+        max_fail_percentage: 0,
     };
     let show = show(args.quiet, args.verbose, args.log.as_deref(), args.format);
     match execute(jobs, &opts, &show) {

@@ -17,6 +17,9 @@ pub fn check_options(args: &RunArgs, mode: Mode) -> Result<(), String> {
     if args.out.is_some() && mode == Mode::Apply {
         return Err("--out saves the plan of `converge diff`: run `converge diff PLAYBOOK --out FILE`, then `converge apply FILE`".into());
     }
+    if args.serial.is_some() && mode == Mode::Diff {
+        return Err("--serial rolls out an apply in batches: `converge apply PLAYBOOK --serial 1,25%`".into());
+    }
     if args.max_age.is_some() {
         return Err("--max-age applies to a saved plan: `converge apply FILE --max-age 1h`".into());
     }

@@ -20,9 +20,11 @@ use tokio::sync::Semaphore;
 
 pub mod adhoc;
 mod applying;
+pub mod batches;
 mod facts;
 
 use self::applying::{applied, apply_rounds};
+use self::batches::BatchSize;
 pub use self::facts::gather;
 use self::facts::{Facts, merge_pass};
 use crate::error::{ExchangeError, HostError};
@@ -58,6 +60,10 @@ pub struct Options {
     /// Diff: record each host's plan for `--out` with this key. Apply: apply the saved
     /// plan it holds, refusing a host that drifted from it.
     pub plan_file: Option<Arc<PlanFile>>,
+    /// Rolling batches (`--serial`): empty, every host in one batch.
+    pub serial: Vec<BatchSize>,
+    /// The share of a batch that may fail before the rollout stops.
+    pub max_fail_percentage: u8,
 }
 
 /// A saved plan being made (`diff --out`) or applied (`apply FILE`).
@@ -80,28 +86,70 @@ pub async fn run(jobs: Vec<Job>, opts: &Options) -> Vec<HostReport> {
 }
 
 /// Runs every job, at most `forks` at once, sending each host's events (its report last)
-/// on `events` as they happen; returns once every host is done.
+/// on `events` as they happen; returns once every host is done. With `--serial`, a batch
+/// at a time; a batch that fails beyond `--max-fail-percentage` leaves the hosts after
+/// it "not run".
 pub async fn run_streamed(jobs: Vec<Job>, opts: &Options, events: Events) {
-    let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
-    let mut handles = Vec::new();
-    for (k, job) in jobs.into_iter().enumerate() {
-        let sem = sem.clone();
-        let opts = opts.clone();
-        let emit = Emitter::new(events.clone(), k, &job.host.name);
-        handles.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            let report = run_host(job, &opts, &emit).await;
-            emit.send(What::Done(Box::new(report)));
-        }));
-    }
-    for (k, h) in handles.into_iter().enumerate() {
-        if let Err(e) = h.await {
-            let mut report = HostReport::new("?".into(), String::new());
-            report.status = HostStatus::Failed;
-            report.error = Some(format!("internal error: {e}"));
-            Emitter::new(events.clone(), k, "?").send(What::Done(Box::new(report)));
+    let sizes = batches::batches(jobs.len(), &opts.serial);
+    let mut jobs = jobs.into_iter().enumerate();
+    let mut stopped: Option<String> = None;
+    for (b, size) in sizes.iter().enumerate() {
+        let batch: Vec<(usize, Job)> = jobs.by_ref().take(*size).collect();
+        if let Some(why) = &stopped {
+            for (k, job) in batch {
+                let mut report = HostReport::new(job.host.name.clone(), job.host.address.clone().unwrap_or_default());
+                report.status = HostStatus::NotRun;
+                report.error = Some(why.clone());
+                Emitter::new(events.clone(), k, &job.host.name).send(What::Done(Box::new(report)));
+            }
+            continue;
+        }
+        let failed = run_batch(batch, opts, &events).await;
+        if sizes.len() > 1 && batches::stops(failed.len(), *size, opts.max_fail_percentage) {
+            stopped = Some(format!(
+                "not run: batch {} of {} failed on {} (more than --max-fail-percentage {}%): the rollout stopped",
+                b + 1,
+                sizes.len(),
+                failed.join(", "),
+                opts.max_fail_percentage
+            ));
         }
     }
+}
+
+/// Runs the jobs of one batch, at most `forks` at once; returns the hosts that failed.
+async fn run_batch(batch: Vec<(usize, Job)>, opts: &Options, events: &Events) -> Vec<String> {
+    let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
+    let mut handles = Vec::new();
+    for (k, job) in batch {
+        let sem = sem.clone();
+        let opts = opts.clone();
+        let name = job.host.name.clone();
+        let emit = Emitter::new(events.clone(), k, &name);
+        let task = tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let report = run_host(job, &opts, &emit).await;
+            let failed = report.status.is_failure();
+            emit.send(What::Done(Box::new(report)));
+            failed
+        });
+        handles.push((k, name, task));
+    }
+    let mut failed = Vec::new();
+    for (k, name, h) in handles {
+        match h.await {
+            Ok(false) => {}
+            Ok(true) => failed.push(name),
+            Err(e) => {
+                let mut report = HostReport::new(name.clone(), String::new());
+                report.status = HostStatus::Failed;
+                report.error = Some(format!("internal error: {e}"));
+                Emitter::new(events.clone(), k, &name).send(What::Done(Box::new(report)));
+                failed.push(name);
+            }
+        }
+    }
+    failed
 }
 
 fn target(host: &Host) -> Target {

@@ -85,6 +85,7 @@ enum Tally {
     Failed,
     NeedsNewPlan,
     Unreachable,
+    NotRun,
 }
 
 impl Tally {
@@ -96,6 +97,7 @@ impl Tally {
             HostStatus::Failed => Tally::Failed,
             HostStatus::Unreachable => Tally::Unreachable,
             HostStatus::NeedsNewPlan => Tally::NeedsNewPlan,
+            HostStatus::NotRun => Tally::NotRun,
         }
     }
 
@@ -107,6 +109,7 @@ impl Tally {
             Tally::Failed => "failed",
             Tally::NeedsNewPlan => "needing a new plan",
             Tally::Unreachable => "unreachable",
+            Tally::NotRun => "not run",
         }
     }
 }

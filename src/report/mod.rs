@@ -36,6 +36,15 @@ pub enum HostStatus {
     Unreachable,
     /// Applied from a saved plan, which did not cover what is left (apply).
     NeedsNewPlan,
+    /// Not contacted: an earlier rolling batch (`--serial`) failed (apply).
+    NotRun,
+}
+
+impl HostStatus {
+    /// Whether the host counts as failed (exit 1).
+    pub fn is_failure(self) -> bool {
+        matches!(self, HostStatus::Failed | HostStatus::Unreachable | HostStatus::NeedsNewPlan | HostStatus::NotRun)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,8 +237,6 @@ impl Report {
 
     /// Whether any host failed or could not be reached.
     pub fn any_failure(&self) -> bool {
-        self.hosts
-            .iter()
-            .any(|h| matches!(h.status, HostStatus::Failed | HostStatus::Unreachable | HostStatus::NeedsNewPlan))
+        self.hosts.iter().any(|h| h.status.is_failure())
     }
 }

@@ -433,6 +433,8 @@ fn a_step_started_event_arrives_while_the_step_still_runs() {
         },
         forks: 1,
         plan_file: None,
+        serial: Vec::new(),
+        max_fail_percentage: 0,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

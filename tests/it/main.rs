@@ -1,6 +1,7 @@
 //! The one integration test binary: every test module is registered here.
 mod adhoc;
 mod apt_repository;
+mod batches;
 mod completions;
 mod container;
 mod copy_tree;
