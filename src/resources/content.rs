@@ -204,6 +204,49 @@ pub fn replace_lines(text: &str, line: Option<&str>, is_it: impl Fn(&str) -> boo
     out
 }
 
+/// The awk twin of [`replace_lines`]: writes to `$tmp` the file named by the shell variable
+/// `file` (empty when it does not exist) with the lines the awk `pattern` picks made `$l`:
+/// the first replaced, the others removed, `$l` appended when there is none; all removed
+/// when `$l` is empty. `env` passes values to awk's `ENVIRON` (`P="$e"`, or nothing).
+pub fn replace_lines_awk(sh: &mut Sh, file: &'static str, env: &'static str, pattern: &'static str) {
+    sh.raw("{ [ ! -f \"$")
+        .raw(file)
+        .raw("\" ] || cat -- \"$")
+        .raw(file)
+        .raw("\"; } | ")
+        .raw(env)
+        .raw(" L=\"$l\" awk '\n");
+    sh.raw(pattern).raw(" { if (!done && ENVIRON[\"L\"] != \"\") print ENVIRON[\"L\"]; done = 1; next }\n");
+    sh.raw("{ print }\nEND { if (!done && ENVIRON[\"L\"] != \"\") print ENVIRON[\"L\"] }' > \"$tmp\"\n");
+}
+
+/// Runs an edit script here, as the host would: the file `text` (`None`: absent) in the
+/// shell variable `file`, `$tmp` beside it, the other `vars` set; returns what the script
+/// wrote to `$tmp`. For the tests that hold a kind's awk edit equal to its Rust twin.
+#[cfg(test)]
+pub fn run_edit_script(
+    file: &'static str,
+    text: Option<&str>,
+    vars: &[(&'static str, &str)],
+    script: impl Fn(&mut Sh),
+) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("file");
+    if let Some(t) = text {
+        std::fs::write(&f, t).expect("write");
+    }
+    let mut sh = Sh::new();
+    sh.set(file, f.to_str().expect("utf8"));
+    sh.set("tmp", dir.path().join("out").to_str().expect("utf8"));
+    for (name, value) in vars {
+        sh.set(name, value);
+    }
+    script(&mut sh);
+    sh.raw("cat \"$tmp\"\n");
+    let out = std::process::Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,9 +76,7 @@ pub fn edit(text: &str, line: &str) -> String {
 
 /// Writes to `$tmp` the file `$f` edited as [`edit`] does, `$l` the line.
 fn edit_script(sh: &mut Sh) {
-    sh.raw("{ [ ! -f \"$f\" ] || cat -- \"$f\"; } | L=\"$l\" awk '\n");
-    sh.raw("$1 == \"127.0.1.1\" { if (!done) print ENVIRON[\"L\"]; done = 1; next }\n");
-    sh.raw("{ print }\nEND { if (!done) print ENVIRON[\"L\"] }' > \"$tmp\"\n");
+    super::content::replace_lines_awk(sh, "f", "", "$1 == \"127.0.1.1\"");
 }
 
 /// Whether `name` is a host name RFC 1123 and the kernel take (in lower case).
@@ -255,21 +253,9 @@ mod tests {
     #[test]
     fn the_host_side_edit_matches_the_plan() {
         for text in [HOSTS, "", "127.0.0.1 localhost\n", "127.0.1.1 a\n127.0.1.1 b\n# 127.0.1.1 c\n"] {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let f = dir.path().join("hosts");
-            std::fs::write(&f, text).expect("write");
-            let mut sh = Sh::new();
-            sh.set("f", f.to_str().expect("utf8"));
-            sh.set("tmp", dir.path().join("out").to_str().expect("utf8"));
-            sh.set("l", "127.0.1.1\tweb-1.example.org web-1");
-            edit_script(&mut sh);
-            sh.raw("cat \"$tmp\"\n");
-            let out = std::process::Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh");
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                edit(text, "127.0.1.1\tweb-1.example.org web-1"),
-                "{text:?}"
-            );
+            let line = "127.0.1.1\tweb-1.example.org web-1";
+            let out = super::super::content::run_edit_script("f", Some(text), &[("l", line)], edit_script);
+            assert_eq!(out, edit(text, line), "{text:?}");
         }
     }
 

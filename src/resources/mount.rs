@@ -182,11 +182,7 @@ pub fn edit(text: &str, path: &str, line: Option<&str>) -> String {
 /// Writes to `$tmp` the fstab `$ft` edited as [`edit`] does: `$e` the escaped mount
 /// point, `$l` the line (empty: remove).
 fn edit_script(sh: &mut Sh) {
-    sh.raw("{ [ ! -f \"$ft\" ] || cat -- \"$ft\"; } | P=\"$e\" L=\"$l\" awk '\n");
-    sh.raw("/^[ \\t]*#/ || NF < 2 { print; next }\n");
-    sh.raw("$2 == ENVIRON[\"P\"] { if (!done && ENVIRON[\"L\"] != \"\") print ENVIRON[\"L\"]; done = 1; next }\n");
-    sh.raw("{ print }\n");
-    sh.raw("END { if (!done && ENVIRON[\"L\"] != \"\") print ENVIRON[\"L\"] }' > \"$tmp\"\n");
+    super::content::replace_lines_awk(sh, "ft", "P=\"$e\"", "!/^[ \\t]*#/ && NF >= 2 && $2 == ENVIRON[\"P\"]");
 }
 
 /// The entries of `path` in an fstab.
@@ -603,18 +599,10 @@ mod tests {
             ("/q /mnt/a\\040b auto defaults 0 0\n", "/mnt/a b", None),
             ("/q /mnt/y auto defaults 0 0\n", "/mnt/x", Some("'$(x)' /mnt/x auto defaults 0 0")),
         ] {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let ft = dir.path().join("fstab");
-            std::fs::write(&ft, text).expect("write");
-            let mut sh = Sh::new();
-            sh.set("ft", ft.to_str().expect("utf8"));
-            sh.set("tmp", dir.path().join("out").to_str().expect("utf8"));
-            sh.set("e", &escape(path));
-            sh.set("l", line.unwrap_or(""));
-            edit_script(&mut sh);
-            sh.raw("cat \"$tmp\"\n");
-            let out = std::process::Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh");
-            assert_eq!(String::from_utf8_lossy(&out.stdout), edit(text, path, line), "{text:?} {path} {line:?}");
+            let e = escape(path);
+            let vars = [("e", e.as_str()), ("l", line.unwrap_or(""))];
+            let out = super::super::content::run_edit_script("ft", Some(text), &vars, edit_script);
+            assert_eq!(out, edit(text, path, line), "{text:?} {path} {line:?}");
         }
     }
 

@@ -98,10 +98,12 @@ pub fn edit(text: &str, path: &str, line: Option<&str>) -> String {
 /// Writes to `$tmp` the fstab `$ft` edited as [`edit`] does: `$e` the escaped file, `$l`
 /// the line (empty: remove).
 fn edit_script(sh: &mut Sh) {
-    sh.raw("{ [ ! -f \"$ft\" ] || cat -- \"$ft\"; } | P=\"$e\" L=\"$l\" awk '\n");
-    sh.raw("/^[ \\t]*#/ || NF < 3 { print; next }\n");
-    sh.raw("$1 == ENVIRON[\"P\"] && $3 == \"swap\" { if (!done && ENVIRON[\"L\"] != \"\") print ENVIRON[\"L\"]; done = 1; next }\n");
-    sh.raw("{ print }\nEND { if (!done && ENVIRON[\"L\"] != \"\") print ENVIRON[\"L\"] }' > \"$tmp\"\n");
+    super::content::replace_lines_awk(
+        sh,
+        "ft",
+        "P=\"$e\"",
+        "!/^[ \\t]*#/ && NF >= 3 && $1 == ENVIRON[\"P\"] && $3 == \"swap\"",
+    );
 }
 
 fn read_size(r: &mut NodeReader, v: Spanned<String>) -> Option<u64> {
@@ -396,18 +398,10 @@ mod tests {
             ("", "/var/my swap", Some("/var/my\\040swap none swap sw 0 0")),
         ] {
             assert_eq!(edit(text, path, line).matches("swap sw").count(), usize::from(line.is_some()));
-            let dir = tempfile::tempdir().expect("tempdir");
-            let ft = dir.path().join("fstab");
-            std::fs::write(&ft, text).expect("write");
-            let mut sh = Sh::new();
-            sh.set("ft", ft.to_str().expect("utf8"));
-            sh.set("tmp", dir.path().join("out").to_str().expect("utf8"));
-            sh.set("e", &escape(path));
-            sh.set("l", line.unwrap_or(""));
-            edit_script(&mut sh);
-            sh.raw("cat \"$tmp\"\n");
-            let out = std::process::Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh");
-            assert_eq!(String::from_utf8_lossy(&out.stdout), edit(text, path, line), "{text:?} {line:?}");
+            let e = escape(path);
+            let vars = [("e", e.as_str()), ("l", line.unwrap_or(""))];
+            let out = super::super::content::run_edit_script("ft", Some(text), &vars, edit_script);
+            assert_eq!(out, edit(text, path, line), "{text:?} {line:?}");
         }
     }
 

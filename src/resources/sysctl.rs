@@ -438,20 +438,9 @@ mod tests {
             (Some(""), "a.b", Some("a.b = 1")),
         ];
         for (text, key, line) in cases {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let f = dir.path().join("f.conf");
-            if let Some(t) = text {
-                std::fs::write(&f, t).expect("write");
-            }
-            let mut sh = Sh::new();
-            sh.set("f", f.to_str().expect("utf8"));
-            sh.set("tmp", dir.path().join("out").to_str().expect("utf8"));
-            sh.set("k", key);
-            sh.set("l", line.unwrap_or(""));
-            edit_script(&mut sh);
-            sh.raw("cat \"$tmp\"\n");
-            let out = std::process::Command::new("sh").arg("-c").arg(sh.text()).output().expect("sh");
-            assert_eq!(String::from_utf8_lossy(&out.stdout), edit(*text, key, *line), "{text:?} {key} {line:?}");
+            let vars = [("k", *key), ("l", line.unwrap_or(""))];
+            let out = super::super::content::run_edit_script("f", *text, &vars, edit_script);
+            assert_eq!(out, edit(*text, key, *line), "{text:?} {key} {line:?}");
         }
     }
 
