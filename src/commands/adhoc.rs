@@ -15,20 +15,9 @@ use crate::resources::mask;
 use crate::transport::Output;
 
 pub fn run(args: &AdHocArgs) -> i32 {
-    let (inventory, mut secrets) = match super::load_hosts(args.playbook.as_deref(), args.inventory.as_deref()) {
-        Ok(i) => i,
-        Err(diags) => {
-            super::print_diags(&diags, args.no_color);
-            return error::FAILURE;
-        }
-    };
-    let mut hosts = match inventory.limit(Some(&args.pattern)) {
-        Ok(h) => h.into_iter().cloned().collect::<Vec<_>>(),
-        Err(e) => {
-            super::print_err(&format!("error: {e}\n"), args.no_color);
-            return error::FAILURE;
-        }
-    };
+    let selected =
+        super::select_hosts(args.playbook.as_deref(), args.inventory.as_deref(), &args.pattern, args.no_color);
+    let Some((mut hosts, mut secrets)) = selected else { return error::FAILURE };
     if args.ask_become_pass {
         match super::ask_become_pass(hosts.iter_mut()) {
             Ok(pass) => secrets.extend(pass),

@@ -12,20 +12,9 @@ use crate::error;
 use crate::host_facts::{Cache, HostFacts};
 
 pub fn run(args: &FactsArgs) -> i32 {
-    let inventory = match super::load_hosts(args.playbook.as_deref(), args.inventory.as_deref()) {
-        Ok((i, _)) => i,
-        Err(diags) => {
-            super::print_diags(&diags, args.no_color);
-            return error::FAILURE;
-        }
-    };
-    let hosts = match inventory.limit(Some(&args.pattern)) {
-        Ok(h) => h.into_iter().cloned().collect::<Vec<_>>(),
-        Err(e) => {
-            super::print_err(&format!("error: {e}\n"), args.no_color);
-            return error::FAILURE;
-        }
-    };
+    let selected =
+        super::select_hosts(args.playbook.as_deref(), args.inventory.as_deref(), &args.pattern, args.no_color);
+    let Some((hosts, _)) = selected else { return error::FAILURE };
     let ssh = args.ssh.options();
     let runtime = match super::runtime() {
         Ok(r) => r,

@@ -45,15 +45,35 @@ pub fn print_err(text: &str, no_color: bool) {
     let _ = out.flush();
 }
 
-/// The hosts of `converge facts` and `converge run`: the playbook's (replaced by
-/// `--inventory` when given), or an inventory file on its own; and the playbook's secret
-/// values, masked in what is printed.
-pub fn load_hosts(playbook: Option<&Path>, inventory: Option<&Path>) -> Result<(Inventory, Vec<String>), Diags> {
-    match (playbook, inventory) {
+/// The hosts `pattern` selects for `converge facts` and `converge run`, among the
+/// playbook's (replaced by `--inventory` when given) or an inventory file's on its own; and
+/// the playbook's secret values, masked in what is printed. `None` when they cannot be
+/// read or the pattern selects nothing, said on stderr.
+pub fn select_hosts(
+    playbook: Option<&Path>,
+    inventory: Option<&Path>,
+    pattern: &str,
+    no_color: bool,
+) -> Option<(Vec<Host>, Vec<String>)> {
+    let loaded: Result<(Inventory, Vec<String>), Diags> = match (playbook, inventory) {
         (Some(p), inv) => crate::playbook::load(p, inv)
             .map(|pb| (pb.inventory, pb.secret_values.into_iter().map(|(_, v)| v).collect())),
         (None, Some(inv)) => crate::playbook::load_inventory_file(inv).map(|i| (i, Vec::new())),
         (None, None) => Err(diag::Diag::bare(diag::Code::NoHosts, "give --playbook FILE or --inventory FILE").into()),
+    };
+    let (inventory, secrets) = match loaded {
+        Ok(l) => l,
+        Err(diags) => {
+            print_diags(&diags, no_color);
+            return None;
+        }
+    };
+    match inventory.limit(Some(pattern)) {
+        Ok(h) => Some((h.into_iter().cloned().collect(), secrets)),
+        Err(e) => {
+            print_err(&format!("error: {e}\n"), no_color);
+            None
+        }
     }
 }
 
