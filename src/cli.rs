@@ -235,16 +235,8 @@ pub struct RunArgs {
     /// An inventory file that replaces the playbook's hosts and groups
     #[arg(long, short = 'i', value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Only the hosts this Ansible host pattern selects: host names, group names or globs joined
-    /// by `:` or `,`; `&` narrows, `!` excludes (`web:&eu:!web-3`)
-    #[arg(long, short = 'l', value_name = "PATTERN")]
-    pub limit: Option<String>,
-    /// Only resources with one of these tags, and what they need (comma-separated or repeated)
-    #[arg(long, short = 't', value_name = "TAGS", value_delimiter = ',')]
-    pub tags: Vec<String>,
-    /// Never resources with one of these tags, even when a selected one needs them
-    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
-    pub skip_tags: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// How many hosts to work on at once
     #[arg(long, short = 'f', default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
@@ -272,16 +264,8 @@ pub struct RunArgs {
     /// apply FILE: refuse a saved plan older than this (`30m`, `2h`, `1d`)
     #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
     pub max_age: Option<std::time::Duration>,
-    /// No progress on stderr (the report is still printed)
-    #[arg(long, short = 'q', conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// A failed step's output under its line, and on a terminal every finished step kept on a
-    /// line of its own (with --format json and no terminal, progress lines only with this)
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
-    /// Write every event of the run to FILE as a JSON line (secrets masked; mode 0600)
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// Never colour output
     #[arg(long)]
     pub no_color: bool,
@@ -291,16 +275,8 @@ pub struct RunArgs {
 pub struct SandboxArgs {
     /// The playbook (KDL); its hosts are replaced by local containers of the same names
     pub playbook: PathBuf,
-    /// Only the hosts this Ansible host pattern selects: host names, group names or globs joined
-    /// by `:` or `,`; `&` narrows, `!` excludes (`web:&eu:!web-3`)
-    #[arg(long, short = 'l', value_name = "PATTERN")]
-    pub limit: Option<String>,
-    /// Only resources with one of these tags, and what they need (comma-separated or repeated)
-    #[arg(long, short = 't', value_name = "TAGS", value_delimiter = ',')]
-    pub tags: Vec<String>,
-    /// Never resources with one of these tags, even when a selected one needs them
-    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
-    pub skip_tags: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Keep the containers running after the run and print how to reach them
     #[arg(long)]
     pub keep: bool,
@@ -311,6 +287,38 @@ pub struct SandboxArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+    /// Never colour output
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// Which hosts and resources a run takes: the same options on diff, apply and sandbox.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Only the hosts this Ansible host pattern selects: host names, group names or globs joined
+    /// by `:` or `,`; `&` narrows, `!` excludes (`web:&eu:!web-3`)
+    #[arg(long, short = 'l', value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Only resources with one of these tags, and what they need (comma-separated or repeated)
+    #[arg(long, short = 't', value_name = "TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Never resources with one of these tags, even when a selected one needs them
+    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+}
+
+impl SelectArgs {
+    /// What `--tags` and `--skip-tags` select.
+    pub fn selection(&self) -> crate::graph::Selection {
+        crate::graph::Selection { tags: self.tags.clone(), skip_tags: self.skip_tags.clone() }
+    }
+}
+
+/// What a run shows of its progress: the same options on diff, apply and sandbox.
+#[derive(Debug, Args)]
+pub struct ProgressArgs {
     /// No progress on stderr (the report is still printed)
     #[arg(long, short = 'q', conflicts_with = "verbose")]
     pub quiet: bool,
@@ -321,21 +329,17 @@ pub struct SandboxArgs {
     /// Write every event of the run to FILE as a JSON line (secrets masked; mode 0600)
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
-    /// Never colour output
-    #[arg(long)]
-    pub no_color: bool,
 }
 
-impl RunArgs {
-    /// What `--tags` and `--skip-tags` select.
-    pub fn selection(&self) -> crate::graph::Selection {
-        crate::graph::Selection { tags: self.tags.clone(), skip_tags: self.skip_tags.clone() }
-    }
-}
-
-impl SandboxArgs {
-    /// What `--tags` and `--skip-tags` select.
-    pub fn selection(&self) -> crate::graph::Selection {
-        crate::graph::Selection { tags: self.tags.clone(), skip_tags: self.skip_tags.clone() }
+impl ProgressArgs {
+    /// What `--quiet`, `--verbose` and `--log` ask of a run's progress, in `format`.
+    pub fn show(&self, format: Format) -> crate::progress::Show {
+        use std::io::IsTerminal as _;
+        let terminal = std::io::stderr().is_terminal();
+        crate::progress::Show {
+            style: crate::progress::Show::style(self.quiet, self.verbose, format == Format::Json, terminal),
+            verbose: self.verbose,
+            log: self.log.clone(),
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! `converge diff` and `converge apply`: prepare every host, run the engine, print the
 //! report, exit with the code DESIGN.md §5 gives.
 
-use std::io::IsTerminal as _;
 use std::sync::Arc;
 
 use crate::cli::{ApplyArgs, Format, RunArgs};
@@ -32,9 +31,8 @@ fn run_with(args: &RunArgs, apply: bool, detailed: bool) -> i32 {
         return error::FAILURE;
     }
     let loaded = crate::playbook::load_all(&args.playbook, args.inventory.as_deref());
-    let limit = args.limit.as_deref();
-    let mut prepared = match loaded.and_then(|(pb, d)| crate::prepare::prepare_loaded(pb, d, limit, &args.selection()))
-    {
+    let (limit, select) = (args.select.limit.as_deref(), args.select.selection());
+    let mut prepared = match loaded.and_then(|(pb, d)| crate::prepare::prepare_loaded(pb, d, limit, &select)) {
         Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
@@ -53,7 +51,7 @@ fn run_with(args: &RunArgs, apply: bool, detailed: bool) -> i32 {
         }
     };
     let opts = options(args, mode, plan_file.clone());
-    let show = show(args.quiet, args.verbose, args.log.as_deref(), args.format);
+    let show = args.progress.show(args.format);
     match execute(prepared.jobs, &opts, &show) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);
@@ -119,12 +117,6 @@ pub fn secret_list(jobs: &[engine::Job]) -> Vec<String> {
     secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     secrets.dedup();
     secrets
-}
-
-/// What `--quiet`, `--verbose` and `--log` ask of a run's progress.
-pub fn show(quiet: bool, verbose: bool, log: Option<&std::path::Path>, format: Format) -> Show {
-    let terminal = std::io::stderr().is_terminal();
-    Show { style: Show::style(quiet, verbose, format == Format::Json, terminal), verbose, log: log.map(Into::into) }
 }
 
 pub fn emit(report: &Report, format: Format, no_color: bool) {

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::cli::SandboxArgs;
-use crate::commands::run::{emit, execute, exit_code, show};
+use crate::commands::run::{emit, execute, exit_code};
 use crate::engine::{Job, Mode, Options};
 use crate::error;
 use crate::playbook;
@@ -22,7 +22,7 @@ pub fn run(args: &SandboxArgs) -> i32 {
     let say = |msg: &str| super::print_err(&format!("sandbox: {msg}\n"), args.no_color);
     // what goes well is progress, which --quiet silences; what goes wrong is always said
     let note = |msg: &str| {
-        if !args.quiet {
+        if !args.progress.quiet {
             say(msg)
         }
     };
@@ -32,9 +32,9 @@ pub fn run(args: &SandboxArgs) -> i32 {
         note(&format!("inventory: {}", inv.display()));
     }
     let loaded = playbook::load_all(&args.playbook, inventory.as_deref());
-    let prepared = match loaded
-        .and_then(|(pb, diags)| crate::prepare::prepare_loaded(pb, diags, args.limit.as_deref(), &args.selection()))
-    {
+    let prepared = match loaded.and_then(|(pb, diags)| {
+        crate::prepare::prepare_loaded(pb, diags, args.select.limit.as_deref(), &args.select.selection())
+    }) {
         Ok(p) => p,
         Err(diags) => {
             super::print_diags(&diags, args.no_color);
@@ -138,7 +138,7 @@ fn converge(args: &SandboxArgs, mut jobs: Vec<Job>, containers: &[Container]) ->
         serial: Vec::new(),
         max_fail_percentage: 0,
     };
-    let show = show(args.quiet, args.verbose, args.log.as_deref(), args.format);
+    let show = args.progress.show(args.format);
     match execute(jobs, &opts, &show) {
         Ok(report) => {
             emit(&report, args.format, args.no_color);

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::run::{become_pass, detailed_exit_code, emit, execute, exit_code, options, show};
+use super::run::{become_pass, detailed_exit_code, emit, execute, exit_code, options};
 use crate::cli::{Format, RunArgs};
 use crate::engine::{Mode, PlanFile};
 use crate::error;
@@ -53,9 +53,9 @@ pub fn write(args: &RunArgs, out: &Path, pb: &Playbook, key: &PlanKey, report: &
         created: saved_plan::now(),
         playbook: absolute(&args.playbook),
         inventory: args.inventory.as_deref().map(absolute),
-        limit: args.limit.clone(),
-        tags: args.tags.clone(),
-        skip_tags: args.skip_tags.clone(),
+        limit: args.select.limit.clone(),
+        tags: args.select.tags.clone(),
+        skip_tags: args.select.skip_tags.clone(),
         digest,
         key_id: key.id(),
         hosts: report.hosts.iter().filter_map(|h| h.saved.clone()).collect(),
@@ -88,7 +88,7 @@ pub fn apply(args: &RunArgs, detailed: bool) -> i32 {
                 return error::FAILURE;
             }
             let opts = options(args, Mode::Apply, Some(Arc::new(plan_file)));
-            let show = show(args.quiet, args.verbose, args.log.as_deref(), args.format);
+            let show = args.progress.show(args.format);
             match execute(jobs, &opts, &show) {
                 Ok(report) => {
                     emit(&report, args.format, args.no_color);
@@ -126,9 +126,9 @@ impl From<String> for Refusal {
 fn prepare(args: &RunArgs) -> Result<(Vec<crate::engine::Job>, PlanFile), Refusal> {
     let file = args.playbook.display();
     let given = [
-        ("--limit", args.limit.is_some()),
-        ("--tags", !args.tags.is_empty()),
-        ("--skip-tags", !args.skip_tags.is_empty()),
+        ("--limit", args.select.limit.is_some()),
+        ("--tags", !args.select.tags.is_empty()),
+        ("--skip-tags", !args.select.skip_tags.is_empty()),
         ("--inventory", args.inventory.is_some()),
         ("--out", args.out.is_some()),
     ];
