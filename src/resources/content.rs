@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use super::record::Record;
 use super::{Change, Content, ProbeError};
-use crate::diag::Spanned;
 use crate::script::Sh;
 use crate::syntax::reader::NodeReader;
 
@@ -47,14 +46,7 @@ impl Desired {
         let template = r.nonempty("template");
         let source = r.nonempty("source");
         let sensitive = r.bool("sensitive").unwrap_or(false);
-        let given: Vec<(&str, &Spanned<String>)> =
-            [("content", &content), ("template", &template), ("source", &source)]
-                .into_iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-                .collect();
-        if let [(a_key, a), (b_key, _), ..] = given.as_slice() {
-            let (a, a_key, b_key) = ((*a).clone(), *a_key, *b_key);
-            r.exclusive(&a, a_key, b_key);
+        if !r.at_most_one(&[("content", &content), ("template", &template), ("source", &source)]) {
             return None;
         }
         let bytes = if let Some(c) = content {

@@ -404,6 +404,17 @@ impl<'a> NodeReader<'a> {
     }
 
     /// Reports that two properties cannot be given together.
+    /// At most one of `given` (each key with its value, when given): with two or more, the
+    /// first two are reported ([`NodeReader::exclusive`]) and it returns false.
+    pub fn at_most_one(&mut self, given: &[(&str, &Option<Spanned<String>>)]) -> bool {
+        let mut present = given.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)));
+        if let (Some((a_key, a)), Some((b_key, _))) = (present.next(), present.next()) {
+            self.exclusive(a, a_key, b_key);
+            return false;
+        }
+        true
+    }
+
     pub fn exclusive(&mut self, a: &Spanned<String>, a_key: &str, b_key: &str) {
         self.error(Diag::new(
             Code::Conflict,

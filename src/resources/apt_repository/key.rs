@@ -10,7 +10,7 @@
 //! source that names it.
 
 use super::{AptRepository, State, valid_word};
-use crate::diag::{Code, Diag, Spanned};
+use crate::diag::{Code, Diag};
 use crate::resources::content::{self, Desired, short_sha};
 use crate::resources::record::Record;
 use crate::resources::{Change, ProbeError};
@@ -73,13 +73,7 @@ impl Key {
         let source = r.nonempty("key-source");
         let url = r.nonempty("key-url");
         let sha = r.nonempty("key-sha256");
-        let given: Vec<(&str, &Spanned<String>)> = [("key", &inline), ("key-source", &source), ("key-url", &url)]
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-            .collect();
-        if let [(a_key, a), (b_key, _), ..] = given.as_slice() {
-            let (a, a_key, b_key) = ((*a).clone(), *a_key, *b_key);
-            r.exclusive(&a, a_key, b_key);
+        if !r.at_most_one(&[("key", &inline), ("key-source", &source), ("key-url", &url)]) {
             return None;
         }
         if let Some(s) = &sha
