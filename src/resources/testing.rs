@@ -15,9 +15,13 @@ pub fn plan_of<K: Kind>(k: &K, out: &str) -> (Diff, String) {
     plan_with(k, out, &PlanCx::default())
 }
 
-/// Builds a kind from the first node of a KDL text, for unit tests: the kind, or the
-/// messages and labels of its diagnostics (`message @ label`).
-pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
+/// Reads the first node of a KDL text with `read` (given a [`NodeReader`] over it), then
+/// finishes the reader: what `read` returned, whether the reader found no error, and every
+/// diagnostic. The setup of [`build_from`] and of tests that prepare the reader first.
+pub fn read_first_node<T>(
+    kdl: &str,
+    read: impl FnOnce(&mut NodeReader) -> T,
+) -> Result<(T, bool, crate::diag::Diags), Vec<String>> {
     let src = crate::diag::source("test.kdl", kdl.to_string());
     let doc = crate::syntax::kdl::parse(&src).map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>())?;
     let node = doc.nodes().first().expect("a node");
@@ -26,8 +30,15 @@ pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
     let ctx = minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
     let mut diags = crate::diag::Diags::default();
     let mut r = NodeReader::new(node, &src, dir, &templates, &ctx, &mut diags);
-    let built = K::build(&mut r);
+    let value = read(&mut r);
     let ok = r.finish();
+    Ok((value, ok, diags))
+}
+
+/// Builds a kind from the first node of a KDL text, for unit tests: the kind, or the
+/// messages and labels of its diagnostics (`message @ label`).
+pub fn build_from<K: Kind>(kdl: &str) -> Result<K, Vec<String>> {
+    let (built, ok, diags) = read_first_node(kdl, K::build)?;
     match built {
         Some(k) if ok => Ok(k),
         _ => Err(diags
@@ -48,18 +59,12 @@ fn the_kinds_said_to_act_as_a_user_are_those_that_ask_for_become_user() {
     use crate::syntax::reader::{ACTS_AS_USER, Become};
     for def in super::KINDS {
         let text = format!("{} \"/x\" become-user=\"deploy\"\n", def.name);
-        let src = crate::diag::source("test.kdl", text);
-        let doc = crate::syntax::kdl::parse(&src).expect("kdl");
-        let node = doc.nodes().first().expect("a node");
-        let dir = std::path::Path::new(".");
-        let templates = crate::template::Templates::new(dir);
-        let ctx = minijinja::Value::from(std::collections::BTreeMap::<String, minijinja::Value>::new());
-        let mut diags = crate::diag::Diags::default();
-        let mut r = NodeReader::new(node, &src, dir, &templates, &ctx, &mut diags);
-        let at = r.at();
-        r.set_become(Some(Become { user: "deploy".into(), at, own: true }));
-        let _ = (def.build)(&mut r);
-        r.finish();
+        let (_, _, diags) = read_first_node(&text, |r| {
+            let at = r.at();
+            r.set_become(Some(Become { user: "deploy".into(), at, own: true }));
+            (def.build)(r).is_some()
+        })
+        .expect("kdl");
         let refused = diags.iter().any(|d| d.code == Code::Become);
         let unknown = diags.iter().any(|d| d.message.contains("become-user"));
         assert_eq!(
