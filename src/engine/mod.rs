@@ -97,7 +97,7 @@ pub async fn run_streamed(jobs: Vec<Job>, opts: &Options, events: Events) {
         let batch: Vec<(usize, Job)> = jobs.by_ref().take(*size).collect();
         if let Some(why) = &stopped {
             for (k, job) in batch {
-                let mut report = HostReport::new(job.host.name.clone(), job.host.address.clone().unwrap_or_default());
+                let mut report = new_report(&job.host);
                 report.status = HostStatus::NotRun;
                 report.error = Some(why.clone());
                 Emitter::new(events.clone(), k, &job.host.name).send(What::Done(Box::new(report)));
@@ -181,6 +181,15 @@ async fn connect(host: &Host, opts: &SshOptions) -> Result<Box<dyn Transport>, T
     }
 }
 
+/// A host's report before anything is known, under the address it is reached at.
+fn new_report(host: &Host) -> HostReport {
+    let address = host
+        .address
+        .clone()
+        .unwrap_or_else(|| if host.connection == Connection::Local { "local".into() } else { host.name.clone() });
+    HostReport::new(host.name.clone(), address)
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
@@ -188,11 +197,7 @@ fn ms(d: Duration) -> u64 {
 async fn run_host(job: Job, opts: &Options, emit: &Emitter) -> HostReport {
     let started = Instant::now();
     let Job { host, graph, secrets, facts } = job;
-    let address = host
-        .address
-        .clone()
-        .unwrap_or_else(|| if host.connection == Connection::Local { "local".into() } else { host.name.clone() });
-    let mut report = HostReport::new(host.name.clone(), address);
+    let mut report = new_report(&host);
     emit.send(What::Connecting);
     let transport = match connect(&host, &opts.ssh).await {
         Ok(t) => Counted::new(t),
