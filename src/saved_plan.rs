@@ -201,21 +201,21 @@ fn record_one(
     secrets: &[String],
     key: &PlanKey,
 ) -> SavedResource {
+    // the plan's rows are masked as they enter the plan (`plan::plan`); a row that held a
+    // secret shows as `********` or as sensitive content
     let (action, changes, _) = plan[i].shown(graph);
     let steps =
         if plan[i].has_block() { crate::apply::steps(graph, plan, bases, i).map(|s| s.into_text()) } else { None };
     let rows = serde_json::to_vec(&changes).unwrap_or_default();
     let digest = key.digest(&[rows.as_slice(), steps.as_deref().unwrap_or("").as_bytes()]);
     let wanted = key.digest(&[format!("{:?}", graph[i].res).as_bytes()]);
-    let shown: Vec<Change> = changes.iter().cloned().map(|c| c.redacted(secrets)).collect();
-    let secret = shown != changes
-        || shown.iter().any(|c| matches!(c.content_shown(), Some(Content::Sensitive)))
+    let secret = changes.iter().any(|c| matches!(c.content_shown(), Some(Content::Sensitive)))
         || steps.as_deref().is_some_and(|s| mask(s, secrets) != s)
         || !graph[i].res.secrets().is_empty();
     SavedResource {
         id: mask(&graph[i].id.to_string(), secrets),
         action,
-        changes: shown,
+        changes,
         steps: if secret { None } else { steps },
         secret,
         digest,
@@ -227,8 +227,8 @@ fn record_one(
 /// from what was saved (empty: nothing does).
 pub fn drift(saved: &SavedHost, now: &SavedHost) -> Vec<String> {
     let ids = |h: &SavedHost| h.resources.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
-    if ids(saved) != ids(now) {
-        let (was, is) = (ids(saved), ids(now));
+    let (was, is) = (ids(saved), ids(now));
+    if was != is {
         let gone: Vec<&String> = was.iter().filter(|i| !is.contains(i)).collect();
         let new: Vec<&String> = is.iter().filter(|i| !was.contains(i)).collect();
         let mut why = Vec::new();
