@@ -9,10 +9,11 @@ use crate::cli::{Format, RunArgs};
 use crate::engine::{Mode, PlanFile};
 use crate::error;
 use crate::playbook::Playbook;
-use crate::report::{HostStatus, Report};
+use crate::report::Report;
 use crate::saved_plan::{self, PlanKey, SavedPlan};
 
-/// The options that belong to one side of a saved plan.
+/// The options that belong to only one of `diff` and `apply`: a saved plan's sides, and
+/// rolling batches.
 pub fn check_options(args: &RunArgs, mode: Mode) -> Result<(), String> {
     if args.out.is_some() && mode == Mode::Apply {
         return Err("--out saves the plan of `converge diff`: run `converge diff PLAYBOOK --out FILE`, then `converge apply FILE`".into());
@@ -33,12 +34,7 @@ pub fn write(args: &RunArgs, out: &Path, pb: &Playbook, key: &PlanKey, report: &
         super::print_err(&format!("error: no plan was written to {}: {e}\n", out.display()), args.no_color);
         error::FAILURE
     };
-    let bad: Vec<&str> = report
-        .hosts
-        .iter()
-        .filter(|h| h.status == HostStatus::Failed || h.status == HostStatus::Unreachable)
-        .map(|h| h.host.as_str())
-        .collect();
+    let bad: Vec<&str> = report.hosts.iter().filter(|h| h.status.is_failure()).map(|h| h.host.as_str()).collect();
     if !bad.is_empty() {
         return fail(format!("not every host could be planned ({})", bad.join(", ")));
     }
