@@ -33,7 +33,6 @@ use std::collections::BTreeSet;
 use probe::{HostEntry, Listing, State, Type};
 use tree::{Entry, Globs, Tree, file_mode};
 
-use super::group::read_account;
 use super::ownership::Ownership;
 use super::{Action, Change, Diff, Implicit, Kind, PlanCx, ProbeError, parent_dirs};
 use crate::diag::{Code, Diag};
@@ -209,12 +208,8 @@ impl Kind for CopyTree {
         let dest = r.arg("a path");
         let dest = dest.filter(|d| r.absolute_path(d, PathRule::Canonical, None));
         let source = r.nonempty("source");
-        let become_user = r.become_user();
-        let owner = read_account(r, "owner", "user name");
-        let group = read_account(r, "group", "group name");
-        let login_group = owner.is_none() && group.is_none() && become_user.is_some() && !r.has("owner");
-        let owner = owner.or(become_user);
-        let mode = r.mode("mode");
+        // owner (or the become-user, with its login group), group and mode, as for a file
+        let Ownership { owner, group, mode, login_group } = Ownership::read(r);
         let dir_mode = r.mode("dir-mode");
         let purge = r.bool("purge").unwrap_or(false);
         let sensitive = r.bool("sensitive").unwrap_or(false);
