@@ -201,12 +201,7 @@ impl Kind for Hostname {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{build_from, plan_of};
-
-    fn b64(s: &str) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(s)
-    }
+    use crate::resources::{b64, build_from, plan_of};
 
     const HOSTS: &str = "127.0.0.1\tlocalhost\n127.0.1.1\told.example.org old\n\n::1 localhost ip6-localhost\n";
 

@@ -60,7 +60,7 @@ pub mod venv;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
-pub use testing::{build_from, plan_of, plan_with};
+pub use testing::{b64, build_from, plan_of, plan_with};
 
 use std::fmt;
 

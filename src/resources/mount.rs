@@ -460,12 +460,7 @@ impl Mount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{build_from, plan_of};
-
-    fn b64(s: &str) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(s)
-    }
+    use crate::resources::{b64, build_from, plan_of};
 
     fn mount(kdl: &str) -> Mount {
         build_from::<Mount>(kdl).expect("builds")

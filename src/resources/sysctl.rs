@@ -354,12 +354,7 @@ impl Kind for Sysctl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{build_from, plan_of};
-
-    fn b64(s: &str) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(s)
-    }
+    use crate::resources::{b64, build_from, plan_of};
 
     fn sysctl(kdl: &str) -> Sysctl {
         build_from::<Sysctl>(kdl).expect("builds")

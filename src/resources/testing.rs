@@ -15,6 +15,12 @@ pub fn plan_of<K: Kind>(k: &K, out: &str) -> (Diff, String) {
     plan_with(k, out, &PlanCx::default())
 }
 
+/// Base64 of a text, as probe outputs carry file contents.
+pub fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
 /// Reads the first node of a KDL text with `read` (given a [`NodeReader`] over it), then
 /// finishes the reader: what `read` returned, whether the reader found no error, and every
 /// diagnostic. The setup of [`build_from`] and of tests that prepare the reader first.

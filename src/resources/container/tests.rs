@@ -4,14 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine as _;
 use minijinja::Value;
 
 use super::inspect::fixtures::{DOCKER, DOCKER_IMAGE, PODMAN, PODMAN_IMAGE};
 use super::spec::parse_port;
 use super::*;
 use crate::diag::Diags;
-use crate::resources::ResourceId;
+use crate::resources::{ResourceId, b64};
 use crate::template::Templates;
 
 /// Builds the first node of `kdl` as a container, or returns every diagnostic message
@@ -40,10 +39,6 @@ const SECRET: &str = "s3cr3t-Zebra";
 
 fn err(kdl: &str) -> String {
     build(kdl).expect_err("should not build")
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 /// A probe output: the container and image as the engine printed them.
